@@ -1,0 +1,16 @@
+import WorkerRuntime
+
+/// The composition root, shared by `main` and the tests.
+enum Echo {
+    static func makeRuntime() -> WorkerRuntime {
+        // Streams are aggregated into the final result, so /runsync returns every chunk.
+        WorkerRuntime(handler: EchoHandler(), options: WorkerOptions(returnAggregateStream: true))
+    }
+}
+
+@main
+struct EchoMain {
+    static func main() async {
+        await Echo.makeRuntime().runAndExit()
+    }
+}

@@ -1,0 +1,53 @@
+import WorkerRuntime
+
+/// The reference handler: answers with its input object unchanged, except where a control key
+/// says otherwise. Exercises every runtime feature, for tests and smoke images.
+///
+/// Control keys: `sleep` (seconds, cancellable), `fail` (throw with that message), `return_error`
+/// (return `{"error": …}`), `progress` (N updates `{"step": i}`), `stream` (N chunks
+/// `{"chunk": i}`), `refresh` (request `refresh_worker`), `size` (add a `blob` of that many bytes).
+struct EchoHandler: RawJobHandler {
+    /// Upper bounds that keep a bad job from exhausting the worker.
+    static let maxSleepSeconds = 3600.0
+    static let maxCount = 100_000
+    static let maxBlobBytes = 64 * 1024 * 1024
+
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+        guard case .object(var object) = job.input else {
+            // Not an object: no control keys to read, so the value is echoed as it is.
+            try output.respond(job.input)
+            return
+        }
+        let controls = try EchoControls(object)
+        if let seconds = controls.sleep, seconds > 0 {
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+        }
+        if let message = controls.fail { throw EchoFailure(message: message) }
+        if let message = controls.returnError {
+            try output.respond(["error": .string(message)])
+            return
+        }
+        for step in 0..<controls.progress {
+            context.progress(["step": .integer(Int64(step))])
+        }
+        if let size = controls.size {
+            object["blob"] = .string(String(repeating: "x", count: size))
+        }
+        if controls.refresh { object["refresh_worker"] = true }
+        if let chunks = controls.stream {
+            output.beginStream()
+            for index in 0..<chunks {
+                try context.checkCancellation()
+                try await output.yield(["chunk": .integer(Int64(index))])
+            }
+            return
+        }
+        try output.respond(.object(object))
+    }
+}
+
+/// The thrown error of `fail`.
+struct EchoFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

@@ -1,0 +1,77 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "swift-worker-runtime",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
+        .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
+        .executable(name: "echo", targets: ["Echo"]),
+        .executable(name: "mock-platform", targets: ["MockPlatform"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // No default traits: they pull swift-configuration and full Foundation into every handler.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+    ],
+    targets: [
+        // System C libraries: module.modulemap + one-line shim.h each (see docs/architecture.md).
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"]), .yum(["libcurl-devel"])]),
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"]), .yum(["libpq-devel"])]),
+        .systemLibrary(
+            name: "CHiredis", pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"]), .yum(["hiredis-devel"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"]), .yum(["openblas-devel"])]),
+        // curl_easy_setopt and friends are C variadics, which Swift cannot call: typed wrappers.
+        .target(name: "CCurlHelpers", dependencies: ["CCurl"]),
+
+        .target(
+            name: "WorkerRuntime",
+            dependencies: [
+                "CCurl", "CCurlHelpers",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "WorkerRuntimeTesting",
+            dependencies: [
+                "WorkerRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
+
+        .executableTarget(
+            name: "Echo", dependencies: ["WorkerRuntime"], path: "Handlers/Echo", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "MockPlatform",
+            dependencies: [
+                "WorkerRuntimeTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
+
+        .testTarget(
+            name: "WorkerRuntimeTests",
+            dependencies: ["WorkerRuntime", "WorkerRuntimeTesting", "CCurl", "Echo"],
+            swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,111 @@
+import CCurl
+import CCurlHelpers
+
+/// One transfer's state. Owned by the curl thread from the moment it is submitted: every field
+/// is touched only there, so it needs no lock.
+final class CurlTransfer: @unchecked Sendable {
+    enum Delivery {
+        case collect(CheckedContinuation<HTTPResponse, any Error>)
+        case callback(@Sendable (Result<HTTPResponse, HTTPClientError>) -> Void)
+        case stream(
+            head: CheckedContinuation<HTTPStreamingResponse, any Error>?,
+            body: AsyncThrowingStream<[UInt8], any Error>.Continuation,
+            stream: AsyncThrowingStream<[UInt8], any Error>)
+    }
+
+    let id: UInt64
+    let request: HTTPRequest
+    private var delivery: Delivery
+    private var status = 0
+    private var headers: [(name: String, value: String)] = []
+    private var received: [UInt8] = []
+    private(set) var finished = false
+
+    var easy: UnsafeMutableRawPointer?
+    var headerList: UnsafeMutablePointer<curl_slist>?
+    let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+
+    init(id: UInt64, request: HTTPRequest, delivery: Delivery) {
+        self.id = id
+        self.request = request
+        self.delivery = delivery
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    }
+
+    deinit {
+        errorBuffer.deallocate()
+        if let headerList { curl_slist_free_all(headerList) }
+    }
+
+    private var head: HTTPResponseHead { HTTPResponseHead(status: status, headers: headers) }
+
+    /// One header line, as curl hands them over (status line, fields, then a blank line).
+    func receiveHeaderLine(_ raw: UnsafeRawBufferPointer) {
+        var line = String(decoding: raw, as: UTF8.self)
+        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        if line.hasPrefix("HTTP/") {
+            // A new response (after 100-continue or a redirect) replaces the previous head.
+            headers.removeAll()
+            let parts = line.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        } else if line.isEmpty {
+            if status >= 200 { deliverHeadIfStreaming() }
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingSpaces()
+            headers.append((name, value))
+        }
+    }
+
+    func receiveBody(_ raw: UnsafeRawBufferPointer) {
+        switch delivery {
+        case .collect, .callback:
+            received.append(contentsOf: raw)
+        case .stream(_, let body, _):
+            deliverHeadIfStreaming()
+            body.yield(Array(raw))
+        }
+    }
+
+    private func deliverHeadIfStreaming() {
+        guard case .stream(let headContinuation?, let body, let stream) = delivery else { return }
+        delivery = .stream(head: nil, body: body, stream: stream)
+        headContinuation.resume(returning: HTTPStreamingResponse(head: head, body: stream))
+    }
+
+    /// Ends the transfer: resumes whoever waits with the response or the error.
+    func complete(error: HTTPClientError?) {
+        guard !finished else { return }
+        finished = true
+        switch delivery {
+        case .collect(let continuation):
+            if let error {
+                continuation.resume(throwing: error)
+            } else {
+                continuation.resume(returning: HTTPResponse(head: head, body: received))
+            }
+        case .callback(let completion):
+            completion(error.map { .failure($0) } ?? .success(HTTPResponse(head: head, body: received)))
+        case .stream(let headContinuation, let body, _):
+            if let error {
+                if let headContinuation { headContinuation.resume(throwing: error) }
+                body.finish(throwing: error)
+            } else {
+                deliverHeadIfStreaming()
+                body.finish()
+            }
+        }
+        received = []
+    }
+
+    var errorMessage: String { String(cString: errorBuffer) }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return String(slice)
+    }
+}

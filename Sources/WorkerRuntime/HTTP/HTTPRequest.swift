@@ -1,0 +1,61 @@
+/// One outbound HTTP request, as the libcurl client sends it.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]?
+    /// Time allowed to establish the connection.
+    public var connectTimeout: Duration
+    /// Time allowed for the whole transfer, body included; nil waits for ever (long streams).
+    public var timeout: Duration?
+
+    public init(
+        method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
+        body: [UInt8]? = nil, connectTimeout: Duration = .seconds(10), timeout: Duration? = .seconds(60)
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.connectTimeout = connectTimeout
+        self.timeout = timeout
+    }
+
+    /// A request with a JSON body and `Content-Type: application/json`.
+    public static func json(
+        _ method: String = "POST", url: String, body: JSONValue, headers: [(name: String, value: String)] = [],
+        timeout: Duration? = .seconds(60)
+    ) throws(JSONError) -> HTTPRequest {
+        HTTPRequest(
+            method: method, url: url, headers: [("Content-Type", "application/json")] + headers,
+            body: try body.serialized(), timeout: timeout)
+    }
+}
+
+/// The head of a response: status line and headers.
+public struct HTTPResponseHead: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+
+    /// The first header of that name, compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name.lowercased() == lower }?.value
+    }
+}
+
+/// A response whose body has been read in full.
+public struct HTTPResponse: Sendable {
+    public var head: HTTPResponseHead
+    public var body: [UInt8]
+
+    public var status: Int { head.status }
+    public func header(_ name: String) -> String? { head.header(name) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A response whose body arrives as it is received (server-sent events, long outputs).
+public struct HTTPStreamingResponse: Sendable {
+    public var head: HTTPResponseHead
+    public var body: AsyncThrowingStream<[UInt8], any Error>
+}

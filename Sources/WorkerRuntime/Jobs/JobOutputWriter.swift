@@ -1,0 +1,79 @@
+import Synchronization
+
+/// Where a handler puts its output: one value with `respond(_:)`, or a stream of chunks with
+/// `yield(_:)`, each delivered (and awaited) before the next is produced.
+public final class JobOutputWriter: Sendable {
+    enum Outcome: Sendable, Equatable {
+        /// Nothing was produced.
+        case none
+        case value(JSONValue)
+        /// Streamed; `aggregate` holds the chunks when the runtime aggregates them.
+        case stream(aggregate: [JSONValue]?)
+        /// A chunk with a truthy `error` ended the stream.
+        case streamError(JSONValue)
+    }
+
+    private struct State {
+        var streaming = false
+        var value: JSONValue?
+        var aggregate: [JSONValue] = []
+        var error: JSONValue?
+    }
+
+    private let state = Mutex(State())
+    private let aggregateChunks: Bool
+    private let deliver: @Sendable (JSONValue) async throws -> Void
+
+    package init(aggregateChunks: Bool, deliver: @escaping @Sendable (JSONValue) async throws -> Void) {
+        self.aggregateChunks = aggregateChunks
+        self.deliver = deliver
+    }
+
+    /// Declares a streaming result before the first chunk, so a stream of no chunks is still a stream.
+    public func beginStream() {
+        state.withLock { $0.streaming = true }
+    }
+
+    /// Sends one chunk and returns once it was delivered. A chunk that is an object with a truthy
+    /// `error` ends the stream with that error (the platform's rule); later chunks then throw.
+    public func yield(_ chunk: JSONValue) async throws {
+        let accepted = try state.withLock { state throws(WorkerRuntimeError) -> Bool in
+            guard state.error == nil else { throw .streamAlreadyEnded }
+            guard state.value == nil else { throw .mixedOutput }
+            state.streaming = true
+            if let error = chunk["error"], error.isTruthy {
+                state.error = error
+                return false
+            }
+            if aggregateChunks { state.aggregate.append(chunk) }
+            return true
+        }
+        if accepted { try await deliver(chunk) }
+    }
+
+    public func yield(_ chunk: some Encodable) async throws {
+        try await yield(try JSONValue(encoding: chunk))
+    }
+
+    /// Sets the job's single result.
+    public func respond(_ value: JSONValue) throws {
+        try state.withLock { state throws(WorkerRuntimeError) in
+            guard !state.streaming else { throw .mixedOutput }
+            guard state.value == nil else { throw .respondedTwice }
+            state.value = value
+        }
+    }
+
+    public func respond(_ value: some Encodable) throws {
+        try respond(try JSONValue(encoding: value))
+    }
+
+    var outcome: Outcome {
+        state.withLock { state in
+            if let error = state.error { return .streamError(error) }
+            if state.streaming { return .stream(aggregate: aggregateChunks ? state.aggregate : nil) }
+            if let value = state.value { return .value(value) }
+            return .none
+        }
+    }
+}

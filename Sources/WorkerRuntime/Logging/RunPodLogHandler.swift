@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+
+/// runpod-python's log formats: `INFO   | job-1 | Started.` locally, and one JSON object a line
+/// (`{"requestId","message","level"}`) when `RUNPOD_ENDPOINT_ID` is set, as the platform's log
+/// viewer expects. Each line is written with one write(2), so concurrent jobs never interleave.
+public struct RunPodLogHandler: LogHandler {
+    public enum Format: Sendable { case text, json }
+
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let format: Format
+    private let label: String
+    private let write: @Sendable (String) -> Void
+
+    public init(
+        label: String, format: Format, level: Logger.Level,
+        write: @escaping @Sendable (String) -> Void = RunPodLogHandler.writeToStandardError
+    ) {
+        self.label = label
+        self.format = format
+        self.logLevel = level
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let jobID = merged.removeValue(forKey: "job-id").map { "\($0)" }
+        var message = Self.truncated("\(event.message)")
+        if !merged.isEmpty {
+            message += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        let level = Self.name(of: event.level)
+        switch format {
+        case .json:
+            let line: JSONValue = [
+                "requestId": jobID.map(JSONValue.string) ?? .null, "message": .string(message), "level": .string(level),
+            ]
+            write(((try? line.jsonString()) ?? message) + "\n")
+        case .text:
+            let padded = level.padding(toLength: 7)
+            write(jobID.map { "\(padded)| \($0) | \(message)\n" } ?? "\(padded)| \(message)\n")
+        }
+    }
+
+    static func name(of level: Logger.Level) -> String {
+        switch level {
+        case .trace: return "TRACE"
+        case .debug: return "DEBUG"
+        case .info, .notice: return "INFO"
+        case .warning: return "WARN"
+        case .error, .critical: return "ERROR"
+        }
+    }
+
+    /// Messages over 4096 characters are cut in the middle, as the platform's logger does.
+    static func truncated(_ message: String, limit: Int = 4096) -> String {
+        guard message.count > limit else { return message }
+        let half = limit / 2
+        return "\(message.prefix(half))\n...TRUNCATED \(message.count - limit) CHARACTERS...\n\(message.suffix(half))"
+    }
+
+    public static let writeToStandardError: @Sendable (String) -> Void = { line in
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { raw in
+                Glibc.write(2, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if written <= 0 { break }
+            offset += written
+        }
+    }
+}
+
+extension String {
+    func padding(toLength length: Int) -> String {
+        count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
+}

@@ -1,0 +1,134 @@
+import Logging
+
+/// Runs one job through the handler and delivers what it produced: stream chunks, progress,
+/// then exactly one final result (or nothing for a job the platform stopped).
+struct JobRunner: Sendable {
+    let handler: any RawJobHandler
+    let sink: any ResultSink
+    let options: WorkerOptions
+    let configuration: WorkerConfiguration
+    let logger: Logger
+
+    struct FinalResult: Sendable {
+        var body: [UInt8]
+        var isStream: Bool
+        var isError: Bool
+    }
+
+    /// Returns the final result delivered, or nil when the job was stopped.
+    func run(_ job: Job, wasStopped: @escaping @Sendable () -> Bool) async -> FinalResult? {
+        var logger = self.logger
+        logger[metadataKey: "job-id"] = "\(job.id)"
+        if let batch = job.batchID { logger[metadataKey: "batch-id"] = "\(batch)" }
+        logger.info("Started.")
+        if logger.logLevel <= .trace, let input = try? job.input.jsonString() {
+            logger.trace("Input: \(input.prefix(1024))")
+        }
+
+        let sink = self.sink
+        let delivery = Delivery(delays: configuration.timings.resultRetryDelays, logger: logger)
+        let progress = ProgressChannel(jobID: job.id) { body in
+            _ = await delivery.send("progress update") { await sink.postResult(body, jobID: job.id, isStream: false) }
+        }
+        let writer = JobOutputWriter(aggregateChunks: options.returnAggregateStream) { chunk in
+            let body = try ResultBody.forChunk(chunk).serialized()
+            guard body.count <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.count) }
+            let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: job.id) }
+            if case .failed(let reason) = outcome { throw DeliveryError(reason: reason) }
+            if case .rejected(let reason) = outcome { throw DeliveryError(reason: reason) }
+        }
+        let context = JobContext(job: job, logger: logger, workerID: configuration.workerID) { progress.send($0) }
+
+        var thrown: (any Error)?
+        do {
+            try await handler.handle(job, output: writer, context: context)
+        } catch {
+            thrown = error
+        }
+        if wasStopped() {
+            progress.cancel()
+            logger.info("Job stopped.")
+            return nil
+        }
+        await progress.drain()
+
+        let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, logger: logger)
+        let bytes = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
+        let isError = (try? JSONValue.parse(bytes))?["error"] != nil
+        var delivered = await delivery.send("job result") {
+            await sink.postResult(bytes, jobID: job.id, isStream: isStream)
+        }
+        if case .rejected(let reason) = delivered, !isError {
+            // A refused result would leave the job without an outcome: report why it failed instead.
+            let fallback = ResultBody.encodeForDelivery(
+                ["error": .string("the platform refused the job's result: \(reason)")],
+                refreshWorker: options.refreshWorker)
+            delivered = await delivery.send("error result") {
+                await sink.postResult(fallback, jobID: job.id, isStream: isStream)
+            }
+        }
+        if delivered == .delivered { logger.info("Finished.") }
+        return FinalResult(body: bytes, isStream: isStream, isError: isError)
+    }
+
+    private func finalBody(
+        outcome: JobOutputWriter.Outcome, thrown: (any Error)?, logger: Logger
+    ) -> (JSONValue, isStream: Bool) {
+        let refresh = options.refreshWorker
+        switch (outcome, thrown) {
+        case (.streamError(let error), _):
+            return (ResultBody.forStreamError(error, refreshWorker: refresh), true)
+        case (.stream, let error?):
+            logger.error("Captured Handler Exception: \(error)")
+            return (ResultBody.forStreamThrown(error, refreshWorker: refresh), true)
+        case (_, let error?):
+            logger.error("Captured Handler Exception: \(error)")
+            return (
+                ResultBody.forThrownError(
+                    error, workerID: configuration.podIDIsSet ? configuration.workerID : nil,
+                    hostname: configuration.podHostname, refreshWorker: refresh), false
+            )
+        case (.stream(let aggregate), nil):
+            return (ResultBody.forStreamEnd(aggregate: aggregate, refreshWorker: refresh), true)
+        case (.value(let value), nil):
+            return (ResultBody.forReturnedValue(value, refreshWorker: refresh), false)
+        case (.none, nil):
+            return (ResultBody.forReturnedValue(.null, refreshWorker: refresh), false)
+        }
+    }
+}
+
+/// A post that failed for good.
+struct DeliveryError: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { "delivery to the platform failed: \(reason)" }
+}
+
+/// Retries a post on 5xx and network errors (3 attempts, 2 s then 3 s apart by default);
+/// a 4xx is final.
+struct Delivery: Sendable {
+    let delays: [Duration]
+    let logger: Logger
+
+    func send(_ what: String, _ attempt: @Sendable () async -> DeliveryOutcome) async -> DeliveryOutcome {
+        var index = 0
+        while true {
+            let outcome = await attempt()
+            switch outcome {
+            case .delivered:
+                return outcome
+            case .rejected(let reason):
+                logger.error("Failed to return job results. | \(what) refused: \(reason)")
+                return outcome
+            case .failed(let reason):
+                guard index < delays.count else {
+                    logger.error("Failed to return job results. | \(what) failed after \(index + 1) attempts: \(reason)")
+                    return outcome
+                }
+                logger.warning("Posting \(what) failed, retrying in \(delays[index]): \(reason)")
+                try? await Task.sleep(for: delays[index])
+                index += 1
+            }
+        }
+    }
+}

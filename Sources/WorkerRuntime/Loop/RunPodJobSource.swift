@@ -1,0 +1,65 @@
+/// The RunPod worker API over libcurl, with the headers and URLs of section 1.3 and 1.6.
+public struct RunPodJobSource: JobSource {
+    let urls: PlatformURLs
+    let apiKey: String?
+    let client: CurlHTTPClient
+    let timings: WorkerTimings
+
+    public init(configuration: WorkerConfiguration, platform: WorkerConfiguration.PlatformEndpoints, client: CurlHTTPClient = .shared) {
+        self.urls = PlatformURLs(endpoints: platform)
+        self.apiKey = configuration.apiKey
+        self.client = client
+        self.timings = configuration.timings
+    }
+
+    private var authorization: [(name: String, value: String)] {
+        apiKey.map { [("Authorization", $0)] } ?? []
+    }
+
+    public func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
+        let request = HTTPRequest(
+            url: urls.jobTake(count: count, jobInProgress: jobInProgress),
+            headers: authorization + [("Accept", "application/json")], timeout: timings.longPollTimeout)
+        do {
+            let response = try await client.execute(request)
+            return JobTakeOutcome.interpret(status: response.status, body: response.body)
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+
+    public func pollStopRequests() async -> StopPollOutcome? {
+        guard let url = urls.jobStop else { return nil }
+        let request = HTTPRequest(url: url, headers: authorization, timeout: timings.longPollTimeout)
+        do {
+            let response = try await client.execute(request)
+            return StopPollOutcome.interpret(status: response.status, body: response.body)
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+
+    public func postResult(_ body: [UInt8], jobID: String, isStream: Bool) async -> DeliveryOutcome {
+        await post(body, to: urls.jobDone(jobID: jobID, isStream: isStream), jobID: jobID)
+    }
+
+    public func postChunk(_ body: [UInt8], jobID: String) async -> DeliveryOutcome {
+        await post(body, to: urls.jobStream(jobID: jobID), jobID: jobID)
+    }
+
+    private func post(_ body: [UInt8], to url: String, jobID: String) async -> DeliveryOutcome {
+        // The platform's own content type for these JSON bodies, and X-Request-ID per request
+        // (runpod-python leaks it across requests on a shared session).
+        let headers: [(name: String, value: String)] =
+            authorization + [
+                ("Content-Type", "application/x-www-form-urlencoded"), ("charset", "utf-8"), ("X-Request-ID", jobID),
+            ]
+        let request = HTTPRequest(method: "POST", url: url, headers: headers, body: body, timeout: timings.postTimeout)
+        do {
+            let response = try await client.execute(request)
+            return DeliveryOutcome.interpret(status: response.status, body: response.body)
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The production job loop (sections 1.4–1.11): takes jobs while slots are free, runs each in its
+/// own task, listens on the stop channel, and on graceful shutdown stops taking jobs, lets the
+/// running ones finish and post, then returns.
+public struct WorkerLoop: Sendable {
+    let source: any JobSource
+    let handler: any RawJobHandler
+    let options: WorkerOptions
+    let configuration: WorkerConfiguration
+    let logger: Logger
+    let inFlight = InFlightJobs()
+    private let stopping = StopFlag()
+
+    public init(
+        source: any JobSource, handler: any RawJobHandler, options: WorkerOptions,
+        configuration: WorkerConfiguration, logger: Logger
+    ) {
+        self.source = source
+        self.handler = handler
+        self.options = options
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The ids of the jobs running now, in the order they started (what the heartbeat reports).
+    public var jobsInProgress: [String] { inFlight.ids }
+
+    /// Stops taking jobs; `run()` returns once running jobs have posted their results.
+    public func stop() { stopping.stop() }
+
+    /// Runs until `stop()`, a graceful shutdown, or (with `refreshWorker`) the first finished job.
+    public func run() async {
+        let poller = Task { await pollJobs() }
+        let stopListener = Task { await pollStops() }
+        stopping.onStop { poller.cancel() }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await poller.value
+            } onGracefulShutdown: {
+                logger.info("Shutdown requested: no new jobs; finishing \(inFlight.count) in progress.")
+                stopping.stop()
+            }
+            await inFlight.drain()
+        } onCancel: {
+            // A hard cancel (after the graceful period): abandon running jobs.
+            stopping.stop()
+            inFlight.cancelAll()
+        }
+        stopListener.cancel()
+        await stopListener.value
+    }
+
+    private func pollJobs() async {
+        var backoff = Backoff(base: configuration.timings.backoffBase, cap: configuration.timings.backoffCap)
+        var concurrency = max(1, configuration.concurrency)
+        var lastLoggedInProgress = -1
+        while !stopping.isStopped && !Task.isCancelled {
+            concurrency = options.concurrency.evaluate(current: concurrency, environment: configuration.concurrency)
+            let running = inFlight.count
+            if running != lastLoggedInProgress {
+                logger.debug("Jobs in progress: \(running)")
+                lastLoggedInProgress = running
+            }
+            let free = concurrency - running
+            guard free > 0 else {
+                // Wake the moment a slot frees; re-check the concurrency setting meanwhile.
+                await inFlight.slotFreed.wait(timeout: configuration.timings.concurrencyRecheck)
+                continue
+            }
+            let outcome = await source.takeJobs(count: free, jobInProgress: running > 0)
+            if Task.isCancelled && stopping.isStopped, case .jobs = outcome {
+                // Taken just as shutdown began: the platform assigned them to us, so run them.
+                logger.info("Jobs arrived during shutdown; running them before exiting.")
+            }
+            switch outcome {
+            case .jobs(let items):
+                backoff.reset()
+                logger.debug("Jobs in queue: \(items.count)")
+                for item in items { await accept(item) }
+            case .noJob:
+                backoff.reset()
+            case .tooManyRequests:
+                logger.warning("job-take answered 429 Too Many Requests; waiting \(configuration.timings.tooManyRequestsDelay).")
+                try? await Task.sleep(for: configuration.timings.tooManyRequestsDelay)
+            case .failed(let reason):
+                let wait = backoff.next()
+                if !Task.isCancelled {
+                    logger.error("Failed to get job. | \(reason) | retrying in \(wait)")
+                }
+                try? await Task.sleep(for: wait)
+            }
+        }
+    }
+
+    private func accept(_ item: JSONValue) async {
+        let job: Job
+        do {
+            job = try Job(json: item)
+        } catch {
+            logger.error("Skipping a job the platform sent: \(error)")
+            if let id = error.jobID {
+                // The platform considers it taken: answer it, or it waits for its timeout.
+                let body = ResultBody.encodeForDelivery(["error": .string(error.description)], refreshWorker: false)
+                _ = await Delivery(delays: configuration.timings.resultRetryDelays, logger: logger)
+                    .send("error result") { await source.postResult(body, jobID: id, isStream: false) }
+            }
+            return
+        }
+        let runner = JobRunner(
+            handler: handler, sink: source, options: options, configuration: configuration, logger: logger)
+        let inFlight = self.inFlight
+        let stopping = self.stopping
+        let refresh = options.refreshWorker
+        let started = inFlight.start(id: job.id) {
+            _ = await runner.run(job) { inFlight.wasStopped(job.id) }
+            if refresh { stopping.stop() }
+        }
+        if !started { logger.warning("Job \(job.id) is already running here; ignoring the duplicate.") }
+    }
+
+    private func pollStops() async {
+        while !Task.isCancelled {
+            guard let outcome = await source.pollStopRequests() else {
+                if !Task.isCancelled { logger.warning("The job-take URL has no /job-take/: the stop channel is off.") }
+                return
+            }
+            switch outcome {
+            case .stop(let ids):
+                for id in ids where inFlight.contains(id) {
+                    var jobLogger = logger
+                    jobLogger[metadataKey: "job-id"] = "\(id)"
+                    jobLogger.info("Stopping job.")
+                    _ = inFlight.stop(id)
+                }
+            case .nothing:
+                try? await Task.sleep(for: configuration.timings.stopPollDelay)
+            case .tooManyRequests:
+                try? await Task.sleep(for: configuration.timings.tooManyRequestsDelay)
+            case .failed(let reason):
+                if !Task.isCancelled { logger.warning("Job-stop poll failed: \(reason)") }
+                try? await Task.sleep(for: configuration.timings.stopPollDelay)
+            }
+        }
+    }
+}
+
+/// Set once; runs the registered action (cancel the in-flight job-take) when set.
+final class StopFlag: Sendable {
+    private let state = Mutex<(stopped: Bool, action: (@Sendable () -> Void)?)>((false, nil))
+
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
+    func onStop(_ action: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state -> Bool in
+            state.action = action
+            return state.stopped
+        }
+        if runNow { action() }
+    }
+
+    func stop() {
+        let action = state.withLock { state -> (@Sendable () -> Void)? in
+            guard !state.stopped else { return nil }
+            state.stopped = true
+            return state.action
+        }
+        action?()
+    }
+}
