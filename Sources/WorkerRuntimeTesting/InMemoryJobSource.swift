@@ -1,0 +1,200 @@
+import Synchronization
+import WorkerRuntime
+
+/// The platform in memory, for testing the loop and handlers without sockets: queue jobs or
+/// scripted job-take answers, request stops, and read back everything the worker posted.
+public final class InMemoryJobSource: JobSource {
+    public struct Post: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable { case result(isStream: Bool), chunk }
+        public let kind: Kind
+        public let jobID: String
+        public let body: JSONValue
+        public init(kind: Kind, jobID: String, body: JSONValue) {
+            self.kind = kind
+            self.jobID = jobID
+            self.body = body
+        }
+    }
+
+    public struct Take: Sendable, Equatable {
+        public let count: Int
+        public let jobInProgress: Bool
+        public init(count: Int, jobInProgress: Bool) {
+            self.count = count
+            self.jobInProgress = jobInProgress
+        }
+    }
+
+    private struct State {
+        var scripted: [JobTakeOutcome] = []
+        var jobs: [JSONValue] = []
+        var takes: [Take] = []
+        var posts: [Post] = []
+        var resultOutcomes: [DeliveryOutcome] = []
+        var stops: [String] = []
+        var takeWaiter: CheckedContinuation<Void, Never>?
+        var stopWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    private let stopChannel: Bool
+
+    public init(stopChannel: Bool = true) {
+        self.stopChannel = stopChannel
+    }
+
+    // MARK: Scripting
+
+    /// Queues job objects (valid or not): job-take hands out as many as it is asked for.
+    public func enqueue(_ jobs: JSONValue...) { enqueue(jobs) }
+
+    public func enqueue(_ jobs: [JSONValue]) {
+        let waiter = state.withLock { state in
+            state.jobs.append(contentsOf: jobs)
+            defer { state.takeWaiter = nil }
+            return state.takeWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// The next job-take calls answer these, in order, before any queued job.
+    public func script(_ outcomes: JobTakeOutcome...) {
+        let waiter = state.withLock { state in
+            state.scripted.append(contentsOf: outcomes)
+            defer { state.takeWaiter = nil }
+            return state.takeWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// The next job-done posts answer these, in order; then they are delivered.
+    public func scriptResultOutcomes(_ outcomes: DeliveryOutcome...) {
+        state.withLock { $0.resultOutcomes.append(contentsOf: outcomes) }
+    }
+
+    /// Sends these ids on the stop channel.
+    public func requestStop(_ ids: String...) {
+        let waiter = state.withLock { state in
+            state.stops.append(contentsOf: ids)
+            defer { state.stopWaiter = nil }
+            return state.stopWaiter
+        }
+        waiter?.resume()
+    }
+
+    // MARK: What the worker did
+
+    public var posts: [Post] { state.withLock { $0.posts } }
+    public var takes: [Take] { state.withLock { $0.takes } }
+
+    /// Final results (job-done posts that are not progress updates).
+    public var results: [Post] {
+        posts.filter { post in
+            if case .result = post.kind { return post.body["status"] != "IN_PROGRESS" }
+            return false
+        }
+    }
+
+    /// Waits until `count` final results were posted, or fails after `timeout`.
+    public func waitForResults(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [Post] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let results = self.results
+            if results.count >= count { return results }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw TimeoutError(what: "\(count) results (got \(results.count))", timeout: timeout)
+    }
+
+    // MARK: JobSource
+
+    public func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
+        while !Task.isCancelled {
+            let answer = state.withLock { state -> JobTakeOutcome? in
+                if !state.scripted.isEmpty {
+                    state.takes.append(Take(count: count, jobInProgress: jobInProgress))
+                    return state.scripted.removeFirst()
+                }
+                guard !state.jobs.isEmpty else { return nil }
+                state.takes.append(Take(count: count, jobInProgress: jobInProgress))
+                let taken = Array(state.jobs.prefix(count))
+                state.jobs.removeFirst(taken.count)
+                return .jobs(taken)
+            }
+            if let answer { return answer }
+            // Long-poll like the platform: hold until a job arrives or the caller is cancelled.
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let ready = state.withLock { state -> Bool in
+                        if !state.jobs.isEmpty || !state.scripted.isEmpty || Task.isCancelled { return true }
+                        state.takeWaiter = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state in
+                    defer { state.takeWaiter = nil }
+                    return state.takeWaiter
+                }
+                waiter?.resume()
+            }
+        }
+        return .noJob
+    }
+
+    public func pollStopRequests() async -> StopPollOutcome? {
+        guard stopChannel else { return nil }
+        while !Task.isCancelled {
+            let ids = state.withLock { state -> [String] in
+                defer { state.stops.removeAll() }
+                return state.stops
+            }
+            if !ids.isEmpty { return .stop(ids) }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let ready = state.withLock { state -> Bool in
+                        if !state.stops.isEmpty || Task.isCancelled { return true }
+                        state.stopWaiter = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state in
+                    defer { state.stopWaiter = nil }
+                    return state.stopWaiter
+                }
+                waiter?.resume()
+            }
+        }
+        return .nothing
+    }
+
+    public func postResult(_ body: [UInt8], jobID: String, isStream: Bool) async -> DeliveryOutcome {
+        record(.result(isStream: isStream), jobID: jobID, body: body)
+        return state.withLock { state in
+            state.resultOutcomes.isEmpty ? .delivered : state.resultOutcomes.removeFirst()
+        }
+    }
+
+    public func postChunk(_ body: [UInt8], jobID: String) async -> DeliveryOutcome {
+        record(.chunk, jobID: jobID, body: body)
+        return .delivered
+    }
+
+    private func record(_ kind: Post.Kind, jobID: String, body: [UInt8]) {
+        let parsed = (try? JSONValue.parse(body)) ?? .string(String(decoding: body, as: UTF8.self))
+        state.withLock { $0.posts.append(Post(kind: kind, jobID: jobID, body: parsed)) }
+    }
+}
+
+public struct TimeoutError: Error, CustomStringConvertible {
+    public let what: String
+    public let timeout: Duration
+    public init(what: String, timeout: Duration) {
+        self.what = what
+        self.timeout = timeout
+    }
+    public var description: String { "timed out after \(timeout) waiting for \(what)" }
+}
