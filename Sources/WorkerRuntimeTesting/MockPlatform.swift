@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
 import NIOCore
@@ -14,6 +17,8 @@ public final class MockPlatform: Sendable {
         public let headers: [(name: String, value: String)]
         public let body: [UInt8]
         public let at: ContinuousClock.Instant
+        /// Wall-clock time of arrival, comparable across processes (benchmarks).
+        public let epochNanos: Int64
 
         public func header(_ name: String) -> String? {
             headers.first { $0.name.lowercased() == name.lowercased() }?.value
@@ -150,9 +155,35 @@ public final class MockPlatform: Sendable {
         router.get("/v2/:endpoint/ping/:worker") { request, _ in
             Self.response(await self.record(request) { _ in Answer(status: 200, body: "{}") })
         }
-        router.get("/stats") { _, _ in
-            let completed = self.completedCount
-            return Self.response(Answer(status: 200, body: "{\"completed\":\(completed)}"))
+        // Control routes, for tests and benchmarks driving a platform in another process.
+        router.get("/_stats") { _, _ in
+            let stats: JSONValue = self.state.withLock { state in
+                [
+                    "completed": .integer(Int64(state.completed)), "requests": .integer(Int64(state.requests.count)),
+                    "first_take_epoch_ns": state.requests.first { $0.operation.hasPrefix("job-take") }
+                        .map { .integer($0.epochNanos) } ?? .null,
+                ]
+            }
+            return Self.response(Answer(status: 200, body: (try? stats.jsonString()) ?? "{}"))
+        }
+        router.get("/_requests") { _, _ in
+            let list = JSONValue.array(self.requests.map { request in
+                [
+                    "method": .string(request.method), "operation": .string(request.operation),
+                    "target": .string(request.target), "epoch_ns": .integer(request.epochNanos),
+                    "body": .string(String(decoding: request.body, as: UTF8.self)),
+                ]
+            })
+            return Self.response(Answer(status: 200, body: (try? list.jsonString()) ?? "[]"))
+        }
+        router.post("/_enqueue") { request, _ in
+            var request = request
+            let buffer = try await request.collectBody(upTo: 64 << 20)
+            guard case .array(let jobs) = try JSONValue.parse(Array(buffer.readableBytesView)) else {
+                return Self.response(Answer(status: 400, body: "{\"error\":\"expected a JSON array of jobs\"}"))
+            }
+            self.state.withLock { $0.jobs.append(contentsOf: jobs) }
+            return Self.response(Answer(status: 200, body: "{}"))
         }
         var logger = Logger(label: "mock-platform")
         logger.logLevel = .critical
@@ -166,9 +197,10 @@ public final class MockPlatform: Sendable {
         let query = request.uri.query ?? ""
         let batchSize = batch ? Self.queryValue("batch_size", in: query).flatMap(Int.init) ?? 1 : 1
         let deadline = ContinuousClock.now + longPoll
+        let snapshot = await Self.snapshot(request)
         var recorded = false
         while true {
-            let answer = await record(request, record: !recorded) { state -> Answer? in
+            let answer = decide(snapshot, record: !recorded) { state -> Answer? in
                 if !state.takeAnswers.isEmpty { return state.takeAnswers.removeFirst() }
                 var jobs: [JSONValue] = []
                 if let input = state.generatedJobs {
@@ -191,14 +223,22 @@ public final class MockPlatform: Sendable {
         }
     }
 
-    private func record<A>(_ request: Hummingbird.Request, record: Bool = true, _ decide: (inout State) -> A) async -> A {
+    private func record<A>(_ request: Hummingbird.Request, _ decide: (inout State) -> A) async -> A {
+        self.decide(await Self.snapshot(request), record: true, decide)
+    }
+
+    /// Reads the request once (a body can be read only once).
+    private static func snapshot(_ request: Hummingbird.Request) async -> Request {
         var request = request
         let buffer = (try? await request.collectBody(upTo: 64 << 20)) ?? ByteBuffer()
-        let recorded = Request(
+        return Request(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
             headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(buffer.readableBytesView),
-            at: .now)
-        return state.withLock { state in
+            at: .now, epochNanos: Self.epochNanosNow())
+    }
+
+    private func decide<A>(_ recorded: Request, record: Bool, _ decide: (inout State) -> A) -> A {
+        state.withLock { state in
             if record { state.requests.append(recorded) }
             return decide(&state)
         }
@@ -210,6 +250,12 @@ public final class MockPlatform: Sendable {
         return Response(
             status: .init(code: answer.status), headers: headers,
             body: answer.status == 204 ? .init() : .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    static func epochNanosNow() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
     }
 
     static func queryValue(_ name: String, in query: String) -> String? {

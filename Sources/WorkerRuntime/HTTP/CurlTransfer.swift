@@ -41,8 +41,10 @@ final class CurlTransfer: @unchecked Sendable {
 
     /// One header line, as curl hands them over (status line, fields, then a blank line).
     func receiveHeaderLine(_ raw: UnsafeRawBufferPointer) {
-        var line = String(decoding: raw, as: UTF8.self)
-        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        // Trim bytes, not Characters: "\r\n" is a single Character in Swift.
+        var end = raw.count
+        while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self)
         if line.hasPrefix("HTTP/") {
             // A new response (after 100-continue or a redirect) replaces the previous head.
             headers.removeAll()

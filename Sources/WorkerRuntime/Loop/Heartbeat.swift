@@ -3,7 +3,8 @@ import Logging
 import Synchronization
 
 /// The platform's heartbeat (section 1.9), driven from a dedicated OS thread: a handler that
-/// saturates the cooperative pool cannot delay it. Sends, then sleeps one interval.
+/// saturates the cooperative pool cannot delay it. One ping per interval, whatever the platform's
+/// response time (at most two outstanding, each with a timeout of two intervals).
 final class Heartbeat: Sendable {
     private let urls: PlatformURLs
     private let apiKey: String
@@ -13,6 +14,7 @@ final class Heartbeat: Sendable {
     private let logger: Logger
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = Atomic<Bool>(false)
+    private let outstanding = Atomic<Int>(0)
 
     init(
         urls: PlatformURLs, apiKey: String, interval: Duration, client: CurlHTTPClient = .shared, logger: Logger,
@@ -28,9 +30,12 @@ final class Heartbeat: Sendable {
 
     func start() {
         DedicatedThread.start(name: "heartbeat") { [self] in
+            var next = DispatchTime.now()
             while !stopped.load(ordering: .acquiring) {
                 sendOne()
-                _ = wake.wait(timeout: .now() + .nanoseconds(Int(interval.nanoseconds)))
+                next = next + .nanoseconds(Int(interval.nanoseconds))
+                if next < .now() { next = .now() }
+                _ = wake.wait(timeout: next)
             }
         }
     }
@@ -42,11 +47,15 @@ final class Heartbeat: Sendable {
 
     private func sendOne() {
         guard let url = urls.ping(inProgress: inProgress()) else { return }
-        let done = DispatchSemaphore(value: 0)
+        guard outstanding.add(1, ordering: .relaxed).newValue <= 2 else {
+            outstanding.subtract(1, ordering: .relaxed)
+            logger.warning("Ping skipped: the platform has not answered the last two.")
+            return
+        }
         let request = HTTPRequest(
             url: url, headers: [("Authorization", apiKey)], connectTimeout: interval, timeout: interval * 2)
         let logger = self.logger
-        client.send(request) { result in
+        client.send(request) { [self] result in
             switch result {
             case .success(let response) where response.status >= 400:
                 logger.warning("Ping Request Error: HTTP \(response.status)")
@@ -55,9 +64,8 @@ final class Heartbeat: Sendable {
             case .success:
                 break
             }
-            done.signal()
+            self.outstanding.subtract(1, ordering: .relaxed)
         }
-        done.wait()
     }
 }
 

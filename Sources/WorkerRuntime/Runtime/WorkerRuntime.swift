@@ -112,15 +112,7 @@ public struct WorkerRuntime: Sendable {
     public func runQueueWorker(source: any JobSource, configuration: WorkerConfiguration, logger: Logger) async {
         let loop = WorkerLoop(
             source: source, handler: handler, options: options, configuration: configuration, logger: logger)
-        var heartbeat: Heartbeat?
-        if configuration.heartbeatEnabled, let platform = configuration.platform, let key = configuration.apiKey {
-            heartbeat = Heartbeat(
-                urls: PlatformURLs(endpoints: platform), apiKey: key, interval: configuration.pingInterval,
-                logger: logger, inProgress: { loop.jobsInProgress })
-            heartbeat?.start()
-        } else {
-            logger.debug("Heartbeat off: it needs RUNPOD_WEBHOOK_PING, RUNPOD_AI_API_KEY and RUNPOD_POD_ID.")
-        }
+        let stopHeartbeat = Self.startHeartbeat(configuration: configuration, logger: logger) { loop.jobsInProgress }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: LoopService(loop: loop))],
@@ -130,8 +122,23 @@ public struct WorkerRuntime: Sendable {
         } catch {
             logger.error("Worker stopped with an error: \(error)")
         }
-        heartbeat?.stop()
+        stopHeartbeat()
         logger.info("Worker stopped.")
+    }
+
+    /// Starts the heartbeat when the platform expects one; returns how to stop it.
+    public static func startHeartbeat(
+        configuration: WorkerConfiguration, logger: Logger, inProgress: @escaping @Sendable () -> [String]
+    ) -> @Sendable () -> Void {
+        guard configuration.heartbeatEnabled, let platform = configuration.platform, let key = configuration.apiKey else {
+            logger.debug("Heartbeat off: it needs RUNPOD_WEBHOOK_PING, RUNPOD_AI_API_KEY and RUNPOD_POD_ID.")
+            return {}
+        }
+        let heartbeat = Heartbeat(
+            urls: PlatformURLs(endpoints: platform), apiKey: key, interval: configuration.pingInterval,
+            logger: logger, inProgress: inProgress)
+        heartbeat.start()
+        return { heartbeat.stop() }
     }
 
     private func startHandler(logger: Logger) async -> Bool {

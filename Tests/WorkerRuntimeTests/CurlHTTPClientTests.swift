@@ -1,0 +1,142 @@
+import Testing
+import WorkerRuntime
+import WorkerRuntimeTesting
+
+@Suite("The libcurl HTTP client against a loopback server")
+struct CurlHTTPClientTests {
+    let client = CurlHTTPClient.shared
+
+    @Test("GET returns status, headers and body")
+    func get() async throws {
+        try await TestHTTPServer.run { base in
+            let response = try await client.execute(HTTPRequest(url: "\(base)/hello"))
+            #expect(response.status == 200)
+            #expect(response.header("x-test") == "yes")
+            #expect(response.text == "hi")
+        }
+    }
+
+    @Test("POST sends a JSON body and request headers; large bodies go without a 100-continue wait")
+    func postJSON() async throws {
+        try await TestHTTPServer.run { base in
+            let payload: JSONValue = ["text": .string(String(repeating: "z", count: 200_000))]
+            let start = ContinuousClock.now
+            let response = try await client.execute(
+                try .json(url: "\(base)/echo", body: payload, headers: [("X-Custom", "42")]))
+            #expect(ContinuousClock.now - start < .milliseconds(900))
+            let echoed = try JSONValue.parse(response.body)
+            #expect(echoed["method"] == "POST")
+            #expect(try JSONValue.parse(echoed["body"]!.stringValue!) == payload)
+            #expect(echoed["headers"]?["x-custom"] == "42")
+            #expect(echoed["headers"]?["content-type"] == "application/json")
+        }
+    }
+
+    @Test("requests to one host reuse the connection (keep-alive)")
+    func keepAlive() async throws {
+        try await TestHTTPServer.run { base in
+            var ports: Set<String> = []
+            for _ in 0..<5 {
+                ports.insert(try await client.execute(HTTPRequest(url: "\(base)/port")).text)
+            }
+            #expect(ports.count == 1)
+        }
+    }
+
+    @Test("error statuses are responses, not errors")
+    func statuses() async throws {
+        try await TestHTTPServer.run { base in
+            let response = try await client.execute(HTTPRequest(url: "\(base)/status/503"))
+            #expect(response.status == 503)
+            #expect(response.text == "status 503")
+        }
+    }
+
+    @Test("the total timeout fails the request with an error naming the URL")
+    func timeout() async throws {
+        try await TestHTTPServer.run { base in
+            do {
+                _ = try await client.execute(HTTPRequest(url: "\(base)/slow", timeout: .milliseconds(200)))
+                Issue.record("no timeout")
+            } catch let error as HTTPClientError {
+                #expect(error.isTimeout)
+                #expect(error.description.contains("\(base)/slow"))
+            }
+        }
+    }
+
+    @Test("a refused connection is an error naming the URL and the failure")
+    func refused() async throws {
+        do {
+            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:1/nothing"))
+            Issue.record("connected to port 1")
+        } catch let error as HTTPClientError {
+            #expect(error.description.contains("http://127.0.0.1:1/nothing"))
+            #expect(error.description.lowercased().contains("connect"))
+        }
+    }
+
+    @Test("an unusable URL is refused before anything is sent")
+    func badURL() async throws {
+        await #expect(throws: HTTPClientError.self) { try await client.execute(HTTPRequest(url: "ftp://x/y")) }
+    }
+
+    @Test("cancelling the task aborts the transfer at once")
+    func cancellation() async throws {
+        try await TestHTTPServer.run { base in
+            let task = Task { try await client.execute(HTTPRequest(url: "\(base)/slow", timeout: .seconds(30))) }
+            try await Task.sleep(for: .milliseconds(100))
+            let start = ContinuousClock.now
+            task.cancel()
+            let result = await task.result
+            #expect(ContinuousClock.now - start < .seconds(1))
+            guard case .failure(let error as HTTPClientError) = result else {
+                Issue.record("expected a cancellation error, got \(result)")
+                return
+            }
+            #expect(error.isCancellation)
+        }
+    }
+
+    @Test("a streamed body arrives chunk by chunk as the server sends it")
+    func streaming() async throws {
+        try await TestHTTPServer.run { base in
+            let start = ContinuousClock.now
+            let response = try await client.stream(HTTPRequest(url: "\(base)/stream"))
+            #expect(response.head.status == 200)
+            #expect(response.head.header("content-type") == "text/event-stream")
+            var chunks: [(String, Duration)] = []
+            for try await chunk in response.body {
+                chunks.append((String(decoding: chunk, as: UTF8.self), ContinuousClock.now - start))
+            }
+            #expect(chunks.map(\.0).joined() == "data: 0\n\ndata: 1\n\ndata: 2\n\n")
+            #expect(chunks.count >= 3)
+            // The first chunk came well before the stream ended.
+            #expect(chunks[0].1 < .milliseconds(250))
+        }
+    }
+
+    @Test("abandoning a streamed body cancels the transfer")
+    func streamCancel() async throws {
+        try await TestHTTPServer.run { base in
+            let task = Task {
+                let response = try await client.stream(HTTPRequest(url: "\(base)/stream"))
+                for try await _ in response.body { break }
+            }
+            try await task.value
+            // The client still works afterwards: the aborted transfer left nothing stuck.
+            #expect(try await client.execute(HTTPRequest(url: "\(base)/hello")).text == "hi")
+        }
+    }
+
+    @Test("many concurrent requests all complete")
+    func concurrent() async throws {
+        try await TestHTTPServer.run { base in
+            let texts = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<64 { group.addTask { try await client.execute(HTTPRequest(url: "\(base)/hello")).text } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(texts == Array(repeating: "hi", count: 64))
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import Testing
+import WorkerRuntime
+import WorkerRuntimeTesting
+
+@Suite("Worker processes")
+struct ProcessTests {
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("worker-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("without the platform's variables and test_input.json, exit 1 saying so (checklist 1)")
+    func noTestInput() async throws {
+        let child = try ChildProcess("echo", directory: try temporaryDirectory())
+        #expect(try await child.wait() == 1)
+        #expect(child.stderr.contains("test_input.json not found"))
+    }
+
+    @Test("test_input.json is run once, with id local_test, result printed, exit 0 (checklist 1, 2)")
+    func testInputFile() async throws {
+        let directory = try temporaryDirectory()
+        try #"{"input": {"hello": "file", "progress": 2}}"#.write(
+            to: directory.appendingPathComponent("test_input.json"), atomically: true, encoding: .utf8)
+        let child = try ChildProcess("echo", directory: directory)
+        #expect(try await child.wait() == 0)
+        #expect(child.stdout.contains(#"Job result: {"output":{"hello":"file","progress":2}}"#))
+        #expect(child.stdout.contains(#"Progress: {"step":1}"#))
+        #expect(child.stderr.contains("local_test"))
+
+        // The flag wins over the file, and an explicit id is kept.
+        let flagged = try ChildProcess(
+            "echo", arguments: ["--test_input", #"{"id": "mine", "input": {"from": "flag"}}"#], directory: directory)
+        #expect(try await flagged.wait() == 0)
+        #expect(flagged.stdout.contains(#"{"output":{"from":"flag"}}"#))
+        #expect(flagged.stderr.contains("mine"))
+    }
+
+    @Test("a raised or returned error exits 1 (checklist 3)")
+    func failures() async throws {
+        let raised = try ChildProcess("echo", arguments: ["--test-input", #"{"input": {"fail": "boom"}}"#])
+        #expect(try await raised.wait() == 1)
+        #expect(raised.stderr.contains("boom"))
+        let returned = try ChildProcess("echo", arguments: ["--test-input", #"{"input": {"return_error": "nope"}}"#])
+        #expect(try await returned.wait() == 1)
+        #expect(returned.stdout.contains(#"Job result: {"error":"nope"}"#))
+        let noInput = try ChildProcess("echo", arguments: ["--test-input", #"{"other": 1}"#])
+        #expect(try await noInput.wait() == 1)
+        #expect(noInput.stderr.contains("Job has no input parameter"))
+        let badJSON = try ChildProcess("echo", arguments: ["--test-input", "{not json"])
+        #expect(try await badJSON.wait() == 1)
+        #expect(badJSON.stderr.contains("not valid JSON"))
+    }
+
+    @Test("a streaming job is iterated in one-shot mode, its chunks printed")
+    func streamedOneShot() async throws {
+        let child = try ChildProcess("echo", arguments: ["--test-input", #"{"input": {"stream": 2}}"#])
+        #expect(try await child.wait() == 0)
+        #expect(child.stdout.contains(#"Stream chunk: {"chunk":0}"#))
+        #expect(child.stdout.contains(#"Stream chunk: {"chunk":1}"#))
+        #expect(child.stdout.contains(#"Job result: {"output":[{"chunk":0},{"chunk":1}]}"#))
+    }
+
+    @Test("a bad environment value stops start-up naming the variable")
+    func badEnvironment() async throws {
+        let child = try ChildProcess(
+            "echo", arguments: ["--test-input", #"{"input": 1}"#], environment: ["RUNPOD_PING_INTERVAL": "-5"])
+        #expect(try await child.wait() == 1)
+        #expect(child.stderr.contains("RUNPOD_PING_INTERVAL"))
+    }
+
+    @Test("with RUNPOD_ENDPOINT_ID set, logs are JSON lines with requestId, message, level (checklist 31)")
+    func jsonLogs() async throws {
+        let child = try ChildProcess(
+            "echo", arguments: ["--test-input", #"{"id": "j-9", "input": 1}"#], environment: ["RUNPOD_ENDPOINT_ID": "ep1"])
+        #expect(try await child.wait() == 0)
+        let lines = child.stderr.split(separator: "\n").map(String.init)
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let parsed = try JSONValue.parse(line)
+            #expect(parsed["message"]?.stringValue != nil)
+            #expect(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(parsed["level"]?.stringValue ?? ""))
+            #expect(parsed.objectValue?.keys.sorted() == ["level", "message", "requestId"])
+        }
+        #expect(lines.contains { (try? JSONValue.parse($0))?["requestId"] == "j-9" })
+    }
+
+    @Test("SIGTERM: stop taking jobs, finish and post the running one, exit 0 (checklist 29)")
+    func sigterm() async throws {
+        let platform = try await ExternalPlatform.start()
+        defer { platform.stop() }
+        let worker = try ChildProcess("echo", environment: platform.environment)
+        try await platform.enqueue([["id": "slow", "input": ["sleep": 1.5, "n": 1]]])
+        try await waitUntilAsync { try await platform.requests().contains { $0["operation"] == "job-take" } }
+        try await Task.sleep(for: .milliseconds(300))
+        worker.signal(SIGTERM)
+        #expect(try await worker.wait(timeout: .seconds(15)) == 0)
+        let done = try await platform.requests().filter { $0["operation"] == "job-done" }
+        #expect(done.count == 1)
+        #expect(done.first?["target"]?.stringValue?.contains("/job-done/w42/slow?") == true)
+        #expect(try JSONValue.parse(done.first?["body"]?.stringValue ?? "") == ["output": ["sleep": 1.5, "n": 1]])
+    }
+
+    @Test("the ping keeps its cadence while CPU-bound handlers hold every cooperative thread (checklist 25)")
+    func pingUnderLoad() async throws {
+        let platform = try await ExternalPlatform.start()
+        defer { platform.stop() }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        try await platform.enqueue(.array((0..<cores).map { ["id": .string("cpu-\($0)"), "input": 1] }))
+        var env = platform.environment
+        env["RUNPOD_PING_INTERVAL"] = "100"
+        let config = try testConfiguration(environment: env)
+        let source = RunPodJobSource(configuration: config, platform: config.platform!)
+        let handler = ClosureHandler { input, _ in
+            // Blocks its thread without awaiting, like a synchronous model call.
+            let end = ContinuousClock.now + .milliseconds(1500)
+            var spin = 0
+            while ContinuousClock.now < end { spin &+= 1 }
+            return .integer(Int64(spin & 1))
+        }
+        let stopHeartbeat = WorkerRuntime.startHeartbeat(configuration: config, logger: Logger(label: "test")) {
+            ["cpu-0"]
+        }
+        try await withLoop(source: source, handler: handler, options: .init(concurrency: .fixed(cores)), configuration: config) { _ in
+            try await waitUntilAsync(timeout: .seconds(30)) {
+                try await platform.requests().filter { $0["operation"] == "job-done" }.count == cores
+            }
+        }
+        stopHeartbeat()
+        let requests = try await platform.requests()
+        let pings = requests.filter { $0["operation"] == "ping" }.compactMap { $0["epoch_ns"]?.intValue }
+        let takes = requests.filter { $0["operation"]?.stringValue?.hasPrefix("job-take") == true }
+        let dones = requests.filter { $0["operation"] == "job-done" }.compactMap { $0["epoch_ns"]?.intValue }
+        let busyStart = try #require(takes.first?["epoch_ns"]?.intValue)
+        let busyEnd = try #require(dones.min())
+        let during = pings.filter { $0 > busyStart && $0 < busyEnd }
+        // About 1.5 s of saturated CPU at a 100 ms interval: ~15 pings. A starved heartbeat sends ~1.
+        #expect(during.count >= 8, "only \(during.count) pings in \((busyEnd - busyStart) / 1_000_000) ms")
+    }
+}
+
+func waitUntilAsync(timeout: Duration = .seconds(10), _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TimeoutError(what: "a condition", timeout: timeout) }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
