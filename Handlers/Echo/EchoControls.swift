@@ -3,6 +3,7 @@ import WorkerRuntime
 /// Echo's control keys, validated: a mistyped or out-of-range value is an error naming the key.
 struct EchoControls: Equatable {
     var sleep: Double?
+    var cpu: Double?
     var fail: String?
     var returnError: String?
     var progress = 0
@@ -16,6 +17,12 @@ struct EchoControls: Equatable {
                 throw EchoInputError(key: "sleep", expected: "a number of seconds from 0 to \(Int(EchoHandler.maxSleepSeconds))", got: value)
             }
             sleep = seconds
+        }
+        if let value = input["cpu"] {
+            guard let seconds = value.doubleValue, seconds >= 0, seconds <= EchoHandler.maxSleepSeconds else {
+                throw EchoInputError(key: "cpu", expected: "a number of seconds from 0 to \(Int(EchoHandler.maxSleepSeconds))", got: value)
+            }
+            cpu = seconds
         }
         fail = try Self.string(input, "fail")
         returnError = try Self.string(input, "return_error")

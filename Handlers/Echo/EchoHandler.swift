@@ -3,7 +3,8 @@ import WorkerRuntime
 /// The reference handler: answers with its input object unchanged, except where a control key
 /// says otherwise. Exercises every runtime feature, for tests and smoke images.
 ///
-/// Control keys: `sleep` (seconds, cancellable), `fail` (throw with that message), `return_error`
+/// Control keys: `sleep` (seconds, cancellable), `cpu` (seconds of busy work that never yields, like
+/// a synchronous model call), `fail` (throw with that message), `return_error`
 /// (return `{"error": …}`), `progress` (N updates `{"step": i}`), `stream` (N chunks
 /// `{"chunk": i}`), `refresh` (request `refresh_worker`), `size` (add a `blob` of that many bytes).
 struct EchoHandler: RawJobHandler {
@@ -22,6 +23,7 @@ struct EchoHandler: RawJobHandler {
         if let seconds = controls.sleep, seconds > 0 {
             try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
         }
+        if let seconds = controls.cpu, seconds > 0 { Self.busyWork(seconds: seconds) }
         if let message = controls.fail { throw EchoFailure(message: message) }
         if let message = controls.returnError {
             try output.respond(["error": .string(message)])
@@ -43,6 +45,16 @@ struct EchoHandler: RawJobHandler {
             return
         }
         try output.respond(.object(object))
+    }
+}
+
+extension EchoHandler {
+    /// Holds the thread without awaiting: what a CPU-bound handler does to the cooperative pool.
+    static func busyWork(seconds: Double) {
+        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        var counter: UInt64 = 0
+        while ContinuousClock.now < end { counter &+= 1 }
+        precondition(counter > 0)
     }
 }
 

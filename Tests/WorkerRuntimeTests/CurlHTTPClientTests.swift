@@ -20,15 +20,15 @@ struct CurlHTTPClientTests {
     func postJSON() async throws {
         try await TestHTTPServer.run { base in
             let payload: JSONValue = ["text": .string(String(repeating: "z", count: 200_000))]
-            let start = ContinuousClock.now
             let response = try await client.execute(
                 try .json(url: "\(base)/echo", body: payload, headers: [("X-Custom", "42")]))
-            #expect(ContinuousClock.now - start < .milliseconds(900))
             let echoed = try JSONValue.parse(response.body)
             #expect(echoed["method"] == "POST")
             #expect(try JSONValue.parse(echoed["body"]!.stringValue!) == payload)
             #expect(echoed["headers"]?["x-custom"] == "42")
             #expect(echoed["headers"]?["content-type"] == "application/json")
+            // curl would otherwise send "Expect: 100-continue" and stall up to a second.
+            #expect(echoed["headers"]?["expect"] == nil)
         }
     }
 
@@ -89,7 +89,8 @@ struct CurlHTTPClientTests {
             let start = ContinuousClock.now
             task.cancel()
             let result = await task.result
-            #expect(ContinuousClock.now - start < .seconds(1))
+            // The server would answer after 5 s: returning well before means the transfer was aborted.
+            #expect(ContinuousClock.now - start < .seconds(3))
             guard case .failure(let error as HTTPClientError) = result else {
                 Issue.record("expected a cancellation error, got \(result)")
                 return
@@ -111,8 +112,8 @@ struct CurlHTTPClientTests {
             }
             #expect(chunks.map(\.0).joined() == "data: 0\n\ndata: 1\n\ndata: 2\n\n")
             #expect(chunks.count >= 3)
-            // The first chunk came well before the stream ended.
-            #expect(chunks[0].1 < .milliseconds(250))
+            // The first chunk came well before the stream ended (chunks are 400 ms apart).
+            #expect(chunks.last!.1 - chunks[0].1 >= .milliseconds(600))
         }
     }
 

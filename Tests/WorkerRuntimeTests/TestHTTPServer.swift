@@ -49,7 +49,7 @@ enum TestHTTPServer {
                 body: .init { writer in
                     for index in 0..<3 {
                         try await writer.write(ByteBuffer(string: "data: \(index)\n\n"))
-                        try await Task.sleep(for: .milliseconds(150))
+                        try await Task.sleep(for: .milliseconds(400))
                     }
                     try await writer.finish(nil)
                 })
