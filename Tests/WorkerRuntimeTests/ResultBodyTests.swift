@@ -62,12 +62,13 @@ struct ResultBodyTests {
     @Test("a result over 10 MB or with NaN becomes an error result that says why")
     func undeliverable() throws {
         let big: JSONValue = ["output": .string(String(repeating: "x", count: ResultBody.maxResultBytes + 1))]
-        let bytes = ResultBody.encodeForDelivery(big, refreshWorker: false)
+        let (bytes, isError) = ResultBody.encodeForDelivery(big, refreshWorker: false)
+        #expect(isError)
         let error = try #require(try JSONValue.parse(bytes)["error"]?.stringValue)
         #expect(error.contains("over the platform's limit"))
         #expect(bytes.count < 1000)
 
-        let nan = ResultBody.encodeForDelivery(["output": .number(.nan)], refreshWorker: true)
+        let (nan, _) = ResultBody.encodeForDelivery(["output": .number(.nan)], refreshWorker: true)
         let parsed = try JSONValue.parse(nan)
         #expect(parsed["error"]?.stringValue?.contains("could not be encoded") == true)
         #expect(parsed["stopPod"] == true)

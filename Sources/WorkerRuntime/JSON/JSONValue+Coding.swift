@@ -47,12 +47,12 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
 extension JSONValue {
     /// Parses UTF-8 JSON text; the error says where it is malformed.
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            throw JSONError("not valid JSON: \(error.readableDescription)")
-        } catch {
-            throw JSONError("not valid JSON: \(error)")
+        let result: Result<JSONValue, JSONError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONError) -> JSONValue in try JSONParser.parse(buffer) }
+        }
+        if let result { return try result.get() }
+        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONError) -> JSONValue in
+            try JSONParser.parse(buffer)
         }
     }
 

@@ -27,8 +27,10 @@ struct JobRunner: Sendable {
 
         let sink = self.sink
         let delivery = Delivery(delays: configuration.timings.resultRetryDelays, logger: logger)
-        let progress = ProgressChannel(jobID: job.id) { body in
-            _ = await delivery.send("progress update") { await sink.postResult(body, jobID: job.id, isStream: false) }
+        let progress = LazyProgressChannel {
+            ProgressChannel { body in
+                _ = await delivery.send("progress update") { await sink.postResult(body, jobID: job.id, isStream: false) }
+            }
         }
         let writer = JobOutputWriter(aggregateChunks: options.returnAggregateStream) { chunk in
             let body = try ResultBody.forChunk(chunk).serialized()
@@ -53,14 +55,13 @@ struct JobRunner: Sendable {
         await progress.drain()
 
         let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, logger: logger)
-        let bytes = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
-        let isError = (try? JSONValue.parse(bytes))?["error"] != nil
+        let (bytes, isError) = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
         var delivered = await delivery.send("job result") {
             await sink.postResult(bytes, jobID: job.id, isStream: isStream)
         }
         if case .rejected(let reason) = delivered, !isError {
             // A refused result would leave the job without an outcome: report why it failed instead.
-            let fallback = ResultBody.encodeForDelivery(
+            let (fallback, _) = ResultBody.encodeForDelivery(
                 ["error": .string("the platform refused the job's result: \(reason)")],
                 refreshWorker: options.refreshWorker)
             delivered = await delivery.send("error result") {

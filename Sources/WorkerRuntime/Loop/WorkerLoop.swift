@@ -103,7 +103,7 @@ public struct WorkerLoop: Sendable {
             logger.error("Skipping a job the platform sent: \(error)")
             if let id = error.jobID {
                 // The platform considers it taken: answer it, or it waits for its timeout.
-                let body = ResultBody.encodeForDelivery(["error": .string(error.description)], refreshWorker: false)
+                let (body, _) = ResultBody.encodeForDelivery(["error": .string(error.description)], refreshWorker: false)
                 _ = await Delivery(delays: configuration.timings.resultRetryDelays, logger: logger)
                     .send("error result") { await source.postResult(body, jobID: id, isStream: false) }
             }

@@ -64,22 +64,25 @@ enum ResultBody {
 
     /// A result that cannot be delivered as it is becomes an error that says why,
     /// instead of a post that fails (or a job that silently completes with nothing).
-    static func encodeForDelivery(_ body: JSONValue, limit: Int = maxResultBytes, refreshWorker: Bool) -> [UInt8] {
+    /// Returns the bytes to post and whether they report an error.
+    static func encodeForDelivery(
+        _ body: JSONValue, limit: Int = maxResultBytes, refreshWorker: Bool
+    ) -> (bytes: [UInt8], isError: Bool) {
         let bytes: [UInt8]
         do {
             bytes = try body.serialized()
         } catch {
             let replacement = withStopPod(
                 ["error": .string("the job's output could not be encoded: \(error)")], refreshWorker)
-            return (try? replacement.serialized()) ?? Array(#"{"error":"the job's output could not be encoded"}"#.utf8)
+            return ((try? replacement.serialized()) ?? Array(#"{"error":"the job's output could not be encoded"}"#.utf8), true)
         }
         guard bytes.count <= limit else {
             let message =
                 "the job's result is \(bytes.count) bytes, over the platform's limit of \(limit) bytes; "
                 + "return a smaller output, or upload it and return its URL"
-            return (try? withStopPod(["error": .string(message)], refreshWorker).serialized()) ?? []
+            return ((try? withStopPod(["error": .string(message)], refreshWorker).serialized()) ?? [], true)
         }
-        return bytes
+        return (bytes, body["error"] != nil)
     }
 
     static func errorText(_ error: JSONValue) -> String {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds release binaries and the peers' Python environment, then runs a benchmark.
+# Usage: benchmarks/run.sh worker
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+[ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
+swift build -c release --product echo
+swift build -c release --product mock-platform
+
+venv=benchmarks/.venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q runpod==1.12.0
+fi
+case "${1:-worker}" in
+    worker) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_worker.py ;;
+    *) echo "unknown benchmark: $1 (worker)" >&2; exit 2 ;;
+esac
