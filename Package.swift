@@ -55,8 +55,9 @@ let package = Package(
             dependencies: [
                 "WorkerRuntime",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
 
@@ -67,7 +68,7 @@ let package = Package(
             dependencies: [
                 "WorkerRuntimeTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
 

@@ -7,8 +7,9 @@ bash scripts/install-deps.sh
 
 # The process tests run the built executables (echo, mock-platform): build everything first.
 swift build --build-tests
-swift test --skip-build --parallel 2>&1 | tee /tmp/swift-test.log
-status=${PIPESTATUS[0]}
+log=$(mktemp)
+# Suites that saturate every core run in a pass of their own, after the rest.
+swift test --skip-build --skip LoadTests 2>&1 | tee "$log"
+swift test --skip-build --filter LoadTests 2>&1 | tee -a "$log"
 # Swift Testing prints its own summary; a zero-test run must not pass silently.
-grep -Eq "Test run with [1-9][0-9]* tests? .*passed" /tmp/swift-test.log || { echo "no Swift Testing run passed" >&2; exit 1; }
-exit "$status"
+[ "$(grep -Ec "Test run with [1-9][0-9]* tests? .*passed" "$log")" -eq 2 ] || { echo "a test pass ran no test" >&2; exit 1; }

@@ -1,14 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Hummingbird
-import Logging
 import NIOCore
 import Synchronization
 import WorkerRuntime
 
 /// RunPod's worker API on a loopback port: hands out queued jobs (long-polling briefly when
 /// there are none), answers with scripted statuses, and records every request it receives.
+/// Served straight from swift-nio's event loop (`MockPlatformServer`): no hop into the
+/// concurrency pool per request, so the mock is not what limits a benchmark.
 public final class MockPlatform: Sendable {
     public struct Request: Sendable {
         public let method: String
@@ -53,6 +53,10 @@ public final class MockPlatform: Sendable {
         var generatedJobs: JSONValue?
         var generatedCount = 0
         var completed = 0
+        var firstTakeEpochNanos: Int64?
+        /// Benchmarks turn recording off: millions of requests would only grow memory.
+        var recording = true
+        var unrecorded = 0
     }
 
     let state = Mutex(State())
@@ -91,6 +95,9 @@ public final class MockPlatform: Sendable {
     /// Every job-take gets fresh jobs with this input, for ever (benchmarks).
     public func generateJobs(input: JSONValue) { state.withLock { $0.generatedJobs = input } }
 
+    /// Stops keeping every request (benchmarks); counts and the first job-take are still kept.
+    public func stopRecording() { state.withLock { $0.recording = false } }
+
     // MARK: What the worker sent
 
     public var requests: [Request] { state.withLock { $0.requests } }
@@ -115,92 +122,34 @@ public final class MockPlatform: Sendable {
 
     /// Runs the platform on 127.0.0.1 with a free port for the duration of `body`.
     public func run<T: Sendable>(_ body: @Sendable (MockPlatform) async throws -> T) async throws -> T {
-        let app = makeApplication(host: "127.0.0.1", port: 0)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.run()
-                return nil
-            }
-            while port == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        let channel = try await start(host: "127.0.0.1", port: 0)
+        do {
             let result = try await body(self)
-            group.cancelAll()
+            try? await channel.close()
             return result
+        } catch {
+            try? await channel.close()
+            throw error
         }
     }
 
-    public func makeApplication(host: String, port: Int) -> some ApplicationProtocol {
-        let router = Router()
-        router.get("/v2/:endpoint/job-take/:worker") { request, _ in await self.take(request, batch: false) }
-        router.get("/v2/:endpoint/job-take-batch/:worker") { request, _ in await self.take(request, batch: true) }
-        router.post("/v2/:endpoint/job-done/:worker/:job") { request, _ in
-            let answer = await self.record(request) { state in
-                if state.doneAnswers.isEmpty {
-                    state.completed += 1
-                    return Answer(status: 200, body: "{}")
-                }
-                return state.doneAnswers.removeFirst()
-            }
-            return Self.response(answer)
-        }
-        router.post("/v2/:endpoint/job-stream/:worker/:job") { request, _ in
-            Self.response(await self.record(request) { _ in Answer(status: 200, body: "{}") })
-        }
-        router.get("/v2/:endpoint/job-stop/:worker") { request, _ in
-            let answer = await self.record(request) { state in
-                state.stopAnswers.isEmpty ? Answer(status: 204) : state.stopAnswers.removeFirst()
-            }
-            if answer.status == 204 { try? await Task.sleep(for: self.longPoll) }
-            return Self.response(answer)
-        }
-        router.get("/v2/:endpoint/ping/:worker") { request, _ in
-            Self.response(await self.record(request) { _ in Answer(status: 200, body: "{}") })
-        }
-        // Control routes, for tests and benchmarks driving a platform in another process.
-        router.get("/_stats") { _, _ in
-            let stats: JSONValue = self.state.withLock { state in
-                [
-                    "completed": .integer(Int64(state.completed)), "requests": .integer(Int64(state.requests.count)),
-                    "first_take_epoch_ns": state.requests.first { $0.operation.hasPrefix("job-take") }
-                        .map { .integer($0.epochNanos) } ?? .null,
-                ]
-            }
-            return Self.response(Answer(status: 200, body: (try? stats.jsonString()) ?? "{}"))
-        }
-        router.get("/_requests") { _, _ in
-            let list = JSONValue.array(self.requests.map { request in
-                [
-                    "method": .string(request.method), "operation": .string(request.operation),
-                    "target": .string(request.target), "epoch_ns": .integer(request.epochNanos),
-                    "body": .string(String(decoding: request.body, as: UTF8.self)),
-                ]
-            })
-            return Self.response(Answer(status: 200, body: (try? list.jsonString()) ?? "[]"))
-        }
-        router.post("/_enqueue") { request, _ in
-            var request = request
-            let buffer = try await request.collectBody(upTo: 64 << 20)
-            guard case .array(let jobs) = try JSONValue.parse(Array(buffer.readableBytesView)) else {
-                return Self.response(Answer(status: 400, body: "{\"error\":\"expected a JSON array of jobs\"}"))
-            }
-            self.state.withLock { $0.jobs.append(contentsOf: jobs) }
-            return Self.response(Answer(status: 200, body: "{}"))
-        }
-        var logger = Logger(label: "mock-platform")
-        logger.logLevel = .critical
-        return Application(
-            router: router, configuration: .init(address: .hostname(host, port: port)),
-            onServerRunning: { channel in self.portBox.withLock { $0 = channel.localAddress?.port } },
-            logger: logger)
+    /// Starts serving and returns the listening channel (close it to stop).
+    public func start(host: String, port: Int) async throws -> any Channel {
+        let channel = try await MockPlatformServer.bind(platform: self, host: host, port: port)
+        portBox.withLock { $0 = channel.localAddress?.port }
+        return channel
     }
 
-    private func take(_ request: Hummingbird.Request, batch: Bool) async -> Response {
-        let query = request.uri.query ?? ""
-        let batchSize = batch ? Self.queryValue("batch_size", in: query).flatMap(Int.init) ?? 1 : 1
-        let deadline = ContinuousClock.now + longPoll
-        let snapshot = await Self.snapshot(request)
-        var recorded = false
-        while true {
-            let answer = decide(snapshot, record: !recorded) { state -> Answer? in
+    /// Answers one request. Returns nil when a job-take should be held open and asked again.
+    func answer(_ request: Request, firstAttempt: Bool) -> Answer? {
+        let parts = request.path.split(separator: "/")
+        if request.path.hasPrefix("/_") { return control(request) }
+        guard parts.count >= 4, parts[0] == "v2" else { return Answer(status: 404, body: #"{"error":"not found"}"#) }
+        switch (request.method, String(parts[2])) {
+        case ("GET", "job-take"), ("GET", "job-take-batch"):
+            let batch = parts[2] == "job-take-batch"
+            let batchSize = batch ? Self.queryValue("batch_size", in: request.query).flatMap(Int.init) ?? 1 : 1
+            return decide(request, record: firstAttempt) { state -> Answer? in
                 if !state.takeAnswers.isEmpty { return state.takeAnswers.removeFirst() }
                 var jobs: [JSONValue] = []
                 if let input = state.generatedJobs {
@@ -216,40 +165,66 @@ public final class MockPlatform: Sendable {
                 let body = batch ? JSONValue.array(jobs) : jobs[0]
                 return Answer(status: 200, body: (try? body.jsonString()) ?? "")
             }
-            recorded = true
-            if let answer { return Self.response(answer) }
-            if ContinuousClock.now >= deadline { return Self.response(Answer(status: 204)) }
-            try? await Task.sleep(for: .milliseconds(2))
+        case ("POST", "job-done"):
+            return decide(request, record: true) { state in
+                if state.doneAnswers.isEmpty {
+                    state.completed += 1
+                    return Answer(status: 200, body: "{}")
+                }
+                return state.doneAnswers.removeFirst()
+            }
+        case ("POST", "job-stream"), ("GET", "ping"):
+            return decide(request, record: true) { _ in Answer(status: 200, body: "{}") }
+        case ("GET", "job-stop"):
+            return decide(request, record: true) { state in
+                state.stopAnswers.isEmpty ? Answer(status: 204) : state.stopAnswers.removeFirst()
+            }
+        default:
+            return Answer(status: 404, body: #"{"error":"not found"}"#)
         }
     }
 
-    private func record<A>(_ request: Hummingbird.Request, _ decide: (inout State) -> A) async -> A {
-        self.decide(await Self.snapshot(request), record: true, decide)
-    }
-
-    /// Reads the request once (a body can be read only once).
-    private static func snapshot(_ request: Hummingbird.Request) async -> Request {
-        var request = request
-        let buffer = (try? await request.collectBody(upTo: 64 << 20)) ?? ByteBuffer()
-        return Request(
-            method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-            headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(buffer.readableBytesView),
-            at: .now, epochNanos: Self.epochNanosNow())
+    /// Control routes, for tests and benchmarks driving a platform in another process.
+    private func control(_ request: Request) -> Answer {
+        switch (request.method, request.path) {
+        case ("GET", "/_stats"):
+            let stats: JSONValue = state.withLock { state in
+                [
+                    "completed": .integer(Int64(state.completed)), "requests": .integer(Int64(state.requests.count)),
+                    "first_take_epoch_ns": state.firstTakeEpochNanos.map { .integer($0) } ?? .null,
+                ]
+            }
+            return Answer(status: 200, body: (try? stats.jsonString()) ?? "{}")
+        case ("GET", "/_requests"):
+            let list = JSONValue.array(requests.map { request in
+                [
+                    "method": .string(request.method), "operation": .string(request.operation),
+                    "target": .string(request.target), "epoch_ns": .integer(request.epochNanos),
+                    "body": .string(String(decoding: request.body, as: UTF8.self)),
+                ]
+            })
+            return Answer(status: 200, body: (try? list.jsonString()) ?? "[]")
+        case ("POST", "/_enqueue"):
+            guard case .array(let jobs)? = try? JSONValue.parse(request.body) else {
+                return Answer(status: 400, body: #"{"error":"expected a JSON array of jobs"}"#)
+            }
+            state.withLock { $0.jobs.append(contentsOf: jobs) }
+            return Answer(status: 200, body: "{}")
+        default:
+            return Answer(status: 404, body: #"{"error":"not found"}"#)
+        }
     }
 
     private func decide<A>(_ recorded: Request, record: Bool, _ decide: (inout State) -> A) -> A {
         state.withLock { state in
-            if record { state.requests.append(recorded) }
+            if record {
+                if recorded.operation.hasPrefix("job-take"), state.firstTakeEpochNanos == nil {
+                    state.firstTakeEpochNanos = recorded.epochNanos
+                }
+                if state.recording { state.requests.append(recorded) } else { state.unrecorded += 1 }
+            }
             return decide(&state)
         }
-    }
-
-    private static func response(_ answer: Answer) -> Response {
-        var headers = HTTPFields()
-        if answer.status != 204 { headers[.contentType] = answer.contentType }
-        return Response(
-            status: .init(code: answer.status), headers: headers,
-            body: answer.status == 204 ? .init() : .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
     static func epochNanosNow() -> Int64 {

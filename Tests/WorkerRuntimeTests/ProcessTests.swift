@@ -102,7 +102,12 @@ struct ProcessTests {
         #expect(done.first?["target"]?.stringValue?.contains("/job-done/w42/slow?") == true)
         #expect(try JSONValue.parse(done.first?["body"]?.stringValue ?? "") == ["output": ["sleep": 1.5, "n": 1]])
     }
+}
 
+/// Tests that load every core: run alone (scripts/test.sh runs this suite in a pass of its own),
+/// so they neither disturb nor are disturbed by the timing of other tests.
+@Suite("Under load")
+struct LoadTests {
     @Test("the ping keeps its cadence while CPU-bound jobs hold every cooperative thread (checklist 25)")
     func pingUnderLoad() async throws {
         let platform = try await ExternalPlatform.start()

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Hummingbird
+import NIOCore
 import WorkerRuntime
 import WorkerRuntimeTesting
 
@@ -18,6 +18,7 @@ struct MockPlatformCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one (printed on start).") var port = 0
     @Option(help: "Hand out jobs with this JSON input on every job-take, for ever.") var generate: String?
     @Option(help: "How long an empty job-take is held before answering 204, in ms.") var longPollMs = 100
+    @Flag(help: "Keep no request log (for long benchmarks); /_stats still counts.") var noRecording = false
 
     func run() async throws {
         let platform = MockPlatform(longPoll: .milliseconds(longPollMs))
@@ -28,13 +29,11 @@ struct MockPlatformCommand: AsyncParsableCommand {
                 throw ValidationError("--generate must be JSON: \(error)")
             }
         }
-        let app = platform.makeApplication(host: host, port: port)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            while platform.port == 0 { try await Task.sleep(for: .milliseconds(2)) }
-            print("listening on \(platform.port)")
-            fflush(nil)
-            try await group.next()
-        }
+        if noRecording { platform.stopRecording() }
+        let channel = try await platform.start(host: host, port: port)
+        print("listening on \(platform.port)")
+        fflush(nil)
+        // Until SIGTERM/SIGINT ends the process.
+        try await channel.closeFuture.get()
     }
 }

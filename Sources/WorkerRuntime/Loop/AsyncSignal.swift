@@ -21,12 +21,14 @@ final class AsyncSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns on a signal, after `timeout`, or when the task is cancelled.
-    func wait(timeout: Duration) async {
+    /// Returns on a signal, after `timeout` (nil: no timeout), or when the task is cancelled.
+    func wait(timeout: Duration?) async {
         if state.withLock({ state in defer { state.pending = false }; return state.pending }) { return }
-        let timer = Task { [self] in
-            try? await Task.sleep(for: timeout)
-            signal()
+        let timer = timeout.map { timeout in
+            Task { [self] in
+                try? await Task.sleep(for: timeout)
+                signal()
+            }
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -43,7 +45,7 @@ final class AsyncSignal: Sendable {
         } onCancel: {
             signal()
         }
-        timer.cancel()
+        timer?.cancel()
         // A timer that fired after the real wake-up leaves a stale signal: harmless, the caller re-checks.
     }
 }

@@ -23,6 +23,11 @@ public enum JobConcurrency: Sendable {
     /// Re-evaluated while polling, given the current value (runpod's `concurrency_modifier`).
     case dynamic(@Sendable (Int) -> Int)
 
+    var isDynamic: Bool {
+        if case .dynamic = self { return true }
+        return false
+    }
+
     func evaluate(current: Int, environment: Int) -> Int {
         switch self {
         case .environment: return max(1, environment)

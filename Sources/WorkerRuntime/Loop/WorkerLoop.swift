@@ -66,8 +66,8 @@ public struct WorkerLoop: Sendable {
             }
             let free = concurrency - running
             guard free > 0 else {
-                // Wake the moment a slot frees; re-check the concurrency setting meanwhile.
-                await inFlight.slotFreed.wait(timeout: configuration.timings.concurrencyRecheck)
+                // Wake the moment a slot frees; a dynamic setting is also re-checked meanwhile.
+                await inFlight.slotFreed.wait(timeout: options.concurrency.isDynamic ? configuration.timings.concurrencyRecheck : nil)
                 continue
             }
             let outcome = await source.takeJobs(count: free, jobInProgress: running > 0)
