@@ -14,13 +14,13 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RELEASE = os.path.join(ROOT, ".build", "release")
+RELEASE = os.environ.get("BENCH_BIN", os.path.join(ROOT, ".build-release", "release"))
 PYTHON = os.environ.get("BENCH_PYTHON", sys.executable)
 DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
 
 
 def start_platform(generate=None):
-    args = [os.path.join(RELEASE, "mock-platform"), "--long-poll-ms", "100"]
+    args = [os.path.join(RELEASE, "mock-platform"), "--long-poll-ms", "100", "--no-recording"]
     if generate is not None:
         args += ["--generate", json.dumps(generate)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
-swift build -c release --product echo
-swift build -c release --product mock-platform
+# Built as the images are: release, Swift runtime linked statically.
+swift build -c release --static-swift-stdlib --scratch-path .build-release --product echo
+swift build -c release --static-swift-stdlib --scratch-path .build-release --product mock-platform
 
 venv=benchmarks/.venv
 if [ ! -x "$venv/bin/python" ]; then
