@@ -108,7 +108,7 @@ struct ExternalPlatform {
     }
 
     func requests() async throws -> [JSONValue] {
-        let response = try await CurlHTTPClient.shared.execute(HTTPRequest(url: "\(base)/_requests"))
+        let response = try await CurlHTTPClient.shared.execute(HTTPClientRequest(url: "\(base)/_requests"))
         return try JSONValue.parse(response.body).arrayValue ?? []
     }
 

@@ -9,7 +9,7 @@ struct CurlHTTPClientTests {
     @Test("GET returns status, headers and body")
     func get() async throws {
         try await TestHTTPServer.run { base in
-            let response = try await client.execute(HTTPRequest(url: "\(base)/hello"))
+            let response = try await client.execute(HTTPClientRequest(url: "\(base)/hello"))
             #expect(response.status == 200)
             #expect(response.header("x-test") == "yes")
             #expect(response.text == "hi")
@@ -37,7 +37,7 @@ struct CurlHTTPClientTests {
         try await TestHTTPServer.run { base in
             var ports: Set<String> = []
             for _ in 0..<5 {
-                ports.insert(try await client.execute(HTTPRequest(url: "\(base)/port")).text)
+                ports.insert(try await client.execute(HTTPClientRequest(url: "\(base)/port")).text)
             }
             #expect(ports.count == 1)
         }
@@ -46,7 +46,7 @@ struct CurlHTTPClientTests {
     @Test("error statuses are responses, not errors")
     func statuses() async throws {
         try await TestHTTPServer.run { base in
-            let response = try await client.execute(HTTPRequest(url: "\(base)/status/503"))
+            let response = try await client.execute(HTTPClientRequest(url: "\(base)/status/503"))
             #expect(response.status == 503)
             #expect(response.text == "status 503")
         }
@@ -56,7 +56,7 @@ struct CurlHTTPClientTests {
     func timeout() async throws {
         try await TestHTTPServer.run { base in
             do {
-                _ = try await client.execute(HTTPRequest(url: "\(base)/slow", timeout: .milliseconds(200)))
+                _ = try await client.execute(HTTPClientRequest(url: "\(base)/slow", timeout: .milliseconds(200)))
                 Issue.record("no timeout")
             } catch let error as HTTPClientError {
                 #expect(error.isTimeout)
@@ -68,7 +68,7 @@ struct CurlHTTPClientTests {
     @Test("a refused connection is an error naming the URL and the failure")
     func refused() async throws {
         do {
-            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:1/nothing"))
+            _ = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:1/nothing"))
             Issue.record("connected to port 1")
         } catch let error as HTTPClientError {
             #expect(error.description.contains("http://127.0.0.1:1/nothing"))
@@ -78,13 +78,13 @@ struct CurlHTTPClientTests {
 
     @Test("an unusable URL is refused before anything is sent")
     func badURL() async throws {
-        await #expect(throws: HTTPClientError.self) { try await client.execute(HTTPRequest(url: "ftp://x/y")) }
+        await #expect(throws: HTTPClientError.self) { try await client.execute(HTTPClientRequest(url: "ftp://x/y")) }
     }
 
     @Test("cancelling the task aborts the transfer at once")
     func cancellation() async throws {
         try await TestHTTPServer.run { base in
-            let task = Task { try await client.execute(HTTPRequest(url: "\(base)/slow", timeout: .seconds(30))) }
+            let task = Task { try await client.execute(HTTPClientRequest(url: "\(base)/slow", timeout: .seconds(30))) }
             try await Task.sleep(for: .milliseconds(100))
             let start = ContinuousClock.now
             task.cancel()
@@ -103,7 +103,7 @@ struct CurlHTTPClientTests {
     func streaming() async throws {
         try await TestHTTPServer.run { base in
             let start = ContinuousClock.now
-            let response = try await client.stream(HTTPRequest(url: "\(base)/stream"))
+            let response = try await client.stream(HTTPClientRequest(url: "\(base)/stream"))
             #expect(response.head.status == 200)
             #expect(response.head.header("content-type") == "text/event-stream")
             var chunks: [(String, Duration)] = []
@@ -121,12 +121,12 @@ struct CurlHTTPClientTests {
     func streamCancel() async throws {
         try await TestHTTPServer.run { base in
             let task = Task {
-                let response = try await client.stream(HTTPRequest(url: "\(base)/stream"))
+                let response = try await client.stream(HTTPClientRequest(url: "\(base)/stream"))
                 for try await _ in response.body { break }
             }
             try await task.value
             // The client still works afterwards: the aborted transfer left nothing stuck.
-            #expect(try await client.execute(HTTPRequest(url: "\(base)/hello")).text == "hi")
+            #expect(try await client.execute(HTTPClientRequest(url: "\(base)/hello")).text == "hi")
         }
     }
 
@@ -134,7 +134,7 @@ struct CurlHTTPClientTests {
     func concurrent() async throws {
         try await TestHTTPServer.run { base in
             let texts = try await withThrowingTaskGroup(of: String.self) { group in
-                for _ in 0..<64 { group.addTask { try await client.execute(HTTPRequest(url: "\(base)/hello")).text } }
+                for _ in 0..<64 { group.addTask { try await client.execute(HTTPClientRequest(url: "\(base)/hello")).text } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(texts == Array(repeating: "hi", count: 64))

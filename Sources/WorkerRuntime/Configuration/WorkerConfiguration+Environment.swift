@@ -43,6 +43,26 @@ extension WorkerConfiguration {
             config.logLevel = parsed
         }
 
+        if let base = value("OPENAI_BASE_URL") {
+            try validateURL(base, variable: "OPENAI_BASE_URL", original: base)
+            var openAI = OpenAIConfiguration(baseURL: base, apiKey: value("OPENAI_API_KEY"))
+            if let seconds = try positiveSeconds(value("OPENAI_TIMEOUT"), "OPENAI_TIMEOUT") { openAI.timeout = seconds }
+            if let seconds = try positiveSeconds(value("OPENAI_IDLE_TIMEOUT"), "OPENAI_IDLE_TIMEOUT") { openAI.idleTimeout = seconds }
+            config.openAI = openAI
+        }
+        config.port = try port(value("PORT"), "PORT")
+        config.healthPort = try port(value("PORT_HEALTH"), "PORT_HEALTH")
+        if let path = value("HEALTH_CHECK_PATH") {
+            guard path.hasPrefix("/"), !path.contains(" "), !path.contains("?") else {
+                throw .invalidValue("HEALTH_CHECK_PATH", path, expected: "a path starting with /, such as /ping")
+            }
+            config.healthCheckPath = path
+        }
+        config.serverAPIKey = value("RUNPOD_API_KEY") ?? value("API_KEY")
+        if let seconds = try positiveSeconds(value("LOCAL_RESULT_RETENTION"), "LOCAL_RESULT_RETENTION") {
+            config.resultRetention = seconds
+        }
+
         if let take = value("RUNPOD_WEBHOOK_GET_JOB") {
             let worker = config.workerID
             let jobTake = take.replacing("$ID", with: worker)
@@ -67,6 +87,22 @@ extension WorkerConfiguration {
                 ping: ping)
         }
         return config
+    }
+
+    private static func port(_ raw: String?, _ variable: String) throws(ConfigurationError) -> Int? {
+        guard let raw else { return nil }
+        guard let port = Int(raw), (1...65535).contains(port) else {
+            throw .invalidValue(variable, raw, expected: "a port number from 1 to 65535")
+        }
+        return port
+    }
+
+    private static func positiveSeconds(_ raw: String?, _ variable: String) throws(ConfigurationError) -> Duration? {
+        guard let raw else { return nil }
+        guard let seconds = Double(raw), seconds > 0, seconds.isFinite else {
+            throw .invalidValue(variable, raw, expected: "a positive number of seconds")
+        }
+        return .milliseconds(Int64(seconds * 1000))
     }
 
     private static func validateURL(_ url: String, variable: String, original: String) throws(ConfigurationError) {

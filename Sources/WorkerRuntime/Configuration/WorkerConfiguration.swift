@@ -22,6 +22,16 @@ public struct WorkerConfiguration: Sendable {
     /// `WORKER_CONCURRENCY`, the default number of jobs run at once.
     public var concurrency: Int
     public var timings: WorkerTimings
+    /// `OPENAI_BASE_URL` (+ `OPENAI_API_KEY`, …): forward `openai_route` jobs there.
+    public var openAI: OpenAIConfiguration?
+    /// `PORT` (load-balancing mode), `PORT_HEALTH`, `HEALTH_CHECK_PATH`.
+    public var port: Int?
+    public var healthPort: Int?
+    public var healthCheckPath = "/ping"
+    /// `RUNPOD_API_KEY` or `API_KEY`: required of clients by the HTTP modes when set.
+    public var serverAPIKey: String?
+    /// `LOCAL_RESULT_RETENTION` (seconds): how long finished /run results stay queryable.
+    public var resultRetention: Duration = .seconds(30 * 60)
 
     public struct PlatformEndpoints: Sendable, Equatable {
         public var jobTake: String

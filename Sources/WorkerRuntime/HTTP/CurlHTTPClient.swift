@@ -16,11 +16,11 @@ public final class CurlHTTPClient: Sendable {
     func nextTransferID() -> UInt64 { nextID.add(1, ordering: .relaxed).oldValue }
 
     /// Sends the request and reads the whole body. Throws `HTTPClientError`; any status is a response.
-    public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
+    public func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
         let gate = CancellationGate()
         let id = nextTransferID()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPClientResponse, any Error>) in
                 let transfer = CurlTransfer(id: id, request: request, delivery: .collect(continuation))
                 gate.submit(transfer, to: loop)
             }
@@ -31,13 +31,13 @@ public final class CurlHTTPClient: Sendable {
 
     /// Sends the request and returns once the response head arrives; the body follows as an
     /// AsyncSequence. Dropping or cancelling the body's consumer aborts the transfer.
-    public func stream(_ request: HTTPRequest) async throws -> HTTPStreamingResponse {
+    public func stream(_ request: HTTPClientRequest) async throws -> HTTPClientStreamingResponse {
         let gate = CancellationGate()
         let id = nextTransferID()
         let loop = self.loop
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation {
-                (continuation: CheckedContinuation<HTTPStreamingResponse, any Error>) in
+                (continuation: CheckedContinuation<HTTPClientStreamingResponse, any Error>) in
                 let (stream, body) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
                 body.onTermination = { termination in
                     if case .cancelled = termination { loop.submit(.cancel(id)) }
@@ -78,7 +78,7 @@ private final class CancellationGate: Sendable {
 extension CurlHTTPClient {
     /// Sends without a Swift task: `completion` runs on the curl thread. For callers on dedicated
     /// threads (the heartbeat), which must not depend on the cooperative pool.
-    func send(_ request: HTTPRequest, completion: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
+    func send(_ request: HTTPClientRequest, completion: @escaping @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
         let id = nextTransferID()
         loop.submit(.add(CurlTransfer(id: id, request: request, delivery: .callback(completion))))
     }

@@ -1,7 +1,7 @@
 import CCurl
 import CCurlHelpers
 
-/// Translates an HTTPRequest into easy-handle options.
+/// Translates an HTTPClientRequest into easy-handle options.
 enum CurlRequestSetup {
     /// Returns nil on success, else why the request cannot be sent.
     static func configure(_ easy: UnsafeMutableRawPointer, for transfer: CurlTransfer) -> String? {
@@ -21,6 +21,10 @@ enum CurlRequestSetup {
         check(wr_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(request.connectTimeout)), "CONNECTTIMEOUT")
         check(wr_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, request.timeout.map(milliseconds) ?? 0), "TIMEOUT")
         check(wr_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "ERRORBUFFER")
+        if let idle = request.lowSpeedTimeout {
+            check(wr_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1), "LOW_SPEED_LIMIT")
+            check(wr_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, milliseconds(idle) / 1000)), "LOW_SPEED_TIME")
+        }
 
         switch request.method {
         case "GET":

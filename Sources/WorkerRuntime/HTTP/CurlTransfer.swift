@@ -5,16 +5,16 @@ import CCurlHelpers
 /// is touched only there, so it needs no lock.
 final class CurlTransfer: @unchecked Sendable {
     enum Delivery {
-        case collect(CheckedContinuation<HTTPResponse, any Error>)
-        case callback(@Sendable (Result<HTTPResponse, HTTPClientError>) -> Void)
+        case collect(CheckedContinuation<HTTPClientResponse, any Error>)
+        case callback(@Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Void)
         case stream(
-            head: CheckedContinuation<HTTPStreamingResponse, any Error>?,
+            head: CheckedContinuation<HTTPClientStreamingResponse, any Error>?,
             body: AsyncThrowingStream<[UInt8], any Error>.Continuation,
             stream: AsyncThrowingStream<[UInt8], any Error>)
     }
 
     let id: UInt64
-    let request: HTTPRequest
+    let request: HTTPClientRequest
     private var delivery: Delivery
     private var status = 0
     private var headers: [(name: String, value: String)] = []
@@ -25,7 +25,7 @@ final class CurlTransfer: @unchecked Sendable {
     var headerList: UnsafeMutablePointer<curl_slist>?
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
-    init(id: UInt64, request: HTTPRequest, delivery: Delivery) {
+    init(id: UInt64, request: HTTPClientRequest, delivery: Delivery) {
         self.id = id
         self.request = request
         self.delivery = delivery
@@ -37,7 +37,7 @@ final class CurlTransfer: @unchecked Sendable {
         if let headerList { curl_slist_free_all(headerList) }
     }
 
-    private var head: HTTPResponseHead { HTTPResponseHead(status: status, headers: headers) }
+    private var head: HTTPClientResponseHead { HTTPClientResponseHead(status: status, headers: headers) }
 
     /// One header line, as curl hands them over (status line, fields, then a blank line).
     func receiveHeaderLine(_ raw: UnsafeRawBufferPointer) {
@@ -72,7 +72,7 @@ final class CurlTransfer: @unchecked Sendable {
     private func deliverHeadIfStreaming() {
         guard case .stream(let headContinuation?, let body, let stream) = delivery else { return }
         delivery = .stream(head: nil, body: body, stream: stream)
-        headContinuation.resume(returning: HTTPStreamingResponse(head: head, body: stream))
+        headContinuation.resume(returning: HTTPClientStreamingResponse(head: head, body: stream))
     }
 
     /// Ends the transfer: resumes whoever waits with the response or the error.
@@ -84,10 +84,10 @@ final class CurlTransfer: @unchecked Sendable {
             if let error {
                 continuation.resume(throwing: error)
             } else {
-                continuation.resume(returning: HTTPResponse(head: head, body: received))
+                continuation.resume(returning: HTTPClientResponse(head: head, body: received))
             }
         case .callback(let completion):
-            completion(error.map { .failure($0) } ?? .success(HTTPResponse(head: head, body: received)))
+            completion(error.map { .failure($0) } ?? .success(HTTPClientResponse(head: head, body: received)))
         case .stream(let headContinuation, let body, _):
             if let error {
                 if let headContinuation { headContinuation.resume(throwing: error) }

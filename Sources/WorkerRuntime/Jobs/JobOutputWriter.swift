@@ -14,24 +14,33 @@ public final class JobOutputWriter: Sendable {
     }
 
     private struct State {
+        var aggregate: Bool
         var streaming = false
         var value: JSONValue?
-        var aggregate: [JSONValue] = []
+        var chunks: [JSONValue] = []
         var error: JSONValue?
     }
 
-    private let state = Mutex(State())
-    private let aggregateChunks: Bool
+    private let state: Mutex<State>
     private let deliver: @Sendable (JSONValue) async throws -> Void
 
     package init(aggregateChunks: Bool, deliver: @escaping @Sendable (JSONValue) async throws -> Void) {
-        self.aggregateChunks = aggregateChunks
+        self.state = Mutex(State(aggregate: aggregateChunks))
         self.deliver = deliver
     }
 
     /// Declares a streaming result before the first chunk, so a stream of no chunks is still a stream.
     public func beginStream() {
         state.withLock { $0.streaming = true }
+    }
+
+    /// Declares a stream whose chunks are also returned together as the final result, whatever the
+    /// worker's `returnAggregateStream` (the OpenAI passthrough relies on this for one-value answers).
+    public func beginStream(aggregate: Bool) {
+        state.withLock {
+            $0.streaming = true
+            $0.aggregate = aggregate
+        }
     }
 
     /// Sends one chunk and returns once it was delivered. A chunk that is an object with a truthy
@@ -45,7 +54,7 @@ public final class JobOutputWriter: Sendable {
                 state.error = error
                 return false
             }
-            if aggregateChunks { state.aggregate.append(chunk) }
+            if state.aggregate { state.chunks.append(chunk) }
             return true
         }
         if accepted { try await deliver(chunk) }
@@ -71,7 +80,7 @@ public final class JobOutputWriter: Sendable {
     var outcome: Outcome {
         state.withLock { state in
             if let error = state.error { return .streamError(error) }
-            if state.streaming { return .stream(aggregate: aggregateChunks ? state.aggregate : nil) }
+            if state.streaming { return .stream(aggregate: state.aggregate ? state.chunks : nil) }
             if let value = state.value { return .value(value) }
             return .none
         }

@@ -52,7 +52,7 @@ final class Heartbeat: Sendable {
             logger.warning("Ping skipped: the platform has not answered the last two.")
             return
         }
-        let request = HTTPRequest(
+        let request = HTTPClientRequest(
             url: url, headers: [("Authorization", apiKey)], connectTimeout: interval, timeout: interval * 2)
         let logger = self.logger
         client.send(request) { [self] result in

@@ -17,7 +17,7 @@ public struct RunPodJobSource: JobSource {
     }
 
     public func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
-        let request = HTTPRequest(
+        let request = HTTPClientRequest(
             url: urls.jobTake(count: count, jobInProgress: jobInProgress),
             headers: authorization + [("Accept", "application/json")], timeout: timings.longPollTimeout)
         do {
@@ -30,7 +30,7 @@ public struct RunPodJobSource: JobSource {
 
     public func pollStopRequests() async -> StopPollOutcome? {
         guard let url = urls.jobStop else { return nil }
-        let request = HTTPRequest(url: url, headers: authorization, timeout: timings.longPollTimeout)
+        let request = HTTPClientRequest(url: url, headers: authorization, timeout: timings.longPollTimeout)
         do {
             let response = try await client.execute(request)
             return StopPollOutcome.interpret(status: response.status, body: response.body)
@@ -54,7 +54,7 @@ public struct RunPodJobSource: JobSource {
             authorization + [
                 ("Content-Type", "application/x-www-form-urlencoded"), ("charset", "utf-8"), ("X-Request-ID", jobID),
             ]
-        let request = HTTPRequest(method: "POST", url: url, headers: headers, body: body, timeout: timings.postTimeout)
+        let request = HTTPClientRequest(method: "POST", url: url, headers: headers, body: body, timeout: timings.postTimeout)
         do {
             let response = try await client.execute(request)
             return DeliveryOutcome.interpret(status: response.status, body: response.body)

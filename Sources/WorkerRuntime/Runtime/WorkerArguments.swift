@@ -13,6 +13,23 @@ public struct WorkerArguments: ParsableArguments, Sendable {
         help: "TRACE, DEBUG, INFO, WARN or ERROR (overrides RUNPOD_LOG_LEVEL).")
     public var logLevel: String?
 
+    @Flag(
+        name: [.customLong("local"), .customLong("rp_serve_api")],
+        help: "Serve RunPod's endpoint API (/run, /runsync, /status, /stream, …) for this handler.")
+    public var local = false
+
+    @Option(name: [.customLong("host"), .customLong("rp_api_host")], help: "Address to serve on (default 127.0.0.1).")
+    public var host: String?
+
+    @Option(name: [.customLong("port"), .customLong("rp_api_port")], help: "Port to serve on (default 8000).")
+    public var port: Int?
+
+    @Option(name: [.customLong("concurrency"), .customLong("rp_api_concurrency")], help: "Jobs run at once (overrides WORKER_CONCURRENCY).")
+    public var concurrency: Int?
+
+    @Flag(help: "Allow serving on a non-loopback address without RUNPOD_API_KEY.")
+    public var allowUnauthenticated = false
+
     @Argument(parsing: .allUnrecognized, help: .hidden)
     public var unrecognized: [String] = []
 

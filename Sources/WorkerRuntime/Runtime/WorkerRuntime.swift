@@ -72,6 +72,12 @@ public struct WorkerRuntime: Sendable {
                 }
                 configuration.logLevel = parsedLevel
             }
+            if let concurrency = parsed.concurrency {
+                guard concurrency >= 1 else {
+                    throw ConfigurationError.invalidValue("--concurrency", "\(concurrency)", expected: "a whole number of 1 or more")
+                }
+                configuration.concurrency = concurrency
+            }
         } catch {
             RunPodLogHandler.writeToStandardError("Worker start-up failed: \(error)\n")
             return 1
@@ -94,9 +100,12 @@ public struct WorkerRuntime: Sendable {
             }
             guard await startHandler(logger: logger) else { return 1 }
             let run = OneShotRun(
-                handler: handler, options: options, configuration: configuration, logger: logger,
+                handler: effectiveHandler(configuration), options: options, configuration: configuration, logger: logger,
                 print: { Swift.print($0) })
             return await run.run(job)
+
+        case .server(let server):
+            return await runServer(server, configuration: configuration, logger: logger)
 
         case .queue(let platform):
             logger.info("--- Starting Serverless Worker |  Version \(WorkerRuntimeVersion.current) ---")
@@ -111,7 +120,7 @@ public struct WorkerRuntime: Sendable {
     /// finish and post before returning.
     public func runQueueWorker(source: any JobSource, configuration: WorkerConfiguration, logger: Logger) async {
         let loop = WorkerLoop(
-            source: source, handler: handler, options: options, configuration: configuration, logger: logger)
+            source: source, handler: effectiveHandler(configuration), options: options, configuration: configuration, logger: logger)
         let stopHeartbeat = Self.startHeartbeat(configuration: configuration, logger: logger) { loop.jobsInProgress }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

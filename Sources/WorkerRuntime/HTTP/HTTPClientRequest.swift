@@ -1,5 +1,5 @@
 /// One outbound HTTP request, as the libcurl client sends it.
-public struct HTTPRequest: Sendable {
+public struct HTTPClientRequest: Sendable {
     public var method: String
     public var url: String
     public var headers: [(name: String, value: String)]
@@ -8,6 +8,8 @@ public struct HTTPRequest: Sendable {
     public var connectTimeout: Duration
     /// Time allowed for the whole transfer, body included; nil waits for ever (long streams).
     public var timeout: Duration?
+    /// Abort when no byte arrives for this long (a stalled stream); nil never does.
+    public var lowSpeedTimeout: Duration?
 
     public init(
         method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
@@ -25,15 +27,15 @@ public struct HTTPRequest: Sendable {
     public static func json(
         _ method: String = "POST", url: String, body: JSONValue, headers: [(name: String, value: String)] = [],
         timeout: Duration? = .seconds(60)
-    ) throws(JSONError) -> HTTPRequest {
-        HTTPRequest(
+    ) throws(JSONError) -> HTTPClientRequest {
+        HTTPClientRequest(
             method: method, url: url, headers: [("Content-Type", "application/json")] + headers,
             body: try body.serialized(), timeout: timeout)
     }
 }
 
 /// The head of a response: status line and headers.
-public struct HTTPResponseHead: Sendable {
+public struct HTTPClientResponseHead: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
 
@@ -45,8 +47,8 @@ public struct HTTPResponseHead: Sendable {
 }
 
 /// A response whose body has been read in full.
-public struct HTTPResponse: Sendable {
-    public var head: HTTPResponseHead
+public struct HTTPClientResponse: Sendable {
+    public var head: HTTPClientResponseHead
     public var body: [UInt8]
 
     public var status: Int { head.status }
@@ -55,7 +57,7 @@ public struct HTTPResponse: Sendable {
 }
 
 /// A response whose body arrives as it is received (server-sent events, long outputs).
-public struct HTTPStreamingResponse: Sendable {
-    public var head: HTTPResponseHead
+public struct HTTPClientStreamingResponse: Sendable {
+    public var head: HTTPClientResponseHead
     public var body: AsyncThrowingStream<[UInt8], any Error>
 }

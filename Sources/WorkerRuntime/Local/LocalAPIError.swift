@@ -1,0 +1,48 @@
+import HTTPTypes
+import Hummingbird
+
+/// A refused endpoint-API request: the status and a message that says what to fix.
+/// Rendered as `{"error": "<message>"}`, the shape RunPod's API uses.
+public struct LocalAPIError: Error, CustomStringConvertible, Sendable, HTTPResponseError {
+    private enum Code: Sendable {
+        case badRequest, unauthorized, notFound, tooLarge, conflict, unavailable
+    }
+
+    private let code: Code
+    public let message: String
+
+    public static func badRequest(_ message: String) -> Self { Self(code: .badRequest, message: message) }
+    public static func unauthorized(_ message: String) -> Self { Self(code: .unauthorized, message: message) }
+    public static func notFound(_ message: String) -> Self { Self(code: .notFound, message: message) }
+    public static func tooLarge(_ message: String) -> Self { Self(code: .tooLarge, message: message) }
+    public static func conflict(_ message: String) -> Self { Self(code: .conflict, message: message) }
+    public static func unavailable(_ message: String) -> Self { Self(code: .unavailable, message: message) }
+
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .badRequest: return .badRequest
+        case .unauthorized: return .unauthorized
+        case .notFound: return .notFound
+        case .tooLarge: return .contentTooLarge
+        case .conflict: return .conflict
+        case .unavailable: return .serviceUnavailable
+        }
+    }
+
+    public var description: String { "HTTP \(status.code): \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body: JSONValue = ["error": .string(message)]
+        return Response.json(body, status: status)
+    }
+}
+
+extension Response {
+    /// A JSON response.
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        let bytes = (try? value.serialized()) ?? Array(#"{"error":"the response could not be encoded"}"#.utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
