@@ -13,3 +13,11 @@ swift test --skip-build --skip LoadTests 2>&1 | tee "$log"
 swift test --skip-build --filter LoadTests 2>&1 | tee -a "$log"
 # Swift Testing prints its own summary; a zero-test run must not pass silently.
 [ "$(grep -Ec "Test run with [1-9][0-9]* tests? .*passed" "$log")" -eq 2 ] || { echo "a test pass ran no test" >&2; exit 1; }
+
+# The official clients (runpod 1.12.0's Endpoint, the openai SDK) against `echo --local`.
+venv=.build/python-venv
+if [ ! -x "$venv/bin/pytest" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check runpod==1.12.0 openai pytest
+fi
+ECHO_BIN="$(swift build --show-bin-path)/echo" "$venv/bin/python" -m pytest -q Tests/python

@@ -1,14 +1,20 @@
-/// Errors in OpenAI's schema: `{"error": {"message", "type", "code"}}`. The `code` carries the
-/// HTTP status, so the local server answers OpenAI SDKs with the status the upstream gave.
+/// Errors in OpenAI's schema: `{"error": {"message", "type", "code"}}`, plus `status`, the HTTP
+/// status, so the local server answers OpenAI SDKs with the status the upstream gave.
 enum OpenAIError {
     static func body(message: String, type: String, status: Int) -> JSONValue {
-        ["error": ["message": .string(message), "type": .string(type), "code": .integer(Int64(status))]]
+        [
+            "error": [
+                "message": .string(message), "type": .string(type), "code": .integer(Int64(status)),
+                "status": .integer(Int64(status)),
+            ]
+        ]
     }
 
     /// An upstream's own error answer, kept as it is, with the status added when it has none.
     static func fromUpstream(status: Int, body: [UInt8]) -> JSONValue {
         if case .object(var error)? = (try? JSONValue.parse(body))?["error"] {
             if error["code"] == nil || error["code"] == .null { error["code"] = .integer(Int64(status)) }
+            error["status"] = .integer(Int64(status))
             if error["message"] == nil { error["message"] = .string("upstream answered HTTP \(status)") }
             return ["error": .object(error)]
         }
@@ -21,7 +27,9 @@ enum OpenAIError {
         var value = error
         if let text = value?.stringValue { value = try? JSONValue.parse(text) }
         let object = value?["error"] ?? value
-        if let code = object?["code"]?.intValue, (400...599).contains(code) { return code }
+        for key in ["status", "code"] {
+            if let code = object?[key]?.intValue, (400...599).contains(code) { return code }
+        }
         return 500
     }
 
