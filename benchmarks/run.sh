@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker
+# Usage: benchmarks/run.sh worker|server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk; }
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 # Built as the images are: release, Swift runtime linked statically.
 swift build -c release --static-swift-stdlib --scratch-path .build-release --product echo
@@ -16,5 +17,6 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 case "${1:-worker}" in
     worker) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_worker.py ;;
-    *) echo "unknown benchmark: $1 (worker)" >&2; exit 2 ;;
+    server) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_server.py ;;
+    *) echo "unknown benchmark: $1 (worker, server)" >&2; exit 2 ;;
 esac

@@ -171,15 +171,15 @@ public final class InMemoryJobSource: JobSource {
         return .nothing
     }
 
-    public func postResult(_ body: [UInt8], jobID: String, isStream: Bool) async -> DeliveryOutcome {
-        record(.result(isStream: isStream), jobID: jobID, body: body)
+    public func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
+        record(.result(isStream: isStream), jobID: jobID, body: body.bytes)
         return state.withLock { state in
             state.resultOutcomes.isEmpty ? .delivered : state.resultOutcomes.removeFirst()
         }
     }
 
-    public func postChunk(_ body: [UInt8], jobID: String) async -> DeliveryOutcome {
-        record(.chunk, jobID: jobID, body: body)
+    public func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
+        record(.chunk, jobID: jobID, body: body.bytes)
         return .delivered
     }
 

@@ -205,6 +205,26 @@ struct LocalServerTests {
         }
     }
 
+    @Test("at most maxRetainedSyncResults /runsync results are kept; /run results are counted apart")
+    func retentionCaps() async throws {
+        var server = ServerConfiguration()
+        server.limits.maxRetainedSyncResults = 3
+        try await withServer(echo.handler, options: echo.options, server: server) { client, local in
+            let queued = try #require(try await client.call(.post, "/run", json: ["input": "kept"]).body?["id"]?.stringValue)
+            _ = try await client.waitForFinal(queued)
+            var ids: [String] = []
+            for index in 0..<5 {
+                let body = try await client.call(.post, "/runsync", json: ["input": .integer(Int64(index))]).body
+                ids.append(try #require(body?["id"]?.stringValue))
+            }
+            local.store.sweep(now: .now)
+            var statuses: [Int] = []
+            for id in ids { statuses.append(try await client.call(.get, "/status/\(id)").status) }
+            #expect(statuses == [404, 404, 200, 200, 200])
+            #expect(try await client.call(.get, "/status/\(queued)").status == 200)
+        }
+    }
+
     @Test("/retry queues a FAILED job again under its id; other states are refused")
     func retry() async throws {
         let attempts = Atomic<Int>(0)

@@ -62,14 +62,16 @@ struct ResultBodyTests {
     @Test("a result over 10 MB or with NaN becomes an error result that says why")
     func undeliverable() throws {
         let big: JSONValue = ["output": .string(String(repeating: "x", count: ResultBody.maxResultBytes + 1))]
-        let (bytes, isError) = ResultBody.encodeForDelivery(big, refreshWorker: false)
+        let (payload, isError) = ResultBody.encodeForDelivery(big, refreshWorker: false)
+        let bytes = payload.bytes
         #expect(isError)
+        #expect(try JSONValue.parse(bytes) == payload.json)
         let error = try #require(try JSONValue.parse(bytes)["error"]?.stringValue)
         #expect(error.contains("over the platform's limit"))
         #expect(bytes.count < 1000)
 
         let (nan, _) = ResultBody.encodeForDelivery(["output": .number(.nan)], refreshWorker: true)
-        let parsed = try JSONValue.parse(nan)
+        let parsed = try JSONValue.parse(nan.bytes)
         #expect(parsed["error"]?.stringValue?.contains("could not be encoded") == true)
         #expect(parsed["stopPod"] == true)
     }

@@ -135,7 +135,7 @@ struct RunPodWireTests {
         env["RUNPOD_WEBHOOK_GET_JOB"] = "http://127.0.0.1:1/v2/ep1/job-take/$ID"
         let config = try testConfiguration(environment: env)
         let source = RunPodJobSource(configuration: config, platform: config.platform!)
-        guard case .failed(let reason) = await source.postResult(Array("{}".utf8), jobID: "j", isStream: false) else {
+        guard case .failed(let reason) = await source.postResult(try ResultPayload([:]), jobID: "j", isStream: false) else {
             Issue.record("a refused connection was not retryable")
             return
         }

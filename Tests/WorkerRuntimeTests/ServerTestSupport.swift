@@ -18,6 +18,8 @@ func withServer(
     let local = runtime.makeServer(server, configuration: config, logger: Logger(label: "test"))
     if ready { local.health.set(.ready) }
     let app = Application(router: local.makeRouter())
+    let janitor = Task { await local.store.runJanitor() }
+    defer { janitor.cancel() }
     try await app.test(.router) { client in
         try await withTimeout { try await body(client, local) }
     }

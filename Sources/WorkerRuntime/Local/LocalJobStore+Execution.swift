@@ -35,10 +35,10 @@ extension LocalJobStore {
             isSync: sync, createdAt: .now)
         state.withLock { state in
             state.jobs[id] = job
+            state.active.insert(id)
             state.queue.append(id)
             state.queued += 1
         }
-        sweepIfDue()
         dispatch()
         return job
     }
@@ -75,12 +75,6 @@ extension LocalJobStore {
 
     private func execute(_ job: LocalJob) async {
         let id = job.id
-        let timeout = Task {
-            guard (try? await Task.sleep(for: job.executionTimeout)) != nil else { return }
-            self.stop(
-                id, as: .timedOut,
-                error: "the job ran longer than its execution timeout of \(LocalJob.milliseconds(job.executionTimeout)) ms")
-        }
         var extra = job.request
         extra["input"] = nil
         let runner = JobRunner(
@@ -89,7 +83,6 @@ extension LocalJobStore {
         _ = await runner.run(Job(id: id, input: job.input, extra: extra)) { [self] in
             state.withLock { $0.jobs[id]?.stopped ?? true }
         }
-        timeout.cancel()
         state.withLock { $0.running -= 1 }
         dispatch()
     }
@@ -118,7 +111,7 @@ extension LocalJobStore {
     /// The runner's final body: COMPLETED with its output, or FAILED with its error.
     func recordResult(_ id: String, _ body: JSONValue, isStream: Bool) {
         let now = ContinuousClock.now
-        let finished = state.withLock { state -> (LocalJob, [Int: AsyncStream<Event>.Continuation]?)? in
+        let finished = state.withLock { state -> (LocalJob, [Int: AsyncStream<Event>.Continuation]?, [Waiter])? in
             guard var job = state.jobs[id], !job.stopped, !job.status.isFinal else { return nil }
             var output = body["output"]
             if isStream, output == [], !job.allChunks.isEmpty { output = .array(job.allChunks) }
@@ -132,10 +125,11 @@ extension LocalJobStore {
                 state.counters.completed += 1
             }
             finish(&job, in: &state, now: now)
-            return (job, state.listeners.removeValue(forKey: id))
+            return (job, state.listeners.removeValue(forKey: id), state.waiters.removeValue(forKey: id).map { Array($0.values) } ?? [])
         }
-        guard let (job, listeners) = finished else { return }
+        guard let (job, listeners, waiters) = finished else { return }
         notify(listeners, .finished(job), finish: true)
+        for waiter in waiters { waiter.continuation.resume() }
         metrics.finished(job)
         deliverWebhook(job)
     }
@@ -146,11 +140,11 @@ extension LocalJobStore {
         job.task = nil
         job.allChunks = []
         state.jobs[job.id] = job
-        state.retained += 1
+        state.active.remove(job.id)
         if job.isSync {
-            state.syncExpiries.append((now + settings.syncRetention, job.id))
+            state.syncExpiries.append(Expiry(deadline: now + settings.syncRetention, id: job.id, finished: now))
         } else {
-            state.expiries.append((now + settings.retention, job.id))
+            state.expiries.append(Expiry(deadline: now + settings.retention, id: job.id, finished: now))
         }
     }
 
@@ -161,9 +155,9 @@ extension LocalJobStore {
     @discardableResult
     func stop(_ id: String, as status: JobStatus, error: String? = nil) -> JSONValue? {
         let now = ContinuousClock.now
-        let stopped = state.withLock { state -> (LocalJob, Task<Void, Never>?, [Int: AsyncStream<Event>.Continuation]?, Bool)? in
+        let stopped = state.withLock { state -> (LocalJob, Task<Void, Never>?, [Int: AsyncStream<Event>.Continuation]?, [Waiter], Bool)? in
             guard var job = state.jobs[id] else { return nil }
-            guard !job.status.isFinal else { return (job, nil, nil, false) }
+            guard !job.status.isFinal else { return (job, nil, nil, [], false) }
             if job.status == .inQueue { state.queued -= 1 }
             let task = job.task
             job.status = status
@@ -171,12 +165,13 @@ extension LocalJobStore {
             job.error = error
             if status == .timedOut { state.counters.failed += 1 }
             finish(&job, in: &state, now: now)
-            return (job, task, state.listeners.removeValue(forKey: id), true)
+            return (job, task, state.listeners.removeValue(forKey: id), state.waiters.removeValue(forKey: id).map { Array($0.values) } ?? [], true)
         }
-        guard let (job, task, listeners, changed) = stopped else { return nil }
+        guard let (job, task, listeners, waiters, changed) = stopped else { return nil }
         if changed {
             task?.cancel()
             notify(listeners, .finished(job), finish: true)
+            for waiter in waiters { waiter.continuation.resume() }
             metrics.finished(job)
             if status == .timedOut { deliverWebhook(job) }
             if job.startedAt == nil { dispatch() }
@@ -194,7 +189,7 @@ extension LocalJobStore {
             state.jobs[id] = LocalJob(
                 id: id, request: job.request, input: job.input, webhook: job.webhook,
                 executionTimeout: job.executionTimeout, ttl: job.ttl, isSync: job.isSync, createdAt: .now)
-            state.retained -= 1
+            state.active.insert(id)
             state.queue.append(id)
             state.queued += 1
             state.counters.retried += 1
@@ -213,6 +208,8 @@ extension LocalJobStore {
                 let id = state.queue.removeFirst()
                 guard state.jobs[id]?.status == .inQueue else { continue }
                 state.jobs[id] = nil
+                state.active.remove(id)
+                for waiter in state.waiters.removeValue(forKey: id)?.values ?? [:].values { waiter.continuation.resume() }
                 if let listeners = state.listeners.removeValue(forKey: id) {
                     for continuation in listeners.values { continuation.finish() }
                 }
@@ -241,19 +238,17 @@ struct LocalResultSink: ResultSink {
     let store: LocalJobStore
     let jobID: String
 
-    func postResult(_ body: [UInt8], jobID: String, isStream: Bool) async -> DeliveryOutcome {
-        guard let parsed = try? JSONValue.parse(body) else { return .rejected("unreadable result") }
-        if parsed["status"] == "IN_PROGRESS", !isStream {
-            store.recordProgress(self.jobID, parsed["output"] ?? .null)
+    func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
+        if body.json["status"] == "IN_PROGRESS", !isStream {
+            store.recordProgress(self.jobID, body.json["output"] ?? .null)
         } else {
-            store.recordResult(self.jobID, parsed, isStream: isStream)
+            store.recordResult(self.jobID, body.json, isStream: isStream)
         }
         return .delivered
     }
 
-    func postChunk(_ body: [UInt8], jobID: String) async -> DeliveryOutcome {
-        guard let parsed = try? JSONValue.parse(body) else { return .rejected("unreadable chunk") }
-        store.recordChunk(self.jobID, parsed["output"] ?? .null)
+    func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
+        store.recordChunk(self.jobID, body.json["output"] ?? .null)
         return .delivered
     }
 }

@@ -11,8 +11,11 @@ final class LocalJobStore: Sendable {
         var syncRetention: Duration = .seconds(60)
         var defaultExecutionTimeout: Duration = .seconds(600)
         var defaultTTL: Duration = .seconds(24 * 3600)
-        /// Finished jobs beyond this are forgotten oldest first, so a flood cannot exhaust memory.
+        /// Finished /run jobs beyond this are forgotten oldest first, so a flood cannot exhaust memory.
         var maxRetainedJobs = 100_000
+        /// The same for /runsync jobs, whose callers already have their result: a small bound keeps
+        /// a flood of /runsync from holding memory (and latency) hostage.
+        var maxRetainedSyncJobs = 10_000
         var webhookRetryDelays: [Duration] = [.seconds(10), .seconds(10)]
         var webhookTimeout: Duration = .seconds(10)
     }
@@ -36,12 +39,26 @@ final class LocalJobStore: Sendable {
         var concurrency: Int
         var counters = Counters()
         /// Finished jobs in finishing order, one list per retention, for O(1) expiry.
-        var expiries = FIFO<(deadline: ContinuousClock.Instant, id: String)>()
-        var syncExpiries = FIFO<(deadline: ContinuousClock.Instant, id: String)>()
-        var retained = 0
+        var expiries = FIFO<Expiry>()
+        var syncExpiries = FIFO<Expiry>()
         var listeners: [String: [Int: AsyncStream<Event>.Continuation]] = [:]
         var nextListener = 0
-        var lastSweep = ContinuousClock.now
+        /// Queued and running jobs: the only ones with a TTL or execution timeout to watch.
+        var active: Set<String> = []
+        /// /runsync and /status-sync callers waiting for a job to finish, with their deadlines.
+        var waiters: [String: [Int: Waiter]] = [:]
+    }
+
+    struct Expiry {
+        let deadline: ContinuousClock.Instant
+        let id: String
+        /// When the job finished: a retried job that finished again has a newer entry.
+        let finished: ContinuousClock.Instant
+    }
+
+    struct Waiter {
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<Void, Never>
     }
 
     let state: Mutex<State>
@@ -70,14 +87,12 @@ final class LocalJobStore: Sendable {
     // MARK: Queries
 
     func envelope(_ id: String) -> JSONValue? {
-        sweepIfDue()
         let now = ContinuousClock.now
         return state.withLock { $0.jobs[id]?.envelope(now: now, workerID: workerID) }
     }
 
     /// The chunks produced since the last poll, and the status.
     func poll(_ id: String) -> JSONValue? {
-        sweepIfDue()
         return state.withLock { state -> JSONValue? in
             guard var job = state.jobs[id] else { return nil }
             let chunks = job.unpolledChunks
@@ -124,18 +139,19 @@ final class LocalJobStore: Sendable {
         return known ? stream : nil
     }
 
-    /// Waits until the job is final or `timeout` passes; returns its state then (nil if unknown).
+    /// Waits until the job is final or `timeout` passes (the janitor enforces the deadline);
+    /// returns its state then, nil if unknown.
     func waitForFinal(_ id: String, timeout: Duration) async -> LocalJob? {
-        guard let events = listen(id) else { return nil }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await event in events {
-                    if case .finished = event { return }
-                }
+        let deadline = ContinuousClock.now + timeout
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                guard let job = state.jobs[id], !job.status.isFinal else { return true }
+                let key = state.nextListener
+                state.nextListener += 1
+                state.waiters[id, default: [:]][key] = Waiter(deadline: deadline, continuation: continuation)
+                return false
             }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
+            if resumeNow { continuation.resume() }
         }
         return job(id)
     }
@@ -148,43 +164,72 @@ final class LocalJobStore: Sendable {
         }
     }
 
-    // MARK: Expiry
+    // MARK: Deadlines
 
-    /// Forgets expired jobs: unfinished past their TTL (cancelled first), finished past retention.
-    func sweepIfDue() {
-        let now = ContinuousClock.now
-        let due = state.withLock { state -> Bool in
-            guard now - state.lastSweep >= .milliseconds(500) else { return false }
-            state.lastSweep = now
-            return true
+    /// Enforces every deadline, once per `interval`, until cancelled: execution timeouts, TTLs,
+    /// result retention, and the waits of /runsync. One task for all jobs, instead of timers per job.
+    func runJanitor(interval: Duration = .milliseconds(20)) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            sweep(now: .now)
         }
-        if due { sweep(now: now) }
     }
 
     func sweep(now: ContinuousClock.Instant) {
         var cancelled: [Task<Void, Never>] = []
+        var timedOut: [(String, Duration)] = []
+        var resume: [CheckedContinuation<Void, Never>] = []
+        var finished: [AsyncStream<Event>.Continuation] = []
         state.withLock { state in
-            for list in [\State.expiries, \State.syncExpiries] {
-                while let first = state[keyPath: list].first, first.deadline <= now || state.retained > settings.maxRetainedJobs {
-                    state[keyPath: list].removeFirst()
-                    if state.jobs[first.id]?.status.isFinal == true {
-                        state.jobs[first.id] = nil
-                        state.retained -= 1
-                    }
+            Self.expire(&state.expiries, in: &state.jobs, now: now, cap: settings.maxRetainedJobs)
+            Self.expire(&state.syncExpiries, in: &state.jobs, now: now, cap: settings.maxRetainedSyncJobs)
+            for id in state.active {
+                guard let job = state.jobs[id] else {
+                    state.active.remove(id)
+                    continue
+                }
+                if now >= job.createdAt + job.ttl {
+                    if let task = job.task { cancelled.append(task) }
+                    if job.status == .inQueue { state.queued -= 1 }
+                    state.jobs[id] = nil
+                    state.active.remove(id)
+                    finished += state.listeners.removeValue(forKey: id).map { Array($0.values) } ?? []
+                    resume += state.waiters.removeValue(forKey: id).map { $0.values.map(\.continuation) } ?? []
+                } else if let started = job.startedAt, now >= started + job.executionTimeout {
+                    timedOut.append((id, job.executionTimeout))
                 }
             }
-            for (id, job) in state.jobs where !job.status.isFinal && now >= job.createdAt + job.ttl {
-                if let task = job.task { cancelled.append(task) }
-                if job.status == .inQueue { state.queued -= 1 }
-                state.jobs[id] = nil
-                if let listeners = state.listeners.removeValue(forKey: id) {
-                    for continuation in listeners.values { continuation.finish() }
-                }
+            for (id, waiting) in state.waiters {
+                let expired = waiting.filter { $0.value.deadline <= now }
+                guard !expired.isEmpty else { continue }
+                for key in expired.keys { state.waiters[id]?[key] = nil }
+                if state.waiters[id]?.isEmpty == true { state.waiters[id] = nil }
+                resume += expired.values.map(\.continuation)
             }
         }
         for task in cancelled { task.cancel() }
+        for continuation in finished { continuation.finish() }
+        for continuation in resume { continuation.resume() }
+        for (id, limit) in timedOut {
+            stop(id, as: .timedOut, error: "the job ran longer than its execution timeout of \(LocalJob.milliseconds(limit)) ms")
+        }
         let (queued, running, _) = counts()
         metrics.update(queued: queued, running: running)
+    }
+}
+
+extension LocalJobStore {
+    /// Forgets finished jobs whose retention has passed, oldest first (and beyond the cap).
+    /// Plain `inout` access: the lists hold up to `maxRetainedJobs` entries and must never be copied.
+    fileprivate static func expire(
+        _ list: inout FIFO<Expiry>, in jobs: inout [String: LocalJob],
+        now: ContinuousClock.Instant, cap: Int
+    ) {
+        while let first = list.first, first.deadline <= now || list.count > cap {
+            list.removeFirst()
+            // A retried job has a newer entry of its own (or none yet, while it runs again).
+            if let job = jobs[first.id], job.status.isFinal, job.finishedAt == first.finished { jobs[first.id] = nil }
+        }
     }
 }
 

@@ -46,7 +46,7 @@ struct OneShotRun: Sendable {
         let text = String(decoding: result.body, as: UTF8.self)
         print("Job result: \(text)")
         if result.isError {
-            let error = (try? JSONValue.parse(result.body))?["error"].map(ResultBody.errorText) ?? text
+            let error = result.json["error"].map(ResultBody.errorText) ?? text
             logger.error("Job \(job.id) failed with error: \(error)")
             return 1
         }
@@ -60,16 +60,15 @@ struct OneShotRun: Sendable {
 struct ConsoleSink: ResultSink {
     let print: @Sendable (String) -> Void
 
-    func postResult(_ body: [UInt8], jobID: String, isStream: Bool) async -> DeliveryOutcome {
-        if let parsed = try? JSONValue.parse(body), parsed["status"] == "IN_PROGRESS" {
-            print("Progress: \((try? parsed["output"]?.jsonString()) ?? "null")")
+    func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
+        if body.json["status"] == "IN_PROGRESS" {
+            print("Progress: \((try? body.json["output"]?.jsonString()) ?? "null")")
         }
         return .delivered
     }
 
-    func postChunk(_ body: [UInt8], jobID: String) async -> DeliveryOutcome {
-        let chunk = (try? JSONValue.parse(body))?["output"]
-        print("Stream chunk: \((try? chunk?.jsonString()) ?? String(decoding: body, as: UTF8.self))")
+    func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
+        print("Stream chunk: \((try? body.json["output"]?.jsonString()) ?? String(decoding: body.bytes, as: UTF8.self))")
         return .delivered
     }
 }

@@ -11,6 +11,7 @@ struct JobRunner: Sendable {
 
     struct FinalResult: Sendable {
         var body: [UInt8]
+        var json: JSONValue
         var isStream: Bool
         var isError: Bool
     }
@@ -33,8 +34,8 @@ struct JobRunner: Sendable {
             }
         }
         let writer = JobOutputWriter(aggregateChunks: options.returnAggregateStream) { chunk in
-            let body = try ResultBody.forChunk(chunk).serialized()
-            guard body.count <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.count) }
+            let body = try ResultPayload(ResultBody.forChunk(chunk))
+            guard body.bytes.count <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.bytes.count) }
             let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: job.id) }
             if case .failed(let reason) = outcome { throw DeliveryError(reason: reason) }
             if case .rejected(let reason) = outcome { throw DeliveryError(reason: reason) }
@@ -55,9 +56,9 @@ struct JobRunner: Sendable {
         await progress.drain()
 
         let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, logger: logger)
-        let (bytes, isError) = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
+        let (payload, isError) = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
         var delivered = await delivery.send("job result") {
-            await sink.postResult(bytes, jobID: job.id, isStream: isStream)
+            await sink.postResult(payload, jobID: job.id, isStream: isStream)
         }
         if case .rejected(let reason) = delivered, !isError {
             // A refused result would leave the job without an outcome: report why it failed instead.
@@ -69,7 +70,7 @@ struct JobRunner: Sendable {
             }
         }
         if delivered == .delivered { logger.info("Finished.") }
-        return FinalResult(body: bytes, isStream: isStream, isError: isError)
+        return FinalResult(body: payload.bytes, json: payload.json, isStream: isStream, isError: isError)
     }
 
     private func finalBody(

@@ -1,9 +1,25 @@
-/// Where results go: the platform's job-done and job-stream (or, in local runs, the terminal).
+/// A body to post, as a value and as the exact bytes that go on the wire.
+public struct ResultPayload: Sendable {
+    public let json: JSONValue
+    public let bytes: [UInt8]
+
+    public init(json: JSONValue, bytes: [UInt8]) {
+        self.json = json
+        self.bytes = bytes
+    }
+
+    public init(_ json: JSONValue) throws(JSONError) {
+        self.init(json: json, bytes: try json.serialized())
+    }
+}
+
+/// Where results go: the platform's job-done and job-stream (or the terminal, or the local
+/// server's job store).
 public protocol ResultSink: Sendable {
     /// job-done: a final result, or a progress update (`isStream` false).
-    func postResult(_ body: [UInt8], jobID: String, isStream: Bool) async -> DeliveryOutcome
+    func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome
     /// job-stream: one chunk, `{"output": chunk}`.
-    func postChunk(_ body: [UInt8], jobID: String) async -> DeliveryOutcome
+    func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome
 }
 
 /// The platform behind a protocol, so the loop runs against an in-memory source in tests.

@@ -7,12 +7,12 @@ final class ProgressChannel: Sendable {
     private let continuation: AsyncStream<JSONValue>.Continuation
     private let consumer: Task<Void, Never>
 
-    init(deliver: @escaping @Sendable ([UInt8]) async -> Void) {
+    init(deliver: @escaping @Sendable (ResultPayload) async -> Void) {
         let (stream, continuation) = AsyncStream<JSONValue>.makeStream()
         self.continuation = continuation
         consumer = Task {
             for await value in stream {
-                guard let body = try? ResultBody.forProgress(value).serialized() else { continue }
+                guard let body = try? ResultPayload(ResultBody.forProgress(value)) else { continue }
                 await deliver(body)
             }
         }

@@ -39,12 +39,12 @@ public struct RunPodJobSource: JobSource {
         }
     }
 
-    public func postResult(_ body: [UInt8], jobID: String, isStream: Bool) async -> DeliveryOutcome {
-        await post(body, to: urls.jobDone(jobID: jobID, isStream: isStream), jobID: jobID)
+    public func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
+        await post(body.bytes, to: urls.jobDone(jobID: jobID, isStream: isStream), jobID: jobID)
     }
 
-    public func postChunk(_ body: [UInt8], jobID: String) async -> DeliveryOutcome {
-        await post(body, to: urls.jobStream(jobID: jobID), jobID: jobID)
+    public func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
+        await post(body.bytes, to: urls.jobStream(jobID: jobID), jobID: jobID)
     }
 
     private func post(_ body: [UInt8], to url: String, jobID: String) async -> DeliveryOutcome {

@@ -64,25 +64,28 @@ enum ResultBody {
 
     /// A result that cannot be delivered as it is becomes an error that says why,
     /// instead of a post that fails (or a job that silently completes with nothing).
-    /// Returns the bytes to post and whether they report an error.
+    /// The body to post, and whether it reports an error.
     static func encodeForDelivery(
         _ body: JSONValue, limit: Int = maxResultBytes, refreshWorker: Bool
-    ) -> (bytes: [UInt8], isError: Bool) {
+    ) -> (payload: ResultPayload, isError: Bool) {
         let bytes: [UInt8]
         do {
             bytes = try body.serialized()
         } catch {
-            let replacement = withStopPod(
-                ["error": .string("the job's output could not be encoded: \(error)")], refreshWorker)
-            return ((try? replacement.serialized()) ?? Array(#"{"error":"the job's output could not be encoded"}"#.utf8), true)
+            return (errorPayload("the job's output could not be encoded: \(error)", refreshWorker), true)
         }
         guard bytes.count <= limit else {
             let message =
                 "the job's result is \(bytes.count) bytes, over the platform's limit of \(limit) bytes; "
                 + "return a smaller output, or upload it and return its URL"
-            return ((try? withStopPod(["error": .string(message)], refreshWorker).serialized()) ?? [], true)
+            return (errorPayload(message, refreshWorker), true)
         }
-        return (bytes, body["error"] != nil)
+        return (ResultPayload(json: body, bytes: bytes), body["error"] != nil)
+    }
+
+    private static func errorPayload(_ message: String, _ refreshWorker: Bool) -> ResultPayload {
+        let body = withStopPod(["error": .string(message)], refreshWorker)
+        return ResultPayload(json: body, bytes: (try? body.serialized()) ?? Array(#"{"error":"unencodable result"}"#.utf8))
     }
 
     static func errorText(_ error: JSONValue) -> String {

@@ -16,6 +16,8 @@ extension WorkerRuntime {
         settings.retention = server.limits.retention
         settings.syncRetention = server.limits.syncRetention
         settings.webhookRetryDelays = server.limits.webhookRetryDelays
+        settings.maxRetainedJobs = server.limits.maxRetainedResults
+        settings.maxRetainedSyncJobs = server.limits.maxRetainedSyncResults
         let metrics = WorkerMetrics()
         let runtimeHandler = effectiveHandler(configuration)
         let store = LocalJobStore(
@@ -49,6 +51,7 @@ extension WorkerRuntime {
                     logger: logger))
         }
         services.append(StartupService(handler: local.store.handler, health: local.health, logger: logger))
+        services.append(JanitorService(store: local.store))
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -59,6 +62,15 @@ extension WorkerRuntime {
             logger.error("The server stopped: \(error)")
             return 1
         }
+    }
+}
+
+/// Enforces the job store's deadlines (timeouts, TTL, retention, waits) until shutdown.
+struct JanitorService: Service {
+    let store: LocalJobStore
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await store.runJanitor() }
     }
 }
 

@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         /// How long finished /run results stay queryable (`LOCAL_RESULT_RETENTION`, seconds).
         public var retention: Duration = .seconds(30 * 60)
         public var syncRetention: Duration = .seconds(60)
+        /// At most this many finished /run (and /runsync) results are kept, oldest forgotten first.
+        public var maxRetainedResults = 100_000
+        public var maxRetainedSyncResults = 10_000
         public var webhookRetryDelays: [Duration] = [.seconds(10), .seconds(10)]
         public init() {}
     }

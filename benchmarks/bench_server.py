@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Endpoint-API benchmark, one run on one machine.
+
+1. POST /runsync with the echo handler: the Swift `echo --local` vs runpod-python 1.12.0's
+   `--rp_serve_api` (its echo worker), wrk with 16 connections: throughput and p99.
+2. OpenAI passthrough overhead: chat/completions through the local server vs straight to the stub
+   upstream (p50 of sequential requests), and the first streamed chunk's arrival time both ways.
+Usage: benchmarks/run.sh server
+"""
+import http.client
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "python"))
+import stub_openai  # noqa: E402
+
+RELEASE = os.environ.get("BENCH_BIN", os.path.join(ROOT, ".build-release", "release"))
+PYTHON = os.environ.get("BENCH_PYTHON", sys.executable)
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+LUA = os.path.join(ROOT, "benchmarks", "runsync.lua")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url, proc):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.returncode}")
+        try:
+            request = urllib.request.Request(url, data=b'{"input":{"warm":1}}', headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} never answered")
+
+
+def quiet_env(**extra):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+           "RUNPOD_LOG_LEVEL": "ERROR", "UVICORN_LOG_LEVEL": "warning"}
+    env.update(extra)
+    return env
+
+
+def wrk(url):
+    subprocess.run(["wrk", "-t2", "-c16", "-d2s", "-s", LUA, url], capture_output=True)  # warm-up
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{SECONDS}s", "--latency", "-s", LUA, url],
+                         capture_output=True, text=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, float(p99.group(1)) * scale, int(errors.group(1)) if errors else 0
+
+
+def runsync_benchmark():
+    results = {}
+    port = free_port()
+    swift = subprocess.Popen([os.path.join(RELEASE, "echo"), "--local", "--port", str(port)],
+                             env=quiet_env(WORKER_CONCURRENCY="16"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/runsync", swift)
+        results["swift"] = wrk(f"http://127.0.0.1:{port}/runsync")
+    finally:
+        swift.terminate()
+        swift.wait()
+    port = free_port()
+    python = subprocess.Popen([PYTHON, os.path.join(ROOT, "benchmarks", "runpod_echo_worker.py"), "--rp_serve_api",
+                               "--rp_api_port", str(port), "--rp_api_host", "127.0.0.1"],
+                              env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/runsync", python)
+        results["runpod-python"] = wrk(f"http://127.0.0.1:{port}/runsync")
+    finally:
+        python.terminate()
+        python.wait()
+    return results
+
+
+def timed_requests(host, port, path, body, count, first_byte=False):
+    connection = http.client.HTTPConnection(host, port)
+    samples = []
+    payload = json.dumps(body)
+    for _ in range(count):
+        start = time.perf_counter()
+        connection.request("POST", path, body=payload, headers={"Content-Type": "application/json", "Authorization": "Bearer k"})
+        response = connection.getresponse()
+        if first_byte:
+            response.read(1)
+            samples.append(time.perf_counter() - start)
+            response.read()
+        else:
+            response.read()
+            samples.append(time.perf_counter() - start)
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}")
+    connection.close()
+    return samples
+
+
+def passthrough_benchmark(count=2000):
+    upstream = stub_openai.serve()
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    stub_port = upstream.server_address[1]
+    port = free_port()
+    server = subprocess.Popen([os.path.join(RELEASE, "echo"), "--local", "--port", str(port)],
+                              env=quiet_env(OPENAI_BASE_URL=f"http://127.0.0.1:{stub_port}", WORKER_CONCURRENCY="4"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/runsync", server)
+        chat = {"model": "ok", "messages": [{"role": "user", "content": "hi"}]}
+        stream = dict(chat, stream=True)
+        out = {}
+        for name, target_port, path in (("direct", stub_port, "/v1/chat/completions"),
+                                         ("through worker", port, "/openai/v1/chat/completions")):
+            timed_requests("127.0.0.1", target_port, path, chat, 200)  # warm-up
+            out[name] = (statistics.median(timed_requests("127.0.0.1", target_port, path, chat, count)),
+                         statistics.median(timed_requests("127.0.0.1", target_port, path, stream, count // 4, first_byte=True)))
+        return out
+    finally:
+        server.terminate()
+        server.wait()
+        upstream.shutdown()
+
+
+def main():
+    print(f"endpoint API benchmark (wrk, 16 connections, {SECONDS} s; same machine, one run)")
+    runsync = runsync_benchmark()
+    for name, (rate, p99, errors) in runsync.items():
+        print(f"  /runsync {name:14s} {rate:10,.0f} req/s  p99 {p99:6.2f} ms  non-2xx {errors}", flush=True)
+    passthrough = passthrough_benchmark()
+    direct, through = passthrough["direct"], passthrough["through worker"]
+    print(f"  passthrough p50: direct {direct[0] * 1e3:.3f} ms, through worker {through[0] * 1e3:.3f} ms, "
+          f"added {(through[0] - direct[0]) * 1e3:.3f} ms")
+    print(f"  first streamed byte p50: direct {direct[1] * 1e3:.3f} ms, through worker {through[1] * 1e3:.3f} ms, "
+          f"added {(through[1] - direct[1]) * 1e3:.3f} ms")
+    swift, peer = runsync["swift"], runsync["runpod-python"]
+    print()
+    print("| measure | swift | runpod-python 1.12.0 | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| /runsync req/s (16 connections) | {swift[0]:,.0f} | {peer[0]:,.0f} | {swift[0] / peer[0]:.1f}x |")
+    print(f"| /runsync p99 | {swift[1]:.2f} ms | {peer[1]:.2f} ms | {swift[1] / peer[1]:.2f}x |")
+    print()
+    print("| passthrough (stub upstream) | direct | through worker | added |")
+    print("|---|---:|---:|---:|")
+    print(f"| chat/completions p50 | {direct[0] * 1e3:.3f} ms | {through[0] * 1e3:.3f} ms | {(through[0] - direct[0]) * 1e3:.3f} ms |")
+    print(f"| first streamed chunk p50 | {direct[1] * 1e3:.3f} ms | {through[1] * 1e3:.3f} ms | {(through[1] - direct[1]) * 1e3:.3f} ms |")
+
+
+if __name__ == "__main__":
+    main()
