@@ -40,8 +40,13 @@ struct LocalServerTests {
 
     @Test("/run queues, runs in the background, and /status (GET and POST) shows the lifecycle")
     func lifecycle() async throws {
-        try await withServer(echo.handler, options: echo.options) { client, _ in
-            let first = try await client.call(.post, "/run", json: ["input": ["sleep": 0.3]])
+        let gate = AsyncSignalBox()
+        let handler = ClosureHandler { input, _ in
+            if input == "first" { await gate.wait() }
+            return input
+        }
+        try await withServer(handler) { client, _ in
+            let first = try await client.call(.post, "/run", json: ["input": "first"])
             #expect(first.body?["status"] == "IN_QUEUE")
             let second = try await client.call(.post, "/v2/ep/run", json: ["input": ["n": 2]])
             let firstID = try #require(first.body?["id"]?.stringValue)
@@ -49,6 +54,8 @@ struct LocalServerTests {
             try await client.waitForStatus(firstID, "IN_PROGRESS")
             // Concurrency 1: the second waits its turn.
             #expect(try await client.call(.post, "/status/\(secondID)").body?["status"] == "IN_QUEUE")
+            try await Task.sleep(for: .milliseconds(300))
+            gate.open()
             let done = try await client.waitForFinal(secondID)
             #expect(done["status"] == "COMPLETED")
             #expect(done["output"] == ["n": 2])
@@ -150,15 +157,17 @@ struct LocalServerTests {
     @Test("a cancelled queued job never runs; unknown ids are 404")
     func cancelQueued() async throws {
         let runs = Atomic<Int>(0)
+        let gate = AsyncSignalBox()
         let handler = ClosureHandler { input, _ in
             runs.add(1, ordering: .relaxed)
-            try await Task.sleep(for: .milliseconds(200))
+            await gate.wait()
             return input
         }
         try await withServer(handler) { client, _ in
             let first = try #require(try await client.call(.post, "/run", json: ["input": 1]).body?["id"]?.stringValue)
             let queued = try #require(try await client.call(.post, "/run", json: ["input": 2]).body?["id"]?.stringValue)
             #expect(try await client.call(.post, "/cancel/\(queued)").body?["status"] == "CANCELLED")
+            gate.open()
             _ = try await client.waitForFinal(first)
             try await Task.sleep(for: .milliseconds(100))
             #expect(runs.load(ordering: .relaxed) == 1)
@@ -182,9 +191,9 @@ struct LocalServerTests {
     func ttl() async throws {
         try await withServer(echo.handler, options: echo.options) { client, local in
             let id = try #require(
-                try await client.call(.post, "/run", json: ["input": ["sleep": 5], "policy": ["ttl": 300]]).body?["id"]?.stringValue)
+                try await client.call(.post, "/run", json: ["input": ["sleep": 5], "policy": ["ttl": 1500]]).body?["id"]?.stringValue)
             #expect(try await client.call(.get, "/status/\(id)").status == 200)
-            try await Task.sleep(for: .milliseconds(400))
+            try await Task.sleep(for: .milliseconds(1600))
             local.store.sweep(now: .now)
             #expect(try await client.call(.get, "/status/\(id)").status == 404)
         }
@@ -193,13 +202,13 @@ struct LocalServerTests {
     @Test("finished results are kept for the retention period, then 404")
     func retention() async throws {
         var server = ServerConfiguration()
-        server.limits.retention = .milliseconds(200)
+        server.limits.retention = .seconds(2)
         try await withServer(echo.handler, options: echo.options, server: server) { client, local in
             let id = try #require(try await client.call(.post, "/run", json: ["input": 1]).body?["id"]?.stringValue)
             _ = try await client.waitForFinal(id)
             local.store.sweep(now: .now)
             #expect(try await client.call(.get, "/status/\(id)").status == 200)
-            try await Task.sleep(for: .milliseconds(250))
+            try await Task.sleep(for: .milliseconds(2100))
             local.store.sweep(now: .now)
             #expect(try await client.call(.get, "/status/\(id)").status == 404)
         }
@@ -248,8 +257,13 @@ struct LocalServerTests {
 
     @Test("/purge-queue removes queued jobs only; /health counts jobs and workers")
     func purgeAndHealth() async throws {
-        try await withServer(echo.handler, options: echo.options) { client, _ in
-            let running = try #require(try await client.call(.post, "/run", json: ["input": ["sleep": 0.3]]).body?["id"]?.stringValue)
+        let gate = AsyncSignalBox()
+        let handler = ClosureHandler { input, _ in
+            if input == "blocker" { await gate.wait() }
+            return input
+        }
+        try await withServer(handler) { client, _ in
+            let running = try #require(try await client.call(.post, "/run", json: ["input": "blocker"]).body?["id"]?.stringValue)
             try await client.waitForStatus(running, "IN_PROGRESS")
             for index in 0..<3 { try await client.call(.post, "/run", json: ["input": .integer(Int64(index))]) }
             let health = try #require(try await client.call(.get, "/v2/ep/health").body)
@@ -258,6 +272,7 @@ struct LocalServerTests {
             #expect(health["workers"]?["running"] == 1)
             let (_, purged, _) = try await client.call(.post, "/purge-queue")
             #expect(purged == ["removed": 3, "status": "completed"])
+            gate.open()
             #expect(try await client.waitForFinal(running)["status"] == "COMPLETED")
             let after = try #require(try await client.call(.get, "/health").body)
             #expect(after["jobs"]?["inQueue"] == 0)

@@ -11,11 +11,14 @@ struct RunPodWireTests {
     /// Runs the queue worker (loop + heartbeat) against `platform` while `body` runs.
     func withWorker(
         _ platform: MockPlatform, handler: some RawJobHandler, options: WorkerOptions = WorkerOptions(),
-        environment extra: [String: String] = [:], _ body: @escaping @Sendable (WorkerLoop) async throws -> Void
+        environment extra: [String: String] = [:], timings: WorkerTimings = fastTimings(),
+        _ body: @escaping @Sendable (WorkerLoop) async throws -> Void
     ) async throws {
         var env = platform.environment()
         env.merge(extra) { _, new in new }
-        let config = try testConfiguration(environment: env)
+        var configured = try testConfiguration(environment: env)
+        configured.timings = timings
+        let config = configured
         let source = RunPodJobSource(configuration: config, platform: config.platform!)
         try await withLoop(source: source, handler: handler, options: options, configuration: config) { loop in
             let heartbeat = config.heartbeatEnabled ? HeartbeatHandle(config: config, loop: loop) : nil
@@ -69,15 +72,25 @@ struct RunPodWireTests {
                 .init(status: 200, body: #"{"input":{}}"#), .init(status: 200, body: #"{"id":7,"input":{}}"#),
                 .init(status: 429))
             platform.enqueue(["id": "good", "input": "ok"])
-            try await withWorker(platform, handler: ClosureHandler { input, _ in input }) { _ in
-                try await platform.waitFor("the good job's result") { $0.contains { $0.operation == "job-done" } }
+            // A long backoff, so "at once" and "backed off" stay far apart however loaded the machine is.
+            var timings = fastTimings()
+            timings.backoffBase = .seconds(2)
+            timings.backoffCap = .seconds(2)
+            try await withWorker(platform, handler: ClosureHandler { input, _ in input }, timings: timings) { _ in
+                try await platform.waitFor("the good job's result", timeout: .seconds(20)) {
+                    $0.contains { $0.operation == "job-done" }
+                }
             }
             let takes = platform.requests("job-take")
             #expect(takes.count >= 8)
+            // 204 and 400 are retried at once, without a backoff.
+            #expect(takes[1].at - takes[0].at < .milliseconds(900))
+            #expect(takes[2].at - takes[1].at < .milliseconds(900))
+            // The 500 and the unreadable body back off (at least half of 2 s).
+            #expect(takes[3].at - takes[2].at >= .milliseconds(990))
+            #expect(takes[4].at - takes[3].at >= .milliseconds(990))
             // The 429 (7th take) is followed by a wait of tooManyRequestsDelay (300 ms in tests).
             #expect(takes[7].at - takes[6].at >= .milliseconds(290))
-            // 204 and 400 are retried at once, without the 429 wait or a backoff.
-            #expect(takes[1].at - takes[0].at < .milliseconds(250))
             #expect(platform.requests("job-done").first?.json == ["output": "ok"])
         }
     }
@@ -184,8 +197,10 @@ struct RunPodWireTests {
     @Test("the stop channel: URL, one job cancelled, nothing posted for it, sibling completes (checklist 27)")
     func stopOnTheWire() async throws {
         try await MockPlatform().run { platform in
-            platform.enqueue(["id": "victim", "input": 30_000], ["id": "sibling", "input": 300])
+            platform.enqueue(["id": "victim", "input": 30_000], ["id": "sibling", "input": 0])
+            let gate = AsyncSignalBox()
             let handler = ClosureHandler { input, _ in
+                if input == 0 { await gate.wait() }
                 try await Task.sleep(for: .milliseconds(input.intValue!))
                 return input
             }
@@ -193,6 +208,7 @@ struct RunPodWireTests {
                 try await waitUntil { loop.jobsInProgress.count == 2 }
                 platform.answerStops(.init(status: 200, body: #"{"jobsToStop":["victim"]}"#))
                 try await waitUntil { loop.jobsInProgress == ["sibling"] }
+                gate.open()
                 try await platform.waitFor("sibling result") { $0.contains { $0.operation == "job-done" } }
             }
             #expect(platform.requests("job-done").map(\.path) == ["/v2/ep1/job-done/w42/sibling"])

@@ -19,10 +19,13 @@ final class StubUpstream: Sendable {
     let hookFailures = Atomic<Int>(0)
     let streamEvents: Int
     let eventGap: Duration
+    /// A pause after the first event, so it is seen arriving alone.
+    let firstEventGap: Duration
 
-    init(streamEvents: Int = 5, eventGap: Duration = .milliseconds(1)) {
+    init(streamEvents: Int = 5, eventGap: Duration = .milliseconds(1), firstEventGap: Duration = .zero) {
         self.streamEvents = streamEvents
         self.eventGap = eventGap
+        self.firstEventGap = firstEventGap
     }
 
     static func chatCompletion(_ text: String) -> JSONValue {
@@ -112,6 +115,7 @@ final class StubUpstream: Sendable {
         guard stream else { return Self.json(Self.chatCompletion("hello")) }
         let events = streamEvents
         let gap = eventGap
+        let firstGap = firstEventGap
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream"],
             body: .init { writer in
@@ -119,7 +123,7 @@ final class StubUpstream: Sendable {
                     try await writer.write(ByteBuffer(string: Self.chunk(index)))
                     if model == "drop", index == 1 { throw CancellationError() }
                     if model == "stall", index == 1 { try await Task.sleep(for: .seconds(30)) }
-                    try await Task.sleep(for: gap)
+                    try await Task.sleep(for: index == 0 ? max(gap, firstGap) : gap)
                 }
                 if model != "nodone" { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
                 try await writer.finish(nil)

@@ -16,6 +16,9 @@ struct PeerContext: RequestContext {
 
 /// A loopback server with the behaviours the HTTP client tests need.
 enum TestHTTPServer {
+    /// When /stream wrote each chunk, by the `id` query parameter.
+    static let streamWrites = Mutex<[String: [ContinuousClock.Instant]]>([:])
+
     static func run<T: Sendable>(_ body: @Sendable (_ base: String) async throws -> T) async throws -> T {
         let router = Router(context: PeerContext.self)
         router.get("/hello") { _, _ in
@@ -43,12 +46,14 @@ enum TestHTTPServer {
             try await Task.sleep(for: .seconds(5))
             return "late"
         }
-        router.get("/stream") { _, _ in
-            Response(
+        router.get("/stream") { request, _ in
+            let id = request.uri.queryParameters.get("id") ?? ""
+            return Response(
                 status: .ok, headers: [.contentType: "text/event-stream"],
                 body: .init { writer in
                     for index in 0..<3 {
                         try await writer.write(ByteBuffer(string: "data: \(index)\n\n"))
+                        streamWrites.withLock { $0[id, default: []].append(.now) }
                         try await Task.sleep(for: .milliseconds(400))
                     }
                     try await writer.finish(nil)
