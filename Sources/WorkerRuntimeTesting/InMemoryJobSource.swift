@@ -123,22 +123,7 @@ public final class InMemoryJobSource: JobSource {
             }
             if let answer { return answer }
             // Long-poll like the platform: hold until a job arrives or the caller is cancelled.
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
-                    let ready = state.withLock { state -> Bool in
-                        if !state.jobs.isEmpty || !state.scripted.isEmpty || Task.isCancelled { return true }
-                        state.takeWaiter = continuation
-                        return false
-                    }
-                    if ready { continuation.resume() }
-                }
-            } onCancel: {
-                let waiter = state.withLock { state in
-                    defer { state.takeWaiter = nil }
-                    return state.takeWaiter
-                }
-                waiter?.resume()
-            }
+            await longPoll(\.takeWaiter) { !$0.jobs.isEmpty || !$0.scripted.isEmpty }
         }
         return .noJob
     }
@@ -151,24 +136,32 @@ public final class InMemoryJobSource: JobSource {
                 return state.stops
             }
             if !ids.isEmpty { return .stop(ids) }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
-                    let ready = state.withLock { state -> Bool in
-                        if !state.stops.isEmpty || Task.isCancelled { return true }
-                        state.stopWaiter = continuation
-                        return false
-                    }
-                    if ready { continuation.resume() }
-                }
-            } onCancel: {
-                let waiter = state.withLock { state in
-                    defer { state.stopWaiter = nil }
-                    return state.stopWaiter
-                }
-                waiter?.resume()
-            }
+            await longPoll(\.stopWaiter) { !$0.stops.isEmpty }
         }
         return .nothing
+    }
+
+    /// Parks the caller in `slot` until `ready` holds (whoever changes the state resumes it) or the
+    /// calling task is cancelled.
+    private func longPoll(
+        _ slot: any WritableKeyPath<State, CheckedContinuation<Void, Never>?> & Sendable, until ready: (State) -> Bool
+    ) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if ready(state) || Task.isCancelled { return true }
+                    state[keyPath: slot] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state[keyPath: slot] = nil }
+                return state[keyPath: slot]
+            }
+            waiter?.resume()
+        }
     }
 
     public func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {

@@ -87,6 +87,27 @@ struct ProcessTests {
         #expect(lines.contains { (try? JSONValue.parse($0))?["requestId"] == "j-9" })
     }
 
+    @Test("PORT set: a load-balancing worker on that port, /ping on PORT_HEALTH, worker id on every response")
+    func loadBalancing() async throws {
+        let port = try freePort(), healthPort = try freePort()
+        let worker = try ChildProcess(
+            "echo", environment: ["PORT": "\(port)", "PORT_HEALTH": "\(healthPort)", "RUNPOD_POD_ID": "lb-worker"])
+        defer { worker.signal(SIGTERM) }
+        let client = CurlHTTPClient.shared
+        try await waitUntilAsync(timeout: .seconds(20)) {
+            (try? await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(healthPort)/ping")))?.status == 200
+        }
+        let answer = try await client.execute(
+            try .json(url: "http://127.0.0.1:\(port)/runsync", body: ["input": ["lb": true]]))
+        #expect(answer.status == 200)
+        #expect(try JSONValue.parse(answer.body)["output"] == ["lb": true])
+        #expect(answer.header("X-Runpod-Worker-Id") == "lb-worker")
+        // The health check lives on its own port only.
+        #expect(try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/ping")).status == 404)
+        worker.signal(SIGTERM)
+        #expect(try await worker.wait() == 0)
+    }
+
     @Test("SIGTERM: stop taking jobs, finish and post the running one, exit 0 (checklist 29)")
     func sigterm() async throws {
         let platform = try await ExternalPlatform.start()
@@ -132,6 +153,23 @@ struct LoadTests {
         #expect(busyPings.count >= 8, "only \(busyPings.count) pings while jobs ran")
         #expect(last - first >= 700_000_000)
     }
+}
+
+/// A port nothing listens on right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+            bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+        }
+    }
+    guard bound else { throw TimeoutError(what: "a free port", timeout: .zero) }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 func waitUntilAsync(timeout: Duration = .seconds(10), _ condition: @escaping @Sendable () async throws -> Bool) async throws {

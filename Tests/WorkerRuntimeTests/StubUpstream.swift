@@ -72,22 +72,7 @@ final class StubUpstream: Sendable {
             self.record(request, body: body)
             return try await self.chat(body)
         }
-        var logger = Logger(label: "stub-upstream")
-        logger.logLevel = .critical
-        let port = Mutex<Int?>(nil)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.run()
-                return nil
-            }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(2)) }
-            let result = try await body("http://127.0.0.1:\(port.withLock { $0 }!)")
-            group.cancelAll()
-            return result
-        }
+        return try await runOnLoopback(router, body)
     }
 
     private func record(_ request: Request, body: JSONValue?) {
