@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
         .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
+        .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .executable(name: "echo", targets: ["Echo"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
     ],
@@ -58,6 +59,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),
+        .target(name: "VectorIndex", dependencies: ["COpenBLAS"], swiftSettings: swiftSettings),
         .target(
             name: "WorkerRuntimeTesting",
             dependencies: [
@@ -80,6 +82,7 @@ let package = Package(
             ],
             path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
 
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerRuntimeTests",
             dependencies: [
