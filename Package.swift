@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .executable(name: "echo", targets: ["Echo"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
+        .executable(name: "vector-bench", targets: ["VectorBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -82,6 +83,8 @@ let package = Package(
             ],
             path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
 
+        .executableTarget(
+            name: "VectorBench", dependencies: ["VectorIndex"], path: "benchmarks/VectorBench", swiftSettings: swiftSettings),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerRuntimeTests",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker|server
+# Usage: benchmarks/run.sh worker|server|vector
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -9,14 +9,16 @@ command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo
 # Built as the images are: release, Swift runtime linked statically.
 swift build -c release --static-swift-stdlib --scratch-path .build-release --product echo
 swift build -c release --static-swift-stdlib --scratch-path .build-release --product mock-platform
+swift build -c release --static-swift-stdlib --scratch-path .build-release --product vector-bench
 
 venv=benchmarks/.venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q runpod==1.12.0
+    "$venv/bin/pip" install -q runpod==1.12.0 faiss-cpu numpy
 fi
 case "${1:-worker}" in
     worker) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_worker.py ;;
     server) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_server.py ;;
-    *) echo "unknown benchmark: $1 (worker, server)" >&2; exit 2 ;;
+    vector) "$venv/bin/python" benchmarks/bench_vector.py ;;
+    *) echo "unknown benchmark: $1 (worker, server, vector)" >&2; exit 2 ;;
 esac

@@ -103,22 +103,30 @@ extension VectorIndex {
     }
 
     /// Turns dot products into distances (the norms trick) and feeds the heap; the filter is
-    /// applied here, before the heap, never inside the BLAS call.
+    /// applied here, before the heap, never inside the BLAS call. Raw pointers, and a path with no
+    /// filter check at all: this loop runs once per (query, row).
     @inline(__always)
     private func scan(
         _ range: Range<Int>, scores: UnsafePointer<Float>, scoreStride: Int, queryNorm: Float, filter: [String: String]?,
         into heap: inout TopK
     ) {
-        norms.withUnsafeBufferPointer { norms in
-            sequences.withUnsafeBufferPointer { sequences in
+        norms.withUnsafeBufferPointer { normsBuffer in
+            sequences.withUnsafeBufferPointer { sequenceBuffer in
+                let norms = normsBuffer.baseAddress! + range.lowerBound
+                let sequences = sequenceBuffer.baseAddress! + range.lowerBound
+                let count = range.count
                 var threshold = heap.threshold
-                for (offset, row) in range.enumerated() {
-                    var distance = queryNorm + norms[row] - 2 * scores[offset * scoreStride]
-                    if distance < 0 { distance = 0 }
-                    guard distance <= threshold else { continue }
-                    if let filter, !matches(row, filter) { continue }
-                    heap.insert(TopK.Entry(distance: distance, sequence: sequences[row], slot: Int32(row)))
-                    threshold = heap.threshold
+                var j = 0
+                while j < count {
+                    let distance = queryNorm + norms[j] - 2 * scores[j &* scoreStride]
+                    if distance <= threshold {
+                        let row = range.lowerBound + j
+                        if filter == nil || matches(row, filter!) {
+                            heap.insert(TopK.Entry(distance: max(0, distance), sequence: sequences[j], slot: Int32(row)))
+                            threshold = heap.threshold
+                        }
+                    }
+                    j &+= 1
                 }
             }
         }

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import VectorIndex
+
+/// Times VectorIndex on float32 files written by bench_vector.py and prints one JSON line.
+/// Usage: vector-bench BASE.f32 QUERIES.f32 DIMENSION K SINGLE_QUERIES
+@main
+struct VectorBench {
+    static func main() throws {
+        let args = CommandLine.arguments
+        guard args.count == 6, let dimension = Int(args[3]), let k = Int(args[4]), let singles = Int(args[5]) else {
+            print("usage: vector-bench BASE.f32 QUERIES.f32 DIMENSION K SINGLE_QUERIES")
+            exit(2)
+        }
+        let base = try readFloats(args[1])
+        let queries = try readFloats(args[2])
+        let count = base.count / dimension
+        let queryCount = queries.count / dimension
+
+        var start = now()
+        let index = try VectorIndex(dimension: dimension)
+        var items: [VectorIndex.Item] = []
+        items.reserveCapacity(10_000)
+        for row in 0..<count {
+            items.append(.init(key: String(row), vector: Array(base[row * dimension..<(row + 1) * dimension])))
+            if items.count == 10_000 || row == count - 1 {
+                try index.upsert(items)
+                items.removeAll(keepingCapacity: true)
+            }
+        }
+        let addSeconds = now() - start
+
+        let queryVectors = (0..<queryCount).map { Array(queries[$0 * dimension..<($0 + 1) * dimension]) }
+        _ = try index.search(queryVectors[0], k: k)  // warm-up
+        var singleTimes: [Double] = []
+        var singleIDs: [[Int]] = []
+        for query in queryVectors.prefix(singles) {
+            start = now()
+            let result = try index.search(query, k: k)
+            singleTimes.append(now() - start)
+            singleIDs.append(result.map { Int($0.key)! })
+        }
+        singleTimes.sort()
+        start = now()
+        let batch = try index.search(batch: queryVectors, k: k)
+        let batchSeconds = now() - start
+        let agreement = zip(singleIDs, batch).filter { $0 == $1.map { Int($0.key)! } }.count
+
+        print(
+            "{\"add_s\": \(addSeconds), \"single_p50_ms\": \(singleTimes[singleTimes.count / 2] * 1000), "
+                + "\"single_mean_ms\": \(singleTimes.reduce(0, +) / Double(singleTimes.count) * 1000), "
+                + "\"batch_qps\": \(Double(queryCount) / batchSeconds), \"batch_single_agreement\": \(agreement), "
+                + "\"ids\": \(singleIDs)}")
+    }
+
+    static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    static func readFloats(_ path: String) throws -> [Float] {
+        guard let file = fopen(path, "rb") else { throw BenchError(message: "cannot open \(path)") }
+        defer { fclose(file) }
+        fseek(file, 0, SEEK_END)
+        let bytes = ftell(file)
+        fseek(file, 0, SEEK_SET)
+        var values = [Float](repeating: 0, count: bytes / 4)
+        let read = values.withUnsafeMutableBytes { fread($0.baseAddress, 1, bytes, file) }
+        guard read == bytes else { throw BenchError(message: "short read of \(path)") }
+        return values
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
