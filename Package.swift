@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
         .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
+        .library(name: "MemoryStore", targets: ["MemoryStore"]),
         .executable(name: "echo", targets: ["Echo"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
@@ -61,6 +62,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(name: "VectorIndex", dependencies: ["COpenBLAS"], swiftSettings: swiftSettings),
+        .target(name: "MemoryStore", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
         .target(
             name: "WorkerRuntimeTesting",
             dependencies: [
@@ -86,6 +88,7 @@ let package = Package(
         .executableTarget(
             name: "VectorBench", dependencies: ["VectorIndex"], path: "benchmarks/VectorBench", swiftSettings: swiftSettings),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
+        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerRuntimeTests",
             dependencies: [

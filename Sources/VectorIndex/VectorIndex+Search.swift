@@ -7,6 +7,8 @@ import Glibc
 extension VectorIndex {
     /// Shards smaller than this are not worth a thread.
     static let minRowsPerShard = 4096
+    /// Rows per sgemv block in single search.
+    static let singleBlockRows = 32768
     /// Rows per sgemm block in batch search: the block's scores stay in cache for the heap pass.
     static let batchBlockRows = 1024
     /// Queries per sgemm call in batch search.
@@ -28,13 +30,20 @@ extension VectorIndex {
                 query.withUnsafeBufferPointer { q in
                     parallelFor(ranges.count) { shard in
                         let range = ranges[shard]
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: range.count)
+                        // Block by block, so each block's scores are scanned while still in cache.
+                        let blockRows = Self.singleBlockRows
+                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
                         defer { scores.deallocate() }
-                        cblas_sgemv(
-                            CblasRowMajor, CblasNoTrans, Int32(range.count), Int32(dimension), 1, rows + range.lowerBound * dimension,
-                            Int32(dimension), q.baseAddress, 1, 0, scores, 1)
                         var heap = TopK(k: min(k, count))
-                        scan(range, scores: scores, scoreStride: 1, queryNorm: queryNorm, filter: filter, into: &heap)
+                        var start = range.lowerBound
+                        while start < range.upperBound {
+                            let end = min(start + blockRows, range.upperBound)
+                            cblas_sgemv(
+                                CblasRowMajor, CblasNoTrans, Int32(end - start), Int32(dimension), 1, rows + start * dimension,
+                                Int32(dimension), q.baseAddress, 1, 0, scores, 1)
+                            scan(start..<end, scores: scores, scoreStride: 1, queryNorm: queryNorm, filter: filter, into: &heap)
+                            start = end
+                        }
                         heapBuffer[shard] = heap
                     }
                 }
