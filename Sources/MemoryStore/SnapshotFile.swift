@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A namespace's snapshot: a header (magic, version, dimension, count, generation, embedder,
+/// body checksum), then 64-byte-aligned float32 rows, their norms, and the records. Written to a
+/// temporary file, fsynced, renamed over the old one, directory fsynced: it is whole or absent.
+struct SnapshotFile {
+    static let magic: [UInt8] = Array("MEMSNP01".utf8)
+    static let version: UInt32 = 1
+
+    struct Contents {
+        var dimension: Int
+        var embedder: String
+        var generation: UInt64
+        var memories: [StoredMemory]
+    }
+
+    static func write(_ contents: Contents, to path: String, directory: String) throws(StoreError) {
+        let count = contents.memories.count
+        var records = ByteWriter()
+        var rows = [Float]()
+        rows.reserveCapacity(count * contents.dimension)
+        var norms = [Float]()
+        norms.reserveCapacity(count)
+        for memory in contents.memories {
+            rows += memory.vector
+            norms.append(memory.vector.reduce(0) { $0 + $1 * $1 })
+            records.string(memory.key)
+            records.string(memory.content)
+            records.string(memory.metadata)
+            records.u32(UInt32(memory.attributes.count))
+            for (name, value) in memory.attributes.sorted(by: { $0.key < $1.key }) {
+                records.string(name)
+                records.string(value)
+            }
+        }
+        let rowChecksum = rows.withUnsafeBytes { Checksum.of($0) }
+        let normChecksum = norms.withUnsafeBytes { Checksum.of($0, seed: 1) }
+        let recordChecksum = records.bytes.withUnsafeBytes { Checksum.of($0, seed: 2) }
+        var header = ByteWriter()
+        header.bytes = magic
+        header.u32(version)
+        header.u32(UInt32(contents.dimension))
+        header.u64(UInt64(count))
+        header.u64(contents.generation)
+        header.string(contents.embedder)
+        header.u64(rowChecksum ^ normChecksum ^ recordChecksum)
+        header.u64(header.bytes.withUnsafeBytes { Checksum.of($0) })
+        while header.bytes.count % 64 != 0 { header.u8(0) }
+
+        let temporary = path + ".tmp"
+        let fd = try FileIO.open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
+        do throws(StoreError) {
+            try FileIO.writeAll(fd, header.bytes, path: temporary)
+            try FileIO.writeAll(fd, rows, path: temporary)
+            try FileIO.writeAll(fd, norms, path: temporary)
+            try FileIO.writeAll(fd, records.bytes, path: temporary)
+            try FileIO.fsync(fd, path: temporary)
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else { throw .io("rename \(temporary): \(FileIO.errorText())") }
+        try FileIO.syncDirectory(directory)
+    }
+
+    /// Reads and verifies a snapshot: mapped, with read-ahead, checksum checked before use.
+    static func read(_ path: String) throws(StoreError) -> Contents? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw .io("open \(path): \(FileIO.errorText())")
+        }
+        defer { close(fd) }
+        let size = FileIO.size(fd)
+        guard size >= 64 else { throw .corrupt("\(path) is \(size) bytes, shorter than a snapshot header") }
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+            throw .io("mmap \(path): \(FileIO.errorText())")
+        }
+        defer { munmap(mapped, size) }
+        // Read the whole file ahead, so the checksum pass and the copy do not fault page by page.
+        madvise(mapped, size, MADV_SEQUENTIAL | MADV_WILLNEED)
+        let raw = UnsafeRawBufferPointer(start: mapped, count: size)
+        return try parse(raw, path: path)
+    }
+
+    private static func parse(_ raw: UnsafeRawBufferPointer, path: String) throws(StoreError) -> Contents {
+        var reader = ByteReader(raw)
+        guard Array(raw[0..<8]) == magic else { throw .corrupt("\(path) is not a snapshot (bad magic)") }
+        reader.offset = 8
+        let version = try reader.u32()
+        guard version == Self.version else { throw .corrupt("\(path) has snapshot version \(version); this build reads \(Self.version)") }
+        let dimension = Int(try reader.u32())
+        let count = Int(try reader.u64())
+        let generation = try reader.u64()
+        let embedder = try reader.string()
+        let bodyChecksum = try reader.u64()
+        let headerEnd = reader.offset
+        let headerChecksum = try reader.u64()
+        guard Checksum.of(UnsafeRawBufferPointer(rebasing: raw[0..<headerEnd])) == headerChecksum else {
+            throw .corrupt("\(path): the header checksum does not match")
+        }
+        var offset = reader.offset
+        while offset % 64 != 0 { offset += 1 }
+        let rowBytes = count * dimension * 4
+        let normBytes = count * 4
+        guard offset + rowBytes + normBytes <= raw.count else { throw .corrupt("\(path) is truncated") }
+        let rows = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + rowBytes])
+        let norms = UnsafeRawBufferPointer(rebasing: raw[offset + rowBytes..<offset + rowBytes + normBytes])
+        let records = UnsafeRawBufferPointer(rebasing: raw[(offset + rowBytes + normBytes)...])
+        let actual = Checksum.of(rows) ^ Checksum.of(norms, seed: 1) ^ Checksum.of(records, seed: 2)
+        guard actual == bodyChecksum else { throw .corrupt("\(path): the body checksum does not match") }
+        var recordReader = ByteReader(records)
+        var memories: [StoredMemory] = []
+        memories.reserveCapacity(count)
+        let floats = rows.bindMemory(to: Float.self)
+        for row in 0..<count {
+            let key = try recordReader.string()
+            let content = try recordReader.string()
+            let metadata = try recordReader.string()
+            var attributes: [String: String] = [:]
+            for _ in 0..<(try recordReader.u32()) { attributes[try recordReader.string()] = try recordReader.string() }
+            let vector = Array(UnsafeBufferPointer(rebasing: floats[row * dimension..<(row + 1) * dimension]))
+            memories.append(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: vector))
+        }
+        return Contents(dimension: dimension, embedder: embedder, generation: generation, memories: memories)
+    }
+}

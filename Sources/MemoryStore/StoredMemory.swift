@@ -1,0 +1,60 @@
+/// One stored memory: the text, its metadata (JSON text, kept as given), the attributes its
+/// metadata filters match on, and its vector.
+public struct StoredMemory: Sendable, Equatable {
+    public var key: String
+    public var content: String
+    public var metadata: String
+    public var attributes: [String: String]
+    public var vector: [Float]
+
+    public init(key: String, content: String, metadata: String = "{}", attributes: [String: String] = [:], vector: [Float]) {
+        self.key = key
+        self.content = content
+        self.metadata = metadata
+        self.attributes = attributes
+        self.vector = vector
+    }
+}
+
+/// A change recorded in the write-ahead log.
+enum LogEntry: Sendable, Equatable {
+    case upsert(StoredMemory)
+    case delete(String)
+
+    func encoded() -> [UInt8] {
+        var writer = ByteWriter()
+        switch self {
+        case .upsert(let memory):
+            writer.u8(1)
+            writer.string(memory.key)
+            writer.string(memory.content)
+            writer.string(memory.metadata)
+            writer.u32(UInt32(memory.attributes.count))
+            for (name, value) in memory.attributes.sorted(by: { $0.key < $1.key }) {
+                writer.string(name)
+                writer.string(value)
+            }
+            writer.floats(memory.vector)
+        case .delete(let key):
+            writer.u8(2)
+            writer.string(key)
+        }
+        return writer.bytes
+    }
+
+    static func decode(_ reader: inout ByteReader) throws(StoreError) -> LogEntry {
+        switch try reader.u8() {
+        case 1:
+            let key = try reader.string()
+            let content = try reader.string()
+            let metadata = try reader.string()
+            var attributes: [String: String] = [:]
+            for _ in 0..<(try reader.u32()) { attributes[try reader.string()] = try reader.string() }
+            return .upsert(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: try reader.floats()))
+        case 2:
+            return .delete(try reader.string())
+        case let other:
+            throw .corrupt("unknown log entry type \(other)")
+        }
+    }
+}
