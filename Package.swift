@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "MemoryStore", targets: ["MemoryStore"]),
         .executable(name: "echo", targets: ["Echo"]),
+        .executable(name: "memory", targets: ["Memory"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
     ],
@@ -77,6 +78,9 @@ let package = Package(
         .executableTarget(
             name: "Echo", dependencies: ["WorkerRuntime"], path: "Handlers/Echo", swiftSettings: swiftSettings),
         .executableTarget(
+            name: "Memory", dependencies: ["WorkerRuntime", "MemoryStore"], path: "Handlers/Memory",
+            swiftSettings: swiftSettings),
+        .executableTarget(
             name: "MockPlatform",
             dependencies: [
                 "WorkerRuntimeTesting",
@@ -92,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "WorkerRuntimeTests",
             dependencies: [
-                "WorkerRuntime", "WorkerRuntimeTesting", "Echo",
+                "WorkerRuntime", "WorkerRuntimeTesting", "Echo", "Memory", "MemoryStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -306,6 +306,17 @@ public final class MemoryNamespace: @unchecked Sendable {
         }
     }
 
+    /// The dimension and embedder of the namespace in `directory`; nil when none exists there.
+    public static func layout(of directory: String) throws(StoreError) -> (dimension: Int, embedder: String)? {
+        try SnapshotFile.readLayout(directory + "/snapshot.bin")
+    }
+
+    /// Creates `path` (and its parents) and checks that it is writable.
+    public static func prepareDirectory(_ path: String) throws(StoreError) {
+        try makeDirectory(path)
+        guard access(path, W_OK) == 0 else { throw .io("\(path) is not writable: \(FileIO.errorText())") }
+    }
+
     private static func makeDirectory(_ path: String) throws(StoreError) {
         var partial = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {

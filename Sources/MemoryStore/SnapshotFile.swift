@@ -66,6 +66,28 @@ struct SnapshotFile {
         try FileIO.syncDirectory(directory)
     }
 
+    /// Only the header: the dimension and embedder a namespace was created with (nil: no snapshot).
+    static func readLayout(_ path: String) throws(StoreError) -> (dimension: Int, embedder: String)? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw .io("open \(path): \(FileIO.errorText())")
+        }
+        defer { close(fd) }
+        let bytes = try FileIO.read(fd, from: 0, count: 4096, path: path)
+        let parsed = bytes.withUnsafeBytes { raw -> Result<(dimension: Int, embedder: String), StoreError> in
+            guard raw.count >= 32, Array(raw[0..<8]) == magic else { return .failure(.corrupt("\(path) is not a snapshot (bad magic)")) }
+            var reader = ByteReader(raw)
+            reader.offset = 12
+            return Result { () throws(StoreError) in
+                let dimension = Int(try reader.u32())
+                reader.offset += 16
+                return (dimension, try reader.string())
+            }
+        }
+        return try parsed.get()
+    }
+
     /// Reads and verifies a snapshot: mapped, with read-ahead, checksum checked before use.
     static func read(_ path: String) throws(StoreError) -> Contents? {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)

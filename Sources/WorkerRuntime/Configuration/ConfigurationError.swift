@@ -10,7 +10,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public let value: String
     public let expected: String
 
-    static func invalidValue(_ variable: String, _ value: String, expected: String) -> Self {
+    public static func invalidValue(_ variable: String, _ value: String, expected: String) -> Self {
         Self(code: .invalidValue, variable: variable, value: value, expected: expected)
     }
 

@@ -18,7 +18,7 @@ public struct OpenAIConfiguration: Sendable, Equatable {
 
     /// The upstream URL of a route such as `/v1/chat/completions`; a base URL that already ends
     /// in `/v1` does not get a second one.
-    func url(for route: String) -> String {
+    public func url(for route: String) -> String {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         if base.hasSuffix("/v1"), route.hasPrefix("/v1/") || route == "/v1" {

@@ -1,0 +1,36 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import WorkerRuntime
+
+/// The memory handler's settings, read once from the environment.
+struct MemoryConfiguration: Sendable {
+    /// `MEMORY_DIR`: `/runpod-volume/memory` when the volume exists, else `./.volume/memory`.
+    var directory: String
+    /// `EMBEDDINGS_BASE_URL` (+ `EMBEDDINGS_MODEL`, `EMBEDDINGS_API_KEY`); nil uses the offline embedder.
+    var embeddings: OpenAIConfiguration?
+    var embeddingsModel: String
+
+    static func fromEnvironment(
+        _ env: [String: String], volumeExists: Bool = FileManager.default.fileExists(atPath: "/runpod-volume")
+    ) throws(ConfigurationError) -> MemoryConfiguration {
+        func value(_ name: String) -> String? {
+            guard let raw = env[name], !raw.isEmpty else { return nil }
+            return raw
+        }
+        let directory = value("MEMORY_DIR") ?? (volumeExists ? "/runpod-volume/memory" : "./.volume/memory")
+        var embeddings: OpenAIConfiguration?
+        if let base = value("EMBEDDINGS_BASE_URL") {
+            guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
+                throw ConfigurationError.invalidValue("EMBEDDINGS_BASE_URL", base, expected: "an http:// or https:// URL")
+            }
+            var upstream = OpenAIConfiguration(baseURL: base, apiKey: value("EMBEDDINGS_API_KEY"))
+            upstream.timeout = .seconds(60)
+            embeddings = upstream
+        }
+        return MemoryConfiguration(
+            directory: directory, embeddings: embeddings, embeddingsModel: value("EMBEDDINGS_MODEL") ?? "text-embedding-3-small")
+    }
+}

@@ -1,0 +1,148 @@
+import WorkerRuntime
+
+/// A validated memory job. Parsing checks everything up front, so a bad field is reported before
+/// anything is written.
+enum MemoryRequest: Equatable {
+    struct Item: Equatable {
+        var key: String
+        var content: String
+        var metadata: JSONValue
+        var vector: [Float]?
+    }
+
+    case store(namespace: String, items: [Item])
+    case retrieve(namespace: String, query: String?, vector: [Float]?, k: Int, filter: [String: String]?)
+    case get(namespace: String, key: String)
+    case delete(namespace: String, key: String)
+    case stats(namespace: String)
+
+    static let actions = ["store", "store_batch", "retrieve", "get", "delete", "stats"]
+    static let maxContentBytes = 1 << 20
+    static let maxKeyBytes = 512
+    static let maxBatch = 10_000
+    static let maxK = 1000
+
+    static func parse(_ input: JSONValue) throws(MemoryInputError) -> MemoryRequest {
+        guard case .object(let fields) = input else { throw MemoryInputError("input must be an object with an \"action\", got \(input.typeName)") }
+        guard let action = fields["action"]?.stringValue else {
+            throw MemoryInputError("input.action is missing; use one of \(actions.joined(separator: ", "))")
+        }
+        let namespace = try Self.namespace(fields["namespace"])
+        switch action {
+        case "store":
+            return .store(namespace: namespace, items: [try item(fields, at: "input")])
+        case "store_batch":
+            guard let items = fields["items"]?.arrayValue else { throw MemoryInputError("input.items must be a list of items") }
+            guard !items.isEmpty, items.count <= maxBatch else {
+                throw MemoryInputError("input.items must hold 1 to \(maxBatch) items, got \(items.count)")
+            }
+            var seen = Set<String>()
+            var parsed: [Item] = []
+            for (index, value) in items.enumerated() {
+                guard case .object(let itemFields) = value else { throw MemoryInputError("input.items[\(index)] must be an object") }
+                let item = try item(itemFields, at: "input.items[\(index)]")
+                guard seen.insert(item.key).inserted else { throw MemoryInputError("input.items[\(index)].key '\(item.key)' appears twice") }
+                parsed.append(item)
+            }
+            return .store(namespace: namespace, items: parsed)
+        case "retrieve":
+            let query = try optionalString(fields["query"], "input.query")
+            let vector = try fields["vector"].map { value throws(MemoryInputError) in try Self.vector(value, "input.vector") }
+            guard (query != nil) != (vector != nil) else { throw MemoryInputError("retrieve needs exactly one of input.query or input.vector") }
+            if let query, query.utf8.count > maxContentBytes { throw MemoryInputError("input.query is over \(maxContentBytes) bytes") }
+            var k = 5
+            if let value = fields["k"] {
+                guard let parsed = value.intValue, (1...maxK).contains(parsed) else {
+                    throw MemoryInputError("input.k must be a whole number from 1 to \(maxK), got \(Self.shown(value))")
+                }
+                k = parsed
+            }
+            return .retrieve(namespace: namespace, query: query, vector: vector, k: k, filter: try filter(fields["filter"]))
+        case "get", "delete":
+            let key = try Self.key(fields["key"], "input.key")
+            return action == "get" ? .get(namespace: namespace, key: key) : .delete(namespace: namespace, key: key)
+        case "stats":
+            return .stats(namespace: namespace)
+        default:
+            throw MemoryInputError("input.action '\(action)' is unknown; use one of \(actions.joined(separator: ", "))")
+        }
+    }
+
+    private static func item(_ fields: [String: JSONValue], at path: String) throws(MemoryInputError) -> Item {
+        let key = try Self.key(fields["key"], "\(path).key")
+        guard let content = fields["content"]?.stringValue else {
+            throw MemoryInputError("\(path).content must be a string, got \(fields["content"].map(shown) ?? "nothing")")
+        }
+        guard content.utf8.count <= maxContentBytes else {
+            throw MemoryInputError("\(path).content is \(content.utf8.count) bytes; the limit is \(maxContentBytes)")
+        }
+        let metadata = fields["metadata"] ?? [:]
+        guard case .object = metadata else { throw MemoryInputError("\(path).metadata must be an object, got \(metadata.typeName)") }
+        let vector = try fields["vector"].map { value throws(MemoryInputError) in try Self.vector(value, "\(path).vector") }
+        return Item(key: key, content: content, metadata: metadata, vector: vector)
+    }
+
+    private static func key(_ value: JSONValue?, _ path: String) throws(MemoryInputError) -> String {
+        guard let key = value?.stringValue, !key.isEmpty else { throw MemoryInputError("\(path) must be a non-empty string") }
+        guard key.utf8.count <= maxKeyBytes else { throw MemoryInputError("\(path) is over \(maxKeyBytes) bytes") }
+        return key
+    }
+
+    private static func optionalString(_ value: JSONValue?, _ path: String) throws(MemoryInputError) -> String? {
+        guard let value, value != .null else { return nil }
+        guard let text = value.stringValue else { throw MemoryInputError("\(path) must be a string, got \(value.typeName)") }
+        return text
+    }
+
+    static func vector(_ value: JSONValue, _ path: String) throws(MemoryInputError) -> [Float] {
+        guard let values = value.arrayValue, !values.isEmpty else { throw MemoryInputError("\(path) must be a non-empty list of numbers") }
+        var vector: [Float] = []
+        vector.reserveCapacity(values.count)
+        for (index, component) in values.enumerated() {
+            guard let number = component.doubleValue else {
+                throw MemoryInputError("\(path)[\(index)] must be a number, got \(component.typeName)")
+            }
+            let float = Float(number)
+            guard float.isFinite else { throw MemoryInputError("\(path)[\(index)] is not finite as a 32-bit float (\(number))") }
+            vector.append(float)
+        }
+        return vector
+    }
+
+    private static func filter(_ value: JSONValue?) throws(MemoryInputError) -> [String: String]? {
+        guard let value, value != .null else { return nil }
+        guard case .object(let fields) = value else { throw MemoryInputError("input.filter must be an object of metadata values") }
+        var filter: [String: String] = [:]
+        for (name, expected) in fields {
+            guard let encoded = attributeValue(expected) else {
+                throw MemoryInputError("input.filter.\(name) must be a string, number, boolean or null (equality only)")
+            }
+            filter[name] = encoded
+        }
+        return filter
+    }
+
+    /// The filterable form of a metadata value: scalars as canonical JSON text.
+    static func attributeValue(_ value: JSONValue) -> String? {
+        switch value {
+        case .array, .object: return nil
+        case .integer(let int): return String(int)
+        case .number(let double): return double == double.rounded() && abs(double) < 1e15 ? String(Int64(double)) : (try? value.jsonString())
+        default: return try? value.jsonString()
+        }
+    }
+
+    static func namespace(_ value: JSONValue?) throws(MemoryInputError) -> String {
+        guard let value, value != .null else { return "default" }
+        guard let name = value.stringValue, !name.isEmpty, name.utf8.count <= 128, name != ".", name != "..",
+            !name.contains("/"), !name.contains(".."), !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw MemoryInputError("input.namespace must be 1 to 128 characters without '/', '..' or control characters")
+        }
+        return name
+    }
+
+    static func shown(_ value: JSONValue) -> String {
+        String(((try? value.jsonString()) ?? value.typeName).prefix(60))
+    }
+}
