@@ -50,3 +50,14 @@ struct JSONValueTests {
         }
     }
 }
+
+@Suite("JSONValue numbers")
+struct JSONValueNumberTests {
+    @Test("integers and doubles of the same value are equal and hash alike")
+    func numericEquality() {
+        #expect(JSONValue.integer(1) == .number(1.0))
+        #expect(JSONValue.number(2.5) != .integer(2))
+        #expect(Set<JSONValue>([.integer(3), .number(3.0)]).count == 1)
+        #expect(JSONValue.array([1, 2.0]) == [1.0, 2])
+    }
+}

@@ -136,7 +136,7 @@ struct OpenAIPassthroughTests {
                 let models = try await client.call(.get, "/v2/ep/openai/v1/models")
                 #expect(models.body?["data"]?[0]?["id"] == "stub-model")
                 let embeddings = try await client.call(.post, "/openai/v1/embeddings", json: ["model": "e", "input": "x"])
-                #expect(embeddings.body?["data"]?[0]?["embedding"] == [0.5, -0.5])
+                #expect(embeddings.body?["data"]?[0]?["embedding"] == [1.0, 0.5, -0.5])
                 let failed = try await client.call(.post, "/openai/v1/chat/completions", json: ["model": "fail"])
                 #expect(failed.status == 401)
                 #expect(failed.body?["error"]?["message"]?.stringValue?.contains("Incorrect API key") == true)

@@ -64,7 +64,14 @@ final class StubUpstream: Sendable {
             var request = request
             let body = try? JSONValue.parse(try await request.collectBody(upTo: 1 << 20).readableBytesView)
             self.record(request, body: body)
-            return Self.json(["object": "list", "data": [["object": "embedding", "index": 0, "embedding": [0.5, -0.5]]]])
+            let inputs = body?["input"]?.arrayValue ?? [body?["input"] ?? ""]
+            if inputs.contains("fail") { return Self.json(["error": ["message": "bad input"]], status: .badRequest) }
+            // A deterministic 3-dimensional embedding per input: its length, and two fixed components.
+            let data = inputs.enumerated().map { index, text -> JSONValue in
+                let length = Double(text.stringValue?.count ?? 0)
+                return ["object": "embedding", "index": .integer(Int64(index)), "embedding": [.number(length), 0.5, -0.5]]
+            }
+            return Self.json(["object": "list", "data": .array(data)])
         }
         router.post("/v1/chat/completions") { request, _ in
             var request = request
