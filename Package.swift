@@ -90,7 +90,7 @@ let package = Package(
             path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
 
         .executableTarget(
-            name: "VectorBench", dependencies: ["VectorIndex"], path: "benchmarks/VectorBench", swiftSettings: swiftSettings),
+            name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench", swiftSettings: swiftSettings),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(

@@ -27,7 +27,9 @@ public final class MemoryNamespace: @unchecked Sendable {
     public let directory: String
     public let dimension: Int
     public let embedder: String
-    /// Compact once the log grows past this many bytes.
+    /// Compact once the log is past this many bytes and larger than the snapshot: each compaction
+    /// then at least halves what start-up replays, and a bulk load rewrites the snapshot only
+    /// O(log n) times.
     public var compactionThreshold = 64 * 1024 * 1024
 
     /// What readers see; replaced whole when another process compacted.
@@ -177,7 +179,8 @@ public final class MemoryNamespace: @unchecked Sendable {
             try log.append(batch.flatMap(\.entries))
             apply(batch.flatMap(\.decoded), to: contents.withLock { $0 })
             appliedOffset.store(FileIO.size(log.fd), ordering: .releasing)
-            if FileIO.size(log.fd) > compactionThreshold { try compactLocked() }
+            let logBytes = FileIO.size(log.fd)
+            if logBytes > compactionThreshold, logBytes > snapshotBytes() { try compactLocked() }
         } catch {
             failure = error
         }
@@ -216,6 +219,11 @@ public final class MemoryNamespace: @unchecked Sendable {
         appliedOffset.store(end, ordering: .releasing)
     }
 
+    private func snapshotBytes() -> Int {
+        var info = stat()
+        return stat(snapshotPath, &info) == 0 ? Int(info.st_size) : 0
+    }
+
     private func compactLocked() throws(StoreError) {
         let current = contents.withLock { $0 }
         let items = current.index.allItems()
@@ -248,7 +256,26 @@ public final class MemoryNamespace: @unchecked Sendable {
     }
 
     private func reload() throws(StoreError) {
-        let snapshot = try SnapshotFile.read(snapshotPath)
+        let fresh: VectorIndex
+        do {
+            fresh = try VectorIndex(dimension: dimension)
+        } catch {
+            throw .invalid("\(error)")
+        }
+        let next = Contents(index: fresh)
+        // Rows and norms are copied straight from the mapped file into the index, in one block.
+        let snapshot = try SnapshotFile.withMapped(snapshotPath) { mapped throws(StoreError) -> (dimension: Int, embedder: String, generation: UInt64) in
+            if mapped.dimension == dimension && mapped.embedder == embedder {
+                fresh.load(
+                    rows: mapped.rows, norms: mapped.norms, keys: mapped.records.map(\.key),
+                    attributes: mapped.records.map(\.attributes))
+                next.records.withLock { records in
+                    records.reserveCapacity(mapped.records.count)
+                    for memory in mapped.records { records[memory.key] = memory }
+                }
+            }
+            return (mapped.dimension, mapped.embedder, mapped.generation)
+        }
         if let snapshot {
             guard snapshot.dimension == dimension, snapshot.embedder == embedder else {
                 throw .mismatch(
@@ -268,21 +295,6 @@ public final class MemoryNamespace: @unchecked Sendable {
             try log.reset(generation: snapshotGeneration)
         } else if logGeneration! > snapshotGeneration {
             throw .corrupt("the log (generation \(logGeneration!)) is newer than the snapshot (\(snapshotGeneration))")
-        }
-        let fresh: VectorIndex
-        do {
-            fresh = try VectorIndex(dimension: dimension)
-            let memories = snapshot?.memories ?? []
-            try fresh.upsert(memories.map { .init(key: $0.key, vector: $0.vector, attributes: $0.attributes) })
-        } catch {
-            throw .corrupt("the snapshot holds an unusable vector: \(error)")
-        }
-        let next = Contents(index: fresh)
-        next.records.withLock { records in
-            for var memory in snapshot?.memories ?? [] {
-                memory.vector = []
-                records[memory.key] = memory
-            }
         }
         let (entries, end) = try log.read(from: WriteAheadLog.headerSize)
         apply(entries, to: next)

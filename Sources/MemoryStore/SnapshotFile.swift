@@ -88,8 +88,19 @@ struct SnapshotFile {
         return try parsed.get()
     }
 
-    /// Reads and verifies a snapshot: mapped, with read-ahead, checksum checked before use.
-    static func read(_ path: String) throws(StoreError) -> Contents? {
+    /// A verified snapshot, still mapped: rows and norms are read straight from the file.
+    struct Mapped {
+        var dimension: Int
+        var embedder: String
+        var generation: UInt64
+        var rows: UnsafePointer<Float>
+        var norms: UnsafePointer<Float>
+        /// Key, content, metadata and attributes of each row, in row order (vectors left empty).
+        var records: [StoredMemory]
+    }
+
+    /// Verifies and maps a snapshot for the duration of `body` (nil: there is none).
+    static func withMapped<T>(_ path: String, _ body: (Mapped) throws(StoreError) -> T) throws(StoreError) -> T? {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
@@ -98,17 +109,16 @@ struct SnapshotFile {
         defer { close(fd) }
         let size = FileIO.size(fd)
         guard size >= 64 else { throw .corrupt("\(path) is \(size) bytes, shorter than a snapshot header") }
-        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), mapped != MAP_FAILED else {
             throw .io("mmap \(path): \(FileIO.errorText())")
         }
         defer { munmap(mapped, size) }
-        // Read the whole file ahead, so the checksum pass and the copy do not fault page by page.
         madvise(mapped, size, MADV_SEQUENTIAL | MADV_WILLNEED)
         let raw = UnsafeRawBufferPointer(start: mapped, count: size)
-        return try parse(raw, path: path)
+        return try body(try parseMapped(raw, path: path))
     }
 
-    private static func parse(_ raw: UnsafeRawBufferPointer, path: String) throws(StoreError) -> Contents {
+    private static func parseMapped(_ raw: UnsafeRawBufferPointer, path: String) throws(StoreError) -> Mapped {
         var reader = ByteReader(raw)
         guard Array(raw[0..<8]) == magic else { throw .corrupt("\(path) is not a snapshot (bad magic)") }
         reader.offset = 8
@@ -137,16 +147,18 @@ struct SnapshotFile {
         var recordReader = ByteReader(records)
         var memories: [StoredMemory] = []
         memories.reserveCapacity(count)
-        let floats = rows.bindMemory(to: Float.self)
-        for row in 0..<count {
+        for _ in 0..<count {
             let key = try recordReader.string()
             let content = try recordReader.string()
             let metadata = try recordReader.string()
             var attributes: [String: String] = [:]
             for _ in 0..<(try recordReader.u32()) { attributes[try recordReader.string()] = try recordReader.string() }
-            let vector = Array(UnsafeBufferPointer(rebasing: floats[row * dimension..<(row + 1) * dimension]))
-            memories.append(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: vector))
+            memories.append(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: []))
         }
-        return Contents(dimension: dimension, embedder: embedder, generation: generation, memories: memories)
+        let base = raw.baseAddress!
+        return Mapped(
+            dimension: dimension, embedder: embedder, generation: generation,
+            rows: (base + offset).assumingMemoryBound(to: Float.self),
+            norms: (base + offset + rowBytes).assumingMemoryBound(to: Float.self), records: memories)
     }
 }

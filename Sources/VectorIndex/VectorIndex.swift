@@ -81,6 +81,29 @@ public final class VectorIndex: @unchecked Sendable {
 
     public func upsert(_ item: Item) throws(VectorIndexError) { try upsert([item]) }
 
+    /// Replaces the contents with `count` rows copied in one block (a snapshot load): no per-row
+    /// allocation, norms taken as given. Rows must be finite; keys unique.
+    public func load(
+        rows source: UnsafePointer<Float>, norms sourceNorms: UnsafePointer<Float>, keys newKeys: [String],
+        attributes newAttributes: [[String: String]]
+    ) {
+        lock.withWriteLock {
+            let count = newKeys.count
+            if count > capacity {
+                free(rows)
+                capacity = max(1024, count)
+                rows = Self.allocateRows(capacity * dimension)
+            }
+            rows.update(from: source, count: count * dimension)
+            norms = Array(UnsafeBufferPointer(start: sourceNorms, count: count))
+            keys = newKeys
+            attributes = newAttributes
+            sequences = (0..<UInt64(count)).map { $0 }
+            nextSequence = UInt64(count)
+            slots = Dictionary(uniqueKeysWithValues: newKeys.enumerated().map { ($1, $0) })
+        }
+    }
+
     /// Removes a key; false when it was not there. O(1): the last row moves into the hole.
     @discardableResult
     public func delete(_ key: String) -> Bool {

@@ -72,3 +72,35 @@ struct MemoryCrashTests {
 final class Acknowledged: Sendable {
     let keys = Mutex<[String]>([])
 }
+
+@Suite("Two memory workers on one volume")
+struct MemorySharedVolumeTests {
+    @Test("writes from either worker are seen by the other and none is lost")
+    func twoWorkers() async throws {
+        let directory = NSTemporaryDirectory() + "memory-shared-\(UUID().uuidString)"
+        let crash = MemoryCrashTests()
+        let (portA, portB) = (try freePort(), try freePort())
+        let a = try await crash.startWorker(directory, port: portA)
+        let b = try await crash.startWorker(directory, port: portB)
+        defer {
+            a.signal(SIGTERM)
+            b.signal(SIGTERM)
+        }
+        _ = try await crash.call(portA, ["action": "store", "key": "from-a", "content": "written by worker a"])
+        #expect(try await crash.call(portB, ["action": "get", "key": "from-a"])["output"]?["found"] == true)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<60 {
+                let port = index % 2 == 0 ? portA : portB
+                group.addTask {
+                    let answer = try await crash.call(port, ["action": "store", "key": .string("k\(index)"), "content": .string("text \(index)")])
+                    #expect(answer["status"] == "COMPLETED")
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await crash.call(portA, ["action": "stats"])["output"]?["count"] == 61)
+        #expect(try await crash.call(portB, ["action": "stats"])["output"]?["count"] == 61)
+        _ = try await crash.call(portB, ["action": "delete", "key": "from-a"])
+        #expect(try await crash.call(portA, ["action": "get", "key": "from-a"])["output"]?["found"] == false)
+    }
+}

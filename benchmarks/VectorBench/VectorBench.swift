@@ -1,14 +1,19 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MemoryStore
 import VectorIndex
 
 /// Times VectorIndex on float32 files written by bench_vector.py and prints one JSON line.
 /// Usage: vector-bench BASE.f32 QUERIES.f32 DIMENSION K SINGLE_QUERIES
+///        vector-bench build BASE.f32 DIMENSION DIRECTORY   (a durable namespace; add and store timings)
+///        vector-bench open DIRECTORY DIMENSION QUERIES.f32 (cold open to the first answer)
 @main
 struct VectorBench {
-    static func main() throws {
+    static func main() async throws {
         let args = CommandLine.arguments
+        if args.count == 5, args[1] == "build" { return try await build(base: args[2], dimension: Int(args[3])!, directory: args[4]) }
+        if args.count == 5, args[1] == "open" { return try open(directory: args[2], dimension: Int(args[3])!, queries: args[4]) }
         guard args.count == 6, let dimension = Int(args[3]), let k = Int(args[4]), let singles = Int(args[5]) else {
             print("usage: vector-bench BASE.f32 QUERIES.f32 DIMENSION K SINGLE_QUERIES")
             exit(2)
@@ -52,6 +57,45 @@ struct VectorBench {
                 + "\"single_mean_ms\": \(singleTimes.reduce(0, +) / Double(singleTimes.count) * 1000), "
                 + "\"batch_qps\": \(Double(queryCount) / batchSeconds), \"batch_single_agreement\": \(agreement), "
                 + "\"ids\": \(singleIDs)}")
+    }
+
+    static func build(base: String, dimension: Int, directory: String) async throws {
+        let floats = try readFloats(base)
+        let count = floats.count / dimension
+        let store = try MemoryNamespace(directory: directory, dimension: dimension, embedder: "bench")
+        var start = now()
+        var batch: [StoredMemory] = []
+        for row in 0..<count {
+            batch.append(StoredMemory(key: String(row), content: "row \(row)", vector: Array(floats[row * dimension..<(row + 1) * dimension])))
+            if batch.count == 10_000 || row == count - 1 {
+                try await store.store(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        let addSeconds = now() - start
+        var latencies: [Double] = []
+        for index in 0..<200 {
+            start = now()
+            try await store.store([StoredMemory(key: "single\(index)", content: "one", vector: Array(floats[0..<dimension]))])
+            latencies.append(now() - start)
+        }
+        latencies.sort()
+        start = now()
+        try await store.compact()
+        let compactSeconds = now() - start
+        print(
+            "{\"add_per_s\": \(Double(count) / addSeconds), \"store_ack_p50_ms\": \(latencies[100] * 1000), "
+                + "\"store_ack_p99_ms\": \(latencies[198] * 1000), \"compact_s\": \(compactSeconds)}")
+    }
+
+    static func open(directory: String, dimension: Int, queries: String) throws {
+        let start = now()
+        let store = try MemoryNamespace(directory: directory, dimension: dimension, embedder: "bench")
+        let opened = now() - start
+        let query = Array(try readFloats(queries).prefix(dimension))
+        let found = try store.retrieve(query, k: 10)
+        let first = now() - start
+        print("{\"open_s\": \(opened), \"first_answer_s\": \(first), \"count\": \(store.count), \"found\": \(found.count)}")
     }
 
     static func now() -> Double {
