@@ -2,7 +2,9 @@
 """VectorIndex vs FAISS IndexFlatL2 (faiss-cpu), same data, one run.
 
 Cases (k=10): single query and a batch of 1000 queries at 100k x 384 and 1M x 384, plus 100k at
-d=768 and 1536. FAISS gets its best thread setting (1 or all cores) per case.
+d=768 and 1536. FAISS gets its best thread setting (1 or all cores) per case. For the d=384 cases
+also: durable add throughput, a store's acknowledged latency (fsync included), and cold open to the
+first answer in a fresh process (our snapshot + WAL vs faiss.read_index).
 Usage: benchmarks/run.sh vector   (BENCH_LARGE=0 skips the 1M cases)
 """
 import json
@@ -48,6 +50,25 @@ def swift_case(base_path, query_path, dimension):
     return json.loads(out)
 
 
+def durability_case(base_path, query_path, dimension, base, tmp):
+    directory = os.path.join(tmp, "namespace")
+    built = json.loads(subprocess.run([os.path.join(RELEASE, "vector-bench"), "build", base_path, str(dimension), directory],
+                                      capture_output=True, text=True, check=True).stdout)
+    opened = json.loads(subprocess.run([os.path.join(RELEASE, "vector-bench"), "open", directory, str(dimension), query_path],
+                                       capture_output=True, text=True, check=True).stdout)
+    index_path = os.path.join(tmp, "faiss.index")
+    index = faiss.IndexFlatL2(dimension)
+    index.add(base)
+    faiss.write_index(index, index_path)
+    del index
+    script = ("import time; t = time.perf_counter(); import faiss, numpy as np; "
+              f"q = np.fromfile({query_path!r}, dtype=np.float32).reshape(-1, {dimension})[:1]; "
+              f"i = faiss.read_index({index_path!r}); i.search(q, 10); print(time.perf_counter() - t)")
+    faiss_open = float(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    subprocess.run(["rm", "-rf", directory, index_path])
+    return built, opened, faiss_open
+
+
 def agreement(a, b):
     return sum(len(set(x) & set(y)) for x, y in zip(a, b)) / (len(a) * K)
 
@@ -57,7 +78,7 @@ def main():
     if os.environ.get("BENCH_LARGE", "1") != "0":
         cases.insert(1, (1_000_000, 384))
     rng = np.random.default_rng(42)
-    rows = []
+    rows, durable = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for count, dimension in cases:
             base = rng.standard_normal((count, dimension), dtype=np.float32)
@@ -75,6 +96,11 @@ def main():
                   f"batch swift {ours['batch_qps']:,.0f} QPS vs faiss {best_batch['batch_qps']:,.0f} QPS; "
                   f"add swift {ours['add_s']:.2f} s vs faiss {best_single['add_s']:.2f} s; ids agree {same:.1%}", flush=True)
             rows.append((label, ours, best_single, best_batch, same))
+            if dimension == 384:
+                built, opened, faiss_open = durability_case(base_path, query_path, dimension, base, tmp)
+                durable.append((label, built, opened, faiss_open))
+                print(f"  {label}: durable add {built['add_per_s']:,.0f}/s, store ack p50 {built['store_ack_p50_ms']:.2f} ms, "
+                      f"cold open to first answer {opened['first_answer_s']:.2f} s vs faiss read_index {faiss_open:.2f} s", flush=True)
             del base
     print()
     print("| case | VectorIndex | FAISS IndexFlatL2 (best threads) | ratio |")
@@ -84,6 +110,11 @@ def main():
               f"{single['single_p50_ms'] / ours['single_p50_ms']:.2f}x faster |")
         print(f"| batch of 1000, {label} | {ours['batch_qps']:,.0f} QPS | {batch['batch_qps']:,.0f} QPS | "
               f"{ours['batch_qps'] / batch['batch_qps']:.2f}x |")
+    for label, built, opened, faiss_open in durable:
+        print(f"| cold open to first answer, {label} | {opened['first_answer_s']:.2f} s | {faiss_open:.2f} s (read_index) | "
+              f"{faiss_open / opened['first_answer_s']:.2f}x faster |")
+        print(f"| durable add, {label} | {built['add_per_s']:,.0f} vectors/s | — | |")
+        print(f"| store acknowledged (fsync), {label} | p50 {built['store_ack_p50_ms']:.2f} ms, p99 {built['store_ack_p99_ms']:.2f} ms | — | |")
     print()
     print("ids agreeing with FAISS (top-10 overlap): " + ", ".join(f"{r[0]} {r[4]:.1%}" for r in rows))
 

@@ -266,9 +266,13 @@ public final class MemoryNamespace: @unchecked Sendable {
         // Rows and norms are copied straight from the mapped file into the index, in one block.
         let snapshot = try SnapshotFile.withMapped(snapshotPath) { mapped throws(StoreError) -> (dimension: Int, embedder: String, generation: UInt64) in
             if mapped.dimension == dimension && mapped.embedder == embedder {
-                fresh.load(
-                    rows: mapped.rows, norms: mapped.norms, keys: mapped.records.map(\.key),
-                    attributes: mapped.records.map(\.attributes))
+                let keys = mapped.records.map(\.key)
+                let attributes = mapped.records.map(\.attributes)
+                if let rows = try SnapshotFile.mapRows(snapshotPath, offset: mapped.rowsOffset, length: mapped.rowBytes) {
+                    fresh.adopt(
+                        mappedRows: rows, mappedLength: mapped.rowBytes,
+                        norms: Array(UnsafeBufferPointer(start: mapped.norms, count: keys.count)), keys: keys, attributes: attributes)
+                }
                 next.records.withLock { records in
                     records.reserveCapacity(mapped.records.count)
                     for memory in mapped.records { records[memory.key] = memory }

@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,7 +37,7 @@ struct SnapshotFile {
                 records.string(value)
             }
         }
-        let rowChecksum = rows.withUnsafeBytes { Checksum.of($0) }
+        let rowChecksum = rows.withUnsafeBytes { Checksum.ofLarge($0, seed: 0) }
         let normChecksum = norms.withUnsafeBytes { Checksum.of($0, seed: 1) }
         let recordChecksum = records.bytes.withUnsafeBytes { Checksum.of($0, seed: 2) }
         var header = ByteWriter()
@@ -47,7 +49,8 @@ struct SnapshotFile {
         header.string(contents.embedder)
         header.u64(rowChecksum ^ normChecksum ^ recordChecksum)
         header.u64(header.bytes.withUnsafeBytes { Checksum.of($0) })
-        while header.bytes.count % 64 != 0 { header.u8(0) }
+        // Rows start on a page boundary, so they can be mapped on their own.
+        while header.bytes.count % 4096 != 0 { header.u8(0) }
 
         let temporary = path + ".tmp"
         let fd = try FileIO.open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
@@ -94,9 +97,25 @@ struct SnapshotFile {
         var embedder: String
         var generation: UInt64
         var rows: UnsafePointer<Float>
+        /// Where the rows are in the file (page-aligned), for a mapping of their own.
+        var rowsOffset: Int
+        var rowBytes: Int
         var norms: UnsafePointer<Float>
         /// Key, content, metadata and attributes of each row, in row order (vectors left empty).
         var records: [StoredMemory]
+    }
+
+    /// A private, writable (copy-on-write) mapping of the snapshot's rows, populated with read-ahead:
+    /// the index adopts it, so loading copies nothing and the first query faults nothing.
+    static func mapRows(_ path: String, offset: Int, length: Int) throws(StoreError) -> UnsafeMutablePointer<Float>? {
+        guard length > 0 else { return nil }
+        let fd = try FileIO.open(path, O_RDONLY)
+        defer { close(fd) }
+        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, off_t(offset)),
+            mapped != MAP_FAILED
+        else { throw .io("mmap \(path): \(FileIO.errorText())") }
+        madvise(mapped, length, MADV_WILLNEED)
+        return mapped.bindMemory(to: Float.self, capacity: length / 4)
     }
 
     /// Verifies and maps a snapshot for the duration of `body` (nil: there is none).
@@ -135,30 +154,47 @@ struct SnapshotFile {
             throw .corrupt("\(path): the header checksum does not match")
         }
         var offset = reader.offset
-        while offset % 64 != 0 { offset += 1 }
+        while offset % 4096 != 0 { offset += 1 }
         let rowBytes = count * dimension * 4
         let normBytes = count * 4
         guard offset + rowBytes + normBytes <= raw.count else { throw .corrupt("\(path) is truncated") }
         let rows = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + rowBytes])
         let norms = UnsafeRawBufferPointer(rebasing: raw[offset + rowBytes..<offset + rowBytes + normBytes])
         let records = UnsafeRawBufferPointer(rebasing: raw[(offset + rowBytes + normBytes)...])
-        let actual = Checksum.of(rows) ^ Checksum.of(norms, seed: 1) ^ Checksum.of(records, seed: 2)
-        guard actual == bodyChecksum else { throw .corrupt("\(path): the body checksum does not match") }
+        // The row checksum (every core) and the record parsing run side by side.
+        let rowChecksum = ChecksumResult()
+        let checking = DispatchGroup()
+        let rowBox = UncheckedBox(rows)
+        DispatchQueue.global().async(group: checking) { rowChecksum.value = Checksum.ofLarge(rowBox.value, seed: 0) }
         var recordReader = ByteReader(records)
         var memories: [StoredMemory] = []
         memories.reserveCapacity(count)
-        for _ in 0..<count {
-            let key = try recordReader.string()
-            let content = try recordReader.string()
-            let metadata = try recordReader.string()
-            var attributes: [String: String] = [:]
-            for _ in 0..<(try recordReader.u32()) { attributes[try recordReader.string()] = try recordReader.string() }
-            memories.append(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: []))
+        var parseError: StoreError?
+        do throws(StoreError) {
+            for _ in 0..<count {
+                let key = try recordReader.string()
+                let content = try recordReader.string()
+                let metadata = try recordReader.string()
+                var attributes: [String: String] = [:]
+                for _ in 0..<(try recordReader.u32()) { attributes[try recordReader.string()] = try recordReader.string() }
+                memories.append(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: []))
+            }
+        } catch {
+            parseError = error
         }
+        checking.wait()
+        let actual = rowChecksum.value ^ Checksum.of(norms, seed: 1) ^ Checksum.of(records, seed: 2)
+        guard actual == bodyChecksum else { throw .corrupt("\(path): the body checksum does not match") }
+        if let parseError { throw parseError }
         let base = raw.baseAddress!
         return Mapped(
             dimension: dimension, embedder: embedder, generation: generation,
-            rows: (base + offset).assumingMemoryBound(to: Float.self),
+            rows: (base + offset).assumingMemoryBound(to: Float.self), rowsOffset: offset, rowBytes: rowBytes,
             norms: (base + offset + rowBytes).assumingMemoryBound(to: Float.self), records: memories)
     }
+}
+
+/// Written by the checksum task, read after the group wait (which orders the two).
+private final class ChecksumResult: @unchecked Sendable {
+    var value: UInt64 = 0
 }

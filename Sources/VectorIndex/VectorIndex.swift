@@ -38,6 +38,8 @@ public final class VectorIndex: @unchecked Sendable {
     // Guarded by `lock`.
     var rows: UnsafeMutablePointer<Float>
     var capacity: Int
+    /// Set when `rows` is a mapping adopted from a snapshot (released with munmap, not free).
+    var mappedLength: Int?
     var norms: [Float] = []
     var keys: [String] = []
     var sequences: [UInt64] = []
@@ -57,7 +59,16 @@ public final class VectorIndex: @unchecked Sendable {
         BLASThreads.pinToOne()
     }
 
-    deinit { free(rows) }
+    deinit { releaseRows() }
+
+    private func releaseRows() {
+        if let mappedLength {
+            munmap(rows, mappedLength)
+        } else {
+            free(rows)
+        }
+        mappedLength = nil
+    }
 
     public var count: Int { lock.withReadLock { keys.count } }
 
@@ -80,29 +91,6 @@ public final class VectorIndex: @unchecked Sendable {
     }
 
     public func upsert(_ item: Item) throws(VectorIndexError) { try upsert([item]) }
-
-    /// Replaces the contents with `count` rows copied in one block (a snapshot load): no per-row
-    /// allocation, norms taken as given. Rows must be finite; keys unique.
-    public func load(
-        rows source: UnsafePointer<Float>, norms sourceNorms: UnsafePointer<Float>, keys newKeys: [String],
-        attributes newAttributes: [[String: String]]
-    ) {
-        lock.withWriteLock {
-            let count = newKeys.count
-            if count > capacity {
-                free(rows)
-                capacity = max(1024, count)
-                rows = Self.allocateRows(capacity * dimension)
-            }
-            rows.update(from: source, count: count * dimension)
-            norms = Array(UnsafeBufferPointer(start: sourceNorms, count: count))
-            keys = newKeys
-            attributes = newAttributes
-            sequences = (0..<UInt64(count)).map { $0 }
-            nextSequence = UInt64(count)
-            slots = Dictionary(uniqueKeysWithValues: newKeys.enumerated().map { ($1, $0) })
-        }
-    }
 
     /// Removes a key; false when it was not there. O(1): the last row moves into the hole.
     @discardableResult
@@ -174,12 +162,32 @@ public final class VectorIndex: @unchecked Sendable {
     }
 
     private func grow() {
-        let newCapacity = capacity * 2
+        let newCapacity = max(1024, capacity * 2)
         let newRows = Self.allocateRows(newCapacity * dimension)
         newRows.update(from: rows, count: keys.count * dimension)
-        free(rows)
+        releaseRows()
         rows = newRows
         capacity = newCapacity
+    }
+
+    /// Takes over a private (copy-on-write) mapping of `keys.count` rows as the row storage, with
+    /// no copy: a snapshot's rows serve queries straight from the page cache. The index unmaps it.
+    public func adopt(
+        mappedRows: UnsafeMutablePointer<Float>, mappedLength: Int, norms newNorms: [Float], keys newKeys: [String],
+        attributes newAttributes: [[String: String]]
+    ) {
+        lock.withWriteLock {
+            releaseRows()
+            rows = mappedRows
+            self.mappedLength = mappedLength
+            capacity = newKeys.count
+            norms = newNorms
+            keys = newKeys
+            attributes = newAttributes
+            sequences = (0..<UInt64(newKeys.count)).map { $0 }
+            nextSequence = UInt64(newKeys.count)
+            slots = Dictionary(uniqueKeysWithValues: newKeys.enumerated().map { ($1, $0) })
+        }
     }
 
     static func allocateRows(_ count: Int) -> UnsafeMutablePointer<Float> {
