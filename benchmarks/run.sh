@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker|server|vector
+# Usage: benchmarks/run.sh worker|server|vector|memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,6 +10,7 @@ command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo
 swift build -c release --static-swift-stdlib --scratch-path .build-release --product echo
 swift build -c release --static-swift-stdlib --scratch-path .build-release --product mock-platform
 swift build -c release --static-swift-stdlib --scratch-path .build-release --product vector-bench
+swift build -c release --static-swift-stdlib --scratch-path .build-release --product memory
 
 venv=benchmarks/.venv
 if [ ! -x "$venv/bin/python" ]; then
@@ -20,5 +21,6 @@ case "${1:-worker}" in
     worker) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_worker.py ;;
     server) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_server.py ;;
     vector) "$venv/bin/python" benchmarks/bench_vector.py ;;
-    *) echo "unknown benchmark: $1 (worker, server, vector)" >&2; exit 2 ;;
+    memory) "$venv/bin/python" benchmarks/bench_memory.py ;;
+    *) echo "unknown benchmark: $1 (worker, server, vector, memory)" >&2; exit 2 ;;
 esac

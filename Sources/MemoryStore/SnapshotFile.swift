@@ -28,14 +28,7 @@ struct SnapshotFile {
         for memory in contents.memories {
             rows += memory.vector
             norms.append(memory.vector.reduce(0) { $0 + $1 * $1 })
-            records.string(memory.key)
-            records.string(memory.content)
-            records.string(memory.metadata)
-            records.u32(UInt32(memory.attributes.count))
-            for (name, value) in memory.attributes.sorted(by: { $0.key < $1.key }) {
-                records.string(name)
-                records.string(value)
-            }
+            records.record(memory)
         }
         let rowChecksum = rows.withUnsafeBytes { Checksum.ofLarge($0, seed: 0) }
         let normChecksum = norms.withUnsafeBytes { Checksum.of($0, seed: 1) }
@@ -171,14 +164,7 @@ struct SnapshotFile {
         memories.reserveCapacity(count)
         var parseError: StoreError?
         do throws(StoreError) {
-            for _ in 0..<count {
-                let key = try recordReader.string()
-                let content = try recordReader.string()
-                let metadata = try recordReader.string()
-                var attributes: [String: String] = [:]
-                for _ in 0..<(try recordReader.u32()) { attributes[try recordReader.string()] = try recordReader.string() }
-                memories.append(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: []))
-            }
+            for _ in 0..<count { memories.append(try recordReader.record()) }
         } catch {
             parseError = error
         }

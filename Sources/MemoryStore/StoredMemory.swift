@@ -26,14 +26,7 @@ enum LogEntry: Sendable, Equatable {
         switch self {
         case .upsert(let memory):
             writer.u8(1)
-            writer.string(memory.key)
-            writer.string(memory.content)
-            writer.string(memory.metadata)
-            writer.u32(UInt32(memory.attributes.count))
-            for (name, value) in memory.attributes.sorted(by: { $0.key < $1.key }) {
-                writer.string(name)
-                writer.string(value)
-            }
+            writer.record(memory)
             writer.floats(memory.vector)
         case .delete(let key):
             writer.u8(2)
@@ -45,16 +38,39 @@ enum LogEntry: Sendable, Equatable {
     static func decode(_ reader: inout ByteReader) throws(StoreError) -> LogEntry {
         switch try reader.u8() {
         case 1:
-            let key = try reader.string()
-            let content = try reader.string()
-            let metadata = try reader.string()
-            var attributes: [String: String] = [:]
-            for _ in 0..<(try reader.u32()) { attributes[try reader.string()] = try reader.string() }
-            return .upsert(StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: try reader.floats()))
+            var memory = try reader.record()
+            memory.vector = try reader.floats()
+            return .upsert(memory)
         case 2:
             return .delete(try reader.string())
         case let other:
             throw .corrupt("unknown log entry type \(other)")
         }
+    }
+}
+
+/// A memory's key, content, metadata and attributes, as the log and the snapshot both store them.
+extension ByteWriter {
+    mutating func record(_ memory: StoredMemory) {
+        string(memory.key)
+        string(memory.content)
+        string(memory.metadata)
+        u32(UInt32(memory.attributes.count))
+        for (name, value) in memory.attributes.sorted(by: { $0.key < $1.key }) {
+            string(name)
+            string(value)
+        }
+    }
+}
+
+extension ByteReader {
+    /// A record without its vector.
+    mutating func record() throws(StoreError) -> StoredMemory {
+        let key = try string()
+        let content = try string()
+        let metadata = try string()
+        var attributes: [String: String] = [:]
+        for _ in 0..<(try u32()) { attributes[try string()] = try string() }
+        return StoredMemory(key: key, content: content, metadata: metadata, attributes: attributes, vector: [])
     }
 }
