@@ -28,7 +28,7 @@ def free_port():
 
 
 def post(connection, body):
-    connection.request("POST", "/runsync", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    connection.request("POST", "/runsync", body=json.dumps({"input": body}), headers={"Content-Type": "application/json"})
     response = connection.getresponse()
     answer = json.loads(response.read())
     if answer.get("status") != "COMPLETED":
