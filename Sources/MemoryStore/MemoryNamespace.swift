@@ -42,8 +42,9 @@ public final class MemoryNamespace: @unchecked Sendable {
     private let contents: Mutex<Contents>
     private let log: WriteAheadLog
     private let lockFD: Int32
-    /// Guarded by `io`: the log generation and how far this process has applied it.
-    private var generation: UInt64 = 0
+    /// The log generation this process has loaded (written on `io` under the file lock; read by
+    /// readers without waiting behind a flush's fsync) and how far it has applied the log.
+    private let generation = Atomic<UInt64>(0)
     private let appliedOffset = Atomic<Int>(0)
     private let io = DispatchQueue(label: "memory-namespace-io")
     private let pending = Mutex<[(entries: [[UInt8]], decoded: [LogEntry], done: CheckedContinuation<Void, any Error>)]>([])
@@ -195,7 +196,7 @@ public final class MemoryNamespace: @unchecked Sendable {
     /// Applies records other processes appended (or reloads after their compaction) before answering.
     private func catchUpIfBehind() {
         // Size alone could miss another process's compaction followed by appends to the same length.
-        let current = io.sync { generation }
+        let current = generation.load(ordering: .acquiring)
         guard FileIO.size(log.fd) != appliedOffset.load(ordering: .acquiring) || (try? log.generation()) != current else {
             return
         }
@@ -209,7 +210,7 @@ public final class MemoryNamespace: @unchecked Sendable {
     /// Under the file lock, on `io`.
     private func catchUpLocked() throws(StoreError) {
         let current = try log.generation()
-        if current != generation {
+        if current != generation.load(ordering: .acquiring) {
             // Another process compacted: its snapshot holds everything up to its new log.
             try reload()
             return
@@ -234,12 +235,12 @@ public final class MemoryNamespace: @unchecked Sendable {
                 return memory
             }
         }
-        let next = generation + 1
+        let next = generation.load(ordering: .acquiring) + 1
         try SnapshotFile.write(
             .init(dimension: dimension, embedder: embedder, generation: next, memories: memories), to: snapshotPath,
             directory: directory)
         try log.reset(generation: next)
-        generation = next
+        generation.store(next, ordering: .releasing)
         appliedOffset.store(WriteAheadLog.headerSize, ordering: .releasing)
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
@@ -302,7 +303,7 @@ public final class MemoryNamespace: @unchecked Sendable {
         }
         let (entries, end) = try log.read(from: WriteAheadLog.headerSize)
         apply(entries, to: next)
-        generation = snapshotGeneration
+        generation.store(snapshotGeneration, ordering: .releasing)
         appliedOffset.store(end, ordering: .releasing)
         contents.withLock { $0 = next }
     }

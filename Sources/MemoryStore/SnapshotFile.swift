@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// A namespace's snapshot: a header (magic, version, dimension, count, generation, embedder,
-/// body checksum), then 64-byte-aligned float32 rows, their norms, and the records. Written to a
+/// body checksum), then page-aligned float32 rows, their norms, and the records. Written to a
 /// temporary file, fsynced, renamed over the old one, directory fsynced: it is whole or absent.
 struct SnapshotFile {
     static let magic: [UInt8] = Array("MEMSNP01".utf8)
@@ -84,12 +84,12 @@ struct SnapshotFile {
         return try parsed.get()
     }
 
-    /// A verified snapshot, still mapped: rows and norms are read straight from the file.
+    /// A verified snapshot, still mapped: norms are read straight from the file; the rows get a
+    /// mapping of their own (`mapRows`) that the index keeps.
     struct Mapped {
         var dimension: Int
         var embedder: String
         var generation: UInt64
-        var rows: UnsafePointer<Float>
         /// Where the rows are in the file (page-aligned), for a mapping of their own.
         var rowsOffset: Int
         var rowBytes: Int
@@ -175,7 +175,7 @@ struct SnapshotFile {
         let base = raw.baseAddress!
         return Mapped(
             dimension: dimension, embedder: embedder, generation: generation,
-            rows: (base + offset).assumingMemoryBound(to: Float.self), rowsOffset: offset, rowBytes: rowBytes,
+            rowsOffset: offset, rowBytes: rowBytes,
             norms: (base + offset + rowBytes).assumingMemoryBound(to: Float.self), records: memories)
     }
 }

@@ -14,14 +14,12 @@ public struct RunPodLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let format: Format
-    private let label: String
     private let write: @Sendable (String) -> Void
 
     public init(
         label: String, format: Format, level: Logger.Level,
         write: @escaping @Sendable (String) -> Void = RunPodLogHandler.writeToStandardError
     ) {
-        self.label = label
         self.format = format
         self.logLevel = level
         self.write = write
