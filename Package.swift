@@ -62,7 +62,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),
-        .target(name: "VectorIndex", dependencies: ["COpenBLAS"], swiftSettings: swiftSettings),
+        // bfloat16 kernels for the index (AVX512-BF16, chosen at run time; Debian's OpenBLAS has none).
+        // Optimised in debug builds too, so the index tests run at a useful speed.
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
         .target(name: "MemoryStore", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
         .target(
             name: "WorkerRuntimeTesting",
@@ -91,7 +94,7 @@ let package = Package(
 
         .executableTarget(
             name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench", swiftSettings: swiftSettings),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerRuntimeTests",

@@ -264,15 +264,14 @@ public final class MemoryNamespace: @unchecked Sendable {
             throw .invalid("\(error)")
         }
         let next = Contents(index: fresh)
-        // Rows and norms are copied straight from the mapped file into the index, in one block.
+        // The index adopts the file's rows (copy-on-write, no copy) and derives norms and its
+        // bfloat16 copy from them in one parallel pass.
         let snapshot = try SnapshotFile.withMapped(snapshotPath) { mapped throws(StoreError) -> (dimension: Int, embedder: String, generation: UInt64) in
             if mapped.dimension == dimension && mapped.embedder == embedder {
                 let keys = mapped.records.map(\.key)
                 let attributes = mapped.records.map(\.attributes)
                 if let rows = try SnapshotFile.mapRows(snapshotPath, offset: mapped.rowsOffset, length: mapped.rowBytes) {
-                    fresh.adopt(
-                        mappedRows: rows, mappedLength: mapped.rowBytes,
-                        norms: Array(UnsafeBufferPointer(start: mapped.norms, count: keys.count)), keys: keys, attributes: attributes)
+                    fresh.adopt(mappedRows: rows, mappedLength: mapped.rowBytes, keys: keys, attributes: attributes)
                 }
                 next.records.withLock { records in
                     records.reserveCapacity(mapped.records.count)

@@ -22,6 +22,7 @@ extension VectorIndex {
         return lock.withReadLock {
             let count = keys.count
             guard count > 0 else { return [] }
+            if kernel == .bfloat16Prefilter { return prefilterSearch(query, k: k, filter: filter) }
             let queryNorm = query.withUnsafeBufferPointer { cblas_sdot(Int32(dimension), $0.baseAddress, 1, $0.baseAddress, 1) }
             let ranges = shardRanges(count)
             var heaps = [TopK](repeating: TopK(k: min(k, count)), count: ranges.count)
@@ -64,6 +65,7 @@ extension VectorIndex {
         return lock.withReadLock {
             let count = keys.count
             guard count > 0 else { return Array(repeating: [], count: m) }
+            if kernel == .bfloat16Prefilter { return prefilterSearch(batch: flat, queries: m, k: k, filter: filter) }
             let queryNorms = (0..<m).map { i in
                 flat.withUnsafeBufferPointer { cblas_sdot(Int32(dimension), $0.baseAddress! + i * dimension, 1, $0.baseAddress! + i * dimension, 1) }
             }
@@ -141,7 +143,7 @@ extension VectorIndex {
         }
     }
 
-    private func matches(_ row: Int, _ filter: [String: String]) -> Bool {
+    func matches(_ row: Int, _ filter: [String: String]) -> Bool {
         let attributes = self.attributes[row]
         for (key, value) in filter where attributes[key] != value { return false }
         return true

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CVectorKernels
 import Dispatch
 
 #if canImport(Glibc)
@@ -10,8 +11,13 @@ import Darwin
 /// An exact (flat) squared-L2 index over float32 vectors of one dimension, keyed by strings.
 ///
 /// Rows are contiguous and 64-byte aligned; norms are stored at write time; deletes swap the last
-/// row into the hole (O(1)). Searches shard the rows across the cores, each shard running
-/// single-threaded BLAS (`sgemv` for one query, `sgemm` for batches) and its own top-k heap.
+/// row into the hole (O(1)). Searches shard the rows across the cores, each shard with its own
+/// heap. Two scoring kernels, same results:
+/// - `float32`: single-threaded BLAS per shard (`sgemv` for one query, `sgemm` for batches);
+/// - `bfloat16Prefilter` (CPUs with AVX512-BF16): a bfloat16 copy of the rows, half the bytes to
+///   stream and twice the multiply rate, yields rigorous lower and upper distance bounds per row;
+///   only rows whose lower bound can beat the k-th best upper bound are re-ranked, exactly, in
+///   float64. Every row is still scanned; the copy costs half the float32 rows' memory.
 /// Many concurrent readers, one writer.
 public final class VectorIndex: @unchecked Sendable {
     public struct Item: Sendable {
@@ -33,14 +39,31 @@ public final class VectorIndex: @unchecked Sendable {
         public var distance: Float
     }
 
+    /// How searches score rows; both give the same results.
+    public enum Kernel: Sendable, Equatable {
+        /// `bfloat16Prefilter` where the CPU supports it, else `float32`.
+        case automatic
+        case float32
+        case bfloat16Prefilter
+    }
+
     public let dimension: Int
+    /// The kernel in use (`automatic` resolved).
+    public let kernel: Kernel
+    /// Components per bfloat16 row: the dimension rounded up to 32 (one 64-byte vector).
+    let padded: Int
     let lock = ReadWriteLock()
     // Guarded by `lock`.
     var rows: UnsafeMutablePointer<Float>
     var capacity: Int
-    /// Set when `rows` is a mapping adopted from a snapshot (released with munmap, not free).
-    var mappedLength: Int?
+    /// Bytes mapped at `rows` (anonymous, or a snapshot's rows adopted copy-on-write).
+    var rowsLength: Int
+    /// The bfloat16 copy of `rows` (prefilter kernel only).
+    var halfRows: UnsafeMutablePointer<UInt16>?
+    var halfRowsLength = 0
+    /// Squared norms (float64 sums, rounded) and norms rounded up, per row.
     var norms: [Float] = []
+    var lengths: [Float] = []
     var keys: [String] = []
     var sequences: [UInt64] = []
     var attributes: [[String: String]] = []
@@ -50,30 +73,36 @@ public final class VectorIndex: @unchecked Sendable {
     /// Shards per search: one per core, so BLAS must not start threads of its own underneath.
     let shards: Int
 
-    public init(dimension: Int, shards: Int? = nil) throws(VectorIndexError) {
+    public init(dimension: Int, shards: Int? = nil, kernel: Kernel = .automatic) throws(VectorIndexError) {
         guard (1...65536).contains(dimension) else { throw .badDimension(dimension) }
         self.dimension = dimension
         self.shards = max(1, shards ?? ProcessInfoCores.count)
+        let prefilter = kernel != .float32 && vk_bf16_available()
+        self.kernel = prefilter ? .bfloat16Prefilter : .float32
+        padded = (dimension + 31) / 32 * 32
         capacity = 1024
-        rows = Self.allocateRows(capacity * dimension)
+        rowsLength = capacity * dimension * MemoryLayout<Float>.size
+        rows = RowMemory.allocate(bytes: rowsLength).bindMemory(to: Float.self, capacity: capacity * dimension)
+        if prefilter {
+            halfRowsLength = capacity * padded * MemoryLayout<UInt16>.size
+            halfRows = RowMemory.allocate(bytes: halfRowsLength).bindMemory(to: UInt16.self, capacity: capacity * padded)
+        }
         BLASThreads.pinToOne()
     }
 
-    deinit { releaseRows() }
-
-    private func releaseRows() {
-        if let mappedLength {
-            munmap(rows, mappedLength)
-        } else {
-            free(rows)
-        }
-        mappedLength = nil
+    deinit {
+        munmap(rows, rowsLength)
+        if let halfRows { munmap(halfRows, halfRowsLength) }
     }
 
     public var count: Int { lock.withReadLock { keys.count } }
 
-    /// Bytes of vector storage in use (rows and norms).
-    public var vectorBytes: Int { lock.withReadLock { keys.count * (dimension + 1) * MemoryLayout<Float>.size } }
+    /// Bytes of vector storage in use: rows, norms, and the bfloat16 copy when there is one.
+    public var vectorBytes: Int {
+        lock.withReadLock {
+            keys.count * ((dimension + 2) * MemoryLayout<Float>.size + (halfRows == nil ? 0 : padded * MemoryLayout<UInt16>.size))
+        }
+    }
 
     // MARK: Writes
 
@@ -100,13 +129,16 @@ public final class VectorIndex: @unchecked Sendable {
             let last = keys.count - 1
             if slot != last {
                 (rows + slot * dimension).update(from: rows + last * dimension, count: dimension)
+                if let halfRows { (halfRows + slot * padded).update(from: halfRows + last * padded, count: padded) }
                 norms[slot] = norms[last]
+                lengths[slot] = lengths[last]
                 keys[slot] = keys[last]
                 sequences[slot] = sequences[last]
                 attributes[slot] = attributes[last]
                 slots[keys[slot]] = slot
             }
             norms.removeLast()
+            lengths.removeLast()
             keys.removeLast()
             sequences.removeLast()
             attributes.removeLast()
@@ -138,20 +170,26 @@ public final class VectorIndex: @unchecked Sendable {
     func validate(_ vector: [Float]) throws(VectorIndexError) {
         guard vector.count == dimension else { throw .wrongDimension(expected: dimension, got: vector.count) }
         if let bad = vector.firstIndex(where: { !$0.isFinite }) { throw .notFinite(index: bad) }
+        // Distances add two squared norms and a dot product in float32: keep them finite.
+        var norm: Float = 0
+        var length: Float = 0
+        vector.withUnsafeBufferPointer { vk_norm($0.baseAddress, Int32(dimension), &norm, &length) }
+        guard norm <= Self.maximumSquaredNorm else { throw .tooLarge }
     }
 
+    static let maximumSquaredNorm: Float = 1e36
+
     private func upsertLocked(_ item: Item) {
-        let norm = item.vector.withUnsafeBufferPointer { cblas_sdot(Int32(dimension), $0.baseAddress, 1, $0.baseAddress, 1) }
         let slot: Int
         if let existing = slots[item.key] {
             slot = existing
-            norms[slot] = norm
             sequences[slot] = nextSequence
             attributes[slot] = item.attributes
         } else {
             slot = keys.count
             if slot == capacity { grow() }
-            norms.append(norm)
+            norms.append(0)
+            lengths.append(0)
             keys.append(item.key)
             sequences.append(nextSequence)
             attributes.append(item.attributes)
@@ -159,42 +197,95 @@ public final class VectorIndex: @unchecked Sendable {
         }
         nextSequence += 1
         item.vector.withUnsafeBufferPointer { (rows + slot * dimension).update(from: $0.baseAddress!, count: dimension) }
+        prepareRows(slot..<slot + 1)
+    }
+
+    /// Norms, lengths and the bfloat16 copy of rows whose float32 values are in place.
+    func prepareRows(_ range: Range<Int>) {
+        norms.withUnsafeMutableBufferPointer { norms in
+            lengths.withUnsafeMutableBufferPointer { lengths in
+                vk_prepare_rows(
+                    rows + range.lowerBound * dimension, range.count, Int32(dimension), halfRows.map { $0 + range.lowerBound * padded },
+                    Int32(padded), norms.baseAddress! + range.lowerBound, lengths.baseAddress! + range.lowerBound)
+            }
+        }
     }
 
     private func grow() {
         let newCapacity = max(1024, capacity * 2)
-        let newRows = Self.allocateRows(newCapacity * dimension)
+        let newLength = newCapacity * dimension * MemoryLayout<Float>.size
+        let newRows = RowMemory.allocate(bytes: newLength).bindMemory(to: Float.self, capacity: newCapacity * dimension)
         newRows.update(from: rows, count: keys.count * dimension)
-        releaseRows()
+        munmap(rows, rowsLength)
         rows = newRows
+        rowsLength = newLength
+        if let halfRows {
+            let newHalfLength = newCapacity * padded * MemoryLayout<UInt16>.size
+            let newHalf = RowMemory.allocate(bytes: newHalfLength).bindMemory(to: UInt16.self, capacity: newCapacity * padded)
+            newHalf.update(from: halfRows, count: keys.count * padded)
+            munmap(halfRows, halfRowsLength)
+            self.halfRows = newHalf
+            halfRowsLength = newHalfLength
+        }
         capacity = newCapacity
     }
 
     /// Takes over a private (copy-on-write) mapping of `keys.count` rows as the row storage, with
     /// no copy: a snapshot's rows serve queries straight from the page cache. The index unmaps it.
+    /// Norms and the bfloat16 copy are computed here, in parallel, in one pass over the rows.
     public func adopt(
-        mappedRows: UnsafeMutablePointer<Float>, mappedLength: Int, norms newNorms: [Float], keys newKeys: [String],
+        mappedRows: UnsafeMutablePointer<Float>, mappedLength: Int, keys newKeys: [String],
         attributes newAttributes: [[String: String]]
     ) {
         lock.withWriteLock {
-            releaseRows()
+            munmap(rows, rowsLength)
             rows = mappedRows
-            self.mappedLength = mappedLength
-            capacity = newKeys.count
-            norms = newNorms
+            rowsLength = mappedLength
+            let count = newKeys.count
+            capacity = count
+            if let halfRows {
+                munmap(halfRows, halfRowsLength)
+                halfRowsLength = max(1, count) * padded * MemoryLayout<UInt16>.size
+                self.halfRows = RowMemory.allocate(bytes: halfRowsLength).bindMemory(to: UInt16.self, capacity: max(1, count) * padded)
+            }
+            norms = [Float](repeating: 0, count: count)
+            lengths = [Float](repeating: 0, count: count)
+            let chunk = 8192
+            let chunks = (count + chunk - 1) / chunk
+            norms.withUnsafeMutableBufferPointer { norms in
+                lengths.withUnsafeMutableBufferPointer { lengths in
+                    let (normsOut, lengthsOut) = (UncheckedSendable(norms.baseAddress), UncheckedSendable(lengths.baseAddress))
+                    let (source, half) = (UncheckedSendable(rows), UncheckedSendable(halfRows))
+                    let (dimension, padded) = (dimension, padded)
+                    parallelFor(chunks) { index in
+                        let start = index * chunk
+                        let end = min(count, start + chunk)
+                        vk_prepare_rows(
+                            source.value + start * dimension, end - start, Int32(dimension), half.value.map { $0 + start * padded },
+                            Int32(padded), normsOut.value! + start, lengthsOut.value! + start)
+                    }
+                }
+            }
             keys = newKeys
             attributes = newAttributes
-            sequences = (0..<UInt64(newKeys.count)).map { $0 }
-            nextSequence = UInt64(newKeys.count)
+            sequences = (0..<UInt64(count)).map { $0 }
+            nextSequence = UInt64(count)
             slots = Dictionary(uniqueKeysWithValues: newKeys.enumerated().map { ($1, $0) })
         }
     }
+}
 
-    static func allocateRows(_ count: Int) -> UnsafeMutablePointer<Float> {
-        var raw: UnsafeMutableRawPointer?
-        let status = posix_memalign(&raw, 64, max(64, count * MemoryLayout<Float>.size))
-        precondition(status == 0 && raw != nil, "out of memory allocating \(count) floats")
-        return raw!.bindMemory(to: Float.self, capacity: count)
+/// Anonymous row memory, 2 MB-aligned with transparent huge pages requested for large blocks: a
+/// scan over a gigabyte of rows then walks 512 times fewer page-table entries.
+enum RowMemory {
+    static let hugePage = 2 << 20
+
+    static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+        let length = max(bytes, 64)
+        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED
+        else { fatalError("out of memory mapping \(length) bytes of vector rows") }
+        if length >= hugePage { _ = madvise(mapped, length, MADV_HUGEPAGE) }
+        return mapped
     }
 }
 

@@ -6,6 +6,7 @@ public struct VectorIndexError: Error, CustomStringConvertible, Sendable, Equata
         case badK(Int)
         case duplicateKeyInBatch(String)
         case badDimension(Int)
+        case tooLarge
     }
 
     private let code: Code
@@ -15,6 +16,7 @@ public struct VectorIndexError: Error, CustomStringConvertible, Sendable, Equata
     public static func badK(_ k: Int) -> Self { Self(code: .badK(k)) }
     public static func duplicateKeyInBatch(_ key: String) -> Self { Self(code: .duplicateKeyInBatch(key)) }
     public static func badDimension(_ dimension: Int) -> Self { Self(code: .badDimension(dimension)) }
+    public static var tooLarge: Self { Self(code: .tooLarge) }
 
     public var description: String {
         switch code {
@@ -26,6 +28,8 @@ public struct VectorIndexError: Error, CustomStringConvertible, Sendable, Equata
             return "k must be at least 1, got \(k)"
         case .duplicateKeyInBatch(let key):
             return "the key '\(key)' appears twice in one batch; send each key once"
+        case .tooLarge:
+            return "the vector's squared length exceeds 1e36, which float32 distances cannot hold; scale the vector down"
         case .badDimension(let dimension):
             return "the dimension must be from 1 to 65536, got \(dimension)"
         }

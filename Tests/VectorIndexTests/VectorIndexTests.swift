@@ -1,6 +1,7 @@
 import Dispatch
 import Testing
 
+import CVectorKernels
 @testable import VectorIndex
 
 /// Deterministic test data.
@@ -47,11 +48,17 @@ func expectMatchesReference(
     }
 }
 
+/// Both scoring kernels; `.bfloat16Prefilter` falls back to float32 on CPUs without AVX512-BF16.
+let kernels: [VectorIndex.Kernel] = [.float32, .bfloat16Prefilter]
+
 @Suite("VectorIndex exactness")
 struct VectorIndexTests {
-    @Test("single and batch search equal the float64 reference", arguments: [(3, 500), (17, 10_000), (64, 3000), (384, 9000)])
-    func exactness(dimension: Int, count: Int) throws {
-        let index = try VectorIndex(dimension: dimension)
+    @Test(
+        "single and batch search equal the float64 reference",
+        arguments: kernels, [(3, 500), (17, 10_000), (64, 3000), (384, 9000)])
+    func exactness(kernel: VectorIndex.Kernel, shape: (dimension: Int, count: Int)) throws {
+        let (dimension, count) = shape
+        let index = try VectorIndex(dimension: dimension, kernel: kernel)
         let vectors = randomVectors(count, dimension, seed: UInt64(dimension))
         let rows = vectors.enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
         try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
@@ -67,9 +74,9 @@ struct VectorIndexTests {
         }
     }
 
-    @Test("identical vectors tie by insertion order, not by slot, and distances are never negative")
-    func ties() throws {
-        let index = try VectorIndex(dimension: 4)
+    @Test("identical vectors tie by insertion order, not by slot, and distances are never negative", arguments: kernels)
+    func ties(kernel: VectorIndex.Kernel) throws {
+        let index = try VectorIndex(dimension: 4, kernel: kernel)
         let same: [Float] = [100, -200, 300, 0.5]
         try index.upsert(["a", "b", "c", "d"].map { .init(key: $0, vector: same) })
         try index.upsert(.init(key: "far", vector: [0, 0, 0, 0]))
@@ -82,10 +89,10 @@ struct VectorIndexTests {
         #expect(try index.search(batch: [same], k: 5)[0].map(\.key) == ["b", "c", "d", "a", "far"])
     }
 
-    @Test("deletes swap the last row in; results match the reference over what remains")
-    func deletes() throws {
+    @Test("deletes swap the last row in; results match the reference over what remains", arguments: kernels)
+    func deletes(kernel: VectorIndex.Kernel) throws {
         let dimension = 24
-        let index = try VectorIndex(dimension: dimension)
+        let index = try VectorIndex(dimension: dimension, kernel: kernel)
         var rows = randomVectors(6000, dimension, seed: 7).enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
         try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
         var rng = SplitMix64(state: 3)
@@ -102,9 +109,9 @@ struct VectorIndexTests {
         }
     }
 
-    @Test("fewer rows than k give fewer results, no sentinels; an empty index gives none")
-    func fewerThanK() throws {
-        let index = try VectorIndex(dimension: 2)
+    @Test("fewer rows than k give fewer results, no sentinels; an empty index gives none", arguments: kernels)
+    func fewerThanK(kernel: VectorIndex.Kernel) throws {
+        let index = try VectorIndex(dimension: 2, kernel: kernel)
         #expect(try index.search([0, 0], k: 5).isEmpty)
         #expect(try index.search(batch: [[0, 0]], k: 5) == [[]])
         try index.upsert([.init(key: "x", vector: [1, 0]), .init(key: "y", vector: [0, 2])])
@@ -112,10 +119,10 @@ struct VectorIndexTests {
         #expect(result == [.init(key: "x", distance: 1), .init(key: "y", distance: 4)])
     }
 
-    @Test("an equality filter keeps only matching rows, applied before the top-k")
-    func filters() throws {
+    @Test("an equality filter keeps only matching rows, applied before the top-k", arguments: kernels)
+    func filters(kernel: VectorIndex.Kernel) throws {
         let dimension = 16
-        let index = try VectorIndex(dimension: dimension)
+        let index = try VectorIndex(dimension: dimension, kernel: kernel)
         let vectors = randomVectors(9000, dimension, seed: 5)
         var rows: [(key: String, vector: [Float], color: String)] = []
         for (offset, vector) in vectors.enumerated() {
@@ -144,13 +151,15 @@ struct VectorIndexTests {
         #expect(throws: VectorIndexError.duplicateKeyInBatch("x")) {
             try index.upsert([.init(key: "x", vector: [1, 2, 3]), .init(key: "x", vector: [3, 2, 1])])
         }
+        #expect(throws: VectorIndexError.tooLarge) { try index.upsert(.init(key: "huge", vector: [1e19, 0, 0])) }
+        #expect(throws: VectorIndexError.tooLarge) { try index.search([0, 3e18, 3e18], k: 1) }
         #expect(index.count == 0)
         #expect(throws: VectorIndexError.badDimension(0)) { try VectorIndex(dimension: 0) }
     }
 
-    @Test("an upsert replaces the vector and attributes of an existing key")
-    func upsertReplaces() throws {
-        let index = try VectorIndex(dimension: 2)
+    @Test("an upsert replaces the vector and attributes of an existing key", arguments: kernels)
+    func upsertReplaces(kernel: VectorIndex.Kernel) throws {
+        let index = try VectorIndex(dimension: 2, kernel: kernel)
         try index.upsert(.init(key: "a", vector: [0, 0], attributes: ["v": "1"]))
         try index.upsert(.init(key: "a", vector: [5, 5], attributes: ["v": "2"]))
         #expect(index.count == 1)
@@ -159,10 +168,10 @@ struct VectorIndexTests {
         #expect(try index.search([5, 5], k: 1) == [.init(key: "a", distance: 0)])
     }
 
-    @Test("readers search while a writer inserts and deletes")
-    func concurrentReaders() async throws {
+    @Test("readers search while a writer inserts and deletes", arguments: kernels)
+    func concurrentReaders(kernel: VectorIndex.Kernel) async throws {
         let dimension = 32
-        let index = try VectorIndex(dimension: dimension)
+        let index = try VectorIndex(dimension: dimension, kernel: kernel)
         try index.upsert(randomVectors(5000, dimension, seed: 1).enumerated().map { .init(key: "base\($0.offset)", vector: $0.element) })
         let queries = randomVectors(4, dimension, seed: 2)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -184,5 +193,53 @@ struct VectorIndexTests {
             try await group.waitForAll()
         }
         #expect(index.count == 5000 + 3000 - 1500)
+    }
+
+    @Test(
+        "the bfloat16 pre-filter orders distances far closer than bfloat16 can tell apart, exactly as float64 does",
+        .enabled(if: vk_bf16_available()), arguments: [1e-3, 1.0, 1e4] as [Float])
+    func prefilterNearTies(scale: Float) throws {
+        let dimension = 96
+        let index = try VectorIndex(dimension: dimension, kernel: .bfloat16Prefilter)
+        #expect(index.kernel == .bfloat16Prefilter)
+        var rng = SplitMix64(state: 21)
+        let base = (0..<dimension).map { _ in Float.random(in: -1...1, using: &rng) * scale }
+        // 3000 rows within 1e-4 (relative) of one point: bfloat16 keeps 8 significant bits, so
+        // every bound overlaps every other and the float64 re-rank alone decides the order.
+        var rows: [(key: String, vector: [Float])] = []
+        for offset in 0..<3000 {
+            rows.append(("n\(offset)", base.map { $0 + Float.random(in: -1e-4...1e-4, using: &rng) * scale }))
+        }
+        for offset in 0..<3000 {
+            rows.append(("far\(offset)", base.map { $0 + Float.random(in: -1...1, using: &rng) * scale }))
+        }
+        try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
+        let queries = (0..<4).map { _ in base.map { $0 + Float.random(in: -2e-4...2e-4, using: &rng) * scale } }
+        let batch = try index.search(batch: queries, k: 25)
+        for (query, batchResult) in zip(queries, batch) {
+            let expected = reference(rows, query, k: 25).map(\.key)
+            #expect(try index.search(query, k: 25).map(\.key) == expected)
+            #expect(batchResult.map(\.key) == expected)
+        }
+    }
+
+    @Test("a batch of many queries (several groups of 32, the last one partial) equals single searches", arguments: kernels)
+    func manyQueries(kernel: VectorIndex.Kernel) throws {
+        let dimension = 40
+        let index = try VectorIndex(dimension: dimension, kernel: kernel)
+        let rows = randomVectors(3000, dimension, seed: 31).enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
+        try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
+        let queries = randomVectors(70, dimension, seed: 32)
+        let batch = try index.search(batch: queries, k: 7)
+        #expect(batch.count == 70)
+        for (offset, (query, result)) in zip(queries, batch).enumerated() {
+            let single = try index.search(query, k: 7)
+            #expect(result.map(\.key) == single.map(\.key), "query \(offset)")
+            if index.kernel == .bfloat16Prefilter {
+                // Both re-rank in float64: the distances are identical, not merely close.
+                #expect(result == single, "query \(offset)")
+            }
+            if offset % 10 == 0 { expectMatchesReference(result, reference(rows, query, k: 7)) }
+        }
     }
 }
