@@ -100,14 +100,18 @@ struct SnapshotFile {
 
     /// A private, writable (copy-on-write) mapping of the snapshot's rows, populated with read-ahead:
     /// the index adopts it, so loading copies nothing and the first query faults nothing.
+    ///
+    /// Populated for reading only: MAP_POPULATE on a private writable mapping would break
+    /// copy-on-write for every page, copying the whole file into anonymous memory.
     static func mapRows(_ path: String, offset: Int, length: Int) throws(StoreError) -> UnsafeMutablePointer<Float>? {
         guard length > 0 else { return nil }
         let fd = try FileIO.open(path, O_RDONLY)
         defer { close(fd) }
-        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, off_t(offset)),
-            mapped != MAP_FAILED
+        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, off_t(offset)), mapped != MAP_FAILED
         else { throw .io("mmap \(path): \(FileIO.errorText())") }
         madvise(mapped, length, MADV_WILLNEED)
+        // Kernels before 5.14 lack it; queries then fault the pages in on first touch.
+        madvise(mapped, length, MADV_POPULATE_READ)
         return mapped.bindMemory(to: Float.self, capacity: length / 4)
     }
 
