@@ -6,6 +6,21 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// Release links of the handler executables (see docs/architecture.md, "Resident memory"): lld
+/// with packed relative relocations (PIE kept, 12 kB of relocations instead of 1.5 MB), no exported
+/// symbols (the loader never searches them), and the functions that start-up and an idle worker run
+/// laid out together (`scripts/startup.order`), so they fault in as a few pages instead of
+/// hundreds of scattered ones. Full effect with `scripts/build-release.sh`, which also compiles
+/// every module with function sections.
+let releaseLinking: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic",
+            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/startup.order",
+            "-Xlinker", "--no-warn-symbol-ordering",
+        ], .when(platforms: [.linux], configuration: .release))
+]
+
 let package = Package(
     name: "swift-worker-runtime",
     platforms: [.macOS(.v15)],
@@ -63,8 +78,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         // bfloat16 kernels for the index (AVX512-BF16, chosen at run time; Debian's OpenBLAS has none).
-        // Optimised in debug builds too, so the index tests run at a useful speed.
-        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CVectorKernels"),
         .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
         .target(name: "MemoryStore", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
         .target(
@@ -79,10 +93,11 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .executableTarget(
-            name: "Echo", dependencies: ["WorkerRuntime"], path: "Handlers/Echo", swiftSettings: swiftSettings),
+            name: "Echo", dependencies: ["WorkerRuntime"], path: "Handlers/Echo", swiftSettings: swiftSettings,
+            linkerSettings: releaseLinking),
         .executableTarget(
             name: "Memory", dependencies: ["WorkerRuntime", "MemoryStore"], path: "Handlers/Memory",
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
             name: "MockPlatform",
             dependencies: [

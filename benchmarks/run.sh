@@ -6,11 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk; }
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
-# Built as the images are: release, Swift runtime linked statically.
-swift build -c release --static-swift-stdlib --scratch-path .build-release --product echo
-swift build -c release --static-swift-stdlib --scratch-path .build-release --product mock-platform
-swift build -c release --static-swift-stdlib --scratch-path .build-release --product vector-bench
-swift build -c release --static-swift-stdlib --scratch-path .build-release --product memory
+# Built as the images are (release, Swift runtime static, start-up code laid out together).
+bash scripts/build-release.sh echo mock-platform vector-bench memory
 
 venv=benchmarks/.venv
 if [ ! -x "$venv/bin/python" ]; then

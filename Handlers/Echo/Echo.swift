@@ -10,7 +10,7 @@ enum Echo {
 
 @main
 struct EchoMain {
-    static func main() async {
-        await Echo.makeRuntime().runAndExit()
+    static func main() {
+        Echo.makeRuntime().runAndExit()
     }
 }

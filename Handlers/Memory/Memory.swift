@@ -17,10 +17,10 @@ enum Memory {
 
 @main
 struct MemoryMain {
-    static func main() async {
+    static func main() {
         do {
             let configuration = try MemoryConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
-            await Memory.makeRuntime(configuration).runAndExit()
+            Memory.makeRuntime(configuration).runAndExit()
         } catch {
             RunPodLogHandler.writeToStandardError("Worker start-up failed: \(error)\n")
             exit(1)
