@@ -146,7 +146,6 @@ typedef struct {
     __m512 queryNorm[2], slope[2], tau[2];
     float relative, absolute;
     const vk_bounds *bounds;
-    const float *tau_scalar;
 } group_state;
 
 VK_TARGET static inline size_t group_epilogue(__m512 s0, __m512 s1, uint32_t row, float norm, float length,
@@ -191,7 +190,6 @@ VK_TARGET static size_t scan_group_avx(const uint16_t *rows, size_t count, int p
     g.relative = bounds[0].relative;
     g.absolute = bounds[0].absolute;
     g.bounds = bounds;
-    g.tau_scalar = tau;
     const uint32_t *x32 = (const uint32_t *)rows;
     const size_t stride = (size_t)padded / 2;
     size_t found = 0;

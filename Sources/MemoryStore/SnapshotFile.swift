@@ -84,8 +84,8 @@ struct SnapshotFile {
         return try parsed.get()
     }
 
-    /// A verified snapshot, still mapped: norms are read straight from the file; the rows get a
-    /// mapping of their own (`mapRows`) that the index keeps.
+    /// A verified snapshot, still mapped; the rows get a mapping of their own (`mapRows`) that the
+    /// index keeps. The stored norms are only checksummed: the index derives its own in float64.
     struct Mapped {
         var dimension: Int
         var embedder: String
@@ -93,7 +93,6 @@ struct SnapshotFile {
         /// Where the rows are in the file (page-aligned), for a mapping of their own.
         var rowsOffset: Int
         var rowBytes: Int
-        var norms: UnsafePointer<Float>
         /// Key, content, metadata and attributes of each row, in row order (vectors left empty).
         var records: [StoredMemory]
     }
@@ -176,11 +175,9 @@ struct SnapshotFile {
         let actual = rowChecksum.value ^ Checksum.of(norms, seed: 1) ^ Checksum.of(records, seed: 2)
         guard actual == bodyChecksum else { throw .corrupt("\(path): the body checksum does not match") }
         if let parseError { throw parseError }
-        let base = raw.baseAddress!
         return Mapped(
-            dimension: dimension, embedder: embedder, generation: generation,
-            rowsOffset: offset, rowBytes: rowBytes,
-            norms: (base + offset + rowBytes).assumingMemoryBound(to: Float.self), records: memories)
+            dimension: dimension, embedder: embedder, generation: generation, rowsOffset: offset, rowBytes: rowBytes,
+            records: memories)
     }
 }
 

@@ -61,8 +61,8 @@ extension VectorIndex {
                 var start = range.lowerBound
                 while start < range.upperBound {
                     // A short first block: until k rows are seen every row is reported.
-                    let blockRows = start == range.lowerBound ? max(k, 64) : Self.prefilterSingleBlock
-                    let end = min(start + min(blockRows, Self.prefilterSingleBlock), range.upperBound)
+                    let blockRows = start == range.lowerBound ? min(max(k, 64), Self.prefilterSingleBlock) : Self.prefilterSingleBlock
+                    let end = min(start + blockRows, range.upperBound)
                     let reported = vk_scan_one(
                         halfRows! + start * padded, end - start, Int32(padded), half.pointer, normsPointer + start,
                         lengthsPointer + start, bounds, state.bounds.threshold, found.pointer)

@@ -204,11 +204,16 @@ public final class VectorIndex: @unchecked Sendable {
     func prepareRows(_ range: Range<Int>) {
         norms.withUnsafeMutableBufferPointer { norms in
             lengths.withUnsafeMutableBufferPointer { lengths in
-                vk_prepare_rows(
-                    rows + range.lowerBound * dimension, range.count, Int32(dimension), halfRows.map { $0 + range.lowerBound * padded },
-                    Int32(padded), norms.baseAddress! + range.lowerBound, lengths.baseAddress! + range.lowerBound)
+                prepareRows(range, norms: norms.baseAddress!, lengths: lengths.baseAddress!)
             }
         }
+    }
+
+    /// The same into caller-held buffers, so disjoint ranges can be prepared in parallel.
+    private func prepareRows(_ range: Range<Int>, norms: UnsafeMutablePointer<Float>, lengths: UnsafeMutablePointer<Float>) {
+        vk_prepare_rows(
+            rows + range.lowerBound * dimension, range.count, Int32(dimension), halfRows.map { $0 + range.lowerBound * padded },
+            Int32(padded), norms + range.lowerBound, lengths + range.lowerBound)
     }
 
     private func grow() {
@@ -254,15 +259,10 @@ public final class VectorIndex: @unchecked Sendable {
             let chunks = (count + chunk - 1) / chunk
             norms.withUnsafeMutableBufferPointer { norms in
                 lengths.withUnsafeMutableBufferPointer { lengths in
-                    let (normsOut, lengthsOut) = (UncheckedSendable(norms.baseAddress), UncheckedSendable(lengths.baseAddress))
-                    let (source, half) = (UncheckedSendable(rows), UncheckedSendable(halfRows))
-                    let (dimension, padded) = (dimension, padded)
+                    let (normsOut, lengthsOut) = (UncheckedSendable(norms.baseAddress!), UncheckedSendable(lengths.baseAddress!))
                     parallelFor(chunks) { index in
                         let start = index * chunk
-                        let end = min(count, start + chunk)
-                        vk_prepare_rows(
-                            source.value + start * dimension, end - start, Int32(dimension), half.value.map { $0 + start * padded },
-                            Int32(padded), normsOut.value! + start, lengthsOut.value! + start)
+                        prepareRows(start..<min(count, start + chunk), norms: normsOut.value, lengths: lengthsOut.value)
                     }
                 }
             }
@@ -275,8 +275,9 @@ public final class VectorIndex: @unchecked Sendable {
     }
 }
 
-/// Anonymous row memory, 2 MB-aligned with transparent huge pages requested for large blocks: a
-/// scan over a gigabyte of rows then walks 512 times fewer page-table entries.
+/// Anonymous row memory with transparent huge pages requested for large blocks (Linux aligns large
+/// anonymous mappings to 2 MB): a scan over a gigabyte of rows then walks 512 times fewer
+/// page-table entries.
 enum RowMemory {
     static let hugePage = 2 << 20
 

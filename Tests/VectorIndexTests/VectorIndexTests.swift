@@ -21,6 +21,11 @@ func randomVectors(_ count: Int, _ dimension: Int, seed: UInt64) -> [[Float]] {
     return (0..<count).map { _ in (0..<dimension).map { _ in Float.random(in: -1...1, using: &rng) } }
 }
 
+/// Random rows keyed "k0", "k1", … in insertion order.
+func keyedRandomRows(_ count: Int, _ dimension: Int, seed: UInt64) -> [(key: String, vector: [Float])] {
+    randomVectors(count, dimension, seed: seed).enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
+}
+
 /// The float64 brute-force reference: keys nearest first, ties by insertion order.
 func reference(_ rows: [(key: String, vector: [Float])], _ query: [Float], k: Int) -> [(key: String, distance: Double)] {
     let scored = rows.enumerated().map { index, row -> (key: String, distance: Double, order: Int) in
@@ -59,8 +64,7 @@ struct VectorIndexTests {
     func exactness(kernel: VectorIndex.Kernel, shape: (dimension: Int, count: Int)) throws {
         let (dimension, count) = shape
         let index = try VectorIndex(dimension: dimension, kernel: kernel)
-        let vectors = randomVectors(count, dimension, seed: UInt64(dimension))
-        let rows = vectors.enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
+        let rows = keyedRandomRows(count, dimension, seed: UInt64(dimension))
         try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
         #expect(index.count == count)
         let queries = randomVectors(12, dimension, seed: 99)
@@ -93,7 +97,7 @@ struct VectorIndexTests {
     func deletes(kernel: VectorIndex.Kernel) throws {
         let dimension = 24
         let index = try VectorIndex(dimension: dimension, kernel: kernel)
-        var rows = randomVectors(6000, dimension, seed: 7).enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
+        var rows = keyedRandomRows(6000, dimension, seed: 7)
         try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
         var rng = SplitMix64(state: 3)
         for _ in 0..<2500 {
@@ -227,7 +231,7 @@ struct VectorIndexTests {
     func manyQueries(kernel: VectorIndex.Kernel) throws {
         let dimension = 40
         let index = try VectorIndex(dimension: dimension, kernel: kernel)
-        let rows = randomVectors(3000, dimension, seed: 31).enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
+        let rows = keyedRandomRows(3000, dimension, seed: 31)
         try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
         let queries = randomVectors(70, dimension, seed: 32)
         let batch = try index.search(batch: queries, k: 7)
