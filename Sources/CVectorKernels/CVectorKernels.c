@@ -6,135 +6,291 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define VK_X86 1
-#define VK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define VK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #else
 #define VK_X86 0
 #endif
 
-bool vk_bf16_available(void) {
+bool vk_int8_available(void) {
 #if VK_X86
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+    // Benign race: every thread computes the same answer.
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vnni");
+    }
+    return cached;
 #else
     return false;
 #endif
 }
 
-static void finish_norm(double sum, float *norm, float *length) {
-    *norm = (float)sum;
-    // Rounded up so that slope * length never understates the bound.
-    *length = nextafterf((float)sqrt(sum), INFINITY);
+// A float at or above v. The factor covers the float64 sums' own rounding (at most d 2^-53, and
+// the dimension is at most 2^16).
+static float round_up(double v) {
+    v *= 1 + 0x1p-30;
+    float f = (float)v;
+    return (double)f < v ? nextafterf(f, INFINITY) : f;
 }
 
 void vk_norm(const float *vector, int dimension, float *norm, float *length) {
     double sum = 0;
     for (int i = 0; i < dimension; i++) sum += (double)vector[i] * (double)vector[i];
-    finish_norm(sum, norm, length);
+    *norm = (float)sum;
+    *length = round_up(sqrt(sum));
+}
+
+/// Codes below 2^-100 in magnitude would make 127 / max overflow: such a vector is coded as zero,
+/// its whole length then counting as coding error (still a rigorous bound).
+static float inverse_step(float max) { return max > 0x1p-100f ? 127.0f / max : 0; }
+
+/// Codes one vector (rows unsigned with +128, queries signed), returns the sum of squared coding
+/// errors and the squared norm, both in float64.
+static void code_vector_scalar(const float *x, int dimension, int padded, bool rowCodes, void *out, float *scale,
+                               double *squaredError, double *squaredNorm, int32_t *codeSum) {
+    float max = 0;
+    for (int i = 0; i < dimension; i++) max = fmaxf(max, fabsf(x[i]));
+    float inverse = inverse_step(max);
+    float a = inverse > 0 ? max / 127.0f : 0;
+    double ee = 0, nn = 0;
+    int32_t sum = 0;
+    for (int i = 0; i < padded; i++) {
+        int q = 0;
+        if (i < dimension) {
+            float r = nearbyintf(x[i] * inverse);
+            q = r > 127 ? 127 : r < -127 ? -127 : (int)r;
+            double e = (double)x[i] - (double)a * q;
+            ee += e * e;
+            nn += (double)x[i] * x[i];
+        }
+        sum += q;
+        if (rowCodes) ((uint8_t *)out)[i] = (uint8_t)(q + 128);
+        else ((int8_t *)out)[i] = (int8_t)q;
+    }
+    *scale = a;
+    *squaredError = ee;
+    *squaredNorm = nn;
+    *codeSum = sum;
 }
 
 #if VK_X86
-VK_TARGET static void prepare_row_bf16(const float *row, int dimension, uint16_t *out, int padded, float *norm,
-                                       float *length) {
-    __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();
-    int i = 0;
-    for (; i < padded; i += 16) {
+/// The same, 16 components at a time (rows only: the bulk of a snapshot's cold open).
+VK_TARGET static void code_row_avx(const float *x, int dimension, int padded, uint8_t *out, float *scale,
+                                   double *squaredError, double *squaredNorm) {
+    const __m512 signMask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+    __m512 maxv = _mm512_setzero_ps();
+    for (int i = 0; i < dimension; i += 16) {
+        int left = dimension - i;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        maxv = _mm512_max_ps(maxv, _mm512_and_ps(_mm512_maskz_loadu_ps(mask, x + i), signMask));
+    }
+    float max = _mm512_reduce_max_ps(maxv);
+    float inverse = inverse_step(max);
+    float a = inverse > 0 ? max / 127.0f : 0;
+    const __m512 inv = _mm512_set1_ps(inverse);
+    const __m512d step = _mm512_set1_pd((double)a);
+    const __m512i top = _mm512_set1_epi32(127), bottom = _mm512_set1_epi32(-127), bias = _mm512_set1_epi32(128);
+    __m512d ee0 = _mm512_setzero_pd(), ee1 = ee0, nn0 = ee0, nn1 = ee0;
+    for (int i = 0; i < padded; i += 16) {
         int left = dimension - i;
         __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(mask, row + i);
-        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-        sum0 = _mm512_fmadd_pd(lo, lo, sum0);
-        sum1 = _mm512_fmadd_pd(hi, hi, sum1);
-        _mm256_store_si256((__m256i *)(out + i), (__m256i)_mm512_cvtneps_pbh(v));
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm512_max_epi32(_mm512_min_epi32(q, top), bottom);
+        _mm_store_si128((__m128i *)(out + i), _mm512_cvtepi32_epi8(_mm512_add_epi32(q, bias)));
+        __m512d vlo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d vhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        __m512d qlo = _mm512_cvtepi32_pd(_mm512_castsi512_si256(q));
+        __m512d qhi = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(q, 1));
+        // a q is exact in float64 (24 + 8 bits); so is the difference up to one rounding.
+        __m512d elo = _mm512_fnmadd_pd(step, qlo, vlo), ehi = _mm512_fnmadd_pd(step, qhi, vhi);
+        ee0 = _mm512_fmadd_pd(elo, elo, ee0);
+        ee1 = _mm512_fmadd_pd(ehi, ehi, ee1);
+        nn0 = _mm512_fmadd_pd(vlo, vlo, nn0);
+        nn1 = _mm512_fmadd_pd(vhi, vhi, nn1);
     }
-    finish_norm(_mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1)), norm, length);
+    *scale = a;
+    *squaredError = _mm512_reduce_add_pd(_mm512_add_pd(ee0, ee1));
+    *squaredNorm = _mm512_reduce_add_pd(_mm512_add_pd(nn0, nn1));
 }
 #endif
 
-void vk_prepare_rows(const float *rows, size_t count, int dimension, uint16_t *out, int padded, float *norms,
-                     float *lengths) {
+void vk_prepare_rows(const float *rows, size_t count, int dimension, uint8_t *codes, int padded, float *norms,
+                     float *lengths, float *scales, float *errors) {
+#if VK_X86
+    const bool vector = codes && vk_int8_available();
+#endif
     for (size_t r = 0; r < count; r++) {
         const float *row = rows + r * (size_t)dimension;
-#if VK_X86
-        if (out) {
-            prepare_row_bf16(row, dimension, out + r * (size_t)padded, padded, norms + r, lengths + r);
+        if (!codes) {
+            vk_norm(row, dimension, norms + r, lengths + r);
             continue;
         }
+        double ee, nn;
+        uint8_t *out = codes + r * (size_t)padded;
+#if VK_X86
+        if (vector) code_row_avx(row, dimension, padded, out, scales + r, &ee, &nn);
+        else
 #endif
-        vk_norm(row, dimension, norms + r, lengths + r);
+        {
+            int32_t unused;
+            code_vector_scalar(row, dimension, padded, true, out, scales + r, &ee, &nn, &unused);
+        }
+        norms[r] = (float)nn;
+        lengths[r] = round_up(sqrt(nn));
+        errors[r] = round_up(sqrt(ee));
     }
+}
+
+vk_query vk_prepare_query(const float *query, int dimension, int padded, int8_t *codes) {
+    float scale;
+    double ee, nn;
+    int32_t sum;
+    code_vector_scalar(query, dimension, padded, false, codes, &scale, &ee, &nn, &sum);
+    float length = round_up(sqrt(nn)), error = round_up(sqrt(ee));
+    // relative: float32 rounding of the stored norm and of the twelve operations that evaluate a
+    // bound, each at most 2^-24 of a magnitude under 8.1 (xn + norm) (E <= 1.008 |x| when
+    // d <= 2^16, so |x^||y^| <= 2.02^2 |x||y|, and 2 |x||y| <= xn + norm): under 2^-17 in all;
+    // 2^-14 is kept. absolute: underflow, at most 2^-150 per operation.
+    return (vk_query){
+        .norm = (float)nn,
+        .twoScale = 2 * scale,
+        .offset = 128 * sum,
+        .reach = 2 * error,
+        .spread = 2 * length,
+        .relative = 0x1p-14f,
+        .absolute = 0x1p-100f,
+    };
 }
 
 #if VK_X86
-VK_TARGET static inline float lower_bound(float s, float norm, float length, vk_bounds b) {
-    return (b.queryNorm + norm) * (1 - b.relative) - 2 * s - b.slope * length - b.absolute;
+VK_TARGET static inline __m512i merge32(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
 }
 
-VK_TARGET static inline float upper_bound(float s, float norm, float length, vk_bounds b) {
-    return (b.queryNorm + norm) * (1 + b.relative) - 2 * s + b.slope * length + b.absolute;
+VK_TARGET static inline __m512i merge64(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
 }
 
-VK_TARGET static size_t scan_one_avx(const uint16_t *rows, size_t count, int padded, const uint16_t *query,
-                                     const float *norms, const float *lengths, vk_bounds b, float tau,
-                                     vk_candidate *out) {
-    const int steps = padded / 32;
-    size_t found = 0;
-    size_t r = 0;
-    for (; r + 4 <= count; r += 4) {
-        const uint16_t *x = rows + r * (size_t)padded;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int t = 0; t < steps; t++) {
-            __m512bh q = (__m512bh)_mm512_load_si512(query + t * 32);
-            a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_load_si512(x + t * 32), q);
-            a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_load_si512(x + padded + t * 32), q);
-            a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_load_si512(x + 2 * padded + t * 32), q);
-            a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_load_si512(x + 3 * padded + t * 32), q);
-        }
-        float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
-                      _mm512_reduce_add_ps(a3)};
-        for (int i = 0; i < 4; i++) {
-            size_t row = r + i;
-            float lower = lower_bound(s[i], norms[row], lengths[row], b);
-            if (lower <= tau) {
-                out[found++] = (vk_candidate){(uint32_t)row, 0, lower, upper_bound(s[i], norms[row], lengths[row], b)};
-            }
-        }
+VK_TARGET static inline __m512i merge128(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, 0x88), _mm512_shuffle_i32x4(a, b, 0xDD));
+}
+
+/// Lane i = the sum of the lanes of v[i].
+VK_TARGET static inline __m512i reduce16(const __m512i v[16]) {
+    __m512i a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++) a[i] = merge32(v[2 * i], v[2 * i + 1]);
+    for (int i = 0; i < 4; i++) b[i] = merge64(a[2 * i], a[2 * i + 1]);
+    for (int i = 0; i < 2; i++) c[i] = merge128(b[2 * i], b[2 * i + 1]);
+    return merge128(c[0], c[1]);
+}
+
+/// One side of 16 (row, query) pairs, one lane per pair: the rows' values, or the queries'.
+typedef struct {
+    __m512 norm, scale, length, error;
+} row_lanes;
+
+typedef struct {
+    __m512 norm, twoScale, reach, spread, shrink, stretch, absolute;
+    __m512i offset;
+} query_lanes;
+
+/// A query's constants in every lane.
+VK_TARGET static inline query_lanes broadcast_query(vk_query b) {
+    return (query_lanes){_mm512_set1_ps(b.norm),         _mm512_set1_ps(b.twoScale),     _mm512_set1_ps(b.reach),
+                         _mm512_set1_ps(b.spread),       _mm512_set1_ps(1 - b.relative), _mm512_set1_ps(1 + b.relative),
+                         _mm512_set1_ps(b.absolute),     _mm512_set1_epi32(b.offset)};
+}
+
+/// The bounds of 16 (row, query) pairs from their code dot products, in the one formula both
+/// kernels use (see vk_query); appends the live pairs whose lower bound is <= tau. Pair i is
+/// (row + i rowStep, lane + i laneStep).
+VK_TARGET static inline size_t emit_bounds(__m512i dots, row_lanes x, const query_lanes *y, __m512 tau, __mmask16 live,
+                                           uint32_t row, uint32_t rowStep, uint32_t lane, uint32_t laneStep,
+                                           vk_candidate *out, size_t found) {
+    __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(dots, y->offset));
+    __m512 twice = _mm512_mul_ps(x.scale, _mm512_mul_ps(y->twoScale, d));
+    __m512 slack = _mm512_add_ps(_mm512_mul_ps(y->reach, _mm512_add_ps(x.length, x.error)), _mm512_mul_ps(y->spread, x.error));
+    __m512 sum = _mm512_add_ps(x.norm, y->norm);
+    __m512 lower = _mm512_sub_ps(_mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(sum, y->shrink), twice), slack), y->absolute);
+    __mmask16 hit = _mm512_mask_cmp_ps_mask(live, lower, tau, _CMP_LE_OQ);
+    if (!hit) return found;
+    __m512 upper = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(sum, y->stretch), twice), slack), y->absolute);
+    float lv[16], uv[16];
+    _mm512_storeu_ps(lv, lower);
+    _mm512_storeu_ps(uv, upper);
+    while (hit) {
+        uint32_t i = (uint32_t)__builtin_ctz(hit);
+        hit &= (__mmask16)(hit - 1);
+        out[found++] = (vk_candidate){row + i * rowStep, lane + i * laneStep, lv[i], uv[i]};
     }
-    for (; r < count; r++) {
-        const uint16_t *x = rows + r * (size_t)padded;
-        __m512 a = _mm512_setzero_ps();
-        for (int t = 0; t < steps; t++) {
-            a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_load_si512(x + t * 32), (__m512bh)_mm512_load_si512(query + t * 32));
+    return found;
+}
+
+/// Code dot products of 16 consecutive rows. Each row is read start to end before the next:
+/// strictly sequential reads keep the hardware prefetchers ahead (three times faster than
+/// interleaving the rows' cache lines).
+VK_TARGET static inline __m512i dot16(const uint8_t *x, int padded, int steps, const int8_t *query) {
+    __m512i acc[16];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++) {
+        __m512i a = _mm512_setzero_si512();
+        for (int t = 0; t < steps; t++)
+            a = _mm512_dpbusd_epi32(a, _mm512_load_si512(x + (size_t)i * padded + 64 * t),
+                                    _mm512_load_si512(query + 64 * t));
+        acc[i] = a;
+    }
+    return reduce16(acc);
+}
+
+VK_TARGET static size_t scan_one_avx(vk_rows rows, size_t count, int padded, const int8_t *query, vk_query b, float tau,
+                                     vk_candidate *out) {
+    const int steps = padded / 64;
+    const query_lanes y = broadcast_query(b);
+    const __m512 limit = _mm512_set1_ps(tau);
+    size_t found = 0;
+    for (size_t r0 = 0; r0 < count; r0 += 16) {
+        const size_t n = count - r0 < 16 ? count - r0 : 16;
+        const __mmask16 live = (__mmask16)(n == 16 ? 0xFFFFu : (1u << n) - 1);
+        const uint8_t *x = rows.codes + r0 * (size_t)padded;
+        __m512i dots;
+        if (n == 16) {
+            dots = dot16(x, padded, steps, query);
+        } else {
+            int32_t partial[16] = {0};
+            for (size_t i = 0; i < n; i++) {
+                __m512i a = _mm512_setzero_si512();
+                for (int t = 0; t < steps; t++)
+                    a = _mm512_dpbusd_epi32(a, _mm512_load_si512(x + i * padded + 64 * t), _mm512_load_si512(query + 64 * t));
+                partial[i] = _mm512_reduce_add_epi32(a);
+            }
+            dots = _mm512_loadu_si512(partial);
         }
-        float s = _mm512_reduce_add_ps(a);
-        float lower = lower_bound(s, norms[r], lengths[r], b);
-        if (lower <= tau) out[found++] = (vk_candidate){(uint32_t)r, 0, lower, upper_bound(s, norms[r], lengths[r], b)};
+        row_lanes side = {_mm512_maskz_loadu_ps(live, rows.norms + r0), _mm512_maskz_loadu_ps(live, rows.scales + r0),
+                          _mm512_maskz_loadu_ps(live, rows.lengths + r0), _mm512_maskz_loadu_ps(live, rows.errors + r0)};
+        found = emit_bounds(dots, side, &y, limit, live, (uint32_t)r0, 1, 0, 0, out, found);
     }
     return found;
 }
 #endif
 
-size_t vk_scan_one(const uint16_t *rows, size_t count, int padded, const uint16_t *query, const float *norms,
-                   const float *lengths, vk_bounds bounds, float tau, vk_candidate *out) {
+size_t vk_scan_one(vk_rows rows, size_t count, int padded, const int8_t *query, vk_query bounds, float tau,
+                   vk_candidate *out) {
 #if VK_X86
-    return scan_one_avx(rows, count, padded, query, norms, lengths, bounds, tau, out);
-#else
-    (void)rows; (void)count; (void)padded; (void)query; (void)norms; (void)lengths; (void)bounds; (void)tau; (void)out;
-    return 0;
+    if (vk_int8_available()) return scan_one_avx(rows, count, padded, query, bounds, tau, out);
 #endif
+    (void)rows; (void)count; (void)padded; (void)query; (void)bounds; (void)tau; (void)out;
+    return 0;
 }
 
-void vk_pack_group(const uint16_t *queries, int count, int padded, uint32_t *packed) {
-    const int steps = padded / 2;
-    memset(packed, 0, (size_t)steps * 32 * sizeof(uint32_t));
+void vk_pack_group(const int8_t *queries, int count, int padded, int32_t *packed) {
+    const int steps = padded / 4;
+    memset(packed, 0, (size_t)steps * 32 * sizeof(int32_t));
     for (int lane = 0; lane < count && lane < 32; lane++) {
-        const uint16_t *q = queries + (size_t)lane * padded;
-        for (int t = 0; t < steps; t++) {
-            uint32_t pair;
-            memcpy(&pair, q + 2 * t, sizeof pair);
-            packed[(size_t)t * 32 + lane] = pair;
-        }
+        const int8_t *q = queries + (size_t)lane * padded;
+        for (int t = 0; t < steps; t++) memcpy(&packed[(size_t)t * 32 + lane], q + 4 * t, sizeof(int32_t));
     }
 }
 
@@ -142,99 +298,83 @@ void vk_pack_group(const uint16_t *queries, int count, int padded, uint32_t *pac
 // Rows per register tile: 12 rows x 32 lanes = 24 accumulators, plus 2 query registers.
 #define VK_TILE 12
 
-typedef struct {
-    __m512 queryNorm[2], slope[2], tau[2];
-    float relative, absolute;
-    const vk_bounds *bounds;
-} group_state;
-
-VK_TARGET static inline size_t group_epilogue(__m512 s0, __m512 s1, uint32_t row, float norm, float length,
-                                              const group_state *g, vk_candidate *out, size_t found) {
-    __m512 s[2] = {s0, s1};
-    for (int h = 0; h < 2; h++) {
-        __m512 sum = _mm512_add_ps(g->queryNorm[h], _mm512_set1_ps(norm));
-        __m512 lower = _mm512_sub_ps(_mm512_mul_ps(sum, _mm512_set1_ps(1 - g->relative)), _mm512_add_ps(s[h], s[h]));
-        lower = _mm512_sub_ps(lower, _mm512_mul_ps(g->slope[h], _mm512_set1_ps(length)));
-        lower = _mm512_sub_ps(lower, _mm512_set1_ps(g->absolute));
-        __mmask16 mask = _mm512_cmp_ps_mask(lower, g->tau[h], _CMP_LE_OQ);
-        if (mask) {
-            float sv[16], lv[16];
-            _mm512_storeu_ps(sv, s[h]);
-            _mm512_storeu_ps(lv, lower);
-            while (mask) {
-                int i = __builtin_ctz(mask);
-                mask &= (__mmask16)(mask - 1);
-                int lane = h * 16 + i;
-                out[found++] = (vk_candidate){row, (uint32_t)lane, lv[i], upper_bound(sv[i], norm, length, g->bounds[lane])};
-            }
-        }
-    }
+VK_TARGET static inline size_t group_epilogue(const __m512i acc[2], uint32_t row, vk_rows rows, const query_lanes y[2],
+                                              const __m512 tau[2], vk_candidate *out, size_t found) {
+    const row_lanes x = {_mm512_set1_ps(rows.norms[row]), _mm512_set1_ps(rows.scales[row]), _mm512_set1_ps(rows.lengths[row]),
+                         _mm512_set1_ps(rows.errors[row])};
+    for (int h = 0; h < 2; h++) found = emit_bounds(acc[h], x, &y[h], tau[h], 0xFFFF, row, 0, (uint32_t)(h * 16), 1, out, found);
     return found;
 }
 
-VK_TARGET static size_t scan_group_avx(const uint16_t *rows, size_t count, int padded, const uint32_t *packed,
-                                       const vk_bounds *bounds, const float *tau, const float *norms,
-                                       const float *lengths, vk_candidate *out) {
-    const int steps = padded / 2;
-    group_state g;
-    float qn[32], sl[32];
+VK_TARGET static size_t scan_group_avx(vk_rows rows, size_t count, int padded, const int32_t *packed,
+                                       const vk_query *bounds, const float *tau, vk_candidate *out) {
+    const int steps = padded / 4;
+    float lanes[5][32];
+    int32_t offsets[32];
     for (int i = 0; i < 32; i++) {
-        qn[i] = bounds[i].queryNorm;
-        sl[i] = bounds[i].slope;
+        lanes[0][i] = bounds[i].norm;
+        lanes[1][i] = bounds[i].twoScale;
+        lanes[2][i] = bounds[i].reach;
+        lanes[3][i] = bounds[i].spread;
+        lanes[4][i] = tau[i];
+        offsets[i] = bounds[i].offset;
     }
+    query_lanes y[2];
+    __m512 limit[2];
     for (int h = 0; h < 2; h++) {
-        g.queryNorm[h] = _mm512_loadu_ps(qn + 16 * h);
-        g.slope[h] = _mm512_loadu_ps(sl + 16 * h);
-        g.tau[h] = _mm512_loadu_ps(tau + 16 * h);
+        // relative and absolute are the same constants for every query.
+        y[h] = broadcast_query(bounds[0]);
+        y[h].norm = _mm512_loadu_ps(lanes[0] + 16 * h);
+        y[h].twoScale = _mm512_loadu_ps(lanes[1] + 16 * h);
+        y[h].reach = _mm512_loadu_ps(lanes[2] + 16 * h);
+        y[h].spread = _mm512_loadu_ps(lanes[3] + 16 * h);
+        y[h].offset = _mm512_loadu_si512(offsets + 16 * h);
+        limit[h] = _mm512_loadu_ps(lanes[4] + 16 * h);
     }
-    g.relative = bounds[0].relative;
-    g.absolute = bounds[0].absolute;
-    g.bounds = bounds;
-    const uint32_t *x32 = (const uint32_t *)rows;
-    const size_t stride = (size_t)padded / 2;
+    const size_t stride = (size_t)padded;
     size_t found = 0;
     size_t r0 = 0;
     for (; r0 + VK_TILE <= count; r0 += VK_TILE) {
-        __m512 acc[VK_TILE][2];
-        for (int r = 0; r < VK_TILE; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        const uint32_t *x = x32 + r0 * stride;
+        __m512i acc[VK_TILE][2];
+        for (int r = 0; r < VK_TILE; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+        const uint8_t *x = rows.codes + r0 * stride;
         for (int t = 0; t < steps; t++) {
-            __m512bh q0 = (__m512bh)_mm512_load_si512(packed + (size_t)t * 32);
-            __m512bh q1 = (__m512bh)_mm512_load_si512(packed + (size_t)t * 32 + 16);
+            __m512i q0 = _mm512_load_si512(packed + (size_t)t * 32);
+            __m512i q1 = _mm512_load_si512(packed + (size_t)t * 32 + 16);
 #pragma clang loop unroll(full)
             for (int r = 0; r < VK_TILE; r++) {
-                __m512bh pair = (__m512bh)_mm512_set1_epi32((int)x[r * stride + t]);
-                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], q0, pair);
-                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], q1, pair);
+                int32_t four;
+                memcpy(&four, x + r * stride + 4 * (size_t)t, sizeof four);
+                __m512i codes = _mm512_set1_epi32(four);
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], codes, q0);
+                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], codes, q1);
             }
         }
-        for (int r = 0; r < VK_TILE; r++) {
-            size_t row = r0 + r;
-            found = group_epilogue(acc[r][0], acc[r][1], (uint32_t)row, norms[row], lengths[row], &g, out, found);
-        }
+        for (int r = 0; r < VK_TILE; r++) found = group_epilogue(acc[r], (uint32_t)(r0 + r), rows, y, limit, out, found);
     }
     for (; r0 < count; r0++) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        const uint32_t *x = x32 + r0 * stride;
+        __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        const uint8_t *x = rows.codes + r0 * stride;
         for (int t = 0; t < steps; t++) {
-            __m512bh pair = (__m512bh)_mm512_set1_epi32((int)x[t]);
-            a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_load_si512(packed + (size_t)t * 32), pair);
-            a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_load_si512(packed + (size_t)t * 32 + 16), pair);
+            int32_t four;
+            memcpy(&four, x + 4 * (size_t)t, sizeof four);
+            __m512i codes = _mm512_set1_epi32(four);
+            acc[0] = _mm512_dpbusd_epi32(acc[0], codes, _mm512_load_si512(packed + (size_t)t * 32));
+            acc[1] = _mm512_dpbusd_epi32(acc[1], codes, _mm512_load_si512(packed + (size_t)t * 32 + 16));
         }
-        found = group_epilogue(a0, a1, (uint32_t)r0, norms[r0], lengths[r0], &g, out, found);
+        found = group_epilogue(acc, (uint32_t)r0, rows, y, limit, out, found);
     }
     return found;
 }
 #endif
 
-size_t vk_scan_group(const uint16_t *rows, size_t count, int padded, const uint32_t *packed, const vk_bounds *bounds,
-                     const float *tau, const float *norms, const float *lengths, vk_candidate *out) {
+size_t vk_scan_group(vk_rows rows, size_t count, int padded, const int32_t *packed, const vk_query *bounds,
+                     const float *tau, vk_candidate *out) {
 #if VK_X86
-    return scan_group_avx(rows, count, padded, packed, bounds, tau, norms, lengths, out);
-#else
-    (void)rows; (void)count; (void)padded; (void)packed; (void)bounds; (void)tau; (void)norms; (void)lengths; (void)out;
-    return 0;
+    if (vk_int8_available()) return scan_group_avx(rows, count, padded, packed, bounds, tau, out);
 #endif
+    (void)rows; (void)count; (void)padded; (void)packed; (void)bounds; (void)tau; (void)out;
+    return 0;
 }
 
 #if VK_X86

@@ -265,7 +265,7 @@ public final class MemoryNamespace: @unchecked Sendable {
         }
         let next = Contents(index: fresh)
         // The index adopts the file's rows (copy-on-write, no copy) and derives norms and its
-        // bfloat16 copy from them in one parallel pass.
+        // coded copy from them in one parallel pass.
         let snapshot = try SnapshotFile.withMapped(snapshotPath) { mapped throws(StoreError) -> (dimension: Int, embedder: String, generation: UInt64) in
             if mapped.dimension == dimension && mapped.embedder == embedder {
                 let keys = mapped.records.map(\.key)

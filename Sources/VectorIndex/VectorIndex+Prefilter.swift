@@ -4,7 +4,7 @@ import CVectorKernels
 import Glibc
 #endif
 
-/// The bfloat16 pre-filter (see `Kernel.bfloat16Prefilter`). Each shard streams its bfloat16
+/// The int8 pre-filter (see `Kernel.int8Prefilter`). Each shard streams its coded
 /// rows through the kernel, which reports the rows whose lower distance bound is at most the
 /// shard's current k-th best upper bound; after all shards, rows whose lower bound beats the
 /// global k-th best upper bound are re-ranked by their float64 distance, ties by insertion order.
@@ -13,7 +13,7 @@ import Glibc
 extension VectorIndex {
     /// Rows per kernel call for one query (the threshold tightens between calls).
     static let prefilterSingleBlock = 1024
-    /// Bytes of bfloat16 rows per batch block: the block stays in L2 while every query group
+    /// Bytes of coded rows per batch block: the block stays in L2 while every query group
     /// passes over it.
     static let prefilterBatchBlockBytes = 256 * 1024
 
@@ -29,29 +29,13 @@ extension VectorIndex {
         init(k: Int) { bounds = BoundHeap(k: k) }
     }
 
-    /// The query as padded bfloat16 and the constants of its distance bounds.
-    ///
-    /// |s~ - s| <= c1 |q||x| for the bfloat16 dot product s~: both factors rounded to 8
-    /// significant bits (2^-8 each), then float32 accumulation over `padded` terms. The slope
-    /// covers 2 c1 |q| plus the float32 evaluation of the bound; `relative` covers the rounding of
-    /// the stored squared norms; `absolute` covers flushed subnormals.
-    func prefilterQuery(_ query: UnsafePointer<Float>, into half: UnsafeMutablePointer<UInt16>) -> vk_bounds {
-        var norm: Float = 0
-        var length: Float = 0
-        vk_prepare_rows(query, 1, Int32(dimension), half, Int32(padded), &norm, &length)
-        let c1 = 0x1p-7 + 0x1p-15 + Double(padded) * 0x1p-23
-        let slope = Float(Double(length) * (2 * c1 + 0x1p-19) + 0x1p-100).nextUp
-        let absolute = Float(0x1p-100 * (2 + Double(length))).nextUp
-        return vk_bounds(queryNorm: norm, slope: slope, relative: 0x1p-20, absolute: absolute)
-    }
-
     func prefilterSearch(_ query: [Float], k: Int, filter: [String: String]?) -> [Match] {
         let count = keys.count
-        let half = AlignedBuffer<UInt16>(count: padded)
-        let bounds = query.withUnsafeBufferPointer { prefilterQuery($0.baseAddress!, into: half.pointer) }
+        let coded = AlignedBuffer<Int8>(count: padded)
+        let bounds = query.withUnsafeBufferPointer { vk_prepare_query($0.baseAddress, Int32(dimension), Int32(padded), coded.pointer) }
         let ranges = shardRanges(count)
         var states = [PrefilterState](repeating: PrefilterState(k: k), count: ranges.count)
-        withRowBounds { normsPointer, lengthsPointer in
+        withCodedRows { codedRows in
           states.withUnsafeMutableBufferPointer { states in
             let statesOut = UncheckedSendable(states)
             parallelFor(ranges.count) { shard in
@@ -64,8 +48,8 @@ extension VectorIndex {
                     let blockRows = start == range.lowerBound ? min(max(k, 64), Self.prefilterSingleBlock) : Self.prefilterSingleBlock
                     let end = min(start + blockRows, range.upperBound)
                     let reported = vk_scan_one(
-                        halfRows! + start * padded, end - start, Int32(padded), half.pointer, normsPointer + start,
-                        lengthsPointer + start, bounds, state.bounds.threshold, found.pointer)
+                        codedRows.value.advanced(by: start, padded: padded), end - start, Int32(padded), coded.pointer, bounds,
+                        state.bounds.threshold, found.pointer)
                     for index in 0..<reported {
                         let entry = found.pointer[index]
                         let slot = start + Int(entry.row)
@@ -85,25 +69,26 @@ extension VectorIndex {
     func prefilterSearch(batch flat: [Float], queries m: Int, k: Int, filter: [String: String]?) -> [[Match]] {
         let count = keys.count
         let groups = (m + 31) / 32
-        let steps = padded / 2
-        let halfQueries = AlignedBuffer<UInt16>(count: groups * 32 * padded)
-        var groupBounds = [vk_bounds](repeating: vk_bounds(queryNorm: 0, slope: 0, relative: 0, absolute: 0), count: groups * 32)
+        let steps = padded / 4
+        let codedQueries = AlignedBuffer<Int8>(count: groups * 32 * padded)
+        var groupBounds = [vk_query](repeating: vk_query(), count: groups * 32)
         flat.withUnsafeBufferPointer { flat in
             for i in 0..<m {
-                groupBounds[i] = prefilterQuery(flat.baseAddress! + i * dimension, into: halfQueries.pointer + i * padded)
+                groupBounds[i] = vk_prepare_query(
+                    flat.baseAddress! + i * dimension, Int32(dimension), Int32(padded), codedQueries.pointer + i * padded)
             }
         }
-        let packed = AlignedBuffer<UInt32>(count: groups * steps * 32)
+        let packed = AlignedBuffer<Int32>(count: groups * steps * 32)
         for group in 0..<groups {
             vk_pack_group(
-                halfQueries.pointer + group * 32 * padded, Int32(min(32, m - group * 32)), Int32(padded),
+                codedQueries.pointer + group * 32 * padded, Int32(min(32, m - group * 32)), Int32(padded),
                 packed.pointer + group * steps * 32)
         }
-        let blockRows = max(12, Self.prefilterBatchBlockBytes / (padded * 2) / 12 * 12)
+        let blockRows = max(12, Self.prefilterBatchBlockBytes / padded / 12 * 12)
         let ranges = shardRanges(count)
         // states[shard][query]
         var states = [[PrefilterState]](repeating: [], count: ranges.count)
-        withRowBounds { normsPointer, lengthsPointer in
+        withCodedRows { codedRows in
           states.withUnsafeMutableBufferPointer { states in
             let statesOut = UncheckedSendable(states)
             groupBounds.withUnsafeBufferPointer { groupBounds in
@@ -124,9 +109,9 @@ extension VectorIndex {
                             }
                             let reported = thresholds.withUnsafeBufferPointer { thresholds in
                                 vk_scan_group(
-                                    halfRows! + blockStart * padded, blockEnd - blockStart, Int32(padded),
-                                    packed.pointer + group * steps * 32, groupBounds.value.baseAddress! + first,
-                                    thresholds.baseAddress, normsPointer + blockStart, lengthsPointer + blockStart, found.pointer)
+                                    codedRows.value.advanced(by: blockStart, padded: padded), blockEnd - blockStart,
+                                    Int32(padded), packed.pointer + group * steps * 32, groupBounds.value.baseAddress! + first,
+                                    thresholds.baseAddress, found.pointer)
                             }
                             for index in 0..<reported {
                                 let entry = found.pointer[index]
@@ -176,11 +161,29 @@ extension VectorIndex {
         return scored.prefix(k).map { Match(key: keys[$0.slot], distance: Float($0.distance)) }
     }
 
-    /// The per-row norms and lengths as pointers for the kernels (the caller holds the lock).
-    private func withRowBounds<Result>(_ body: (_ norms: UnsafePointer<Float>, _ lengths: UnsafePointer<Float>) -> Result) -> Result {
+    /// The coded rows and their per-row bounds as the kernels read them (the caller holds the
+    /// lock; read-only access, so concurrent searches may share it).
+    private func withCodedRows<Result>(_ body: (UncheckedSendable<vk_rows>) -> Result) -> Result {
         norms.withUnsafeBufferPointer { norms in
-            lengths.withUnsafeBufferPointer { lengths in body(norms.baseAddress!, lengths.baseAddress!) }
+            lengths.withUnsafeBufferPointer { lengths in
+                scales.withUnsafeBufferPointer { scales in
+                    errors.withUnsafeBufferPointer { errors in
+                        body(UncheckedSendable(vk_rows(
+                            codes: UnsafePointer(codes), norms: norms.baseAddress, lengths: lengths.baseAddress,
+                            scales: scales.baseAddress, errors: errors.baseAddress)))
+                    }
+                }
+            }
         }
+    }
+}
+
+extension vk_rows {
+    /// The same rows from `start` on.
+    func advanced(by start: Int, padded: Int) -> vk_rows {
+        vk_rows(
+            codes: codes + start * padded, norms: norms + start, lengths: lengths + start, scales: scales + start,
+            errors: errors + start)
     }
 }
 

@@ -22,7 +22,7 @@ extension VectorIndex {
         return lock.withReadLock {
             let count = keys.count
             guard count > 0 else { return [] }
-            if kernel == .bfloat16Prefilter { return prefilterSearch(query, k: k, filter: filter) }
+            if kernel == .int8Prefilter { return prefilterSearch(query, k: k, filter: filter) }
             let queryNorm = query.withUnsafeBufferPointer { cblas_sdot(Int32(dimension), $0.baseAddress, 1, $0.baseAddress, 1) }
             let ranges = shardRanges(count)
             var heaps = [TopK](repeating: TopK(k: min(k, count)), count: ranges.count)
@@ -65,7 +65,7 @@ extension VectorIndex {
         return lock.withReadLock {
             let count = keys.count
             guard count > 0 else { return Array(repeating: [], count: m) }
-            if kernel == .bfloat16Prefilter { return prefilterSearch(batch: flat, queries: m, k: k, filter: filter) }
+            if kernel == .int8Prefilter { return prefilterSearch(batch: flat, queries: m, k: k, filter: filter) }
             let queryNorms = (0..<m).map { i in
                 flat.withUnsafeBufferPointer { cblas_sdot(Int32(dimension), $0.baseAddress! + i * dimension, 1, $0.baseAddress! + i * dimension, 1) }
             }

@@ -14,10 +14,10 @@ import Darwin
 /// row into the hole (O(1)). Searches shard the rows across the cores, each shard with its own
 /// heap. Two scoring kernels, same results:
 /// - `float32`: single-threaded BLAS per shard (`sgemv` for one query, `sgemm` for batches);
-/// - `bfloat16Prefilter` (CPUs with AVX512-BF16): a bfloat16 copy of the rows, half the bytes to
-///   stream and twice the multiply rate, yields rigorous lower and upper distance bounds per row;
-///   only rows whose lower bound can beat the k-th best upper bound are re-ranked, exactly, in
-///   float64. Every row is still scanned; the copy costs half the float32 rows' memory.
+/// - `int8Prefilter` (CPUs with AVX512-VNNI): an 8-bit coded copy of the rows, a quarter of the
+///   bytes to stream, yields rigorous lower and upper distance bounds per row; only rows whose
+///   lower bound can beat the k-th best upper bound are re-ranked, exactly, in float64. Every row
+///   is still scanned; the copy costs a quarter of the float32 rows' memory.
 /// Many concurrent readers, one writer.
 public final class VectorIndex: @unchecked Sendable {
     public struct Item: Sendable {
@@ -41,16 +41,16 @@ public final class VectorIndex: @unchecked Sendable {
 
     /// How searches score rows; both give the same results.
     public enum Kernel: Sendable, Equatable {
-        /// `bfloat16Prefilter` where the CPU supports it, else `float32`.
+        /// `int8Prefilter` where the CPU supports it, else `float32`.
         case automatic
         case float32
-        case bfloat16Prefilter
+        case int8Prefilter
     }
 
     public let dimension: Int
     /// The kernel in use (`automatic` resolved).
     public let kernel: Kernel
-    /// Components per bfloat16 row: the dimension rounded up to 32 (one 64-byte vector).
+    /// Codes per coded row: the dimension rounded up to 64 (one 64-byte vector).
     let padded: Int
     let lock = ReadWriteLock()
     // Guarded by `lock`.
@@ -58,12 +58,15 @@ public final class VectorIndex: @unchecked Sendable {
     var capacity: Int
     /// Bytes mapped at `rows` (anonymous, or a snapshot's rows adopted copy-on-write).
     var rowsLength: Int
-    /// The bfloat16 copy of `rows` (prefilter kernel only).
-    var halfRows: UnsafeMutablePointer<UInt16>?
-    var halfRowsLength = 0
-    /// Squared norms (float64 sums, rounded) and norms rounded up, per row.
+    /// The coded copy of `rows` (prefilter kernel only), `padded` bytes per row.
+    var codes: UnsafeMutablePointer<UInt8>?
+    var codesLength = 0
+    /// Per row: squared norm (float64 sum, rounded), norm rounded up, and (prefilter kernel) the
+    /// code scale and coding error.
     var norms: [Float] = []
     var lengths: [Float] = []
+    var scales: [Float] = []
+    var errors: [Float] = []
     var keys: [String] = []
     var sequences: [UInt64] = []
     var attributes: [[String: String]] = []
@@ -77,31 +80,29 @@ public final class VectorIndex: @unchecked Sendable {
         guard (1...65536).contains(dimension) else { throw .badDimension(dimension) }
         self.dimension = dimension
         self.shards = max(1, shards ?? ProcessInfoCores.count)
-        let prefilter = kernel != .float32 && vk_bf16_available()
-        self.kernel = prefilter ? .bfloat16Prefilter : .float32
-        padded = (dimension + 31) / 32 * 32
+        let prefilter = kernel != .float32 && vk_int8_available()
+        self.kernel = prefilter ? .int8Prefilter : .float32
+        padded = (dimension + 63) / 64 * 64
         capacity = 1024
         rowsLength = capacity * dimension * MemoryLayout<Float>.size
         rows = RowMemory.allocate(bytes: rowsLength).bindMemory(to: Float.self, capacity: capacity * dimension)
         if prefilter {
-            halfRowsLength = capacity * padded * MemoryLayout<UInt16>.size
-            halfRows = RowMemory.allocate(bytes: halfRowsLength).bindMemory(to: UInt16.self, capacity: capacity * padded)
+            codesLength = capacity * padded
+            codes = RowMemory.allocate(bytes: codesLength).bindMemory(to: UInt8.self, capacity: codesLength)
         }
         BLASThreads.pinToOne()
     }
 
     deinit {
         munmap(rows, rowsLength)
-        if let halfRows { munmap(halfRows, halfRowsLength) }
+        if let codes { munmap(codes, codesLength) }
     }
 
     public var count: Int { lock.withReadLock { keys.count } }
 
-    /// Bytes of vector storage in use: rows, norms, and the bfloat16 copy when there is one.
+    /// Bytes of vector storage in use: rows, per-row bounds, and the coded copy when there is one.
     public var vectorBytes: Int {
-        lock.withReadLock {
-            keys.count * ((dimension + 2) * MemoryLayout<Float>.size + (halfRows == nil ? 0 : padded * MemoryLayout<UInt16>.size))
-        }
+        lock.withReadLock { keys.count * ((dimension + 4) * MemoryLayout<Float>.size + (codes == nil ? 0 : padded)) }
     }
 
     // MARK: Writes
@@ -129,9 +130,11 @@ public final class VectorIndex: @unchecked Sendable {
             let last = keys.count - 1
             if slot != last {
                 (rows + slot * dimension).update(from: rows + last * dimension, count: dimension)
-                if let halfRows { (halfRows + slot * padded).update(from: halfRows + last * padded, count: padded) }
+                if let codes { (codes + slot * padded).update(from: codes + last * padded, count: padded) }
                 norms[slot] = norms[last]
                 lengths[slot] = lengths[last]
+                scales[slot] = scales[last]
+                errors[slot] = errors[last]
                 keys[slot] = keys[last]
                 sequences[slot] = sequences[last]
                 attributes[slot] = attributes[last]
@@ -139,6 +142,8 @@ public final class VectorIndex: @unchecked Sendable {
             }
             norms.removeLast()
             lengths.removeLast()
+            scales.removeLast()
+            errors.removeLast()
             keys.removeLast()
             sequences.removeLast()
             attributes.removeLast()
@@ -190,6 +195,8 @@ public final class VectorIndex: @unchecked Sendable {
             if slot == capacity { grow() }
             norms.append(0)
             lengths.append(0)
+            scales.append(0)
+            errors.append(0)
             keys.append(item.key)
             sequences.append(nextSequence)
             attributes.append(item.attributes)
@@ -200,20 +207,36 @@ public final class VectorIndex: @unchecked Sendable {
         prepareRows(slot..<slot + 1)
     }
 
-    /// Norms, lengths and the bfloat16 copy of rows whose float32 values are in place.
+    /// Per-row bounds and the codes of rows whose float32 values are in place.
     func prepareRows(_ range: Range<Int>) {
-        norms.withUnsafeMutableBufferPointer { norms in
-            lengths.withUnsafeMutableBufferPointer { lengths in
-                prepareRows(range, norms: norms.baseAddress!, lengths: lengths.baseAddress!)
-            }
-        }
+        withRowSide { prepareRows(range, side: $0) }
     }
 
     /// The same into caller-held buffers, so disjoint ranges can be prepared in parallel.
-    private func prepareRows(_ range: Range<Int>, norms: UnsafeMutablePointer<Float>, lengths: UnsafeMutablePointer<Float>) {
+    private func prepareRows(_ range: Range<Int>, side: RowSide) {
+        let start = range.lowerBound
         vk_prepare_rows(
-            rows + range.lowerBound * dimension, range.count, Int32(dimension), halfRows.map { $0 + range.lowerBound * padded },
-            Int32(padded), norms + range.lowerBound, lengths + range.lowerBound)
+            rows + start * dimension, range.count, Int32(dimension), codes.map { $0 + start * padded }, Int32(padded),
+            side.norms + start, side.lengths + start, side.scales + start, side.errors + start)
+    }
+
+    /// The per-row arrays as pointers (the caller holds the write lock).
+    struct RowSide: @unchecked Sendable {
+        var norms, lengths, scales, errors: UnsafeMutablePointer<Float>
+    }
+
+    func withRowSide<Result>(_ body: (RowSide) -> Result) -> Result {
+        norms.withUnsafeMutableBufferPointer { norms in
+            lengths.withUnsafeMutableBufferPointer { lengths in
+                scales.withUnsafeMutableBufferPointer { scales in
+                    errors.withUnsafeMutableBufferPointer { errors in
+                        body(RowSide(
+                            norms: norms.baseAddress!, lengths: lengths.baseAddress!, scales: scales.baseAddress!,
+                            errors: errors.baseAddress!))
+                    }
+                }
+            }
+        }
     }
 
     private func grow() {
@@ -224,20 +247,20 @@ public final class VectorIndex: @unchecked Sendable {
         munmap(rows, rowsLength)
         rows = newRows
         rowsLength = newLength
-        if let halfRows {
-            let newHalfLength = newCapacity * padded * MemoryLayout<UInt16>.size
-            let newHalf = RowMemory.allocate(bytes: newHalfLength).bindMemory(to: UInt16.self, capacity: newCapacity * padded)
-            newHalf.update(from: halfRows, count: keys.count * padded)
-            munmap(halfRows, halfRowsLength)
-            self.halfRows = newHalf
-            halfRowsLength = newHalfLength
+        if let codes {
+            let newCodesLength = newCapacity * padded
+            let newCodes = RowMemory.allocate(bytes: newCodesLength).bindMemory(to: UInt8.self, capacity: newCodesLength)
+            newCodes.update(from: codes, count: keys.count * padded)
+            munmap(codes, codesLength)
+            self.codes = newCodes
+            codesLength = newCodesLength
         }
         capacity = newCapacity
     }
 
     /// Takes over a private (copy-on-write) mapping of `keys.count` rows as the row storage, with
     /// no copy: a snapshot's rows serve queries straight from the page cache. The index unmaps it.
-    /// Norms and the bfloat16 copy are computed here, in parallel, in one pass over the rows.
+    /// Per-row bounds and the codes are computed here, in parallel, in one pass over the rows.
     public func adopt(
         mappedRows: UnsafeMutablePointer<Float>, mappedLength: Int, keys newKeys: [String],
         attributes newAttributes: [[String: String]]
@@ -248,22 +271,21 @@ public final class VectorIndex: @unchecked Sendable {
             rowsLength = mappedLength
             let count = newKeys.count
             capacity = count
-            if let halfRows {
-                munmap(halfRows, halfRowsLength)
-                halfRowsLength = max(1, count) * padded * MemoryLayout<UInt16>.size
-                self.halfRows = RowMemory.allocate(bytes: halfRowsLength).bindMemory(to: UInt16.self, capacity: max(1, count) * padded)
+            if let codes {
+                munmap(codes, codesLength)
+                codesLength = max(1, count) * padded
+                self.codes = RowMemory.allocate(bytes: codesLength).bindMemory(to: UInt8.self, capacity: codesLength)
             }
             norms = [Float](repeating: 0, count: count)
-            lengths = [Float](repeating: 0, count: count)
+            lengths = norms
+            scales = norms
+            errors = norms
             let chunk = 8192
             let chunks = (count + chunk - 1) / chunk
-            norms.withUnsafeMutableBufferPointer { norms in
-                lengths.withUnsafeMutableBufferPointer { lengths in
-                    let (normsOut, lengthsOut) = (UncheckedSendable(norms.baseAddress!), UncheckedSendable(lengths.baseAddress!))
-                    parallelFor(chunks) { index in
-                        let start = index * chunk
-                        prepareRows(start..<min(count, start + chunk), norms: normsOut.value, lengths: lengthsOut.value)
-                    }
+            withRowSide { side in
+                parallelFor(chunks) { index in
+                    let start = index * chunk
+                    prepareRows(start..<min(count, start + chunk), side: side)
                 }
             }
             keys = newKeys

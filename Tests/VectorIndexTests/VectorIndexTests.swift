@@ -53,8 +53,8 @@ func expectMatchesReference(
     }
 }
 
-/// Both scoring kernels; `.bfloat16Prefilter` falls back to float32 on CPUs without AVX512-BF16.
-let kernels: [VectorIndex.Kernel] = [.float32, .bfloat16Prefilter]
+/// Both scoring kernels; `.int8Prefilter` falls back to float32 on CPUs without AVX512-VNNI.
+let kernels: [VectorIndex.Kernel] = [.float32, .int8Prefilter]
 
 @Suite("VectorIndex exactness")
 struct VectorIndexTests {
@@ -200,16 +200,16 @@ struct VectorIndexTests {
     }
 
     @Test(
-        "the bfloat16 pre-filter orders distances far closer than bfloat16 can tell apart, exactly as float64 does",
-        .enabled(if: vk_bf16_available()), arguments: [1e-3, 1.0, 1e4] as [Float])
+        "the int8 pre-filter orders distances far closer than 8-bit codes can tell apart, exactly as float64 does",
+        .enabled(if: vk_int8_available()), arguments: [1e-3, 1.0, 1e4] as [Float])
     func prefilterNearTies(scale: Float) throws {
         let dimension = 96
-        let index = try VectorIndex(dimension: dimension, kernel: .bfloat16Prefilter)
-        #expect(index.kernel == .bfloat16Prefilter)
+        let index = try VectorIndex(dimension: dimension, kernel: .int8Prefilter)
+        #expect(index.kernel == .int8Prefilter)
         var rng = SplitMix64(state: 21)
         let base = (0..<dimension).map { _ in Float.random(in: -1...1, using: &rng) * scale }
-        // 3000 rows within 1e-4 (relative) of one point: bfloat16 keeps 8 significant bits, so
-        // every bound overlaps every other and the float64 re-rank alone decides the order.
+        // 3000 rows within 1e-4 (relative) of one point: a code step is 1/127 of the largest
+        // component, so every bound overlaps every other and the float64 re-rank alone decides.
         var rows: [(key: String, vector: [Float])] = []
         for offset in 0..<3000 {
             rows.append(("n\(offset)", base.map { $0 + Float.random(in: -1e-4...1e-4, using: &rng) * scale }))
@@ -239,7 +239,7 @@ struct VectorIndexTests {
         for (offset, (query, result)) in zip(queries, batch).enumerated() {
             let single = try index.search(query, k: 7)
             #expect(result.map(\.key) == single.map(\.key), "query \(offset)")
-            if index.kernel == .bfloat16Prefilter {
+            if index.kernel == .int8Prefilter {
                 // Both re-rank in float64: the distances are identical, not merely close.
                 #expect(result == single, "query \(offset)")
             }

@@ -5,25 +5,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// bfloat16 pre-filter kernels for the exact L2 index (AVX512-BF16, chosen at run time).
+// int8 pre-filter kernels for the exact L2 index (AVX512-VNNI, chosen at run time).
 //
-// Debian's OpenBLAS is built without its bfloat16 routines, so these few kernels are our own.
-// They never decide a result: they compute, for every row, rigorous lower and upper bounds on the
-// squared distance from bfloat16 dot products, and report the rows whose lower bound can still
-// beat the k-th best upper bound. The caller re-ranks those rows exactly (float64).
+// They never decide a result: from 8-bit codes of the rows and the query they compute, for every
+// row, rigorous lower and upper bounds on the squared distance, and report the rows whose lower
+// bound can still beat the k-th best upper bound. The caller re-ranks those rows exactly (float64).
 //
-// Layout: rows are `padded` bfloat16 values each (`padded` is a multiple of 32, zeros after the
-// dimension), 64-byte aligned.
+// A vector x is coded per row as x ~ a q with a = max|x_i| / 127 and q_i in [-127, 127]; e = x - a q
+// is the coding error and E >= |e| is kept with the row. Rows store q + 128 (unsigned, the operand
+// VNNI multiplies unsigned), the query stores q' (signed), so the integer dot product of the codes is
+// exact and q.q' = sum((q_i + 128) q'_i) - 128 sum(q'_i). With x^ = a q and y^ = b q':
+//   x.y = a b (q.q') + x^.e_y + e_x.y,  |x^.e_y| <= (|x| + E_x) E_y,  |e_x.y| <= E_x |y|.
+// Layout: rows are `padded` codes each (`padded` a multiple of 64, code 128 after the dimension),
+// 64-byte aligned; queries are `padded` signed codes (0 after the dimension), 64-byte aligned.
 
-/// One squared-distance bound for a query: lower = (qn + xn)(1 - relative) - 2 s - slope len - absolute,
-/// upper = (qn + xn)(1 + relative) - 2 s + slope len + absolute, where s is the bfloat16 dot product,
-/// xn the row's squared norm and len its length (norm).
+/// The constants of one query's bounds:
+/// lower = (xn + norm)(1 - relative) - a twoScale d - reach (len + E) - spread E - absolute,
+/// upper = (xn + norm)(1 + relative) - a twoScale d + reach (len + E) + spread E + absolute,
+/// where d = (unsigned dot product of the codes) - offset, and a, xn, len, E are the row's scale,
+/// squared norm, length and coding error.
 typedef struct {
-    float queryNorm;
-    float slope;
+    float norm;
+    float twoScale;
+    int32_t offset;
+    float reach;
+    float spread;
     float relative;
     float absolute;
-} vk_bounds;
+} vk_query;
+
+/// The rows of one block: codes plus, per row, what its bounds need.
+typedef struct {
+    const uint8_t *codes;
+    const float *norms;    // squared norm (float64 sum, rounded)
+    const float *lengths;  // norm, rounded up
+    const float *scales;   // a
+    const float *errors;   // E, rounded up
+} vk_rows;
 
 typedef struct {
     uint32_t row;   // index within the block passed in
@@ -32,34 +50,34 @@ typedef struct {
     float upper;
 } vk_candidate;
 
-/// True when this CPU and OS can run the kernels below.
-bool vk_bf16_available(void);
+/// True when this CPU and OS can run the scan kernels below.
+bool vk_int8_available(void);
 
-/// Rows of `dimension` floats to padded bfloat16 rows (round to nearest even), plus each row's
-/// squared norm and length computed in double precision (the length rounded up). Requires
-/// vk_bf16_available() when `out` is not NULL; with `out` NULL only the norms are computed.
-void vk_prepare_rows(const float *rows, size_t count, int dimension, uint16_t *out, int padded,
-                     float *norms, float *lengths);
+/// Per row: squared norm and length (float64 sums), and with `codes` not NULL the row's codes,
+/// scale and coding error.
+void vk_prepare_rows(const float *rows, size_t count, int dimension, uint8_t *codes, int padded, float *norms,
+                     float *lengths, float *scales, float *errors);
 
 /// The squared norm (double precision, rounded to float) and length (rounded up) of one vector.
 void vk_norm(const float *vector, int dimension, float *norm, float *length);
 
-/// Bounds for every row of a block against one query (padded bfloat16); appends rows whose
-/// lower bound is <= tau to `out` (room for `count` entries) and returns how many.
-size_t vk_scan_one(const uint16_t *rows, size_t count, int padded, const uint16_t *query,
-                   const float *norms, const float *lengths, vk_bounds bounds, float tau,
+/// Codes a query (`padded` signed codes) and returns the constants of its bounds.
+vk_query vk_prepare_query(const float *query, int dimension, int padded, int8_t *codes);
+
+/// Bounds for every row of a block against one query; appends rows whose lower bound is <= tau
+/// to `out` (room for `count` entries) and returns how many.
+size_t vk_scan_one(vk_rows rows, size_t count, int padded, const int8_t *query, vk_query bounds, float tau,
                    vk_candidate *out);
 
-/// Interleaves up to 32 padded bfloat16 queries into the group layout vk_scan_group reads:
-/// padded/2 steps of 32 lanes, each lane a pair of consecutive components. Missing lanes are zero.
-void vk_pack_group(const uint16_t *queries, int count, int padded, uint32_t *packed);
+/// Interleaves up to 32 coded queries into the group layout vk_scan_group reads: padded/4 steps
+/// of 32 lanes, each lane four consecutive codes. Missing lanes are zero.
+void vk_pack_group(const int8_t *queries, int count, int padded, int32_t *packed);
 
 /// Bounds for every row of a block against a group of 32 packed queries; appends (row, lane)
 /// pairs whose lower bound is <= tau[lane] to `out` (room for 32 * count entries).
 /// Lanes with tau = -infinity (no query) never match.
-size_t vk_scan_group(const uint16_t *rows, size_t count, int padded, const uint32_t *packed,
-                     const vk_bounds *bounds, const float *tau, const float *norms,
-                     const float *lengths, vk_candidate *out);
+size_t vk_scan_group(vk_rows rows, size_t count, int padded, const int32_t *packed, const vk_query *bounds,
+                     const float *tau, vk_candidate *out);
 
 /// Squared L2 distance between two float vectors, accumulated in float64 (the re-ranking step).
 double vk_distance_f64(const float *a, const float *b, int dimension);
