@@ -26,6 +26,16 @@ func keyedRandomRows(_ count: Int, _ dimension: Int, seed: UInt64) -> [(key: Str
     randomVectors(count, dimension, seed: seed).enumerated().map { (key: "k\($0.offset)", vector: $0.element) }
 }
 
+/// An index of `kernel` holding `count` keyed random rows, and the rows.
+func indexOfRandomRows(
+    _ count: Int, _ dimension: Int, seed: UInt64, kernel: VectorIndex.Kernel
+) throws -> (index: VectorIndex, rows: [(key: String, vector: [Float])]) {
+    let index = try VectorIndex(dimension: dimension, kernel: kernel)
+    let rows = keyedRandomRows(count, dimension, seed: seed)
+    try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
+    return (index, rows)
+}
+
 /// The float64 brute-force reference: keys nearest first, ties by insertion order.
 func reference(_ rows: [(key: String, vector: [Float])], _ query: [Float], k: Int) -> [(key: String, distance: Double)] {
     let scored = rows.enumerated().map { index, row -> (key: String, distance: Double, order: Int) in
@@ -63,9 +73,7 @@ struct VectorIndexTests {
         arguments: kernels, [(3, 500), (17, 10_000), (64, 3000), (384, 9000)])
     func exactness(kernel: VectorIndex.Kernel, shape: (dimension: Int, count: Int)) throws {
         let (dimension, count) = shape
-        let index = try VectorIndex(dimension: dimension, kernel: kernel)
-        let rows = keyedRandomRows(count, dimension, seed: UInt64(dimension))
-        try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
+        let (index, rows) = try indexOfRandomRows(count, dimension, seed: UInt64(dimension), kernel: kernel)
         #expect(index.count == count)
         let queries = randomVectors(12, dimension, seed: 99)
         for k in [1, 10, 100] {
@@ -96,9 +104,7 @@ struct VectorIndexTests {
     @Test("deletes swap the last row in; results match the reference over what remains", arguments: kernels)
     func deletes(kernel: VectorIndex.Kernel) throws {
         let dimension = 24
-        let index = try VectorIndex(dimension: dimension, kernel: kernel)
-        var rows = keyedRandomRows(6000, dimension, seed: 7)
-        try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
+        var (index, rows) = try indexOfRandomRows(6000, dimension, seed: 7, kernel: kernel)
         var rng = SplitMix64(state: 3)
         for _ in 0..<2500 {
             let victim = rows.remove(at: Int.random(in: 0..<rows.count, using: &rng))
@@ -230,9 +236,7 @@ struct VectorIndexTests {
     @Test("a batch of many queries (several groups of 32, the last one partial) equals single searches", arguments: kernels)
     func manyQueries(kernel: VectorIndex.Kernel) throws {
         let dimension = 40
-        let index = try VectorIndex(dimension: dimension, kernel: kernel)
-        let rows = keyedRandomRows(3000, dimension, seed: 31)
-        try index.upsert(rows.map { .init(key: $0.key, vector: $0.vector) })
+        let (index, rows) = try indexOfRandomRows(3000, dimension, seed: 31, kernel: kernel)
         let queries = randomVectors(70, dimension, seed: 32)
         let batch = try index.search(batch: queries, k: 7)
         #expect(batch.count == 70)
