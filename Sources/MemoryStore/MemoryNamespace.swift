@@ -264,15 +264,16 @@ public final class MemoryNamespace: @unchecked Sendable {
             throw .invalid("\(error)")
         }
         let next = Contents(index: fresh)
-        // The index adopts the file's rows (copy-on-write, no copy) and derives norms and its
-        // coded copy from them in one parallel pass.
+        // The index maps the file's rows into its row region (copy-on-write, no copy) and derives
+        // norms and its coded copy from them in one parallel pass.
         let snapshot = try SnapshotFile.withMapped(snapshotPath) { mapped throws(StoreError) -> (dimension: Int, embedder: String, generation: UInt64) in
             if mapped.dimension == dimension && mapped.embedder == embedder {
                 let keys = mapped.records.map(\.key)
                 let attributes = mapped.records.map(\.attributes)
-                if let rows = try SnapshotFile.mapRows(snapshotPath, offset: mapped.rowsOffset, length: mapped.rowBytes) {
-                    fresh.adopt(mappedRows: rows, mappedLength: mapped.rowBytes, keys: keys, attributes: attributes)
-                }
+                guard
+                    fresh.adopt(
+                        rowsOf: mapped.file, offset: mapped.rowsOffset, length: mapped.rowBytes, keys: keys, attributes: attributes)
+                else { throw .io("cannot map the rows of \(snapshotPath): \(FileIO.errorText())") }
                 next.records.withLock { records in
                     records.reserveCapacity(mapped.records.count)
                     for memory in mapped.records { records[memory.key] = memory }

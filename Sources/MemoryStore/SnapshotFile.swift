@@ -84,9 +84,12 @@ struct SnapshotFile {
         return try parsed.get()
     }
 
-    /// A verified snapshot, still mapped; the rows get a mapping of their own (`mapRows`) that the
-    /// index keeps. The stored norms are only checksummed: the index derives its own in float64.
+    /// A verified snapshot, still mapped; the index maps the rows again, into its own row region
+    /// (`VectorIndex.adopt`), from `file`. The stored norms are only checksummed: the index derives
+    /// its own in float64.
     struct Mapped {
+        /// The open snapshot, valid while `withMapped`'s body runs.
+        var file: Int32
         var dimension: Int
         var embedder: String
         var generation: UInt64
@@ -95,23 +98,6 @@ struct SnapshotFile {
         var rowBytes: Int
         /// Key, content, metadata and attributes of each row, in row order (vectors left empty).
         var records: [StoredMemory]
-    }
-
-    /// A private, writable (copy-on-write) mapping of the snapshot's rows, populated with read-ahead:
-    /// the index adopts it, so loading copies nothing and the first query faults nothing.
-    ///
-    /// Populated for reading only: MAP_POPULATE on a private writable mapping would break
-    /// copy-on-write for every page, copying the whole file into anonymous memory.
-    static func mapRows(_ path: String, offset: Int, length: Int) throws(StoreError) -> UnsafeMutablePointer<Float>? {
-        guard length > 0 else { return nil }
-        let fd = try FileIO.open(path, O_RDONLY)
-        defer { close(fd) }
-        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, off_t(offset)), mapped != MAP_FAILED
-        else { throw .io("mmap \(path): \(FileIO.errorText())") }
-        madvise(mapped, length, MADV_WILLNEED)
-        // Kernels before 5.14 lack it; queries then fault the pages in on first touch.
-        madvise(mapped, length, MADV_POPULATE_READ)
-        return mapped.bindMemory(to: Float.self, capacity: length / 4)
     }
 
     /// Verifies and maps a snapshot for the duration of `body` (nil: there is none).
@@ -130,10 +116,10 @@ struct SnapshotFile {
         defer { munmap(mapped, size) }
         madvise(mapped, size, MADV_SEQUENTIAL | MADV_WILLNEED)
         let raw = UnsafeRawBufferPointer(start: mapped, count: size)
-        return try body(try parseMapped(raw, path: path))
+        return try body(try parseMapped(raw, file: fd, path: path))
     }
 
-    private static func parseMapped(_ raw: UnsafeRawBufferPointer, path: String) throws(StoreError) -> Mapped {
+    private static func parseMapped(_ raw: UnsafeRawBufferPointer, file: Int32, path: String) throws(StoreError) -> Mapped {
         var reader = ByteReader(raw)
         guard Array(raw[0..<8]) == magic else { throw .corrupt("\(path) is not a snapshot (bad magic)") }
         reader.offset = 8
@@ -176,7 +162,7 @@ struct SnapshotFile {
         guard actual == bodyChecksum else { throw .corrupt("\(path): the body checksum does not match") }
         if let parseError { throw parseError }
         return Mapped(
-            dimension: dimension, embedder: embedder, generation: generation, rowsOffset: offset, rowBytes: rowBytes,
+            file: file, dimension: dimension, embedder: embedder, generation: generation, rowsOffset: offset, rowBytes: rowBytes,
             records: memories)
     }
 }

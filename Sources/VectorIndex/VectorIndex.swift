@@ -10,9 +10,9 @@ import Darwin
 
 /// An exact (flat) squared-L2 index over float32 vectors of one dimension, keyed by strings.
 ///
-/// Rows are contiguous and 64-byte aligned; norms are stored at write time; deletes swap the last
-/// row into the hole (O(1)). Searches shard the rows across the cores, each shard with its own
-/// heap. Two scoring kernels, same results:
+/// Rows are contiguous and 64-byte aligned, and grow in place (`RowRegion`); norms are stored at
+/// write time; deletes swap the last row into the hole (O(1)). Searches shard the rows across the
+/// cores, each shard with its own heap. Two scoring kernels, same results:
 /// - `float32`: single-threaded BLAS per shard (`sgemv` for one query, `sgemm` for batches);
 /// - `int8Prefilter` (CPUs with AVX512-VNNI): an 8-bit coded copy of the rows, a quarter of the
 ///   bytes to stream, yields rigorous lower and upper distance bounds per row; only rows whose
@@ -54,13 +54,13 @@ public final class VectorIndex: @unchecked Sendable {
     let padded: Int
     let lock = ReadWriteLock()
     // Guarded by `lock`.
+    /// Where `rows` live: anonymous memory, after `adopt` starting with a snapshot's rows mapped
+    /// copy-on-write.
+    var rowRegion: RowRegion
     var rows: UnsafeMutablePointer<Float>
-    var capacity: Int
-    /// Bytes mapped at `rows` (anonymous, or a snapshot's rows adopted copy-on-write).
-    var rowsLength: Int
     /// The coded copy of `rows` (prefilter kernel only), `padded` bytes per row.
+    var codeRegion: RowRegion?
     var codes: UnsafeMutablePointer<UInt8>?
-    var codesLength = 0
     /// Per row: squared norm (float64 sum, rounded), norm rounded up, and (prefilter kernel) the
     /// code scale and coding error.
     var norms: [Float] = []
@@ -76,26 +76,31 @@ public final class VectorIndex: @unchecked Sendable {
     /// Shards per search: one per core, so BLAS must not start threads of its own underneath.
     let shards: Int
 
-    public init(dimension: Int, shards: Int? = nil, kernel: Kernel = .automatic) throws(VectorIndexError) {
+    public convenience init(dimension: Int, shards: Int? = nil, kernel: Kernel = .automatic) throws(VectorIndexError) {
+        try self.init(dimension: dimension, shards: shards, kernel: kernel, reservation: RowRegion.defaultReservation)
+    }
+
+    /// `reservation`: bytes of address space for the rows (and for the codes) before they move.
+    init(dimension: Int, shards: Int?, kernel: Kernel, reservation: Int) throws(VectorIndexError) {
         guard (1...65536).contains(dimension) else { throw .badDimension(dimension) }
         self.dimension = dimension
         self.shards = max(1, shards ?? ProcessInfoCores.count)
         let prefilter = kernel != .float32 && vk_int8_available()
         self.kernel = prefilter ? .int8Prefilter : .float32
         padded = (dimension + 63) / 64 * 64
-        capacity = 1024
-        rowsLength = capacity * dimension * MemoryLayout<Float>.size
-        rows = RowMemory.allocate(bytes: rowsLength).bindMemory(to: Float.self, capacity: capacity * dimension)
+        rowRegion = RowRegion(reservation: reservation)
+        rows = rowRegion.base.bindMemory(to: Float.self, capacity: rowRegion.reserved / MemoryLayout<Float>.size)
         if prefilter {
-            codesLength = capacity * padded
-            codes = RowMemory.allocate(bytes: codesLength).bindMemory(to: UInt8.self, capacity: codesLength)
+            let region = RowRegion(reservation: reservation)
+            codeRegion = region
+            codes = region.base.bindMemory(to: UInt8.self, capacity: region.reserved)
         }
         BLASThreads.pinToOne()
     }
 
     deinit {
-        munmap(rows, rowsLength)
-        if let codes { munmap(codes, codesLength) }
+        rowRegion.release()
+        codeRegion?.release()
     }
 
     public var count: Int { lock.withReadLock { keys.count } }
@@ -192,7 +197,7 @@ public final class VectorIndex: @unchecked Sendable {
             attributes[slot] = item.attributes
         } else {
             slot = keys.count
-            if slot == capacity { grow() }
+            makeRoom(rows: slot + 1)
             norms.append(0)
             lengths.append(0)
             scales.append(0)
@@ -239,43 +244,34 @@ public final class VectorIndex: @unchecked Sendable {
         }
     }
 
-    private func grow() {
-        let newCapacity = max(1024, capacity * 2)
-        let newLength = newCapacity * dimension * MemoryLayout<Float>.size
-        let newRows = RowMemory.allocate(bytes: newLength).bindMemory(to: Float.self, capacity: newCapacity * dimension)
-        newRows.update(from: rows, count: keys.count * dimension)
-        munmap(rows, rowsLength)
-        rows = newRows
-        rowsLength = newLength
-        if let codes {
-            let newCodesLength = newCapacity * padded
-            let newCodes = RowMemory.allocate(bytes: newCodesLength).bindMemory(to: UInt8.self, capacity: newCodesLength)
-            newCodes.update(from: codes, count: keys.count * padded)
-            munmap(codes, codesLength)
-            self.codes = newCodes
-            codesLength = newCodesLength
-        }
-        capacity = newCapacity
+    /// Room for `count` rows (and their codes); the storage moves only past its reservation.
+    private func makeRoom(rows count: Int) {
+        let used = keys.count
+        let rowBytes = dimension * MemoryLayout<Float>.size
+        rowRegion.ensure(count * rowBytes, used: used * rowBytes)
+        codeRegion?.ensure(count * padded, used: used * padded)
+        bindStorage()
     }
 
-    /// Takes over a private (copy-on-write) mapping of `keys.count` rows as the row storage, with
-    /// no copy: a snapshot's rows serve queries straight from the page cache. The index unmaps it.
-    /// Per-row bounds and the codes are computed here, in parallel, in one pass over the rows.
+    /// Typed pointers into the regions (they change only when a region moves).
+    private func bindStorage() {
+        rows = rowRegion.base.bindMemory(to: Float.self, capacity: rowRegion.reserved / MemoryLayout<Float>.size)
+        codes = codeRegion.map { $0.base.bindMemory(to: UInt8.self, capacity: $0.reserved) }
+    }
+
+    /// Takes `keys.count` rows from an open file (`length` bytes at `offset`, a multiple of the
+    /// page size) as the row storage, with no copy: a private (copy-on-write) mapping at the start
+    /// of the row region, read ahead so the first query faults nothing, and rows written later go
+    /// right after it. Per-row bounds and the codes are computed here, in parallel, in one pass.
+    /// False when the file cannot be mapped or the index is not empty (discard the index then).
     public func adopt(
-        mappedRows: UnsafeMutablePointer<Float>, mappedLength: Int, keys newKeys: [String],
-        attributes newAttributes: [[String: String]]
-    ) {
+        rowsOf fd: Int32, offset: Int, length: Int, keys newKeys: [String], attributes newAttributes: [[String: String]]
+    ) -> Bool {
         lock.withWriteLock {
-            munmap(rows, rowsLength)
-            rows = mappedRows
-            rowsLength = mappedLength
             let count = newKeys.count
-            capacity = count
-            if let codes {
-                munmap(codes, codesLength)
-                codesLength = max(1, count) * padded
-                self.codes = RowMemory.allocate(bytes: codesLength).bindMemory(to: UInt8.self, capacity: codesLength)
-            }
+            guard length == count * dimension * MemoryLayout<Float>.size, keys.isEmpty else { return false }
+            guard rowRegion.mapFile(fd, offset: offset, length: length) else { return false }
+            makeRoom(rows: count)
             norms = [Float](repeating: 0, count: count)
             lengths = norms
             scales = norms
@@ -293,22 +289,8 @@ public final class VectorIndex: @unchecked Sendable {
             sequences = (0..<UInt64(count)).map { $0 }
             nextSequence = UInt64(count)
             slots = Dictionary(uniqueKeysWithValues: newKeys.enumerated().map { ($1, $0) })
+            return true
         }
-    }
-}
-
-/// Anonymous row memory with transparent huge pages requested for large blocks (Linux aligns large
-/// anonymous mappings to 2 MB): a scan over a gigabyte of rows then walks 512 times fewer
-/// page-table entries.
-enum RowMemory {
-    static let hugePage = 2 << 20
-
-    static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
-        let length = max(bytes, 64)
-        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED
-        else { fatalError("out of memory mapping \(length) bytes of vector rows") }
-        if length >= hugePage { _ = madvise(mapped, length, MADV_HUGEPAGE) }
-        return mapped
     }
 }
 
