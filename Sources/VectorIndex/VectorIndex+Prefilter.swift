@@ -164,17 +164,7 @@ extension VectorIndex {
     /// The coded rows and their per-row bounds as the kernels read them (the caller holds the
     /// lock; read-only access, so concurrent searches may share it).
     private func withCodedRows<Result>(_ body: (UncheckedSendable<vk_rows>) -> Result) -> Result {
-        norms.withUnsafeBufferPointer { norms in
-            lengths.withUnsafeBufferPointer { lengths in
-                scales.withUnsafeBufferPointer { scales in
-                    errors.withUnsafeBufferPointer { errors in
-                        body(UncheckedSendable(vk_rows(
-                            codes: UnsafePointer(codes), norms: norms.baseAddress, lengths: lengths.baseAddress,
-                            scales: scales.baseAddress, errors: errors.baseAddress)))
-                    }
-                }
-            }
-        }
+        columns.withKernelRows(codes: codes) { body(UncheckedSendable($0)) }
     }
 }
 

@@ -121,7 +121,7 @@ extension VectorIndex {
         _ range: Range<Int>, scores: UnsafePointer<Float>, scoreStride: Int, queryNorm: Float, filter: [String: String]?,
         into heap: inout TopK
     ) {
-        norms.withUnsafeBufferPointer { normsBuffer in
+        columns.norms.withUnsafeBufferPointer { normsBuffer in
             sequences.withUnsafeBufferPointer { sequenceBuffer in
                 let norms = normsBuffer.baseAddress! + range.lowerBound
                 let sequences = sequenceBuffer.baseAddress! + range.lowerBound

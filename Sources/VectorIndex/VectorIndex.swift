@@ -61,12 +61,7 @@ public final class VectorIndex: @unchecked Sendable {
     /// The coded copy of `rows` (prefilter kernel only), `padded` bytes per row.
     var codeRegion: RowRegion?
     var codes: UnsafeMutablePointer<UInt8>?
-    /// Per row: squared norm (float64 sum, rounded), norm rounded up, and (prefilter kernel) the
-    /// code scale and coding error.
-    var norms: [Float] = []
-    var lengths: [Float] = []
-    var scales: [Float] = []
-    var errors: [Float] = []
+    var columns = RowColumns()
     var keys: [String] = []
     var sequences: [UInt64] = []
     var attributes: [[String: String]] = []
@@ -136,19 +131,12 @@ public final class VectorIndex: @unchecked Sendable {
             if slot != last {
                 (rows + slot * dimension).update(from: rows + last * dimension, count: dimension)
                 if let codes { (codes + slot * padded).update(from: codes + last * padded, count: padded) }
-                norms[slot] = norms[last]
-                lengths[slot] = lengths[last]
-                scales[slot] = scales[last]
-                errors[slot] = errors[last]
                 keys[slot] = keys[last]
                 sequences[slot] = sequences[last]
                 attributes[slot] = attributes[last]
                 slots[keys[slot]] = slot
             }
-            norms.removeLast()
-            lengths.removeLast()
-            scales.removeLast()
-            errors.removeLast()
+            columns.removeRow(swappingLastInto: slot)
             keys.removeLast()
             sequences.removeLast()
             attributes.removeLast()
@@ -198,10 +186,7 @@ public final class VectorIndex: @unchecked Sendable {
         } else {
             slot = keys.count
             makeRoom(rows: slot + 1)
-            norms.append(0)
-            lengths.append(0)
-            scales.append(0)
-            errors.append(0)
+            columns.appendRow()
             keys.append(item.key)
             sequences.append(nextSequence)
             attributes.append(item.attributes)
@@ -214,34 +199,15 @@ public final class VectorIndex: @unchecked Sendable {
 
     /// Per-row bounds and the codes of rows whose float32 values are in place.
     func prepareRows(_ range: Range<Int>) {
-        withRowSide { prepareRows(range, side: $0) }
+        columns.withPointers { prepareRows(range, side: $0) }
     }
 
     /// The same into caller-held buffers, so disjoint ranges can be prepared in parallel.
-    private func prepareRows(_ range: Range<Int>, side: RowSide) {
+    private func prepareRows(_ range: Range<Int>, side: RowColumns.Pointers) {
         let start = range.lowerBound
         vk_prepare_rows(
             rows + start * dimension, range.count, Int32(dimension), codes.map { $0 + start * padded }, Int32(padded),
             side.norms + start, side.lengths + start, side.scales + start, side.errors + start)
-    }
-
-    /// The per-row arrays as pointers (the caller holds the write lock).
-    struct RowSide: @unchecked Sendable {
-        var norms, lengths, scales, errors: UnsafeMutablePointer<Float>
-    }
-
-    func withRowSide<Result>(_ body: (RowSide) -> Result) -> Result {
-        norms.withUnsafeMutableBufferPointer { norms in
-            lengths.withUnsafeMutableBufferPointer { lengths in
-                scales.withUnsafeMutableBufferPointer { scales in
-                    errors.withUnsafeMutableBufferPointer { errors in
-                        body(RowSide(
-                            norms: norms.baseAddress!, lengths: lengths.baseAddress!, scales: scales.baseAddress!,
-                            errors: errors.baseAddress!))
-                    }
-                }
-            }
-        }
     }
 
     /// Room for `count` rows (and their codes); the storage moves only past its reservation.
@@ -272,13 +238,10 @@ public final class VectorIndex: @unchecked Sendable {
             guard length == count * dimension * MemoryLayout<Float>.size, keys.isEmpty else { return false }
             guard rowRegion.mapFile(fd, offset: offset, length: length) else { return false }
             makeRoom(rows: count)
-            norms = [Float](repeating: 0, count: count)
-            lengths = norms
-            scales = norms
-            errors = norms
+            columns = RowColumns(count: count)
             let chunk = 8192
             let chunks = (count + chunk - 1) / chunk
-            withRowSide { side in
+            columns.withPointers { side in
                 parallelFor(chunks) { index in
                     let start = index * chunk
                     prepareRows(start..<min(count, start + chunk), side: side)

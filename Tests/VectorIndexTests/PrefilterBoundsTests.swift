@@ -5,37 +5,23 @@ import Testing
 
 /// Rows coded for the kernels, as VectorIndex keeps them.
 struct CodedRows {
-    let count: Int
-    let padded: Int
     let codes: AlignedBuffer<UInt8>
-    var norms, lengths, scales, errors: [Float]
+    var columns: RowColumns
 
     init(_ rows: [[Float]], dimension: Int) {
-        count = rows.count
-        padded = (dimension + 63) / 64 * 64
-        codes = AlignedBuffer<UInt8>(count: count * padded)
-        norms = [Float](repeating: 0, count: count)
-        (lengths, scales, errors) = (norms, norms, norms)
+        let padded = (dimension + 63) / 64 * 64
+        codes = AlignedBuffer<UInt8>(count: rows.count * padded)
+        columns = RowColumns(count: rows.count)
         let flat = Array(rows.joined())
-        vk_prepare_rows(
-            flat, count, Int32(dimension), codes.pointer, Int32(padded), &norms, &lengths, &scales,
-            &errors)
+        columns.withPointers { [codes] side in
+            vk_prepare_rows(
+                flat, rows.count, Int32(dimension), codes.pointer, Int32(padded), side.norms, side.lengths, side.scales,
+                side.errors)
+        }
     }
 
     func withRows<Result>(_ body: (vk_rows) -> Result) -> Result {
-        norms.withUnsafeBufferPointer { norms in
-            lengths.withUnsafeBufferPointer { lengths in
-                scales.withUnsafeBufferPointer { scales in
-                    errors.withUnsafeBufferPointer { errors in
-                        body(
-                            vk_rows(
-                                codes: UnsafePointer(codes.pointer), norms: norms.baseAddress,
-                                lengths: lengths.baseAddress,
-                                scales: scales.baseAddress, errors: errors.baseAddress))
-                    }
-                }
-            }
-        }
+        columns.withKernelRows(codes: codes.pointer, body)
     }
 }
 
