@@ -7,6 +7,7 @@
    upstream (p50 of sequential requests), and the first streamed chunk's arrival time both ways.
 Usage: benchmarks/run.sh server
 """
+import contextlib
 import http.client
 import json
 import os
@@ -69,28 +70,35 @@ def wrk(url):
     return rate, float(p99.group(1)) * scale, int(errors.group(1)) if errors else 0
 
 
+@contextlib.contextmanager
+def local_server(command, env):
+    """A server started as command(port) on a free port; yields the port once /runsync answers."""
+    port = free_port()
+    server = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/runsync", server)
+        yield port
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def echo_command(port):
+    return [os.path.join(RELEASE, "echo"), "--local", "--port", str(port)]
+
+
+def wrk_against(command, env):
+    with local_server(command, env) as port:
+        return wrk(f"http://127.0.0.1:{port}/runsync")
+
+
 def runsync_benchmark():
-    results = {}
-    port = free_port()
-    swift = subprocess.Popen([os.path.join(RELEASE, "echo"), "--local", "--port", str(port)],
-                             env=quiet_env(WORKER_CONCURRENCY="16"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/runsync", swift)
-        results["swift"] = wrk(f"http://127.0.0.1:{port}/runsync")
-    finally:
-        swift.terminate()
-        swift.wait()
-    port = free_port()
-    python = subprocess.Popen([PYTHON, os.path.join(ROOT, "benchmarks", "runpod_echo_worker.py"), "--rp_serve_api",
-                               "--rp_api_port", str(port), "--rp_api_host", "127.0.0.1"],
-                              env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/runsync", python)
-        results["runpod-python"] = wrk(f"http://127.0.0.1:{port}/runsync")
-    finally:
-        python.terminate()
-        python.wait()
-    return results
+    return {
+        "swift": wrk_against(echo_command, quiet_env(WORKER_CONCURRENCY="16")),
+        "runpod-python": wrk_against(lambda port: [PYTHON, os.path.join(ROOT, "benchmarks", "runpod_echo_worker.py"),
+                                                   "--rp_serve_api", "--rp_api_port", str(port), "--rp_api_host", "127.0.0.1"],
+                                     quiet_env()),
+    }
 
 
 def timed_requests(host, port, path, body, count, first_byte=False):
@@ -118,24 +126,18 @@ def passthrough_benchmark(count=2000):
     upstream = stub_openai.serve()
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     stub_port = upstream.server_address[1]
-    port = free_port()
-    server = subprocess.Popen([os.path.join(RELEASE, "echo"), "--local", "--port", str(port)],
-                              env=quiet_env(OPENAI_BASE_URL=f"http://127.0.0.1:{stub_port}", WORKER_CONCURRENCY="4"),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(f"http://127.0.0.1:{port}/runsync", server)
-        chat = {"model": "ok", "messages": [{"role": "user", "content": "hi"}]}
-        stream = dict(chat, stream=True)
-        out = {}
-        for name, target_port, path in (("direct", stub_port, "/v1/chat/completions"),
-                                         ("through worker", port, "/openai/v1/chat/completions")):
-            timed_requests("127.0.0.1", target_port, path, chat, 200)  # warm-up
-            out[name] = (statistics.median(timed_requests("127.0.0.1", target_port, path, chat, count)),
-                         statistics.median(timed_requests("127.0.0.1", target_port, path, stream, count // 4, first_byte=True)))
-        return out
+        with local_server(echo_command, quiet_env(OPENAI_BASE_URL=f"http://127.0.0.1:{stub_port}", WORKER_CONCURRENCY="4")) as port:
+            chat = {"model": "ok", "messages": [{"role": "user", "content": "hi"}]}
+            stream = dict(chat, stream=True)
+            out = {}
+            for name, target_port, path in (("direct", stub_port, "/v1/chat/completions"),
+                                             ("through worker", port, "/openai/v1/chat/completions")):
+                timed_requests("127.0.0.1", target_port, path, chat, 200)  # warm-up
+                out[name] = (statistics.median(timed_requests("127.0.0.1", target_port, path, chat, count)),
+                             statistics.median(timed_requests("127.0.0.1", target_port, path, stream, count // 4, first_byte=True)))
+            return out
     finally:
-        server.terminate()
-        server.wait()
         upstream.shutdown()
 
 
