@@ -25,7 +25,11 @@ let package = Package(
     name: "swift-worker-runtime",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "WorkerJSON", targets: ["WorkerJSON"]),
+        .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
+        .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
+        .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
         .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "MemoryStore", targets: ["MemoryStore"]),
@@ -62,29 +66,49 @@ let package = Package(
         // curl_easy_setopt and friends are C variadics, which Swift cannot call: typed wrappers.
         .target(name: "CCurlHelpers", dependencies: ["CCurl"]),
 
+        // JSON values, a strict parser and the canonical serializer; no dependencies.
+        .target(name: "WorkerJSON", swiftSettings: swiftSettings),
+        // The outbound HTTP client (libcurl's multi interface on a thread of its own).
+        .target(name: "CurlHTTP", dependencies: ["CCurl", "CCurlHelpers", "WorkerJSON"], swiftSettings: swiftSettings),
+        // RunPod's endpoint API on the wire (statuses, request and status bodies, limits), shared by
+        // the server here and the endpoint client.
+        .target(name: "EndpointAPI", dependencies: ["WorkerJSON"], swiftSettings: swiftSettings),
+        // The handler API, the queue worker, one-shot runs, configuration and modes.
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "CCurl", "CCurlHelpers",
+                "WorkerJSON", "CurlHTTP", "EndpointAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        // The endpoint API over HTTP (`--local`, load balancing): Hummingbird, auth, OpenAI routes,
+        // Prometheus /metrics; other modules add route groups.
+        .target(
+            name: "WorkerEndpointServer",
+            dependencies: [
+                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),
-        // bfloat16 kernels for the index (AVX512-BF16, chosen at run time; Debian's OpenBLAS has none).
+        // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).
         .target(name: "CVectorKernels"),
         .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
         .target(name: "MemoryStore", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
+        // For handler authors' tests: a one-call harness, an in-memory platform, a mock worker API server.
         .target(
             name: "WorkerRuntimeTesting",
             dependencies: [
-                "WorkerRuntime",
+                "WorkerRuntime", "WorkerJSON", "CurlHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,29 +117,66 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .executableTarget(
-            name: "Echo", dependencies: ["WorkerRuntime"], path: "Handlers/Echo", swiftSettings: swiftSettings,
-            linkerSettings: releaseLinking),
-        .executableTarget(
-            name: "Memory", dependencies: ["WorkerRuntime", "MemoryStore"], path: "Handlers/Memory",
+            name: "Echo", dependencies: ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer"], path: "Handlers/Echo",
             swiftSettings: swiftSettings, linkerSettings: releaseLinking),
+        .executableTarget(
+            name: "Memory",
+            dependencies: ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "MemoryStore"],
+            path: "Handlers/Memory", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
             name: "MockPlatform",
             dependencies: [
-                "WorkerRuntimeTesting",
+                "WorkerRuntimeTesting", "WorkerJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
-
         .executableTarget(
-            name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench", swiftSettings: swiftSettings),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
-        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"], swiftSettings: swiftSettings),
+            name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench",
+            swiftSettings: swiftSettings),
+
+        // Helpers the test targets share (loopback servers, child processes, test passes).
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport", swiftSettings: swiftSettings),
+
+        // One test target per module and per handler; process and load suites in their own.
+        .testTarget(name: "WorkerJSONTests", dependencies: [
+                "TestSupport", "WorkerJSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CurlHTTPTests",
+            dependencies: [
+                "TestSupport", 
+                "CurlHTTP", "WorkerJSON", "WorkerRuntimeTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "EndpointAPITests", dependencies: [
+                "TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerRuntimeTests",
             dependencies: [
-                "WorkerRuntime", "WorkerRuntimeTesting", "Echo", "Memory", "MemoryStore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TestSupport", 
+                "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerEndpointServerTests",
+            dependencies: [
+                "TestSupport", 
+                "WorkerEndpointServer", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "EndpointAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -123,5 +184,28 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerRuntimeTestingTests",
+            dependencies: [
+                "TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "VectorIndexTests", dependencies: [
+                "TestSupport", "VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
+        .testTarget(name: "MemoryStoreTests", dependencies: [
+                "TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EchoTests", dependencies: [
+                "TestSupport", "Echo", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MemoryTests",
+            dependencies: [
+                "TestSupport", "Memory", "MemoryStore", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                           .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings),
+        // Whole processes (the built executables) and load: run after everything is built.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON", "CurlHTTP"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,10 +1,12 @@
+import WorkerEndpointServer
 import WorkerRuntime
 
 /// The composition root, shared by `main` and the tests.
 enum Echo {
     static func makeRuntime() -> WorkerRuntime {
         // Streams are aggregated into the final result, so /runsync returns every chunk.
-        WorkerRuntime(handler: EchoHandler(), options: WorkerOptions(returnAggregateStream: true))
+        WorkerRuntime(
+            handler: EchoHandler(), options: WorkerOptions(returnAggregateStream: true), features: [.endpointServer()])
     }
 }
 

@@ -1,3 +1,4 @@
+import WorkerJSON
 import WorkerRuntime
 
 /// Echo's control keys, validated: a mistyped or out-of-range value is an error naming the key.

@@ -1,3 +1,4 @@
+import WorkerJSON
 import WorkerRuntime
 
 /// The reference handler: answers with its input object unchanged, except where a control key

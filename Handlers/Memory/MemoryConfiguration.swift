@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import WorkerJSON
 import WorkerRuntime
 
 /// The memory handler's settings, read once from the environment.

@@ -1,5 +1,7 @@
 import MemoryStore
 import Synchronization
+import CurlHTTP
+import WorkerJSON
 import WorkerRuntime
 
 /// Stores texts with their embeddings and finds the nearest ones (`Handlers/Memory`).
@@ -11,7 +13,8 @@ struct MemoryHandler: RawJobHandler {
     init(configuration: MemoryConfiguration, embedder: (any TextEmbedder)? = nil) {
         self.configuration = configuration
         self.embedder = embedder ?? configuration.embeddings.map {
-            OpenAIEmbedder(upstream: $0, model: configuration.embeddingsModel) as any TextEmbedder
+            OpenAIEmbedder(upstream: $0, model: configuration.embeddingsModel, client: CurlHTTPClient(name: "embeddings"))
+                as any TextEmbedder
         } ?? OfflineEmbedder()
     }
 
@@ -22,6 +25,11 @@ struct MemoryHandler: RawJobHandler {
         } catch {
             throw MemoryInputError("MEMORY_DIR \(configuration.directory) cannot be used: \(error)")
         }
+    }
+
+    /// After the last job: the embedder's HTTP client ends its thread.
+    func shutdown() async throws {
+        await embedder.shutdown()
     }
 
     func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {

@@ -1,3 +1,4 @@
+import WorkerJSON
 import WorkerRuntime
 
 /// A validated memory job. Parsing checks everything up front, so a bad field is reported before

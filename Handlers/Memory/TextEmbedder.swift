@@ -1,4 +1,6 @@
 import MemoryStore
+import CurlHTTP
+import WorkerJSON
 import WorkerRuntime
 
 /// Turns texts into vectors. A namespace records the embedder's name, so vectors from different
@@ -6,6 +8,12 @@ import WorkerRuntime
 protocol TextEmbedder: Sendable {
     var name: String { get }
     func embed(_ texts: [String]) async throws -> [[Float]]
+    /// Releases what the embedder holds (connections, threads) once the worker stops.
+    func shutdown() async
+}
+
+extension TextEmbedder {
+    func shutdown() async {}
 }
 
 /// The built-in offline embedder (no service needed).
@@ -32,7 +40,7 @@ struct OpenAIEmbedder: TextEmbedder {
     let batchSize = 128
     let retryDelays: [Duration]
 
-    init(upstream: OpenAIConfiguration, model: String, client: CurlHTTPClient = .shared, retryDelays: [Duration] = [.seconds(1), .seconds(2)]) {
+    init(upstream: OpenAIConfiguration, model: String, client: CurlHTTPClient, retryDelays: [Duration] = [.seconds(1), .seconds(2)]) {
         self.upstream = upstream
         self.model = model
         self.client = client
@@ -40,6 +48,8 @@ struct OpenAIEmbedder: TextEmbedder {
     }
 
     var name: String { "openai:\(model)" }
+
+    func shutdown() async { await client.shutdown() }
 
     func embed(_ texts: [String]) async throws -> [[Float]] {
         var vectors: [[Float]] = []

@@ -1,25 +1,26 @@
 import Synchronization
+import WorkerJSON
 import WorkerRuntime
 
 /// The platform in memory, for testing the loop and handlers without sockets: queue jobs or
 /// scripted job-take answers, request stops, and read back everything the worker posted.
-public final class InMemoryJobSource: JobSource {
-    public struct Post: Sendable, Equatable {
-        public enum Kind: Sendable, Equatable { case result(isStream: Bool), chunk }
-        public let kind: Kind
-        public let jobID: String
-        public let body: JSONValue
-        public init(kind: Kind, jobID: String, body: JSONValue) {
+package final class InMemoryJobSource: JobSource {
+    package struct Post: Sendable, Equatable {
+        package enum Kind: Sendable, Equatable { case result(isStream: Bool), chunk }
+        package let kind: Kind
+        package let jobID: String
+        package let body: JSONValue
+        package init(kind: Kind, jobID: String, body: JSONValue) {
             self.kind = kind
             self.jobID = jobID
             self.body = body
         }
     }
 
-    public struct Take: Sendable, Equatable {
-        public let count: Int
-        public let jobInProgress: Bool
-        public init(count: Int, jobInProgress: Bool) {
+    package struct Take: Sendable, Equatable {
+        package let count: Int
+        package let jobInProgress: Bool
+        package init(count: Int, jobInProgress: Bool) {
             self.count = count
             self.jobInProgress = jobInProgress
         }
@@ -39,16 +40,16 @@ public final class InMemoryJobSource: JobSource {
     private let state = Mutex(State())
     private let stopChannel: Bool
 
-    public init(stopChannel: Bool = true) {
+    package init(stopChannel: Bool = true) {
         self.stopChannel = stopChannel
     }
 
     // MARK: Scripting
 
     /// Queues job objects (valid or not): job-take hands out as many as it is asked for.
-    public func enqueue(_ jobs: JSONValue...) { enqueue(jobs) }
+    package func enqueue(_ jobs: JSONValue...) { enqueue(jobs) }
 
-    public func enqueue(_ jobs: [JSONValue]) {
+    package func enqueue(_ jobs: [JSONValue]) {
         let waiter = state.withLock { state in
             state.jobs.append(contentsOf: jobs)
             defer { state.takeWaiter = nil }
@@ -58,7 +59,7 @@ public final class InMemoryJobSource: JobSource {
     }
 
     /// The next job-take calls answer these, in order, before any queued job.
-    public func script(_ outcomes: JobTakeOutcome...) {
+    package func script(_ outcomes: JobTakeOutcome...) {
         let waiter = state.withLock { state in
             state.scripted.append(contentsOf: outcomes)
             defer { state.takeWaiter = nil }
@@ -68,12 +69,12 @@ public final class InMemoryJobSource: JobSource {
     }
 
     /// The next job-done posts answer these, in order; then they are delivered.
-    public func scriptResultOutcomes(_ outcomes: DeliveryOutcome...) {
+    package func scriptResultOutcomes(_ outcomes: DeliveryOutcome...) {
         state.withLock { $0.resultOutcomes.append(contentsOf: outcomes) }
     }
 
     /// Sends these ids on the stop channel.
-    public func requestStop(_ ids: String...) {
+    package func requestStop(_ ids: String...) {
         let waiter = state.withLock { state in
             state.stops.append(contentsOf: ids)
             defer { state.stopWaiter = nil }
@@ -84,11 +85,11 @@ public final class InMemoryJobSource: JobSource {
 
     // MARK: What the worker did
 
-    public var posts: [Post] { state.withLock { $0.posts } }
-    public var takes: [Take] { state.withLock { $0.takes } }
+    package var posts: [Post] { state.withLock { $0.posts } }
+    package var takes: [Take] { state.withLock { $0.takes } }
 
     /// Final results (job-done posts that are not progress updates).
-    public var results: [Post] {
+    package var results: [Post] {
         posts.filter { post in
             if case .result = post.kind { return post.body["status"] != "IN_PROGRESS" }
             return false
@@ -96,7 +97,7 @@ public final class InMemoryJobSource: JobSource {
     }
 
     /// Waits until `count` final results were posted, or fails after `timeout`.
-    public func waitForResults(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [Post] {
+    package func waitForResults(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [Post] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let results = self.results
@@ -108,7 +109,7 @@ public final class InMemoryJobSource: JobSource {
 
     // MARK: JobSource
 
-    public func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
+    package func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
         while !Task.isCancelled {
             let answer = state.withLock { state -> JobTakeOutcome? in
                 if !state.scripted.isEmpty {
@@ -128,7 +129,7 @@ public final class InMemoryJobSource: JobSource {
         return .noJob
     }
 
-    public func pollStopRequests() async -> StopPollOutcome? {
+    package func pollStopRequests() async -> StopPollOutcome? {
         guard stopChannel else { return nil }
         while !Task.isCancelled {
             let ids = state.withLock { state -> [String] in
@@ -164,14 +165,14 @@ public final class InMemoryJobSource: JobSource {
         }
     }
 
-    public func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
+    package func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
         record(.result(isStream: isStream), jobID: jobID, body: body.bytes)
         return state.withLock { state in
             state.resultOutcomes.isEmpty ? .delivered : state.resultOutcomes.removeFirst()
         }
     }
 
-    public func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
+    package func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
         record(.chunk, jobID: jobID, body: body.bytes)
         return .delivered
     }
@@ -180,14 +181,4 @@ public final class InMemoryJobSource: JobSource {
         let parsed = (try? JSONValue.parse(body)) ?? .string(String(decoding: body, as: UTF8.self))
         state.withLock { $0.posts.append(Post(kind: kind, jobID: jobID, body: parsed)) }
     }
-}
-
-public struct TimeoutError: Error, CustomStringConvertible {
-    public let what: String
-    public let timeout: Duration
-    public init(what: String, timeout: Duration) {
-        self.what = what
-        self.timeout = timeout
-    }
-    public var description: String { "timed out after \(timeout) waiting for \(what)" }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import Synchronization
+import WorkerJSON
 import WorkerRuntime
 
 /// RunPod's worker API on a loopback port: hands out queued jobs (long-polling briefly when

@@ -1,8 +1,9 @@
 import Testing
+import TestSupport
 
 @testable import MemoryStore
 
-@Suite("The offline embedder")
+@Suite("The offline embedder", .defaultPass)
 struct HashedEmbedderTests {
     let embedder = HashedEmbedder()
 

@@ -1,10 +1,11 @@
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import MemoryStore
 
-@Suite("Durable namespaces")
+@Suite("Durable namespaces", .defaultPass)
 struct MemoryNamespaceTests {
     func directory() -> String {
         NSTemporaryDirectory() + "memory-test-\(UUID().uuidString)/ns"

@@ -1,5 +1,6 @@
 import CVectorKernels
 import Testing
+import TestSupport
 
 @testable import VectorIndex
 
@@ -27,7 +28,7 @@ struct CodedRows {
 
 /// The pre-filter is only exact if every bound it reports holds: the true (float64) squared
 /// distance of every row must lie between its lower and upper bound, at any scale.
-@Suite("int8 pre-filter bounds", .enabled(if: vk_int8_available()))
+@Suite("int8 pre-filter bounds", .tags(.heavy), .pass(.heavy), .enabled(if: vk_int8_available()))
 struct PrefilterBoundsTests {
     /// Row sets that stress the coding: uniform scales from subnormal-adjacent to near the size
     /// limit, rows of wildly different magnitudes, one dominant component (everything else codes

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import VectorIndex
 
 /// Rows grow in place inside a reservation of address space and move only past it; rows adopted
 /// from a file sit at the start of the region and move with the rest.
-@Suite("Row storage growth")
+@Suite("Row storage growth", .tags(.heavy), .pass(.heavy))
 struct RowRegionTests {
     /// A 2 MB reservation holds 1365 rows of 384 floats: 5000 rows force several moves.
     static let smallReservation = RowRegion.granule

@@ -1,5 +1,6 @@
 import Dispatch
 import Testing
+import TestSupport
 
 import CVectorKernels
 @testable import VectorIndex
@@ -66,7 +67,7 @@ func expectMatchesReference(
 /// Both scoring kernels; `.int8Prefilter` falls back to float32 on CPUs without AVX512-VNNI.
 let kernels: [VectorIndex.Kernel] = [.float32, .int8Prefilter]
 
-@Suite("VectorIndex exactness")
+@Suite("VectorIndex exactness", .tags(.heavy), .pass(.heavy))
 struct VectorIndexTests {
     @Test(
         "single and batch search equal the float64 reference",

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Logging
 import Testing
+import TestSupport
+import WorkerJSON
 
 @testable import WorkerRuntime
 
-@Suite("Configuration from the environment")
+@Suite("Configuration from the environment", .defaultPass)
 struct ConfigurationTests {
     static let platform: [String: String] = [
         "RUNPOD_WEBHOOK_GET_JOB": "https://api.runpod.ai/v2/ep1/job-take/$ID?gpu=NVIDIA+H100",
@@ -101,5 +103,48 @@ struct ConfigurationTests {
         #expect(WorkerMode.resolve(arguments: flag, configuration: queue) == .oneShot(testInput: #"{"input":{}}"#))
         #expect(WorkerMode.resolve(arguments: dashed, configuration: local) == .oneShot(testInput: #"{"input":1}"#))
         #expect(flag.unrecognized == ["--my-own-flag"])
+    }
+
+    @Test("modes: --local (and --rp_serve_api), PORT for load balancing, precedence")
+    func serverModes() throws {
+        let args = try WorkerArguments.parse(["--rp_serve_api", "--rp_api_port", "9000", "--rp_api_host", "0.0.0.0"])
+        let local = WorkerMode.resolve(arguments: args, configuration: try testConfiguration())
+        guard case .server(let server) = local else { Issue.record("not a server: \(local)"); return }
+        #expect(server.kind == .local)
+        #expect(server.port == 9000)
+        #expect(server.host == "0.0.0.0")
+        #expect(!server.isLoopback)
+
+        let lb = WorkerMode.resolve(
+            arguments: try WorkerArguments.parse([]),
+            configuration: try testConfiguration(environment: ["PORT": "8080", "PORT_HEALTH": "8081", "HEALTH_CHECK_PATH": "/ready"]))
+        guard case .server(let balanced) = lb else { Issue.record("not a server: \(lb)"); return }
+        #expect(balanced.kind == .loadBalancing)
+        #expect(balanced.host == "0.0.0.0")
+        #expect(balanced.port == 8080)
+        #expect(balanced.healthPort == 8081)
+        #expect(balanced.healthPath == "/ready")
+
+        // The queue variables win over PORT.
+        var env = ConfigurationTests.platform
+        env["PORT"] = "8080"
+        guard case .queue = WorkerMode.resolve(arguments: try WorkerArguments.parse([]), configuration: try testConfiguration(environment: env))
+        else { Issue.record("PORT took over the queue worker"); return }
+        #expect(throws: ConfigurationError.self) { try WorkerConfiguration.fromEnvironment(["PORT": "http"]) }
+        #expect(throws: ConfigurationError.self) { try WorkerConfiguration.fromEnvironment(["HEALTH_CHECK_PATH": "ping"]) }
+    }
+
+    @Test("--local refuses a non-loopback address without an API key; an address is checked, not a prefix")
+    func refusesOpenAddress() throws {
+        for host in ["0.0.0.0", "127.evil.example", "10.0.0.1", "127.0.0.256", "127.0.0"] {
+            #expect(throws: WorkerRuntimeError.self, "\(host)") {
+                try WorkerRuntime.resolve(arguments: ["--local", "--host", host], environment: [:])
+            }
+        }
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "::1"] {
+            _ = try WorkerRuntime.resolve(arguments: ["--local", "--host", host], environment: [:])
+        }
+        _ = try WorkerRuntime.resolve(arguments: ["--local", "--host", "0.0.0.0"], environment: ["RUNPOD_API_KEY": "k"])
+        _ = try WorkerRuntime.resolve(arguments: ["--local", "--host", "0.0.0.0", "--allow-unauthenticated"], environment: [:])
     }
 }

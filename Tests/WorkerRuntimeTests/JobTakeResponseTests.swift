@@ -1,8 +1,10 @@
 import Testing
+import TestSupport
+import WorkerJSON
 
 @testable import WorkerRuntime
 
-@Suite("job-take and job-stop answers")
+@Suite("job-take and job-stop answers", .defaultPass)
 struct JobTakeResponseTests {
     func take(_ status: Int, _ body: String = "") -> JobTakeOutcome {
         JobTakeOutcome.interpret(status: status, body: Array(body.utf8))

@@ -1,14 +1,12 @@
-import Hummingbird
-import HummingbirdTesting
 import Synchronization
 import Testing
+import TestSupport
+import WorkerJSON
 import WorkerRuntimeTesting
-
-@testable import Echo
 
 @testable import WorkerRuntime
 
-@Suite("OpenAI-compatible passthrough")
+@Suite("OpenAI-compatible passthrough", .defaultPass)
 struct OpenAIPassthroughTests {
     /// Runs one job through the queue loop with the passthrough in front of a handler that must not be reached.
     func runJob(_ input: JSONValue, base: String, configure: (inout OpenAIConfiguration) -> Void = { _ in })
@@ -16,7 +14,8 @@ struct OpenAIPassthroughTests {
     {
         var upstream = OpenAIConfiguration(baseURL: base, apiKey: "upstream-key")
         configure(&upstream)
-        let handler = OpenAIPassthroughHandler(inner: ClosureHandler { _, _ in "the handler" }, upstream: upstream)
+        let handler = OpenAIPassthroughHandler(
+            inner: ClosureHandler { _, _ in "the handler" }, upstream: upstream, client: testHTTPClient)
         let source = InMemoryJobSource()
         source.enqueue(["id": "oa", "input": input])
         try await withLoop(source: source, handler: handler) { _ in _ = try await source.waitForResults(1, timeout: .seconds(20)) }
@@ -123,71 +122,4 @@ struct OpenAIPassthroughTests {
         #expect(SSECoalescer.completeEventsEnd(Array("data: a\r\n\r\n".utf8)) == 11)
         #expect(SSECoalescer.completeEventsEnd(Array("data: partial".utf8)) == 0)
     }
-
-    @Test("the local server's /openai/v1 routes answer OpenAI requests, streamed or not, with upstream statuses")
-    func localRoutes() async throws {
-        let stub = StubUpstream(streamEvents: 3)
-        try await stub.run { base in
-            try await withServer(Echo.handlerForTests, environment: ["OPENAI_BASE_URL": base]) { client, _ in
-                let (status, body, _) = try await client.call(
-                    .post, "/openai/v1/chat/completions", json: ["model": "ok", "messages": [["role": "user", "content": "hi"]]])
-                #expect(status == 200)
-                #expect(body == StubUpstream.chatCompletion("hello"))
-                let models = try await client.call(.get, "/v2/ep/openai/v1/models")
-                #expect(models.body?["data"]?[0]?["id"] == "stub-model")
-                let embeddings = try await client.call(.post, "/openai/v1/embeddings", json: ["model": "e", "input": "x"])
-                #expect(embeddings.body?["data"]?[0]?["embedding"] == [1.0, 0.5, -0.5])
-                let failed = try await client.call(.post, "/openai/v1/chat/completions", json: ["model": "fail"])
-                #expect(failed.status == 401)
-                #expect(failed.body?["error"]?["message"]?.stringValue?.contains("Incorrect API key") == true)
-                let sse = try await client.execute(
-                    uri: "/openai/v1/chat/completions", method: .post, headers: [.contentType: "application/json"],
-                    body: ByteBuffer(string: #"{"model":"ok","stream":true}"#)
-                ) { response in (response.status.code, response.headers[.contentType], String(buffer: response.body)) }
-                #expect(sse.0 == 200)
-                #expect(sse.1 == "text/event-stream")
-                #expect(sse.2 == (0..<3).map(StubUpstream.chunk).joined() + "data: [DONE]\n\n")
-                let streamFail = try await client.call(.post, "/openai/v1/chat/completions", json: ["model": "fail", "stream": true])
-                #expect(streamFail.status == 401)
-                let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
-                #expect(metrics.contains(#"worker_passthrough_requests_total{route="/v1/chat/completions",status="200"} 2"#))
-                #expect(metrics.contains(#"worker_passthrough_requests_total{route="/v1/chat/completions",status="401"} 2"#))
-            }
-        }
-    }
-
-    @Test("webhooks: the cloud envelope on success and failure, retried after a non-200 answer")
-    func webhooks() async throws {
-        let stub = StubUpstream()
-        try await stub.run { base in
-            var server = ServerConfiguration()
-            server.limits.webhookRetryDelays = [.milliseconds(50), .milliseconds(50)]
-            let echo = Echo.makeRuntime()
-            try await withServer(echo.handler, options: echo.options, server: server) { client, _ in
-                stub.hookFailures.store(1, ordering: .relaxed)
-                let ok = try await client.call(.post, "/runsync", json: ["input": ["a": 1], "webhook": .string("\(base)/hook")])
-                let failed = try await client.call(.post, "/runsync", json: ["input": ["fail": "boom"], "webhook": .string("\(base)/hook")])
-                try await waitUntil { stub.hooks.withLock { $0.count } == 3 }
-                let hooks = stub.hooks.withLock { $0 }
-                // The first delivery got a 500 and was retried.
-                let first = hooks.filter { $0.body?["id"] == hooks[0].body?["id"] }
-                #expect(first.count == 2)
-                #expect(first[0].body == first[1].body)
-                #expect(first[1].at - first[0].at >= .milliseconds(45))
-                let success = try #require(hooks.first { $0.body?["status"] == "COMPLETED" }?.body)
-                #expect(success["id"] == ok.body?["id"])
-                #expect(success["input"] == ["a": 1])
-                #expect(success["output"] == ["a": 1])
-                #expect(success["webhook"] == .string("\(base)/hook"))
-                #expect(success["delayTime"] != nil && success["executionTime"] != nil)
-                let failure = try #require(hooks.first { $0.body?["status"] == "FAILED" }?.body)
-                #expect(failure["id"] == failed.body?["id"])
-                #expect(failure["error"]?.stringValue?.contains("boom") == true)
-            }
-        }
-    }
-}
-
-extension Echo {
-    static var handlerForTests: any RawJobHandler { makeRuntime().handler }
 }

@@ -1,8 +1,10 @@
 import Testing
+import TestSupport
+import WorkerJSON
 
 @testable import WorkerRuntime
 
-@Suite("Worker API URLs")
+@Suite("Worker API URLs", .defaultPass)
 struct PlatformURLsTests {
     let urls = PlatformURLs(
         endpoints: .init(

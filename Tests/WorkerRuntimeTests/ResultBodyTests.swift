@@ -1,8 +1,10 @@
 import Testing
+import TestSupport
+import WorkerJSON
 
 @testable import WorkerRuntime
 
-@Suite("job-done bodies")
+@Suite("job-done bodies", .defaultPass)
 struct ResultBodyTests {
     @Test(
         "returned values map to the platform's body (checklist 13, 14, 15)",

@@ -1,12 +1,14 @@
 import Logging
 import Synchronization
 import Testing
-import WorkerRuntime
+import TestSupport
+import WorkerJSON
+@testable import WorkerRuntime
 import WorkerRuntimeTesting
 
 
 /// The real libcurl platform client and loop against a mock platform that records requests.
-@Suite("Worker API on the wire")
+@Suite("Worker API on the wire", .defaultPass)
 struct RunPodWireTests {
     /// Runs the queue worker (loop + heartbeat) against `platform` while `body` runs.
     func withWorker(
@@ -19,7 +21,7 @@ struct RunPodWireTests {
         var configured = try testConfiguration(environment: env)
         configured.timings = timings
         let config = configured
-        let source = RunPodJobSource(configuration: config, platform: config.platform!)
+        let source = RunPodJobSource(configuration: config, platform: config.platform!, client: testHTTPClient)
         try await withLoop(source: source, handler: handler, options: options, configuration: config) { loop in
             let heartbeat = config.heartbeatEnabled ? HeartbeatHandle(config: config, loop: loop) : nil
             defer { heartbeat?.stop() }
@@ -147,7 +149,7 @@ struct RunPodWireTests {
         env["RUNPOD_WEBHOOK_POST_OUTPUT"] = "http://127.0.0.1:1/v2/ep1/job-done/$RUNPOD_POD_ID/$ID"
         env["RUNPOD_WEBHOOK_GET_JOB"] = "http://127.0.0.1:1/v2/ep1/job-take/$ID"
         let config = try testConfiguration(environment: env)
-        let source = RunPodJobSource(configuration: config, platform: config.platform!)
+        let source = RunPodJobSource(configuration: config, platform: config.platform!, client: testHTTPClient)
         guard case .failed(let reason) = await source.postResult(try ResultPayload([:]), jobID: "j", isStream: false) else {
             Issue.record("a refused connection was not retryable")
             return
@@ -237,7 +239,7 @@ struct RunPodWireTests {
 struct HeartbeatHandle {
     private let stopAction: @Sendable () -> Void
     init(config: WorkerConfiguration, loop: WorkerLoop) {
-        stopAction = WorkerRuntime.startHeartbeat(configuration: config, logger: Logger(label: "test")) {
+        stopAction = Heartbeat.start(configuration: config, client: testHTTPClient, logger: Logger(label: "test")) {
             loop.jobsInProgress
         }
     }

@@ -1,10 +1,12 @@
 import Logging
 import Synchronization
 import Testing
-import WorkerRuntime
+import TestSupport
+import WorkerJSON
+@testable import WorkerRuntime
 import WorkerRuntimeTesting
 
-@Suite("The job loop against an in-memory platform")
+@Suite("The job loop against an in-memory platform", .defaultPass)
 struct WorkerLoopTests {
     @Test("a job's return value is posted as its result (checklist 12, 13)")
     func basicResult() async throws {
@@ -135,7 +137,7 @@ struct WorkerLoopTests {
         }
         let source = InMemoryJobSource()
         source.enqueue(["id": "ok", "input": ["a": 1, "b": 2]], ["id": "bad", "input": ["a": 1, "b": "two"]])
-        try await withLoop(source: source, handler: CodableHandlerAdapter(Add())) { _ in
+        try await withLoop(source: source, handler: CodableHandlerAdapter(handler: Add())) { _ in
             let results = try await source.waitForResults(2)
             #expect(results[0].body == ["output": 3])
             let error = try #require(results[1].body["error"]?.stringValue)
@@ -159,8 +161,10 @@ struct WorkerLoopTests {
         let source = InMemoryJobSource()
         source.enqueue(["id": "only", "input": 1], ["id": "never", "input": 2])
         let loop = WorkerLoop(
-            source: source, handler: ClosureHandler { input, _ in input }, options: .init(refreshWorker: true),
-            configuration: try testConfiguration(), logger: Logger(label: "test"))
+            source: source,
+            context: testContext(
+                handler: ClosureHandler { input, _ in input }, options: .init(refreshWorker: true),
+                configuration: try testConfiguration()))
         try await withTimeout { await loop.run() }
         #expect(source.results.map(\.body) == [["output": 1, "stopPod": true]])
     }
@@ -280,9 +284,7 @@ struct WorkerLoopTests {
             try await Task.sleep(for: .milliseconds(300))
             return input
         }
-        let loop = WorkerLoop(
-            source: source, handler: handler, options: .init(), configuration: try testConfiguration(),
-            logger: Logger(label: "test"))
+        let loop = WorkerLoop(source: source, context: testContext(handler: handler, configuration: try testConfiguration()))
         let running = Task { await loop.run() }
         try await waitUntil { started.load(ordering: .relaxed) }
         loop.stop()
@@ -361,18 +363,3 @@ struct WorkerLoopTests {
 }
 
 /// A gate that handlers wait on until the test opens it.
-final class AsyncSignalBox: Sendable {
-    private let opened = Atomic<Bool>(false)
-    func open() { opened.store(true, ordering: .relaxed) }
-    func wait() async {
-        while !opened.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(2)) }
-    }
-}
-
-func waitUntil(timeout: Duration = .seconds(10), _ condition: @escaping @Sendable () -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        guard ContinuousClock.now < deadline else { throw TimeoutError(what: "a condition", timeout: timeout) }
-        try await Task.sleep(for: .milliseconds(2))
-    }
-}

@@ -1,6 +1,6 @@
 """The official clients against `echo --local`: runpod 1.12.0's Endpoint and the openai SDK."""
 import os
-import socket
+import re
 import subprocess
 import threading
 import time
@@ -14,23 +14,32 @@ ECHO = os.environ.get("ECHO_BIN", os.path.join(os.path.dirname(__file__), "..", 
 KEY = "client-test-key"
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def serving_port(proc, deadline):
+    """The port `--port 0` picked, read from the worker's "Serving ... on http://host:port" log line."""
+    pattern = re.compile(r"Serving the .* on http://[^ ]*:(\d+)")
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        match = pattern.search(line)
+        if match:
+            # Keep draining the log so the worker never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            return int(match.group(1))
+    proc.kill()
+    raise RuntimeError("echo --local never reported its port")
 
 
 @pytest.fixture(scope="module")
 def server():
     upstream = stub_openai.serve()
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = free_port()
     env = dict(os.environ, RUNPOD_API_KEY=KEY, WORKER_CONCURRENCY="2",
                OPENAI_BASE_URL=f"http://127.0.0.1:{upstream.server_address[1]}")
-    proc = subprocess.Popen([ECHO, "--local", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([ECHO, "--local", "--port", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
+    base = f"http://127.0.0.1:{serving_port(proc, deadline)}"
     while True:
         try:
             with urllib.request.urlopen(f"{base}/ping", timeout=1) as response:

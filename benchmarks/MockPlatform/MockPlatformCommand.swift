@@ -1,6 +1,7 @@
 import ArgumentParser
 import NIOCore
 import WorkerRuntime
+import WorkerJSON
 import WorkerRuntimeTesting
 
 #if canImport(Glibc)

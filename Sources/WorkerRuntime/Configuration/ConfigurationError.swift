@@ -6,9 +6,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     }
 
     private let code: Code
-    public let variable: String
-    public let value: String
-    public let expected: String
+    package let variable: String
+    package let value: String
+    package let expected: String
 
     public static func invalidValue(_ variable: String, _ value: String, expected: String) -> Self {
         Self(code: .invalidValue, variable: variable, value: value, expected: expected)

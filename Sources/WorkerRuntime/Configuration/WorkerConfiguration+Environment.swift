@@ -7,11 +7,11 @@ import Logging
 
 extension WorkerConfiguration {
     /// Reads and validates the environment; the error names the offending variable.
-    public static func fromEnvironment(
+    package static func fromEnvironment(
         _ env: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> WorkerConfiguration {
         func value(_ name: String) -> String? {
-            guard let raw = env[name]?.trimmingSpaces(), !raw.isEmpty else { return nil }
+            guard let raw = env[name].map(trimmed), !raw.isEmpty else { return nil }
             return raw
         }
         var config = WorkerConfiguration()
@@ -60,7 +60,7 @@ extension WorkerConfiguration {
         }
         config.serverAPIKey = value("RUNPOD_API_KEY") ?? value("API_KEY")
         if let seconds = try positiveSeconds(value("LOCAL_RESULT_RETENTION"), "LOCAL_RESULT_RETENTION") {
-            config.resultRetention = seconds
+            config.limits.retention = seconds
         }
 
         if let take = value("RUNPOD_WEBHOOK_GET_JOB") {
@@ -91,8 +91,8 @@ extension WorkerConfiguration {
 
     private static func port(_ raw: String?, _ variable: String) throws(ConfigurationError) -> Int? {
         guard let raw else { return nil }
-        guard let port = Int(raw), (1...65535).contains(port) else {
-            throw .invalidValue(variable, raw, expected: "a port number from 1 to 65535")
+        guard let port = Int(raw), (0...65535).contains(port) else {
+            throw .invalidValue(variable, raw, expected: "a port number from 1 to 65535 (or 0 for any free port)")
         }
         return port
     }
@@ -117,9 +117,17 @@ extension WorkerConfiguration {
     }
 }
 
+/// The value without surrounding spaces and tabs (a stray space in a template is a common slip).
+private func trimmed(_ value: String) -> String {
+    var slice = Substring(value)
+    while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+    while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+    return String(slice)
+}
+
 extension Logger.Level {
     /// runpod-python's level names and indices, plus WARNING (which it rejects by mistake).
-    init?(runpodName: String) {
+    package init?(runpodName: String) {
         switch runpodName.uppercased() {
         case "NOTSET", "0", "TRACE", "1": self = .trace
         case "DEBUG", "2": self = .debug

@@ -1,61 +1,70 @@
-/// Lifts a typed handler into the raw shape.
-public struct CodableHandlerAdapter<Handler: JobHandler>: RawJobHandler {
-    public let handler: Handler
-    public init(_ handler: Handler) { self.handler = handler }
+import WorkerJSON
 
-    public func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+/// Lifts a typed handler into the raw shape.
+struct CodableHandlerAdapter<Handler: JobHandler>: RawJobHandler {
+    let handler: Handler
+
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
         let input = try job.input.decode(as: Handler.Input.self)
         try output.respond(try JSONValue(encoding: try await handler.handle(input, context: context)))
     }
 
-    public func start() async throws { try await handler.start() }
+    func start() async throws { try await handler.start() }
+    func shutdown() async throws { try await handler.shutdown() }
+    var isHealthy: Bool { handler.isHealthy }
 }
 
 /// Lifts a JSON handler into the raw shape.
-public struct JSONHandlerAdapter<Handler: JSONJobHandler>: RawJobHandler {
-    public let handler: Handler
-    public init(_ handler: Handler) { self.handler = handler }
+struct JSONHandlerAdapter<Handler: JSONJobHandler>: RawJobHandler {
+    let handler: Handler
 
-    public func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
         try output.respond(try await handler.handle(job.input, context: context))
     }
 
-    public func start() async throws { try await handler.start() }
+    func start() async throws { try await handler.start() }
+    func shutdown() async throws { try await handler.shutdown() }
+    var isHealthy: Bool { handler.isHealthy }
 }
 
 /// Lifts a streaming handler into the raw shape.
-public struct StreamingHandlerAdapter<Handler: StreamingJobHandler>: RawJobHandler {
-    public let handler: Handler
-    public init(_ handler: Handler) { self.handler = handler }
+struct StreamingHandlerAdapter<Handler: StreamingJobHandler>: RawJobHandler {
+    let handler: Handler
 
-    public func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
         output.beginStream()
         try await handler.handle(job.input, context: context, stream: output)
     }
 
-    public func start() async throws { try await handler.start() }
+    func start() async throws { try await handler.start() }
+    func shutdown() async throws { try await handler.shutdown() }
+    var isHealthy: Bool { handler.isHealthy }
 }
 
-/// A closure as a handler, so a worker is a few lines.
-public struct ClosureHandler: RawJobHandler {
-    private let body: @Sendable (JSONValue, JobContext) async throws -> JSONValue
-    public init(_ body: @escaping @Sendable (JSONValue, JobContext) async throws -> JSONValue) {
-        self.body = body
-    }
+/// A closure over JSON as a handler, so a worker is a few lines.
+struct ClosureHandler: RawJobHandler {
+    let body: @Sendable (JSONValue, JobContext) async throws -> JSONValue
 
-    public func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
         try output.respond(try await body(job.input, context))
     }
 }
 
-/// A streaming closure as a handler.
-public struct StreamingClosureHandler: RawJobHandler {
-    private let body: @Sendable (JSONValue, JobContext, JobOutputWriter) async throws -> Void
-    public init(_ body: @escaping @Sendable (JSONValue, JobContext, JobOutputWriter) async throws -> Void) {
-        self.body = body
-    }
+/// A closure over typed input and output as a handler.
+struct TypedClosureHandler<Input: Decodable, Output: Encodable>: RawJobHandler {
+    let body: @Sendable (Input, JobContext) async throws -> Output
 
-    public func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+        let input = try job.input.decode(as: Input.self)
+        try output.respond(try JSONValue(encoding: try await body(input, context)))
+    }
+}
+
+/// A streaming closure as a handler.
+struct StreamingClosureHandler: RawJobHandler {
+    let body: @Sendable (JSONValue, JobContext, JobOutputWriter) async throws -> Void
+
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
         output.beginStream()
         try await body(job.input, context, output)
     }

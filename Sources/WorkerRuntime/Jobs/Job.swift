@@ -1,3 +1,5 @@
+import WorkerJSON
+
 /// A job as the platform hands it over: `id`, `input`, and whatever else it carries
 /// (`webhook`, `batchId`, …), kept in `raw` and given to the handler unchanged.
 public struct Job: Sendable {
@@ -9,7 +11,7 @@ public struct Job: Sendable {
     public var batchID: String? { raw["batchId"]?.stringValue }
 
     /// Validates a job object from the platform; the error says what is wrong with it.
-    public init(json: JSONValue) throws(JobValidationError) {
+    package init(json: JSONValue) throws(JobValidationError) {
         guard case .object(let object) = json else {
             throw JobValidationError(jobID: nil, reason: "a job must be a JSON object, got \(json.typeName)")
         }
@@ -39,8 +41,8 @@ public struct Job: Sendable {
 
 /// A job the platform sent that cannot be run. `jobID` is set when the job could still be
 /// answered with an error result.
-public struct JobValidationError: Error, CustomStringConvertible, Sendable {
-    public let jobID: String?
-    public let reason: String
-    public var description: String { "Job has missing or invalid field(s): \(reason)" }
+package struct JobValidationError: Error, CustomStringConvertible, Sendable {
+    package let jobID: String?
+    package let reason: String
+    package var description: String { "Job has missing or invalid field(s): \(reason)" }
 }

@@ -1,4 +1,5 @@
 import Logging
+import WorkerJSON
 
 /// What a handler knows about the job it runs, and how it reports back while running.
 public struct JobContext: Sendable {
@@ -8,15 +9,29 @@ public struct JobContext: Sendable {
     public let logger: Logger
     /// The worker's id (`RUNPOD_POD_ID`).
     public let workerID: String
+    /// When the job's execution timeout runs out: the job's `policy.executionTimeout` (the HTTP
+    /// modes default it to 600 s, as RunPod does), else `WorkerOptions.executionTimeout`. Nil when
+    /// neither is known (a queue worker whose endpoint timeout was not given). Bound retries and
+    /// waits by it; past it the platform has already given up on the job.
+    public let deadline: ContinuousClock.Instant?
     private let progressSink: @Sendable (JSONValue) -> Void
 
     public var id: String { job.id }
 
-    package init(job: Job, logger: Logger, workerID: String, progress: @escaping @Sendable (JSONValue) -> Void) {
+    package init(
+        job: Job, logger: Logger, workerID: String, deadline: ContinuousClock.Instant?,
+        progress: @escaping @Sendable (JSONValue) -> Void
+    ) {
         self.job = job
         self.logger = logger
         self.workerID = workerID
+        self.deadline = deadline
         self.progressSink = progress
+    }
+
+    /// The time left before `deadline` (zero once passed), nil when there is no deadline.
+    public var remainingTime: Duration? {
+        deadline.map { max(.zero, $0 - .now) }
     }
 
     /// Reports progress, shown by `/status` as the job's output while it runs. Posts keep their
@@ -39,12 +54,5 @@ public struct JobContext: Sendable {
     /// Throws `CancellationError` once the job was stopped.
     public func checkCancellation() throws {
         try Task.checkCancellation()
-    }
-
-    /// A context for calling a handler directly in tests, with progress updates collected by `progress`.
-    public static func __forTestsOnly(
-        job: Job, logger: Logger = Logger(label: "test"), progress: @escaping @Sendable (JSONValue) -> Void = { _ in }
-    ) -> JobContext {
-        JobContext(job: job, logger: logger, workerID: "test-worker", progress: progress)
     }
 }

@@ -1,9 +1,10 @@
 import Synchronization
+import WorkerJSON
 
 /// Where a handler puts its output: one value with `respond(_:)`, or a stream of chunks with
 /// `yield(_:)`, each delivered (and awaited) before the next is produced.
 public final class JobOutputWriter: Sendable {
-    enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         /// Nothing was produced.
         case none
         case value(JSONValue)
@@ -36,7 +37,7 @@ public final class JobOutputWriter: Sendable {
 
     /// Declares a stream whose chunks are also returned together as the final result, whatever the
     /// worker's `returnAggregateStream` (the OpenAI passthrough relies on this for one-value answers).
-    public func beginStream(aggregate: Bool) {
+    package func beginStream(aggregate: Bool) {
         state.withLock {
             $0.streaming = true
             $0.aggregate = aggregate
@@ -77,7 +78,7 @@ public final class JobOutputWriter: Sendable {
         try respond(try JSONValue(encoding: value))
     }
 
-    var outcome: Outcome {
+    package var outcome: Outcome {
         state.withLock { state in
             if let error = state.error { return .streamError(error) }
             if state.streaming { return .stream(aggregate: state.aggregate ? state.chunks : nil) }

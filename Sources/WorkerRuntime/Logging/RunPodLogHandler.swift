@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import WorkerJSON
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -8,15 +9,15 @@ import Logging
 /// runpod-python's log formats: `INFO   | job-1 | Started.` locally, and one JSON object a line
 /// (`{"requestId","message","level"}`) when `RUNPOD_ENDPOINT_ID` is set, as the platform's log
 /// viewer expects. Each line is written with one write(2), so concurrent jobs never interleave.
-public struct RunPodLogHandler: LogHandler {
-    public enum Format: Sendable { case text, json }
+package struct RunPodLogHandler: LogHandler {
+    package enum Format: Sendable { case text, json }
 
-    public var logLevel: Logger.Level
-    public var metadata: Logger.Metadata = [:]
+    package var logLevel: Logger.Level
+    package var metadata: Logger.Metadata = [:]
     private let format: Format
     private let write: @Sendable (String) -> Void
 
-    public init(
+    package init(
         label: String, format: Format, level: Logger.Level,
         write: @escaping @Sendable (String) -> Void = RunPodLogHandler.writeToStandardError
     ) {
@@ -25,12 +26,12 @@ public struct RunPodLogHandler: LogHandler {
         self.write = write
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         let jobID = merged.removeValue(forKey: "job-id").map { "\($0)" }
@@ -68,18 +69,26 @@ public struct RunPodLogHandler: LogHandler {
         return "\(message.prefix(half))\n...TRUNCATED \(message.count - limit) CHARACTERS...\n\(message.suffix(half))"
     }
 
-    public static let writeToStandardError: @Sendable (String) -> Void = { line in
+    package static let writeToStandardError: @Sendable (String) -> Void = { line in
         var bytes = Array(line.utf8)
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeMutableBytes { raw in
-                Glibc.write(2, raw.baseAddress! + offset, raw.count - offset)
+                systemWrite(2, raw.baseAddress! + offset, raw.count - offset)
             }
+            if written < 0, errno == EINTR { continue }
             if written <= 0 { break }
             offset += written
         }
     }
 }
+
+/// write(2), named so it does not clash with the handler's `write` property.
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif
 
 extension String {
     func padding(toLength length: Int) -> String {

@@ -1,3 +1,4 @@
+import WorkerJSON
 import Synchronization
 
 /// A wake-up for one waiter: `signal()` before `wait` is remembered, so no wake-up is lost.

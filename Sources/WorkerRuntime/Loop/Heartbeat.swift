@@ -1,8 +1,9 @@
+import CurlHTTP
 import Dispatch
 import Logging
 import Synchronization
 
-/// The platform's heartbeat (section 1.9), driven from a dedicated OS thread: a handler that
+/// The platform's heartbeat (docs/protocol.md, section 1.9), driven from a dedicated OS thread: a handler that
 /// saturates the cooperative pool cannot delay it. One ping per interval, whatever the platform's
 /// response time (at most two outstanding, each with a timeout of two intervals).
 final class Heartbeat: Sendable {
@@ -17,7 +18,7 @@ final class Heartbeat: Sendable {
     private let outstanding = Atomic<Int>(0)
 
     init(
-        urls: PlatformURLs, apiKey: String, interval: Duration, client: CurlHTTPClient = .shared, logger: Logger,
+        urls: PlatformURLs, apiKey: String, interval: Duration, client: CurlHTTPClient, logger: Logger,
         inProgress: @escaping @Sendable () -> [String]
     ) {
         self.urls = urls
@@ -28,8 +29,24 @@ final class Heartbeat: Sendable {
         self.logger = logger
     }
 
+    /// Starts the heartbeat when the platform expects one (a key, a pod id and a ping URL);
+    /// returns how to stop it.
+    static func start(
+        configuration: WorkerConfiguration, client: CurlHTTPClient, logger: Logger,
+        inProgress: @escaping @Sendable () -> [String]
+    ) -> @Sendable () -> Void {
+        guard configuration.heartbeatEnabled, let platform = configuration.platform, let key = configuration.apiKey else {
+            return {}
+        }
+        let heartbeat = Heartbeat(
+            urls: PlatformURLs(endpoints: platform), apiKey: key, interval: configuration.pingInterval, client: client,
+            logger: logger, inProgress: inProgress)
+        heartbeat.start()
+        return { heartbeat.stop() }
+    }
+
     func start() {
-        DedicatedThread.start(name: "heartbeat") { [self] in
+        let started = DedicatedThread.start(name: "heartbeat") { [self] in
             var next = DispatchTime.now()
             while !stopped.load(ordering: .acquiring) {
                 sendOne()
@@ -38,6 +55,7 @@ final class Heartbeat: Sendable {
                 _ = wake.wait(timeout: next)
             }
         }
+        if !started { logger.error("No thread for the heartbeat (a process limit?): the platform will not see pings") }
     }
 
     func stop() {
@@ -70,7 +88,7 @@ final class Heartbeat: Sendable {
 }
 
 extension Duration {
-    var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }

@@ -1,3 +1,4 @@
+import WorkerJSON
 import Synchronization
 
 /// The jobs a worker is running, in process memory only (never a shared file: runpod-python#432).

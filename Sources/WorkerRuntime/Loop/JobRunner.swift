@@ -1,23 +1,31 @@
 import Logging
+import WorkerJSON
 
 /// Runs one job through the handler and delivers what it produced: stream chunks, progress,
 /// then exactly one final result (or nothing for a job the platform stopped).
-struct JobRunner: Sendable {
+package struct JobRunner: Sendable {
     let handler: any RawJobHandler
     let sink: any ResultSink
     let options: WorkerOptions
     let configuration: WorkerConfiguration
+    let metrics: WorkerMetrics
     let logger: Logger
 
-    struct FinalResult: Sendable {
-        var body: [UInt8]
-        var json: JSONValue
-        var isStream: Bool
-        var isError: Bool
+    package struct FinalResult: Sendable {
+        package var body: [UInt8]
+        package var json: JSONValue
+        package var isStream: Bool
+        package var isError: Bool
     }
 
-    /// Returns the final result delivered, or nil when the job was stopped.
-    func run(_ job: Job, wasStopped: @escaping @Sendable () -> Bool) async -> FinalResult? {
+    /// Returns the final result delivered, or nil when the job was stopped. `executionTimeout`
+    /// (the job's policy, or the HTTP modes' default) sets `JobContext.deadline`; without one the
+    /// worker's `WorkerOptions.executionTimeout` does, if set.
+    package func run(
+        _ job: Job, executionTimeout: Duration? = nil, wasStopped: @escaping @Sendable () -> Bool
+    ) async -> FinalResult? {
+        let started = ContinuousClock.now
+        metrics.jobStarted()
         var logger = self.logger
         logger[metadataKey: "job-id"] = "\(job.id)"
         if let batch = job.batchID { logger[metadataKey: "batch-id"] = "\(batch)" }
@@ -40,7 +48,10 @@ struct JobRunner: Sendable {
             if case .failed(let reason) = outcome { throw DeliveryError(reason: reason) }
             if case .rejected(let reason) = outcome { throw DeliveryError(reason: reason) }
         }
-        let context = JobContext(job: job, logger: logger, workerID: configuration.workerID) { progress.send($0) }
+        let timeout = executionTimeout ?? Self.policyTimeout(job) ?? options.executionTimeout
+        let context = JobContext(
+            job: job, logger: logger, workerID: configuration.workerID, deadline: timeout.map { started + $0 }
+        ) { progress.send($0) }
 
         var thrown: (any Error)?
         do {
@@ -50,6 +61,7 @@ struct JobRunner: Sendable {
         }
         if wasStopped() {
             progress.cancel()
+            metrics.jobAbandoned()
             logger.info("Job stopped.")
             return nil
         }
@@ -70,7 +82,14 @@ struct JobRunner: Sendable {
             }
         }
         if delivered == .delivered { logger.info("Finished.") }
+        metrics.jobFinished(status: isError ? "FAILED" : "COMPLETED", duration: .now - started)
         return FinalResult(body: payload.bytes, json: payload.json, isStream: isStream, isError: isError)
+    }
+
+    /// A job's own `policy.executionTimeout` (ms), when the platform passes it on.
+    private static func policyTimeout(_ job: Job) -> Duration? {
+        guard let ms = job.raw["policy"]?["executionTimeout"]?.intValue, ms > 0 else { return nil }
+        return .milliseconds(ms)
     }
 
     private func finalBody(
@@ -101,18 +120,23 @@ struct JobRunner: Sendable {
 }
 
 /// A post that failed for good.
-struct DeliveryError: Error, CustomStringConvertible {
+package struct DeliveryError: Error, CustomStringConvertible {
     let reason: String
-    var description: String { "delivery to the platform failed: \(reason)" }
+    package var description: String { "delivery to the platform failed: \(reason)" }
 }
 
 /// Retries a post on 5xx and network errors (3 attempts, 2 s then 3 s apart by default);
 /// a 4xx is final.
-struct Delivery: Sendable {
+package struct Delivery: Sendable {
     let delays: [Duration]
     let logger: Logger
 
-    func send(_ what: String, _ attempt: @Sendable () async -> DeliveryOutcome) async -> DeliveryOutcome {
+    package init(delays: [Duration], logger: Logger) {
+        self.delays = delays
+        self.logger = logger
+    }
+
+    package func send(_ what: String, _ attempt: @Sendable () async -> DeliveryOutcome) async -> DeliveryOutcome {
         var index = 0
         while true {
             let outcome = await attempt()

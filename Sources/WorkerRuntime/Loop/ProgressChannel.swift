@@ -1,3 +1,4 @@
+import WorkerJSON
 import Synchronization
 
 /// A job's progress posts, sent one at a time in order on the job's own channel and drained

@@ -1,11 +1,12 @@
-/// The RunPod worker API over libcurl, with the headers and URLs of section 1.3 and 1.6.
-public struct RunPodJobSource: JobSource {
+import CurlHTTP
+/// The RunPod worker API over libcurl, with the headers and URLs of docs/protocol.md, sections 1.3 and 1.6.
+package struct RunPodJobSource: JobSource {
     let urls: PlatformURLs
     let apiKey: String?
     let client: CurlHTTPClient
     let timings: WorkerTimings
 
-    public init(configuration: WorkerConfiguration, platform: WorkerConfiguration.PlatformEndpoints, client: CurlHTTPClient = .shared) {
+    package init(configuration: WorkerConfiguration, platform: WorkerConfiguration.PlatformEndpoints, client: CurlHTTPClient) {
         self.urls = PlatformURLs(endpoints: platform)
         self.apiKey = configuration.apiKey
         self.client = client
@@ -16,7 +17,7 @@ public struct RunPodJobSource: JobSource {
         apiKey.map { [("Authorization", $0)] } ?? []
     }
 
-    public func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
+    package func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
         let request = HTTPClientRequest(
             url: urls.jobTake(count: count, jobInProgress: jobInProgress),
             headers: authorization + [("Accept", "application/json")], timeout: timings.longPollTimeout)
@@ -28,7 +29,7 @@ public struct RunPodJobSource: JobSource {
         }
     }
 
-    public func pollStopRequests() async -> StopPollOutcome? {
+    package func pollStopRequests() async -> StopPollOutcome? {
         guard let url = urls.jobStop else { return nil }
         let request = HTTPClientRequest(url: url, headers: authorization, timeout: timings.longPollTimeout)
         do {
@@ -39,11 +40,11 @@ public struct RunPodJobSource: JobSource {
         }
     }
 
-    public func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
+    package func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
         await post(body.bytes, to: urls.jobDone(jobID: jobID, isStream: isStream), jobID: jobID)
     }
 
-    public func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
+    package func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
         await post(body.bytes, to: urls.jobStream(jobID: jobID), jobID: jobID)
     }
 

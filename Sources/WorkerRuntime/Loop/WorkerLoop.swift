@@ -1,38 +1,34 @@
 import Logging
 import ServiceLifecycle
 import Synchronization
+import WorkerJSON
 
-/// The production job loop (sections 1.4–1.11): takes jobs while slots are free, runs each in its
+/// The production job loop (docs/protocol.md, sections 1.4–1.11): takes jobs while slots are free, runs each in its
 /// own task, listens on the stop channel, and on graceful shutdown stops taking jobs, lets the
 /// running ones finish and post, then returns.
-public struct WorkerLoop: Sendable {
+package struct WorkerLoop: Sendable {
     let source: any JobSource
-    let handler: any RawJobHandler
-    let options: WorkerOptions
-    let configuration: WorkerConfiguration
-    let logger: Logger
+    let context: WorkerContext
     let inFlight = InFlightJobs()
     private let stopping = StopFlag()
 
-    public init(
-        source: any JobSource, handler: any RawJobHandler, options: WorkerOptions,
-        configuration: WorkerConfiguration, logger: Logger
-    ) {
+    private var options: WorkerOptions { context.options }
+    private var configuration: WorkerConfiguration { context.configuration }
+    private var logger: Logger { context.logger }
+
+    package init(source: any JobSource, context: WorkerContext) {
         self.source = source
-        self.handler = handler
-        self.options = options
-        self.configuration = configuration
-        self.logger = logger
+        self.context = context
     }
 
     /// The ids of the jobs running now, in the order they started (what the heartbeat reports).
-    public var jobsInProgress: [String] { inFlight.ids }
+    package var jobsInProgress: [String] { inFlight.ids }
 
     /// Stops taking jobs; `run()` returns once running jobs have posted their results.
-    public func stop() { stopping.stop() }
+    package func stop() { stopping.stop() }
 
     /// Runs until `stop()`, a graceful shutdown, or (with `refreshWorker`) the first finished job.
-    public func run() async {
+    package func run() async {
         let poller = Task { await pollJobs() }
         let stopListener = Task { await pollStops() }
         stopping.onStop { poller.cancel() }
@@ -109,8 +105,7 @@ public struct WorkerLoop: Sendable {
             }
             return
         }
-        let runner = JobRunner(
-            handler: handler, sink: source, options: options, configuration: configuration, logger: logger)
+        let runner = context.runner(sink: source)
         let inFlight = self.inFlight
         let stopping = self.stopping
         let refresh = options.refreshWorker
@@ -133,7 +128,7 @@ public struct WorkerLoop: Sendable {
                     var jobLogger = logger
                     jobLogger[metadataKey: "job-id"] = "\(id)"
                     jobLogger.info("Stopping job.")
-                    _ = inFlight.stop(id)
+                    if inFlight.stop(id) { context.metrics.jobStopped(status: "CANCELLED") }
                 }
             case .nothing:
                 try? await Task.sleep(for: configuration.timings.stopPollDelay)

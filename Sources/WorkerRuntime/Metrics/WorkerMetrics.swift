@@ -1,56 +1,55 @@
 import CoreMetrics
 
-import Prometheus
+/// The worker's metrics, recorded through swift-metrics in every mode: the job runner counts jobs
+/// by final status, times them and tracks how many run; the endpoint server adds its queue depth
+/// and passthrough requests. Instruments come from an explicit factory (the endpoint server's
+/// Prometheus registry, or the process-wide `MetricsSystem`), so tests never share global state.
+package final class WorkerMetrics: Sendable {
+    private let factory: any MetricsFactory
+    private let inProgress: Meter
+    private let queueDepth: Gauge
+    private let duration: Timer
 
-/// The worker's metrics, on its own Prometheus registry (so each server, and each test, has its own).
-final class WorkerMetrics: Sendable {
-    let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
-    private let queueDepth: CoreMetrics.Gauge
-    private let inProgress: CoreMetrics.Gauge
-    private let duration: CoreMetrics.Timer
-
-    init() {
-        registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
-            .milliseconds(500), .seconds(1), .seconds(5), .seconds(10), .seconds(60), .seconds(300),
-        ]
+    package init(factory: any MetricsFactory) {
         self.factory = factory
-        queueDepth = CoreMetrics.Gauge(label: "worker_queue_depth", factory: factory)
-        inProgress = CoreMetrics.Gauge(label: "worker_jobs_in_progress", factory: factory)
-        duration = CoreMetrics.Timer(label: "worker_job_duration_seconds", factory: factory)
+        inProgress = Meter(label: "worker_jobs_in_progress", factory: factory)
+        queueDepth = Gauge(label: "worker_queue_depth", factory: factory)
+        duration = Timer(label: "worker_job_duration_seconds", factory: factory)
+        inProgress.set(0)
         queueDepth.record(0)
-        inProgress.record(0)
     }
 
-    func update(queued: Int, running: Int) {
-        queueDepth.record(queued)
-        inProgress.record(running)
+    package func jobStarted() {
+        inProgress.increment()
     }
 
-    func finished(_ job: LocalJob) {
-        CoreMetrics.Counter(label: "worker_jobs_total", dimensions: [("status", job.status.rawValue)], factory: factory).increment()
-        if let started = job.startedAt, let finished = job.finishedAt {
-            duration.recordInterval(since: started, end: finished)
-        }
+    /// A job ended: `status` is the endpoint API's (COMPLETED, FAILED, CANCELLED, TIMED_OUT).
+    package func jobFinished(status: String, duration elapsed: Duration) {
+        inProgress.decrement()
+        Counter(label: "worker_jobs_total", dimensions: [("status", status)], factory: factory).increment()
+        duration.recordNanoseconds(elapsed.nanoseconds)
     }
 
-    func passthrough(route: String, status: Int) {
+    /// A running job was stopped (cancelled, timed out): whoever stopped it counts its status.
+    package func jobAbandoned() {
+        inProgress.decrement()
+    }
+
+    /// A job ended without a result of its own: cancelled or timed out, running or queued.
+    package func jobStopped(status: String) {
+        Counter(label: "worker_jobs_total", dimensions: [("status", status)], factory: factory).increment()
+    }
+
+    package func queued(_ count: Int) {
+        queueDepth.record(count)
+    }
+
+    /// `route` must come from a fixed set (the caller maps unknown paths to one value): labels
+    /// taken from client input would let a client grow the registry without bound.
+    package func passthrough(route: String, status: Int) {
         Counter(
             label: "worker_passthrough_requests_total", dimensions: [("route", route), ("status", "\(status)")],
             factory: factory
         ).increment()
-    }
-
-    /// The Prometheus text exposition.
-    func render() -> [UInt8] { registry.emitToBuffer() }
-}
-
-extension CoreMetrics.Timer {
-    fileprivate func recordInterval(since start: ContinuousClock.Instant, end: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = (end - start).components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -1,7 +1,9 @@
+import WorkerJSON
+
 /// Errors in OpenAI's schema: `{"error": {"message", "type", "code"}}`, plus `status`, the HTTP
 /// status, so the local server answers OpenAI SDKs with the status the upstream gave.
-enum OpenAIError {
-    static func body(message: String, type: String, status: Int) -> JSONValue {
+package enum OpenAIError {
+    package static func body(message: String, type: String, status: Int) -> JSONValue {
         [
             "error": [
                 "message": .string(message), "type": .string(type), "code": .integer(Int64(status)),
@@ -11,7 +13,7 @@ enum OpenAIError {
     }
 
     /// An upstream's own error answer, kept as it is, with the status added when it has none.
-    static func fromUpstream(status: Int, body: [UInt8]) -> JSONValue {
+    package static func fromUpstream(status: Int, body: [UInt8]) -> JSONValue {
         if case .object(var error)? = (try? JSONValue.parse(body))?["error"] {
             if error["code"] == nil || error["code"] == .null { error["code"] = .integer(Int64(status)) }
             error["status"] = .integer(Int64(status))
@@ -23,7 +25,7 @@ enum OpenAIError {
     }
 
     /// The HTTP status to answer with for an error (a job's `error` text or object).
-    static func status(of error: JSONValue?) -> Int {
+    package static func status(of error: JSONValue?) -> Int {
         var value = error
         if let text = value?.stringValue { value = try? JSONValue.parse(text) }
         let object = value?["error"] ?? value
@@ -34,7 +36,7 @@ enum OpenAIError {
     }
 
     /// An error (a job's `error` text or object) as an OpenAI error body.
-    static func normalized(_ error: JSONValue?) -> JSONValue {
+    package static func normalized(_ error: JSONValue?) -> JSONValue {
         var value = error
         if let text = value?.stringValue, let parsed = try? JSONValue.parse(text) { value = parsed }
         if case .object(let object)? = value?["error"] { return ["error": .object(object)] }

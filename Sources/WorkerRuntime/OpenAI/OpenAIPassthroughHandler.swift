@@ -1,6 +1,8 @@
+import CurlHTTP
 import Logging
+import WorkerJSON
 
-/// Forwards jobs with `openai_route` to an OpenAI-compatible upstream (section 4 of the protocol);
+/// Forwards jobs with `openai_route` to an OpenAI-compatible upstream (docs/protocol.md, section 4);
 /// every other job goes to the wrapped handler. Non-streaming requests yield exactly one JSON
 /// value; `"stream": true` yields the upstream's SSE text, coalesced, ending with `data: [DONE]`.
 /// Upstream errors and timeouts become an error in OpenAI's schema, never a hang.
@@ -9,13 +11,14 @@ struct OpenAIPassthroughHandler: RawJobHandler {
     let upstream: OpenAIConfiguration
     let client: CurlHTTPClient
 
-    init(inner: any RawJobHandler, upstream: OpenAIConfiguration, client: CurlHTTPClient = .shared) {
+    init(inner: any RawJobHandler, upstream: OpenAIConfiguration, client: CurlHTTPClient) {
         self.inner = inner
         self.upstream = upstream
         self.client = client
     }
 
     func start() async throws { try await inner.start() }
+    func shutdown() async throws { try await inner.shutdown() }
     var isHealthy: Bool { inner.isHealthy }
 
     func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
@@ -78,8 +81,12 @@ struct OpenAIPassthroughHandler: RawJobHandler {
             return
         }
         guard (200..<300).contains(response.head.status) else {
+            // Enough of the error body to report; the rest is not read (dropping the stream ends it).
             var body: [UInt8] = []
-            for try await chunk in response.body where body.count < 64 * 1024 { body += chunk }
+            for try await chunk in response.body {
+                body += chunk
+                if body.count >= Self.errorBodyLimit { break }
+            }
             try await output.yield(OpenAIError.fromUpstream(status: response.head.status, body: body))
             return
         }
@@ -91,6 +98,8 @@ struct OpenAIPassthroughHandler: RawJobHandler {
             try await output.yield(Self.transportError(error))
         }
     }
+
+    static let errorBodyLimit = 64 * 1024
 
     static func transportError(_ error: HTTPClientError) -> JSONValue {
         OpenAIError.body(

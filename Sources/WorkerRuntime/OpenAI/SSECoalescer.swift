@@ -1,3 +1,5 @@
+import WorkerJSON
+
 import Synchronization
 
 /// Relays server-sent events: the first complete event at once, then whatever completes within
@@ -16,7 +18,7 @@ enum SSECoalescer {
     }
 
     static func relay(
-        _ body: AsyncThrowingStream<[UInt8], any Error>, window: Duration,
+        _ body: some AsyncSequence<[UInt8], any Error> & Sendable, window: Duration,
         emit: @escaping @Sendable (String) async throws -> Void
     ) async throws {
         let buffer = SharedBuffer()

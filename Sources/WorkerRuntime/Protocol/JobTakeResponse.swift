@@ -1,5 +1,7 @@
-/// What a job-take answer means to the loop (section 1.4).
-public enum JobTakeOutcome: Sendable {
+import WorkerJSON
+
+/// What a job-take answer means to the loop (docs/protocol.md, section 1.4).
+package enum JobTakeOutcome: Sendable {
     /// Job objects, not yet validated (a batch is an array, a single job an object).
     case jobs([JSONValue])
     /// 204, 400 (FlashBoot) or an empty 200: ask again at once, the platform long-polls.
@@ -10,7 +12,7 @@ public enum JobTakeOutcome: Sendable {
     case failed(String)
 
     /// Interprets an HTTP answer to job-take. Pure, so every case is tested without sockets.
-    static func interpret(status: Int, body: [UInt8]) -> JobTakeOutcome {
+    package static func interpret(status: Int, body: [UInt8]) -> JobTakeOutcome {
         switch status {
         case 204, 400: return .noJob
         case 429: return .tooManyRequests
@@ -34,21 +36,21 @@ public enum JobTakeOutcome: Sendable {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
-    static func preview(_ body: [UInt8]) -> String {
+    package static func preview(_ body: [UInt8]) -> String {
         let text = String(decoding: body.prefix(200), as: UTF8.self)
         return body.count > 200 ? text + "…" : text
     }
 }
 
-/// What a job-stop answer means (section 1.10).
-public enum StopPollOutcome: Sendable, Equatable {
+/// What a job-stop answer means (docs/protocol.md, section 1.10).
+package enum StopPollOutcome: Sendable, Equatable {
     case stop([String])
     /// 204 or an empty list: wait a little, then ask again.
     case nothing
     case tooManyRequests
     case failed(String)
 
-    static func interpret(status: Int, body: [UInt8]) -> StopPollOutcome {
+    package static func interpret(status: Int, body: [UInt8]) -> StopPollOutcome {
         switch status {
         case 204: return .nothing
         case 429: return .tooManyRequests
@@ -68,14 +70,14 @@ public enum StopPollOutcome: Sendable, Equatable {
 }
 
 /// The result of posting to job-done or job-stream.
-public enum DeliveryOutcome: Sendable, Equatable {
+package enum DeliveryOutcome: Sendable, Equatable {
     case delivered
     /// A 4xx: the platform refused the body; sending it again cannot help.
     case rejected(String)
     /// A 5xx or a network error: worth another attempt.
     case failed(String)
 
-    static func interpret(status: Int, body: [UInt8]) -> DeliveryOutcome {
+    package static func interpret(status: Int, body: [UInt8]) -> DeliveryOutcome {
         switch status {
         case 200..<300: return .delivered
         case 400..<500: return .rejected("HTTP \(status): \(JobTakeOutcome.preview(body))")

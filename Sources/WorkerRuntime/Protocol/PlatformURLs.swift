@@ -1,4 +1,4 @@
-/// The worker API's URLs, built exactly as runpod-python builds them (section 1.2 of the protocol).
+/// The worker API's URLs, built exactly as runpod-python builds them (docs/protocol.md, section 1.2).
 struct PlatformURLs: Sendable {
     let endpoints: WorkerConfiguration.PlatformEndpoints
 

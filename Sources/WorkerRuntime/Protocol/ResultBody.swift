@@ -1,15 +1,17 @@
-/// Builds job-done and job-stream bodies from what a handler produced (sections 1.5–1.8).
+import WorkerJSON
+
+/// Builds job-done and job-stream bodies from what a handler produced (docs/protocol.md, sections 1.5–1.8).
 /// Pure functions: each rule of the wire format is tested directly.
-enum ResultBody {
+package enum ResultBody {
     /// The platform's limit for a job result (/run); larger bodies are refused with a 400.
-    static let maxResultBytes = 10 * 1024 * 1024
+    package static let maxResultBytes = 10 * 1024 * 1024
     /// The platform's limit for one streamed chunk.
-    static let maxChunkBytes = 1024 * 1024
+    package static let maxChunkBytes = 1024 * 1024
 
     /// A non-streaming handler's return value. Pops `error` and `refresh_worker` from an object,
     /// drops an empty `output`; a non-string `error` is sent as JSON text, since the platform
     /// shows a job with an object `error` as COMPLETED (runpod-python#299).
-    static func forReturnedValue(_ value: JSONValue, refreshWorker: Bool) -> JSONValue {
+    package static func forReturnedValue(_ value: JSONValue, refreshWorker: Bool) -> JSONValue {
         var body: [String: JSONValue] = [:]
         switch value {
         case .object(var object):
@@ -26,7 +28,7 @@ enum ResultBody {
     }
 
     /// The JSON-string error object runpod-python posts for a thrown error.
-    static func forThrownError(
+    package static func forThrownError(
         _ error: any Error, workerID: String?, hostname: String, refreshWorker: Bool
     ) -> JSONValue {
         let details: JSONValue = [
@@ -42,30 +44,30 @@ enum ResultBody {
     }
 
     /// A streamed chunk.
-    static func forChunk(_ chunk: JSONValue) -> JSONValue { ["output": chunk] }
+    package static func forChunk(_ chunk: JSONValue) -> JSONValue { ["output": chunk] }
 
     /// The final post of a stream: the aggregate (or `[]`), or the error that ended it.
-    static func forStreamEnd(aggregate: [JSONValue]?, refreshWorker: Bool) -> JSONValue {
+    package static func forStreamEnd(aggregate: [JSONValue]?, refreshWorker: Bool) -> JSONValue {
         withStopPod(["output": .array(aggregate ?? [])], refreshWorker)
     }
 
-    static func forStreamError(_ error: JSONValue, refreshWorker: Bool) -> JSONValue {
+    package static func forStreamError(_ error: JSONValue, refreshWorker: Bool) -> JSONValue {
         withStopPod(["error": .string(errorText(error))], refreshWorker)
     }
 
-    static func forStreamThrown(_ error: any Error, refreshWorker: Bool) -> JSONValue {
+    package static func forStreamThrown(_ error: any Error, refreshWorker: Bool) -> JSONValue {
         let text = "handler: \(error) \ntraceback: \(String(reflecting: error))"
         return withStopPod(["error": .string(text)], refreshWorker)
     }
 
-    static func forProgress(_ value: JSONValue) -> JSONValue {
+    package static func forProgress(_ value: JSONValue) -> JSONValue {
         ["status": "IN_PROGRESS", "output": value]
     }
 
     /// A result that cannot be delivered as it is becomes an error that says why,
     /// instead of a post that fails (or a job that silently completes with nothing).
     /// The body to post, and whether it reports an error.
-    static func encodeForDelivery(
+    package static func encodeForDelivery(
         _ body: JSONValue, limit: Int = maxResultBytes, refreshWorker: Bool
     ) -> (payload: ResultPayload, isError: Bool) {
         let bytes: [UInt8]
@@ -88,7 +90,7 @@ enum ResultBody {
         return ResultPayload(json: body, bytes: (try? body.serialized()) ?? Array(#"{"error":"unencodable result"}"#.utf8))
     }
 
-    static func errorText(_ error: JSONValue) -> String {
+    package static func errorText(_ error: JSONValue) -> String {
         if case .string(let text) = error { return text }
         return (try? error.jsonString()) ?? "\(error)"
     }

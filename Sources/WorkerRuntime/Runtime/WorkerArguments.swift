@@ -2,36 +2,36 @@ import ArgumentParser
 
 /// The runtime's command-line flags, with runpod-python's spellings accepted too.
 /// Flags it does not know are left for the handler's own code.
-public struct WorkerArguments: ParsableArguments, Sendable {
+package struct WorkerArguments: ParsableArguments, Sendable {
     @Option(
         name: [.customLong("test-input"), .customLong("test_input")],
         help: "Run one job with this JSON ({\"input\": …}) and exit; 0 on success, 1 on error.")
-    public var testInput: String?
+    package var testInput: String?
 
     @Option(
         name: [.customLong("log-level"), .customLong("rp_log_level")],
         help: "TRACE, DEBUG, INFO, WARN or ERROR (overrides RUNPOD_LOG_LEVEL).")
-    public var logLevel: String?
+    package var logLevel: String?
 
     @Flag(
         name: [.customLong("local"), .customLong("rp_serve_api")],
         help: "Serve RunPod's endpoint API (/run, /runsync, /status, /stream, …) for this handler.")
-    public var local = false
+    package var local = false
 
     @Option(name: [.customLong("host"), .customLong("rp_api_host")], help: "Address to serve on (default 127.0.0.1).")
-    public var host: String?
+    package var host: String?
 
     @Option(name: [.customLong("port"), .customLong("rp_api_port")], help: "Port to serve on (default 8000).")
-    public var port: Int?
+    package var port: Int?
 
     @Option(name: [.customLong("concurrency"), .customLong("rp_api_concurrency")], help: "Jobs run at once (overrides WORKER_CONCURRENCY).")
-    public var concurrency: Int?
+    package var concurrency: Int?
 
     @Flag(help: "Allow serving on a non-loopback address without RUNPOD_API_KEY.")
-    public var allowUnauthenticated = false
+    package var allowUnauthenticated = false
 
     @Argument(parsing: .allUnrecognized, help: .hidden)
-    public var unrecognized: [String] = []
+    package var unrecognized: [String] = []
 
-    public init() {}
+    package init() {}
 }

@@ -3,86 +3,147 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import ArgumentParser
-import Dispatch
-import Synchronization
 import Logging
 import ServiceLifecycle
-import UnixSignals
+import Synchronization
+import WorkerJSON
 
-/// A handler plus its runtime settings: `await WorkerRuntime(handler: …).runAndExit()` is a worker.
-public struct WorkerRuntime: Sendable {
-    public let handler: any RawJobHandler
-    public let options: WorkerOptions
+/// A handler plus how to run it. As a swift-service-lifecycle `Service` it runs once, in the mode
+/// the flags and environment select (`--test-input`, `--local`, the platform's queue, `PORT`);
+/// `runAndExit()` runs it as a whole process, with signal handling and logging set up.
+///
+/// ```swift
+/// WorkerRuntime(features: [.endpointServer()]) { input, context in ["echo": input] }.runAndExit()
+/// ```
+public final class WorkerRuntime: Service, Sendable {
+    package let handler: any RawJobHandler
+    package let options: WorkerOptions
+    package let features: [WorkerFeature]
+    package let services: [any Service]
+    let logger: Logger?
+    let arguments: [String]
+    let environment: [String: String]
+    let launch = Mutex(Launch())
 
-    public init(handler: some RawJobHandler, options: WorkerOptions = WorkerOptions()) {
+    /// The environment the runtime reads its configuration from (the test harness reads it too).
+    package var testEnvironment: [String: String] { environment }
+    /// The logger given to `init`, if any.
+    package var testLogger: Logger? { logger }
+
+    /// The designated initializer; tests in this package pass the flags and the environment.
+    package init(
+        handler: any RawJobHandler, options: WorkerOptions, features: [WorkerFeature], services: [any Service],
+        logger: Logger?, arguments: [String]? = nil, environment: [String: String]? = nil
+    ) {
         self.handler = handler
         self.options = options
+        self.features = features
+        self.services = services
+        self.logger = logger
+        self.arguments = arguments ?? Array(CommandLine.arguments.dropFirst())
+        self.environment = environment ?? ProcessInfo.processInfo.environment
     }
 
-    public init(handler: some JobHandler, options: WorkerOptions = WorkerOptions()) {
-        self.init(handler: CodableHandlerAdapter(handler), options: options)
-    }
-
-    public init(handler: some JSONJobHandler, options: WorkerOptions = WorkerOptions()) {
-        self.init(handler: JSONHandlerAdapter(handler), options: options)
-    }
-
-    public init(handler: some StreamingJobHandler, options: WorkerOptions = WorkerOptions()) {
-        self.init(handler: StreamingHandlerAdapter(handler), options: options)
-    }
-
-    /// A closure worker: `WorkerRuntime { input, context in input }`.
-    public init(
-        options: WorkerOptions = WorkerOptions(),
-        _ body: @escaping @Sendable (JSONValue, JobContext) async throws -> JSONValue
+    /// A raw handler: it decides per job whether to respond once or stream.
+    ///
+    /// - Parameters:
+    ///   - features: optional parts of the runtime, such as `.endpointServer()` (module
+    ///     `WorkerEndpointServer`) for `--local` and load-balancing endpoints.
+    ///   - services: services of the handler's own (a connection pool, a model loader), run in the
+    ///     same service group: started before the worker, stopped after its jobs finish.
+    ///   - logger: the runtime's logger; nil makes one (and lets `runAndExit` set up RunPod's log
+    ///     format for the process).
+    public convenience init(
+        handler: some RawJobHandler, options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [],
+        services: [any Service] = [], logger: Logger? = nil
     ) {
-        self.init(handler: ClosureHandler(body), options: options)
+        self.init(handler: handler as any RawJobHandler, options: options, features: features, services: services, logger: logger)
     }
 
-    /// Runs in the mode the environment and flags select, then exits with its status.
-    public func runAndExit(
-        arguments: [String] = Array(CommandLine.arguments.dropFirst()),
-        environment: [String: String] = ProcessInfo.processInfo.environment
-    ) async -> Never {
-        exit(await run(arguments: arguments, environment: environment))
+    /// A typed handler: the input decoded from the job, the output encoded as its result.
+    public convenience init(
+        handler: some JobHandler, options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [],
+        services: [any Service] = [], logger: Logger? = nil
+    ) {
+        self.init(handler: CodableHandlerAdapter(handler: handler), options: options, features: features, services: services, logger: logger)
     }
 
-    /// The same, for a synchronous `main` (what the bundled handlers use): the main thread parks
-    /// while the worker runs on the concurrency pool. An async `main` gives its thread to
-    /// `dispatch_main`, which ends it with `pthread_exit`; unwinding out of `main` faults in the
-    /// binary's unwind tables, about 0.6 MB of an idle worker's resident memory.
-    public func runAndExit(
-        arguments: [String] = Array(CommandLine.arguments.dropFirst()),
-        environment: [String: String] = ProcessInfo.processInfo.environment
-    ) -> Never {
-        let finished = DispatchSemaphore(value: 0)
-        let status = Mutex<Int32>(1)
-        Task.detached {
-            let code = await run(arguments: arguments, environment: environment)
-            status.withLock { $0 = code }
-            finished.signal()
+    /// A handler over JSON values.
+    public convenience init(
+        handler: some JSONJobHandler, options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [],
+        services: [any Service] = [], logger: Logger? = nil
+    ) {
+        self.init(handler: JSONHandlerAdapter(handler: handler), options: options, features: features, services: services, logger: logger)
+    }
+
+    /// A streaming handler.
+    public convenience init(
+        handler: some StreamingJobHandler, options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [],
+        services: [any Service] = [], logger: Logger? = nil
+    ) {
+        self.init(
+            handler: StreamingHandlerAdapter(handler: handler), options: options, features: features, services: services,
+            logger: logger)
+    }
+
+    /// A closure over JSON: `WorkerRuntime { input, context in input }`.
+    public convenience init(
+        options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [], services: [any Service] = [],
+        logger: Logger? = nil, _ body: @escaping @Sendable (JSONValue, JobContext) async throws -> JSONValue
+    ) {
+        self.init(handler: ClosureHandler(body: body), options: options, features: features, services: services, logger: logger)
+    }
+
+    /// A closure over typed values: `WorkerRuntime { (input: Request, context) -> Reply in … }`.
+    public convenience init<Input: Decodable, Output: Encodable>(
+        options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [], services: [any Service] = [],
+        logger: Logger? = nil, _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
+    ) {
+        self.init(handler: TypedClosureHandler(body: body), options: options, features: features, services: services, logger: logger)
+    }
+
+    /// A streaming closure: `WorkerRuntime(streaming: { input, context, stream in try await stream.yield(…) })`.
+    public convenience init(
+        options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [], services: [any Service] = [],
+        logger: Logger? = nil, streaming body: @escaping @Sendable (JSONValue, JobContext, JobOutputWriter) async throws -> Void
+    ) {
+        self.init(handler: StreamingClosureHandler(body: body), options: options, features: features, services: services, logger: logger)
+    }
+}
+
+extension WorkerRuntime {
+    /// What one launch resolved, kept so that `runAndExit` and `run` agree (the worker id is
+    /// random when `RUNPOD_POD_ID` is unset), and whether `run` was called.
+    struct Launch {
+        var resolved: Result<Resolved, WorkerRuntimeError>?
+        var started = false
+    }
+
+    package struct Resolved: Sendable {
+        package let mode: WorkerMode
+        package let configuration: WorkerConfiguration
+    }
+
+    /// Parses the flags and reads the environment, once.
+    func resolve() throws(WorkerRuntimeError) -> Resolved {
+        let result = launch.withLock { launch in
+            if let resolved = launch.resolved { return resolved }
+            let resolved = Result { () throws(WorkerRuntimeError) -> Resolved in
+                try Self.resolve(arguments: arguments, environment: environment)
+            }
+            launch.resolved = resolved
+            return resolved
         }
-        finished.wait()
-        exit(status.withLock { $0 })
+        return try result.get()
     }
 
-    /// Runs in the mode the environment and flags select; returns the process exit status.
-    public func run(
-        arguments: [String] = Array(CommandLine.arguments.dropFirst()),
-        environment: [String: String] = ProcessInfo.processInfo.environment
-    ) async -> Int32 {
+    package static func resolve(arguments: [String], environment: [String: String]) throws(WorkerRuntimeError) -> Resolved {
         let parsed: WorkerArguments
         do {
             parsed = try WorkerArguments.parse(arguments)
         } catch {
-            RunPodLogHandler.writeToStandardError(WorkerArguments.fullMessage(for: error) + "\n")
-            return WorkerArguments.exitCode(for: error).rawValue
+            throw .arguments(WorkerArguments.fullMessage(for: error), exitCode: WorkerArguments.exitCode(for: error).rawValue)
         }
         var configuration: WorkerConfiguration
         do {
@@ -94,102 +155,29 @@ public struct WorkerRuntime: Sendable {
                 configuration.logLevel = parsedLevel
             }
             if let concurrency = parsed.concurrency {
-                guard concurrency >= 1 else {
-                    throw ConfigurationError.invalidValue("--concurrency", "\(concurrency)", expected: "a whole number of 1 or more")
+                guard (1...10_000).contains(concurrency) else {
+                    throw ConfigurationError.invalidValue("--concurrency", "\(concurrency)", expected: "a whole number from 1 to 10000")
                 }
                 configuration.concurrency = concurrency
             }
-        } catch {
-            RunPodLogHandler.writeToStandardError("Worker start-up failed: \(error)\n")
-            return 1
-        }
-        let logger = Self.bootstrapLogging(configuration)
-        return await run(mode: WorkerMode.resolve(arguments: parsed, configuration: configuration),
-                         configuration: configuration, logger: logger)
-    }
-
-    /// The composition root shared by `run` and the tests.
-    public func run(mode: WorkerMode, configuration: WorkerConfiguration, logger: Logger) async -> Int32 {
-        switch mode {
-        case .oneShot(let testInput):
-            let job: Job
-            do {
-                job = try OneShotRun.loadJob(argument: testInput, fileURL: URL(fileURLWithPath: "test_input.json"))
-            } catch {
-                logger.error("\(error)")
-                return 1
+            if let port = parsed.port, !(0...65535).contains(port) {
+                throw ConfigurationError.invalidValue("--port", "\(port)", expected: "a port number from 1 to 65535, or 0 for any free port")
             }
-            guard await startHandler(logger: logger) else { return 1 }
-            let run = OneShotRun(
-                handler: effectiveHandler(configuration), options: options, configuration: configuration, logger: logger,
-                print: { Swift.print($0) })
-            return await run.run(job)
-
-        case .server(let server):
-            return await runServer(server, configuration: configuration, logger: logger)
-
-        case .queue(let platform):
-            logger.info("--- Starting Serverless Worker |  Version \(WorkerRuntimeVersion.current) ---")
-            guard await startHandler(logger: logger) else { return 1 }
-            let source = RunPodJobSource(configuration: configuration, platform: platform)
-            await runQueueWorker(source: source, configuration: configuration, logger: logger)
-            return 0
-        }
-    }
-
-    /// The queue worker as a service: SIGTERM or SIGINT stops taking jobs and lets running ones
-    /// finish and post before returning.
-    public func runQueueWorker(source: any JobSource, configuration: WorkerConfiguration, logger: Logger) async {
-        let loop = WorkerLoop(
-            source: source, handler: effectiveHandler(configuration), options: options, configuration: configuration, logger: logger)
-        let stopHeartbeat = Self.startHeartbeat(configuration: configuration, logger: logger) { loop.jobsInProgress }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: LoopService(loop: loop))],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
+        } catch let error as ConfigurationError {
+            throw .configuration(error)
         } catch {
-            logger.error("Worker stopped with an error: \(error)")
+            throw .configuration(.invalidValue("the environment", "", expected: "\(error)"))
         }
-        stopHeartbeat()
-        logger.info("Worker stopped.")
-    }
-
-    /// Starts the heartbeat when the platform expects one; returns how to stop it.
-    public static func startHeartbeat(
-        configuration: WorkerConfiguration, logger: Logger, inProgress: @escaping @Sendable () -> [String]
-    ) -> @Sendable () -> Void {
-        guard configuration.heartbeatEnabled, let platform = configuration.platform, let key = configuration.apiKey else {
-            logger.debug("Heartbeat off: it needs RUNPOD_WEBHOOK_PING, RUNPOD_AI_API_KEY and RUNPOD_POD_ID.")
-            return {}
+        let mode = WorkerMode.resolve(arguments: parsed, configuration: configuration)
+        if case .server(let server) = mode, server.kind == .local, !server.isLoopback, server.apiKey == nil,
+            !server.allowUnauthenticated
+        {
+            throw .configuration(
+                .invalidValue(
+                    "--host", server.host,
+                    expected: "a loopback address (127.0.0.1, ::1, localhost) unless RUNPOD_API_KEY is set or "
+                        + "--allow-unauthenticated is passed: refusing to serve on a network without an API key"))
         }
-        let heartbeat = Heartbeat(
-            urls: PlatformURLs(endpoints: platform), apiKey: key, interval: configuration.pingInterval,
-            logger: logger, inProgress: inProgress)
-        heartbeat.start()
-        return { heartbeat.stop() }
+        return Resolved(mode: mode, configuration: configuration)
     }
-
-    private func startHandler(logger: Logger) async -> Bool {
-        do {
-            try await handler.start()
-            return true
-        } catch {
-            logger.error("The handler's start-up failed: \(error)")
-            return false
-        }
-    }
-
-    static func bootstrapLogging(_ configuration: WorkerConfiguration) -> Logger {
-        let format: RunPodLogHandler.Format = configuration.endpointID == nil ? .text : .json
-        let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in RunPodLogHandler(label: label, format: format, level: level) }
-        return Logger(label: "worker")
-    }
-}
-
-struct LoopService: Service {
-    let loop: WorkerLoop
-    func run() async throws { await loop.run() }
 }

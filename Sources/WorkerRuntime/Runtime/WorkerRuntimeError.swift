@@ -8,17 +8,41 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
         case testInputMissing
         case testInputInvalid(String)
         case testInputHasNoInput
+        case alreadyRunning
+        case arguments(String, exitCode: Int32)
+        case configuration(String)
+        case featureMissing(String)
+        case startupFailed
+        case jobFailed(String)
     }
 
     private let code: Code
 
-    public static let streamAlreadyEnded = Self(code: .streamAlreadyEnded)
-    public static let mixedOutput = Self(code: .mixedOutput)
-    public static let respondedTwice = Self(code: .respondedTwice)
-    public static func chunkTooLarge(_ bytes: Int) -> Self { Self(code: .chunkTooLarge(bytes)) }
-    public static let testInputMissing = Self(code: .testInputMissing)
-    public static func testInputInvalid(_ reason: String) -> Self { Self(code: .testInputInvalid(reason)) }
-    public static let testInputHasNoInput = Self(code: .testInputHasNoInput)
+    package static let streamAlreadyEnded = Self(code: .streamAlreadyEnded)
+    package static let mixedOutput = Self(code: .mixedOutput)
+    package static let respondedTwice = Self(code: .respondedTwice)
+    package static func chunkTooLarge(_ bytes: Int) -> Self { Self(code: .chunkTooLarge(bytes)) }
+    package static let testInputMissing = Self(code: .testInputMissing)
+    package static func testInputInvalid(_ reason: String) -> Self { Self(code: .testInputInvalid(reason)) }
+    package static let testInputHasNoInput = Self(code: .testInputHasNoInput)
+    package static let alreadyRunning = Self(code: .alreadyRunning)
+    package static func arguments(_ message: String, exitCode: Int32) -> Self { Self(code: .arguments(message, exitCode: exitCode)) }
+    package static func configuration(_ error: ConfigurationError) -> Self { Self(code: .configuration(error.description)) }
+    package static func featureMissing(_ what: String) -> Self { Self(code: .featureMissing(what)) }
+    package static let startupFailed = Self(code: .startupFailed)
+    package static func jobFailed(_ id: String) -> Self { Self(code: .jobFailed(id)) }
+
+    /// The process exit status this error calls for (ArgumentParser's for flags; 1 otherwise).
+    package var exitCode: Int32 {
+        if case .arguments(_, let exitCode) = code { return exitCode }
+        return 1
+    }
+
+    /// Flags `--help` asked for: printed to standard output, not reported as an error.
+    package var isHelp: Bool {
+        if case .arguments(_, let exitCode) = code { return exitCode == 0 }
+        return false
+    }
 
     public var description: String {
         switch code {
@@ -36,6 +60,18 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
             return "the test input is not valid JSON: \(reason)"
         case .testInputHasNoInput:
             return "Job has no input parameter. Unable to run. The test input must be an object with an \"input\" key"
+        case .alreadyRunning:
+            return "this WorkerRuntime was already run; a runtime runs once (create another to run again)"
+        case .arguments(let message, _):
+            return message
+        case .configuration(let message):
+            return message
+        case .featureMissing(let what):
+            return what
+        case .startupFailed:
+            return "the handler's start-up failed (the error is logged above); the worker cannot take jobs"
+        case .jobFailed(let id):
+            return "job \(id) failed (its error is printed above)"
         }
     }
 }

@@ -1,0 +1,45 @@
+/// A failed HTTP exchange: names the request, the URL and what went wrong.
+public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
+    private enum Code: Sendable, Equatable {
+        case transport(curlCode: Int32)
+        case timedOut
+        case cancelled
+        case setup
+        case shutDown
+    }
+
+    private let code: Code
+    package let method: String
+    package let url: String
+    package let reason: String
+
+    package static func transport(curlCode: Int32, method: String, url: String, reason: String) -> Self {
+        // CURLE_OPERATION_TIMEDOUT is 28.
+        Self(code: curlCode == 28 ? .timedOut : .transport(curlCode: curlCode), method: method, url: url, reason: reason)
+    }
+
+    static func cancelled(method: String, url: String) -> Self {
+        Self(code: .cancelled, method: method, url: url, reason: "the request was cancelled")
+    }
+
+    static func setup(method: String, url: String, reason: String) -> Self {
+        Self(code: .setup, method: method, url: url, reason: reason)
+    }
+
+    static func shutDown(method: String, url: String) -> Self {
+        Self(code: .shutDown, method: method, url: url, reason: "the HTTP client was shut down")
+    }
+
+    public var isTimeout: Bool { code == .timedOut }
+    public var isCancellation: Bool { code == .cancelled }
+
+    public var description: String {
+        let hint: String
+        switch code {
+        case .timedOut: hint = " (raise the timeout, or check that the server answers)"
+        case .transport: hint = " (check that the URL is right and the server is reachable)"
+        case .cancelled, .setup, .shutDown: hint = ""
+        }
+        return "\(method) \(url) failed: \(reason)\(hint)"
+    }
+}

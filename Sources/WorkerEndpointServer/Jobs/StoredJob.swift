@@ -1,0 +1,50 @@
+import EndpointAPI
+import WorkerJSON
+
+/// One job of the endpoint API, from submission to expiry, as the job store keeps it.
+struct StoredJob: Sendable {
+    let id: String
+    let request: JobRequest
+    let executionTimeout: Duration
+    let ttl: Duration
+    let isSync: Bool
+    let createdAt: ContinuousClock.Instant
+
+    var status: JobStatus = .inQueue
+    var startedAt: ContinuousClock.Instant?
+    var finishedAt: ContinuousClock.Instant?
+    var output: JSONValue?
+    var error: String?
+    /// The last progress update, shown as `output` while the job runs.
+    var progress: JSONValue?
+    /// Chunks not yet returned by `/stream`.
+    var unpolledChunks: [JSONValue] = []
+    /// Every chunk, for the final output of a stream the handler did not aggregate.
+    var allChunks: [JSONValue] = []
+    var task: Task<Void, Never>?
+    /// Cancelled or timed out by the API: whatever the handler still produces is dropped.
+    var stopped = false
+
+    init(id: String, request: JobRequest, defaults: (executionTimeout: Duration, ttl: Duration), isSync: Bool, now: ContinuousClock.Instant) {
+        self.id = id
+        self.request = request
+        self.executionTimeout = request.policy.executionTimeout ?? defaults.executionTimeout
+        self.ttl = request.policy.ttl ?? defaults.ttl
+        self.isSync = isSync
+        self.createdAt = now
+    }
+
+    /// The same job queued again (`/retry`): same id and request, fresh state.
+    func requeued(now: ContinuousClock.Instant) -> StoredJob {
+        StoredJob(id: id, request: request, defaults: (executionTimeout, ttl), isSync: isSync, now: now)
+    }
+
+    /// What `/status` reports.
+    func report(now: ContinuousClock.Instant, workerID: String?) -> JobStatusReport {
+        JobStatusReport(
+            id: id, status: status, delayTime: ((startedAt ?? finishedAt ?? now) - createdAt).wholeMilliseconds,
+            executionTime: startedAt.map { ((finishedAt ?? now) - $0).wholeMilliseconds } ?? 0,
+            output: status.isFinal ? output : progress, error: error,
+            workerID: startedAt != nil ? workerID : nil)
+    }
+}

@@ -1,0 +1,49 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import WorkerJSON
+
+/// A refused endpoint-API request: the status and a message that says what to fix.
+/// Rendered as `{"error": "<message>"}`, the shape RunPod's API uses.
+package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseError {
+    private enum Code: Sendable {
+        case badRequest, unauthorized, notFound, tooLarge, conflict, unavailable
+    }
+
+    private let code: Code
+    package let message: String
+
+    package static func badRequest(_ message: String) -> Self { Self(code: .badRequest, message: message) }
+    package static func unauthorized(_ message: String) -> Self { Self(code: .unauthorized, message: message) }
+    package static func notFound(_ message: String) -> Self { Self(code: .notFound, message: message) }
+    package static func tooLarge(_ message: String) -> Self { Self(code: .tooLarge, message: message) }
+    package static func conflict(_ message: String) -> Self { Self(code: .conflict, message: message) }
+    package static func unavailable(_ message: String) -> Self { Self(code: .unavailable, message: message) }
+
+    package var status: HTTPResponse.Status {
+        switch code {
+        case .badRequest: return .badRequest
+        case .unauthorized: return .unauthorized
+        case .notFound: return .notFound
+        case .tooLarge: return .contentTooLarge
+        case .conflict: return .conflict
+        case .unavailable: return .serviceUnavailable
+        }
+    }
+
+    package var description: String { "HTTP \(status.code): \(message)" }
+
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response.json(["error": .string(message)], status: status)
+    }
+}
+
+extension Response {
+    /// A JSON response.
+    package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        let bytes = (try? value.serialized()) ?? Array(#"{"error":"the response could not be encoded"}"#.utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

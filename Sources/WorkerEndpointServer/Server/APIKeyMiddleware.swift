@@ -1,0 +1,51 @@
+import HTTPTypes
+import Hummingbird
+
+/// Requires the API key on every request but the health check, as RunPod's API does:
+/// `Authorization: Bearer <key>` or the bare key, compared in constant time.
+struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let key: [UInt8]
+    let healthPath: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path != healthPath else { return try await next(request, context) }
+        var presented = request.headers[.authorization] ?? ""
+        if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
+        guard Self.constantTimeEqual(Array(presented.utf8), key) else {
+            throw APIError.unauthorized("missing or wrong API key: send Authorization: Bearer <RUNPOD_API_KEY>")
+        }
+        return try await next(request, context)
+    }
+
+    /// Compares without an early exit, so the time taken does not reveal how much matched. The
+    /// lengths are compared as whole numbers: folding their difference into a byte would let a
+    /// key padded with 256 NULs compare equal.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference: UInt8 = 0
+        for index in 0..<max(a.count, b.count) {
+            let left = index < a.count ? a[index] : 0
+            let right = index < b.count ? b[index] : 0
+            difference |= left ^ right
+        }
+        return difference == 0 && a.count == b.count
+    }
+}
+
+/// Adds `X-Runpod-Worker-Id` to every response (the balancer's worker affinity relies on it).
+struct WorkerIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    let workerID: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            var response = try await next(request, context)
+            response.headers[workerIDHeader] = workerID
+            return response
+        } catch let error as any HTTPResponseError {
+            var response = try error.response(from: request, context: context)
+            response.headers[workerIDHeader] = workerID
+            return response
+        }
+    }
+}
+
+private let workerIDHeader = HTTPField.Name("X-Runpod-Worker-Id")!

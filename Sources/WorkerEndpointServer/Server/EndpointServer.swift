@@ -1,0 +1,192 @@
+import EndpointAPI
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WorkerJSON
+import WorkerRuntime
+
+/// RunPod's public endpoint API served by one handler process (`--local`, or load-balancing mode):
+/// the same routes under `/` and `/v2/{endpoint id}/`, so real clients work unmodified.
+package struct EndpointServer: Sendable {
+    let store: JobStore
+    let configuration: ServerConfiguration
+    let metrics: PrometheusMetrics
+    let routeGroups: [EndpointRouteGroup]
+
+    var health: WorkerHealth { store.context.health }
+    var routeContext: EndpointRouteContext { EndpointRouteContext(store: store, health: health) }
+
+    /// The server for `context`'s handler; `now` is the job store's clock (tests move it).
+    init(
+        context: WorkerContext, configuration: ServerConfiguration, metrics: PrometheusMetrics,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
+        self.store = JobStore(context: context, now: now)
+        self.configuration = configuration
+        self.metrics = metrics
+        self.routeGroups = [OpenAIRoutes.group] + context.contributions(of: EndpointRouteGroup.self)
+    }
+
+    package func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        if let key = configuration.apiKey {
+            router.add(middleware: APIKeyMiddleware(key: Array(key.utf8), healthPath: configuration.healthPath))
+        }
+        if store.context.configuration.podIDIsSet {
+            router.add(middleware: WorkerIDMiddleware(workerID: store.context.configuration.workerID))
+        }
+        if configuration.separateHealthPort == nil {
+            router.get(RouterPath(configuration.healthPath)) { _, _ in ping() }
+        }
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        }
+        addEndpointRoutes(to: router)
+        addEndpointRoutes(to: router.group("v2/:endpoint"))
+        return router
+    }
+
+    /// A router with only the health check, for `PORT_HEALTH` when it differs from `PORT`.
+    package func makeHealthRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get(RouterPath(configuration.healthPath)) { _, _ in ping() }
+        return router
+    }
+
+    func ping() -> Response {
+        switch health.current {
+        case .initializing: return Response(status: .noContent)
+        case .ready: return .json(["status": "healthy"])
+        case .failed(let reason): return .json(["status": "unhealthy", "error": .string(reason)], status: .serviceUnavailable)
+        }
+    }
+
+    private func addEndpointRoutes(to router: some RouterMethods<BasicRequestContext>) {
+        router.post("run") { request, _ in try await submit(request, sync: false) }
+        router.post("runsync") { request, _ in try await runSync(request) }
+        for method in [HTTPRequest.Method.get, .post] {
+            router.on("status/:id", method: method) { _, context in try status(context) }
+            router.on("stream/:id", method: method) { _, context in
+                let id = try jobID(context)
+                guard let body = store.poll(id) else { throw notFound(id) }
+                return Response.json(body)
+            }
+        }
+        router.get("status-sync/:id") { request, context in
+            let id = try jobID(context)
+            _ = await store.waitForFinal(id, timeout: try waitParameter(request))
+            return try status(context)
+        }
+        router.post("cancel/:id") { _, context in
+            let id = try jobID(context)
+            guard let body = store.stop(id, as: .cancelled) else { throw notFound(id) }
+            return Response.json(body)
+        }
+        router.post("retry/:id") { _, context in Response.json(try store.retry(try jobID(context))) }
+        router.post("purge-queue") { _, _ in Response.json(store.purgeQueue()) }
+        router.get("health") { _, _ in Response.json(healthBody()) }
+        router.head("health") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"]) }
+        let context = routeContext
+        for group in routeGroups { group.add(router, context) }
+    }
+
+    // MARK: Handlers
+
+    private func submit(_ request: Request, sync: Bool) async throws -> Response {
+        let context = routeContext
+        try context.ensureReady()
+        let limit = sync ? store.limits.runsyncBodyBytes : store.limits.runBodyBytes
+        let job = store.submit(try jobRequest(try await context.readJSON(request, limit: limit)), sync: sync)
+        return .json(["id": .string(job.id), "status": .string(job.status.rawValue)])
+    }
+
+    private func runSync(_ request: Request) async throws -> Response {
+        let context = routeContext
+        try context.ensureReady()
+        let wait = try waitParameter(request)
+        let body = try await context.readJSON(request, limit: store.limits.runsyncBodyBytes)
+        let job = store.submit(try jobRequest(body), sync: true)
+        guard let report = await store.waitForFinal(job.id, timeout: wait) else { throw notFound(job.id) }
+        if report.status.isFinal { return .json(report.json) }
+        return .json(["id": .string(job.id), "status": .string(report.status.rawValue)])
+    }
+
+    private func status(_ context: BasicRequestContext) throws -> Response {
+        let id = try jobID(context)
+        guard let report = store.report(id) else { throw notFound(id) }
+        return .json(report.json)
+    }
+
+    func healthBody() -> JSONValue {
+        let (queued, running, counters) = store.counts()
+        let state = health.current
+        return [
+            "jobs": [
+                "completed": .integer(Int64(counters.completed)), "failed": .integer(Int64(counters.failed)),
+                "inProgress": .integer(Int64(running)), "inQueue": .integer(Int64(queued)),
+                "retried": .integer(Int64(counters.retried)),
+            ],
+            "workers": [
+                "idle": state == .ready && running == 0 ? 1 : 0, "running": state == .ready && running > 0 ? 1 : 0,
+                "initializing": state == .initializing ? 1 : 0, "ready": state == .ready ? 1 : 0, "throttled": 0,
+                "unhealthy": { if case .failed = state { return 1 } else { return 0 } }(),
+            ],
+        ]
+    }
+
+    // MARK: Helpers
+
+    private func jobRequest(_ body: JSONValue) throws(APIError) -> JobRequest {
+        do {
+            return try JobRequest(json: body)
+        } catch {
+            throw .badRequest(error.message)
+        }
+    }
+
+    /// The job id in the path, percent-decoded (clients escape ids they did not make).
+    private func jobID(_ context: BasicRequestContext) throws -> String {
+        guard let raw = context.parameters.get("id"), !raw.isEmpty else { throw APIError.badRequest("no job id in the path") }
+        return percentDecoded(raw) ?? raw
+    }
+
+    private func waitParameter(_ request: Request) throws -> Duration {
+        guard let raw = request.uri.queryParameters.get("wait") else { return EndpointLimits.defaultWait }
+        guard let ms = Int64(raw), ms >= 0 else {
+            throw APIError.badRequest("wait must be a whole number of milliseconds, got \(raw)")
+        }
+        return .milliseconds(min(max(ms, EndpointLimits.waitRange.lowerBound), EndpointLimits.waitRange.upperBound))
+    }
+
+    func notFound(_ id: String) -> APIError {
+        .notFound("job \(id) not found: unknown, or expired (TTL or result retention)")
+    }
+}
+
+/// `%XX` escapes decoded; nil when an escape is malformed or the result is not UTF-8.
+func percentDecoded(_ text: String) -> String? {
+    guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
+    var bytes: [UInt8] = []
+    var iterator = text.utf8.makeIterator()
+    while let byte = iterator.next() {
+        guard byte == UInt8(ascii: "%") else {
+            bytes.append(byte)
+            continue
+        }
+        guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+        bytes.append(high << 4 | low)
+    }
+    return String(validating: bytes, as: UTF8.self)
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}

@@ -1,0 +1,76 @@
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import WorkerRuntime
+
+/// The HTTP modes as the worker's main service: the endpoint API (and `PORT_HEALTH`'s health
+/// check), the job store's janitor, and the handler's lifecycle. On graceful shutdown the listeners
+/// stop first (requests in flight finish), then queued jobs are dropped (and counted in the log),
+/// running ones finish, the handler shuts down, and the janitor stops last.
+struct EndpointServerService: Service {
+    let server: EndpointServer
+
+    func run() async throws {
+        let configuration = server.configuration
+        let context = server.store.context
+        let logger = context.logger
+        var services: [any Service] = [JanitorService(store: server.store), HandlerLifecycleService(store: server.store)]
+        services.append(
+            Application(
+                router: server.makeRouter(),
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+                onServerRunning: { channel in
+                    let kind = configuration.kind == .local ? "RunPod endpoint API (local)" : "load-balancing worker"
+                    let port = channel.localAddress?.port ?? configuration.port
+                    logger.info("Serving the \(kind) on http://\(configuration.host):\(port) (also under /v2/<endpoint id>/)")
+                }, logger: logger))
+        if let healthPort = configuration.separateHealthPort {
+            services.append(
+                Application(
+                    router: server.makeHealthRouter(),
+                    configuration: .init(address: .hostname(configuration.host, port: healthPort)),
+                    onServerRunning: { channel in
+                        let port = channel.localAddress?.port ?? healthPort
+                        logger.info("Serving the health check on http://\(configuration.host):\(port)\(configuration.healthPath)")
+                    }, logger: logger))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                }, logger: logger))
+        try await withGracefulShutdownHandler {
+            try await group.run()
+        } onGracefulShutdown: {
+            Task { await group.triggerGracefulShutdown() }
+        }
+    }
+}
+
+/// Enforces the job store's deadlines (timeouts, TTL, retention, waits) until shutdown.
+struct JanitorService: Service {
+    let store: JobStore
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await store.runJanitor() }
+    }
+}
+
+/// Starts the handler while the health check says 204; on shutdown drains the jobs and shuts the
+/// handler down.
+struct HandlerLifecycleService: Service {
+    let store: JobStore
+
+    func run() async throws {
+        _ = await store.context.startHandler()
+        try? await gracefulShutdown()
+        let logger = store.context.logger
+        let dropped = store.dropQueued()
+        let running = store.counts().running
+        if dropped > 0 || running > 0 {
+            logger.info("Shutting down: \(dropped) queued job(s) dropped; waiting for \(running) running job(s) to finish.")
+        }
+        await store.drain()
+        await store.context.shutdownHandler()
+    }
+}

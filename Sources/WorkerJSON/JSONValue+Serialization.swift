@@ -1,0 +1,93 @@
+extension JSONValue {
+    /// Parses UTF-8 JSON text (RFC 8259, strictly); the error says where it is malformed.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> JSONValue {
+        let result: Result<JSONValue, JSONError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONError) -> JSONValue in try JSONParser.parse(buffer) }
+        }
+        if let result { return try result.get() }
+        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONError) -> JSONValue in
+            try JSONParser.parse(buffer)
+        }
+    }
+
+    public static func parse(_ text: String) throws(JSONError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    /// The value's canonical text, as UTF-8: no whitespace, object keys sorted by their UTF-8
+    /// bytes, and numbers normalised, so values that compare equal (`==`) give identical bytes
+    /// whatever text they were parsed from. That makes the bytes usable as cache keys and as the
+    /// input of a hash. The rules:
+    /// - a number with an integral value that fits in 64 bits is written as an integer, whatever
+    ///   its source form: `1`, `1.0`, `1e0` and `10E-1` are all `1`, and `-0.0` is `0`;
+    /// - any other number is written as the shortest text that reads back to the same double
+    ///   (`0.1`, `1.5e+300`);
+    /// - strings are escaped minimally (`\"`, `\\`, `\n`, `\r`, `\t`, `\u00XX` for other control
+    ///   characters); everything else, `/` and non-ASCII included, is written as it is. Strings are
+    ///   compared as their UTF-8 bytes here: precomposed and decomposed spellings stay distinct.
+    /// Throws for NaN and infinities, which JSON cannot carry.
+    public func serialized() throws(JSONError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        try Self.write(self, into: &out)
+        return out
+    }
+
+    /// `serialized()` as a String.
+    public func jsonString() throws(JSONError) -> String {
+        String(decoding: try serialized(), as: UTF8.self)
+    }
+
+    private static func write(_ value: JSONValue, into out: inout [UInt8]) throws(JSONError) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let bool): out.append(contentsOf: (bool ? "true" : "false").utf8)
+        case .integer(let int): out.append(contentsOf: String(int).utf8)
+        case .number(let double):
+            guard double.isFinite else { throw JSONError("\(double) cannot be represented in JSON") }
+            if let exact = Int64(exactly: double) {
+                out.append(contentsOf: String(exact).utf8)
+            } else {
+                out.append(contentsOf: double.description.utf8)
+            }
+        case .string(let string): writeString(string, into: &out)
+        case .array(let array):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in array.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                try write(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let object):
+            out.append(UInt8(ascii: "{"))
+            let keys = object.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            for (index, key) in keys.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                try write(object[key]!, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func writeString(_ string: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
+            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
+            case 0x09: out.append(contentsOf: #"\t"#.utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
