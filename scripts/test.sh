@@ -10,12 +10,16 @@ swift build --build-tests
 results=.build/test-results
 rm -rf "$results" && mkdir -p "$results"
 swift test list --skip-build > "$results/list.txt"
-# Two passes, chosen by tag (TestSupport's TestPass): suites tagged .heavy saturate every core and
-# run alone, after the rest, so they neither disturb nor are disturbed by timing checks elsewhere.
+# Passes chosen by tag (TestSupport's TestPass): the default one, then `heavy` (suites that
+# saturate the cores) and `load` (timing under deliberate load), each alone, so none disturbs the
+# timing checks of another.
 swift test --skip-build --xunit-output "$results/default.xml"
-TEST_PASS=heavy swift test --skip-build --xunit-output "$results/heavy.xml"
-# Every listed test ran in exactly one pass (and no pass ran nothing).
-python3 scripts/check-test-passes.py "$results/list.txt" "$results/default-swift-testing.xml" "$results/heavy-swift-testing.xml"
+for pass in heavy load; do
+    TEST_PASS=$pass swift test --skip-build --xunit-output "$results/$pass.xml"
+done
+# Every listed test ran in exactly one pass, and no pass ran nothing.
+python3 scripts/check-test-passes.py "$results/list.txt" \
+    "$results/default-swift-testing.xml" "$results/heavy-swift-testing.xml" "$results/load-swift-testing.xml"
 
 # The official clients (runpod 1.12.0's Endpoint, the openai SDK) against `echo --local`.
 venv=.build/python-venv

@@ -33,6 +33,51 @@ extension JSONValue {
         return out
     }
 
+    /// The number of bytes `serialized()` produces, counted without producing them (a size limit
+    /// checked on every result should not cost a copy of it). Throws where `serialized()` does.
+    public func serializedCount() throws(JSONError) -> Int {
+        switch self {
+        case .null: return 4
+        case .bool(let bool): return bool ? 4 : 5
+        case .integer(let int): return Self.digitCount(int)
+        case .number(let double):
+            guard double.isFinite else { throw JSONError("\(double) cannot be represented in JSON") }
+            if let exact = Int64(exactly: double) { return Self.digitCount(exact) }
+            return double.description.utf8.count
+        case .string(let string): return Self.serializedCount(string)
+        case .array(let array):
+            var count = 2 + max(0, array.count - 1)
+            for element in array { count += try element.serializedCount() }
+            return count
+        case .object(let object):
+            var count = 2 + max(0, object.count - 1)
+            for (key, value) in object { count += Self.serializedCount(key) + 1 + (try value.serializedCount()) }
+            return count
+        }
+    }
+
+    private static func digitCount(_ value: Int64) -> Int {
+        var count = value < 0 ? 2 : 1
+        var rest = value.magnitude / 10
+        while rest > 0 {
+            count += 1
+            rest /= 10
+        }
+        return count
+    }
+
+    private static func serializedCount(_ string: String) -> Int {
+        var count = 2
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x0D, 0x09: count += 2
+            case 0..<0x20: count += 6
+            default: count += 1
+            }
+        }
+        return count
+    }
+
     /// `serialized()` as a String.
     public func jsonString() throws(JSONError) -> String {
         String(decoding: try serialized(), as: UTF8.self)

@@ -5,7 +5,7 @@ import TestSupport
 import WorkerJSON
 import WorkerRuntimeTesting
 
-@Suite("The memory worker under SIGKILL", .tags(.process), .defaultPass)
+@Suite("The memory worker under SIGKILL", .tags(.heavy, .process), .pass(.heavy))
 struct MemoryCrashTests {
     /// Starts `memory --local` on `directory` and waits until it is ready.
     static func startWorker(_ directory: URL) async throws -> LocalWorker {
@@ -66,7 +66,7 @@ final class Acknowledged: Sendable {
     let keys = Mutex<[String]>([])
 }
 
-@Suite("Two memory workers on one volume", .tags(.process), .defaultPass)
+@Suite("Two memory workers on one volume", .tags(.heavy, .process), .pass(.heavy))
 struct MemorySharedVolumeTests {
     @Test("writes from either worker are seen by the other and none is lost")
     func twoWorkers() async throws {

@@ -132,7 +132,7 @@ struct ProcessTests {
 
 /// Tests that load every core: run alone (the heavy pass of scripts/test.sh), so they neither
 /// disturb nor are disturbed by the timing of other tests.
-@Suite("Under load", .tags(.heavy, .process), .pass(.heavy))
+@Suite("Under load", .tags(.load, .process), .pass(.load))
 struct LoadTests {
     @Test("the ping keeps its cadence while CPU-bound jobs hold every cooperative thread (checklist 25)")
     func pingUnderLoad() async throws {

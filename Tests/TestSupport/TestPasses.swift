@@ -4,36 +4,32 @@ import Glibc
 import Testing
 
 extension Tag {
-    /// Saturates every core (many concurrent jobs, CPU-bound handlers, index builds): runs in a
-    /// pass of its own so it neither disturbs nor is disturbed by timing checks elsewhere.
+    /// Saturates the cores (index builds, crash tests with many writers): runs in a pass of its
+    /// own so it neither slows nor is slowed by the timing checks of the default pass.
     @Tag package static var heavy: Self
+    /// Measures timing under deliberate load (the heartbeat's cadence): runs alone.
+    @Tag package static var load: Self
     /// Runs the built executables as child processes.
     @Tag package static var process: Self
 }
 
-/// Which tagged tests a `swift test` run includes: `TEST_PASS=heavy` runs only the `.heavy` ones,
-/// any other value (or none) everything else. `scripts/test.sh` runs both passes; Swift Testing's
-/// command line cannot select by tag, so the tag is read here.
+/// Which tests a `swift test` run includes: `TEST_PASS=<tag>` runs the suites marked
+/// `.pass(<tag>)`; no `TEST_PASS` runs the rest (`.defaultPass`). `scripts/test.sh` runs every
+/// pass and checks that each test ran in exactly one. (Swift Testing's command line cannot select
+/// by tag, so the tag is read here.)
 package enum TestPass {
-    package static let selected: String = {
-        guard let raw = getenv("TEST_PASS") else { return "default" }
-        return String(cString: raw)
-    }()
-
-    /// The condition for a suite or test tagged `tag`.
-    package static func runs(_ tag: Tag) -> Bool {
-        tag == .heavy ? selected == "heavy" : selected != "heavy"
-    }
+    package static let selected: String? = getenv("TEST_PASS").map { String(cString: $0) }
 }
 
 extension Trait where Self == ConditionTrait {
-    /// Runs in the pass that selects `tag` (see `TestPass`); tag the suite with `tag` as well.
+    /// Runs only in the pass named after `tag`; tag the suite with `tag` as well.
     package static func pass(_ tag: Tag) -> Self {
-        .enabled(if: TestPass.runs(tag), "runs in the TEST_PASS=\(tag == .heavy ? "heavy" : "default") pass")
+        let name = "\(tag)".split(separator: ".").last.map(String.init) ?? "\(tag)"
+        return .enabled(if: TestPass.selected == name, "runs in the TEST_PASS=\(name) pass")
     }
 
-    /// Untagged suites: skipped in the heavy pass, so each test runs in exactly one pass.
+    /// Everything else: runs when no pass is selected.
     package static var defaultPass: Self {
-        .enabled(if: TestPass.selected != "heavy", "runs in the default pass")
+        .enabled(if: TestPass.selected == nil, "runs in the default pass")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -192,11 +193,11 @@ struct EndpointServerTests {
         let clock = TestClock()
         try await withServer(clock: clock) { client, local in
             let id = try #require(
-                try await client.call(.post, "/run", json: ["input": ["sleep": 5], "policy": ["ttl": 60_000]]).body?["id"]?.stringValue)
-            clock.advance(by: .seconds(50))
+                try await client.call(.post, "/run", json: ["input": ["sleep": 5], "policy": ["ttl": 3_600_000, "executionTimeout": 7_200_000]]).body?["id"]?.stringValue)
+            clock.advance(by: .seconds(3500))
             local.store.sweep()
             #expect(try await client.call(.get, "/status/\(id)").status == 200)
-            clock.advance(by: .seconds(11))
+            clock.advance(by: .seconds(200))
             local.store.sweep()
             #expect(try await client.call(.get, "/status/\(id)").status == 404)
         }
@@ -205,13 +206,14 @@ struct EndpointServerTests {
     @Test("finished results are kept for the retention period, then 404")
     func retention() async throws {
         let clock = TestClock()
-        try await withServer(limits: { $0.retention = .seconds(120) }, clock: clock) { client, local in
+        // Hours on the moved clock, so a slow machine's real seconds cannot tip the result.
+        try await withServer(limits: { $0.retention = .seconds(3600) }, clock: clock) { client, local in
             let id = try #require(try await client.call(.post, "/run", json: ["input": 1]).body?["id"]?.stringValue)
             _ = try await client.waitForFinal(id)
-            clock.advance(by: .seconds(119))
+            clock.advance(by: .seconds(3500))
             local.store.sweep()
             #expect(try await client.call(.get, "/status/\(id)").status == 200)
-            clock.advance(by: .seconds(2))
+            clock.advance(by: .seconds(200))
             local.store.sweep()
             #expect(try await client.call(.get, "/status/\(id)").status == 404)
         }
@@ -408,6 +410,20 @@ struct EndpointServerTests {
             #expect(text.contains("worker_job_duration_seconds_count 2"))
             #expect(text.contains("worker_queue_depth 0"))
             #expect(text.contains("worker_jobs_in_progress 0"))
+        }
+    }
+
+    @Test("/run answers IN_QUEUE even when a free slot started the job at once; HEAD /health; escaped ids are decoded")
+    func smallRules() async throws {
+        try await withServer { client, _ in
+            let (_, body, _) = try await client.call(.post, "/run", json: ["input": ["sleep": 0.2]])
+            #expect(body?["status"] == "IN_QUEUE")
+            let id = try #require(body?["id"]?.stringValue)
+            let escaped = id.replacingOccurrences(of: "-", with: "%2D")
+            #expect(try await client.call(.get, "/status/\(escaped)").status == 200)
+            #expect(try await client.call(.get, "/status/bad%ZZescape").status == 404)
+            #expect(try await client.call(.head, "/health").status == 200)
+            _ = try await client.waitForFinal(id)
         }
     }
 }

@@ -40,3 +40,18 @@ struct CanonicalFormTests {
         #expect(try value.jsonString() == #""a\"b\\c/d\n\r\t\u0001é😀""#)
     }
 }
+
+@Suite("Measuring the canonical form", .defaultPass)
+struct SerializedCountTests {
+    @Test("serializedCount() is exactly the length of serialized(), for every kind of value")
+    func countsMatch() throws {
+        let samples: [JSONValue] = [
+            nil, true, false, 0, -1, 10, .integer(.min), .integer(.max), 1e15, -0.0, 2.5, 1e-7, 1.5e300,
+            "", "plain", "a\"b\\c\n\r\t\u{1}\u{1f}é😀", [], [1, [2, [3]]], [:], ["k": ["nested": [nil, "x"]], "é": 1],
+        ]
+        for value in samples {
+            #expect(try value.serializedCount() == value.serialized().count, "\(value)")
+        }
+        #expect(throws: JSONError.self) { try JSONValue.array([1, .number(.nan)]).serializedCount() }
+    }
+}

@@ -15,43 +15,40 @@ extension JobStore {
     /// One pass over the deadlines, as of the store's clock.
     func sweep() {
         let now = self.now()
+        expireResults(now: now)
         var cancelled: [Task<Void, Never>] = []
         var timedOut: [(String, Duration)] = []
-        var resume: [CheckedContinuation<Void, Never>] = []
+        var resume: [UnsafeContinuation<Void, Never>] = []
         var finished: [AsyncStream<JobEvent>.Continuation] = []
         var expired = 0
         state.withLock { state in
-            Self.expire(&state.expiries, in: &state.jobs, now: now, cap: limits.maxRetainedResults)
-            Self.expire(&state.syncExpiries, in: &state.jobs, now: now, cap: limits.maxRetainedSyncResults)
-            for id in state.active {
-                guard let job = state.jobs[id] else {
-                    state.active.remove(id)
-                    continue
-                }
+            for job in state.active.values {
                 if now >= job.createdAt + job.ttl {
+                    // Past its TTL a job is deleted, as on the platform: /status answers 404.
                     if let task = job.task { cancelled.append(task) }
                     if job.status == .inQueue { state.queued -= 1 }
+                    job.stopped = true
+                    state.jobs.remove(job)
+                    state.active[job.key] = nil
+                    let observers = Self.takeObservers(of: job, in: &state)
+                    resume += observers.waiters.map(\.continuation)
+                    finished += observers.listeners
                     expired += 1
-                    state.jobs[id] = nil
-                    state.active.remove(id)
-                    finished += state.listeners.removeValue(forKey: id).map { Array($0.values) } ?? []
-                    resume += state.waiters.removeValue(forKey: id).map { $0.values.map(\.continuation) } ?? []
                 } else if let started = job.startedAt, now >= started + job.executionTimeout {
-                    timedOut.append((id, job.executionTimeout))
+                    timedOut.append((job.id, job.executionTimeout))
                 }
             }
-            for (id, waiting) in state.waiters {
-                let expired = waiting.filter { $0.value.deadline <= now }
-                guard !expired.isEmpty else { continue }
-                for key in expired.keys { state.waiters[id]?[key] = nil }
-                if state.waiters[id]?.isEmpty == true { state.waiters[id] = nil }
-                resume += expired.values.map(\.continuation)
+            for job in state.waited.values {
+                let due = job.waiters.filter { $0.value.deadline <= now }
+                guard !due.isEmpty else { continue }
+                for key in due.keys { job.waiters[key] = nil }
+                if job.waiters.isEmpty { state.waited[job.key] = nil }
+                resume += due.values.map(\.continuation)
             }
         }
         for task in cancelled { task.cancel() }
         for continuation in finished { continuation.finish() }
         for continuation in resume { continuation.resume() }
-        // Past its TTL a job is deleted, with no status of its own: counted as EXPIRED.
         for _ in 0..<expired { metrics.jobStopped(status: "EXPIRED") }
         for (id, limit) in timedOut {
             stop(id, as: .timedOut, error: "the job ran longer than its execution timeout of \(limit.wholeMilliseconds) ms")
@@ -59,15 +56,40 @@ extension JobStore {
         metrics.queued(counts().queued)
     }
 
-    /// Forgets finished jobs whose retention has passed, oldest first (and beyond the cap).
-    /// Plain `inout` access: the lists hold up to `maxRetainedResults` entries and must never be copied.
-    private static func expire(
-        _ list: inout FIFO<Expiry>, in jobs: inout [String: StoredJob], now: ContinuousClock.Instant, cap: Int
-    ) {
-        while let first = list.first, first.deadline <= now || list.count > cap {
-            list.removeFirst()
-            // A retried job has a newer entry of its own (or none yet, while it runs again).
-            if let job = jobs[first.id], job.status.isFinal, job.finishedAt == first.finished { jobs[first.id] = nil }
+    /// Forgets finished jobs whose retention has passed, oldest first, a small batch per lock hold
+    /// so a burst of expiries never holds up the job path; the forgotten jobs are released after
+    /// the lock. (The caps are kept as jobs finish.)
+    private func expireResults(now: ContinuousClock.Instant) {
+        while true {
+            var forgotten: [StoredJob] = []
+            forgotten.reserveCapacity(Self.expiryBatch)
+            let more = state.withLock { state -> Bool in
+                let run = Self.expire(&state.expiries, retention: limits.retention, now: now, jobs: &state.jobs, into: &forgotten)
+                let sync = Self.expire(
+                    &state.syncExpiries, retention: limits.syncRetention, now: now, jobs: &state.jobs, into: &forgotten)
+                return run || sync
+            }
+            forgotten.removeAll()
+            if !more { return }
         }
+    }
+
+    private static let expiryBatch = 64
+
+    /// Up to a batch of expiries from one list; true when more are due.
+    private static func expire(
+        _ list: inout FIFO<StoredJob>, retention: Duration, now: ContinuousClock.Instant,
+        jobs: inout JobTable, into forgotten: inout [StoredJob]
+    ) -> Bool {
+        var removed = 0
+        while let first = list.first, (first.finishedAt ?? now) + retention <= now {
+            guard removed < expiryBatch else { return true }
+            list.removeFirst()
+            // A retried job has a newer object under its id (queued or running again): keep that.
+            jobs.remove(first)
+            forgotten.append(first)
+            removed += 1
+        }
+        return false
     }
 }

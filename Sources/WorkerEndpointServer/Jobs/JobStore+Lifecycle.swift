@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import EndpointAPI
 import Logging
 import Synchronization
@@ -10,50 +5,63 @@ import WorkerJSON
 import WorkerRuntime
 
 extension JobStore {
-    /// Queues a validated request; the job starts when a slot is free.
+    /// Queues a validated request; the job starts when a slot is free. A `/runsync` job that
+    /// finds a free slot (and nobody queued before it) starts on the caller's thread
+    /// (`Task.immediate`): the caller waits for it anyway, and a job that finishes without
+    /// suspending then costs no thread hand-off at all.
     func submit(_ request: JobRequest, sync: Bool) -> StoredJob {
-        let id = (sync ? "sync-" : "") + UUID().uuidString.lowercased() + "-u1"
         let job = StoredJob(
-            id: id, request: request, defaults: (limits.defaultExecutionTimeout, limits.defaultTTL), isSync: sync,
-            now: now())
+            id: ids.next(sync: sync), request: request, defaults: (limits.defaultExecutionTimeout, limits.defaultTTL),
+            isSync: sync, now: now())
         state.withLock { state in
-            state.jobs[id] = job
-            state.active.insert(id)
-            state.queue.append(id)
+            state.jobs.insert(job)
+            state.active[job.key] = job
+            state.queue.append(job)
             state.queued += 1
         }
-        dispatch()
+        dispatch(immediately: sync ? job : nil)
         return job
     }
 
-    /// Starts queued jobs while slots are free.
-    func dispatch() {
+    /// Starts queued jobs while slots are free; `immediately` (if it is next) on this thread.
+    func dispatch(immediately first: StoredJob? = nil) {
         let now = self.now()
         let options = context.options
         let environment = context.configuration.concurrency
-        let queued = state.withLock { state -> Int in
+        let (started, queued) = state.withLock { state -> ([StoredJob], Int) in
             let limit = options.concurrency.evaluate(current: state.concurrency, environment: environment)
             state.concurrency = limit
+            var started: [StoredJob] = []
             while !state.closed, state.running < limit, !state.queue.isEmpty {
-                let id = state.queue.removeFirst()
-                guard let job = state.jobs[id], job.status == .inQueue else { continue }
+                let job = state.queue.removeFirst()
+                guard job.status == .inQueue else { continue }
                 state.queued -= 1
                 state.running += 1
-                state.jobs[id]!.status = .inProgress
-                state.jobs[id]!.startedAt = now
-                state.jobs[id]!.task = Task { await self.execute(job) }
+                job.status = .inProgress
+                job.startedAt = now
+                started.append(job)
             }
-            return state.queued
+            return (started, state.queued)
         }
         metrics.queued(queued)
+        // Started after the lock: an immediate task runs its job right here, and the job takes the lock.
+        for job in started {
+            let task = job === first ? Task.immediate { await self.execute(job) } : Task { await self.execute(job) }
+            let stoppedMeanwhile = state.withLock { _ -> Bool in
+                if job.stopped { return true }
+                if !job.status.isFinal { job.task = task }
+                return false
+            }
+            // A /cancel or timeout between the start and here found no task to cancel.
+            if stoppedMeanwhile { task.cancel() }
+        }
     }
 
     private func execute(_ job: StoredJob) async {
-        let id = job.id
         _ = await runner.run(
-            Job(id: id, input: job.request.input, extra: job.request.extra), executionTimeout: job.executionTimeout
+            Job(id: job.id, input: job.request.input, extra: job.request.extra), executionTimeout: job.executionTimeout
         ) { [self] in
-            state.withLock { $0.jobs[id]?.stopped ?? true }
+            state.withLock { _ in job.stopped }
         }
         let drained = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.running -= 1
@@ -69,29 +77,28 @@ extension JobStore {
 
     func recordProgress(_ id: String, _ value: JSONValue) {
         state.withLock { state in
-            guard let job = state.jobs[id], !job.stopped, !job.status.isFinal else { return }
-            state.jobs[id]!.progress = value
+            guard let job = state.jobs[id: id], !job.stopped, !job.status.isFinal else { return }
+            job.progress = value
         }
     }
 
     func recordChunk(_ id: String, _ chunk: JSONValue) {
-        let listeners = state.withLock { state -> [Int: AsyncStream<JobEvent>.Continuation]? in
-            guard let job = state.jobs[id], !job.stopped, !job.status.isFinal else { return nil }
-            // In place: copying the job out and back would copy its chunk lists for every chunk.
-            state.jobs[id]!.unpolledChunks.append(chunk)
-            state.jobs[id]!.allChunks.append(chunk)
-            return state.listeners[id]
+        let listeners = state.withLock { state -> [AsyncStream<JobEvent>.Continuation] in
+            guard let job = state.jobs[id: id], !job.stopped, !job.status.isFinal else { return [] }
+            job.unpolledChunks.append(chunk)
+            job.allChunks.append(chunk)
+            return Array(job.listeners.values)
         }
-        notify(listeners, .chunk(chunk), finish: false)
+        for listener in listeners { listener.yield(.chunk(chunk)) }
     }
 
     /// The runner's final body: COMPLETED with its output, or FAILED with its error.
     func recordResult(_ id: String, _ body: JSONValue, isStream: Bool) {
         let now = self.now()
-        let finished = state.withLock { state -> (StoredJob, [Int: AsyncStream<JobEvent>.Continuation]?, [Waiter])? in
-            guard let current = state.jobs[id], !current.stopped, !current.status.isFinal else { return nil }
-            // Taken out of the table while it changes, so its chunk lists are not copied.
-            var job = state.jobs.removeValue(forKey: id)!
+        var evicted: StoredJob?
+        defer { _ = evicted }
+        let finished = state.withLock { state -> (StoredJob, (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation]))? in
+            guard let job = state.jobs[id: id], !job.stopped, !job.status.isFinal else { return nil }
             var output = body["output"]
             if isStream, output == [], !job.allChunks.isEmpty { output = .array(job.allChunks) }
             job.output = output
@@ -103,28 +110,38 @@ extension JobStore {
                 job.status = .completed
                 state.counters.completed += 1
             }
-            finish(&job, in: &state, now: now)
-            return (job, state.listeners.removeValue(forKey: id), state.waiters.removeValue(forKey: id).map { Array($0.values) } ?? [])
+            evicted = finish(job, in: &state, now: now)
+            return (job, Self.takeObservers(of: job, in: &state))
         }
-        guard let (job, listeners, waiters) = finished else { return }
-        notify(listeners, .finished(job.report(now: now, workerID: workerID)), finish: true)
-        for waiter in waiters { waiter.continuation.resume() }
+        guard let (job, observers) = finished else { return }
+        notify(observers, job.report(now: now, workerID: workerID))
         deliverWebhook(job, now: now)
     }
 
-    /// Marks `job` final and stores it (it was taken out of `state.jobs`, so nothing is copied).
-    private func finish(_ job: inout StoredJob, in state: inout State, now: ContinuousClock.Instant) {
+    /// Marks `job` final: it leaves the active set and joins its retention list. Past that list's
+    /// cap the oldest result is forgotten here, one per finished job (the janitor handles time);
+    /// it is returned so the caller releases it after the lock.
+    @discardableResult
+    private func finish(_ job: StoredJob, in state: inout State, now: ContinuousClock.Instant) -> StoredJob? {
         job.finishedAt = now
         job.progress = nil
         job.task = nil
         job.allChunks = []
-        state.active.remove(job.id)
+        state.active[job.key] = nil
         if job.isSync {
-            state.syncExpiries.append(Expiry(deadline: now + limits.syncRetention, id: job.id, finished: now))
-        } else {
-            state.expiries.append(Expiry(deadline: now + limits.retention, id: job.id, finished: now))
+            state.syncExpiries.append(job)
+            return Self.evict(from: &state.syncExpiries, over: limits.maxRetainedSyncResults, jobs: &state.jobs)
         }
-        state.jobs[job.id] = job
+        state.expiries.append(job)
+        return Self.evict(from: &state.expiries, over: limits.maxRetainedResults, jobs: &state.jobs)
+    }
+
+    private static func evict(from list: inout FIFO<StoredJob>, over cap: Int, jobs: inout JobTable) -> StoredJob? {
+        guard list.count > cap else { return nil }
+        let oldest = list.removeFirst()
+        // A retried job has a newer object under its id (queued or running again): that stays.
+        jobs.remove(oldest)
+        return oldest
     }
 
     // MARK: Control
@@ -134,30 +151,25 @@ extension JobStore {
     @discardableResult
     func stop(_ id: String, as status: JobStatus, error: String? = nil) -> JSONValue? {
         let now = self.now()
+        var evicted: StoredJob?
+        defer { _ = evicted }
         let stopped = state.withLock {
-            state -> (StoredJob, Task<Void, Never>?, [Int: AsyncStream<JobEvent>.Continuation]?, [Waiter], Bool)? in
-            guard var job = state.jobs.removeValue(forKey: id) else { return nil }
-            guard !job.status.isFinal else {
-                state.jobs[id] = job
-                return (job, nil, nil, [], false)
-            }
+            state -> (StoredJob, Task<Void, Never>?, (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation])?)? in
+            guard let job = state.jobs[id: id] else { return nil }
+            guard !job.status.isFinal else { return (job, nil, nil) }
             if job.status == .inQueue { state.queued -= 1 }
             let task = job.task
             job.status = status
             job.stopped = true
             job.error = error
             if status == .timedOut { state.counters.failed += 1 }
-            finish(&job, in: &state, now: now)
-            return (
-                job, task, state.listeners.removeValue(forKey: id),
-                state.waiters.removeValue(forKey: id).map { Array($0.values) } ?? [], true
-            )
+            evicted = finish(job, in: &state, now: now)
+            return (job, task, Self.takeObservers(of: job, in: &state))
         }
-        guard let (job, task, listeners, waiters, changed) = stopped else { return nil }
-        if changed {
+        guard let (job, task, observers) = stopped else { return nil }
+        if let observers {
             task?.cancel()
-            notify(listeners, .finished(job.report(now: now, workerID: workerID)), finish: true)
-            for waiter in waiters { waiter.continuation.resume() }
+            notify(observers, job.report(now: now, workerID: workerID))
             metrics.jobStopped(status: status.rawValue)
             if status == .timedOut { deliverWebhook(job, now: now) }
             if job.startedAt == nil { dispatch() }
@@ -169,13 +181,14 @@ extension JobStore {
     func retry(_ id: String) throws(APIError) -> JSONValue {
         let now = self.now()
         let result = state.withLock { state -> Result<Void, APIError> in
-            guard let job = state.jobs[id] else { return .failure(.notFound("job \(id) not found (unknown, or expired)")) }
+            guard let job = state.jobs[id: id] else { return .failure(.notFound("job \(id) not found (unknown, or expired)")) }
             guard job.status == .failed || job.status == .timedOut else {
                 return .failure(.badRequest("only FAILED or TIMED_OUT jobs can be retried; job \(id) is \(job.status.rawValue)"))
             }
-            state.jobs[id] = job.requeued(now: now)
-            state.active.insert(id)
-            state.queue.append(id)
+            let again = job.requeued(now: now)
+            state.jobs.insert(again)
+            state.active[again.key] = again
+            state.queue.append(again)
             state.queued += 1
             state.counters.retried += 1
             return .success(())
@@ -187,27 +200,54 @@ extension JobStore {
 
     /// Removes every queued job; running jobs are left alone.
     func purgeQueue() -> JSONValue {
-        var resume: [CheckedContinuation<Void, Never>] = []
-        var finished: [AsyncStream<JobEvent>.Continuation] = []
-        let removed = state.withLock { state -> Int in
-            var removed = 0
+        var removedJobs: [StoredJob] = []
+        var observers: [(waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation])] = []
+        state.withLock { state in
             while !state.queue.isEmpty {
-                let id = state.queue.removeFirst()
-                guard state.jobs[id]?.status == .inQueue else { continue }
-                state.jobs[id] = nil
-                state.active.remove(id)
-                resume += state.waiters.removeValue(forKey: id)?.values.map(\.continuation) ?? []
-                finished += state.listeners.removeValue(forKey: id).map { Array($0.values) } ?? []
-                removed += 1
+                let job = state.queue.removeFirst()
+                guard job.status == .inQueue, state.jobs[id: job.id] === job else { continue }
+                state.jobs.remove(job)
+                state.active[job.key] = nil
+                observers.append(Self.takeObservers(of: job, in: &state))
+                removedJobs.append(job)
             }
             state.queued = 0
-            return removed
         }
-        for continuation in resume { continuation.resume() }
-        for continuation in finished { continuation.finish() }
-        for _ in 0..<removed { metrics.jobStopped(status: JobStatus.cancelled.rawValue) }
+        // A purged job is gone (404), as on the platform: its waiters wake to find nothing.
+        for observer in observers {
+            for waiter in observer.waiters { waiter.continuation.resume() }
+            for listener in observer.listeners { listener.finish() }
+        }
+        for _ in removedJobs { metrics.jobStopped(status: JobStatus.cancelled.rawValue) }
         metrics.queued(0)
-        return ["removed": .integer(Int64(removed)), "status": "completed"]
+        return ["removed": .integer(Int64(removedJobs.count)), "status": "completed"]
+    }
+
+    /// Cancels every queued job (shutdown); returns how many there were.
+    func dropQueued() -> Int {
+        let queued = state.withLock { state -> [StoredJob] in
+            state.closed = true
+            var jobs: [StoredJob] = []
+            while !state.queue.isEmpty {
+                let job = state.queue.removeFirst()
+                if job.status == .inQueue { jobs.append(job) }
+            }
+            return jobs
+        }
+        for job in queued { stop(job.id, as: .cancelled, error: "the worker shut down before the job started") }
+        return queued.count
+    }
+
+    /// Returns once no job is running.
+    func drain() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                if state.running == 0 { return true }
+                state.drainWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 
     private func deliverWebhook(_ job: StoredJob, now: ContinuousClock.Instant) {
@@ -224,33 +264,3 @@ extension JobStore {
     }
 }
 
-extension JobStore {
-    /// Cancels every queued job (shutdown); returns how many there were.
-    func dropQueued() -> Int {
-        var dropped = 0
-        state.withLock { $0.closed = true }
-        while let id = state.withLock({ state -> String? in
-            while !state.queue.isEmpty {
-                let id = state.queue.removeFirst()
-                if state.jobs[id]?.status == .inQueue { return id }
-            }
-            return nil
-        }) {
-            stop(id, as: .cancelled, error: "the worker shut down before the job started")
-            dropped += 1
-        }
-        return dropped
-    }
-
-    /// Returns once no job is running.
-    func drain() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { state -> Bool in
-                if state.running == 0 { return true }
-                state.drainWaiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
-        }
-    }
-}

@@ -7,6 +7,9 @@ import WorkerRuntime
 /// Runs and remembers the jobs of the endpoint API: a queue served with the handler's
 /// concurrency, the status lifecycle, cancellation, execution timeouts, TTL and retention. Jobs
 /// run through the runtime's job runner, as the queue worker's do.
+///
+/// One lock guards everything; critical sections are kept short (no hashing of a job's content,
+/// no deallocation of finished jobs under it), because a /runsync takes it several times.
 final class JobStore: Sendable {
     struct Counters: Sendable {
         var completed = 0
@@ -15,42 +18,35 @@ final class JobStore: Sendable {
     }
 
     struct State {
-        var jobs: [String: StoredJob] = [:]
-        var queue = FIFO<String>()
+        var jobs = JobTable()
+        var queue = FIFO<StoredJob>()
         var queued = 0
         var running = 0
         var concurrency: Int
         var counters = Counters()
         /// Finished jobs in finishing order, one list per retention, for O(1) expiry.
-        var expiries = FIFO<Expiry>()
-        var syncExpiries = FIFO<Expiry>()
-        var listeners: [String: [Int: AsyncStream<JobEvent>.Continuation]] = [:]
-        var nextKey = 0
+        var expiries = FIFO<StoredJob>()
+        var syncExpiries = FIFO<StoredJob>()
         /// Queued and running jobs: the only ones with a TTL or execution timeout to watch.
-        var active: Set<String> = []
-        /// /runsync and /status-sync callers waiting for a job to finish, with their deadlines.
-        var waiters: [String: [Int: Waiter]] = [:]
+        var active: [ObjectIdentifier: StoredJob] = [:]
+        /// Jobs someone waits on (/runsync, /status-sync), whose waits have deadlines.
+        var waited: [ObjectIdentifier: StoredJob] = [:]
+        var nextKey = 0
         /// Shutting down: no queued job starts any more.
         var closed = false
         /// Shutdown waiting for the running jobs to finish.
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    struct Expiry {
-        let deadline: ContinuousClock.Instant
-        let id: String
-        /// When the job finished: a retried job that finished again has a newer entry.
-        let finished: ContinuousClock.Instant
-    }
-
     struct Waiter {
         let deadline: ContinuousClock.Instant
-        let continuation: CheckedContinuation<Void, Never>
+        let continuation: UnsafeContinuation<Void, Never>
     }
 
     let state: Mutex<State>
     let context: WorkerContext
     let limits: WorkerConfiguration.Limits
+    let ids = JobIDs()
     /// The store's clock: tests move it instead of sleeping through retention periods.
     let now: @Sendable () -> ContinuousClock.Instant
 
@@ -63,7 +59,6 @@ final class JobStore: Sendable {
 
     /// The runtime's job runner, delivering into this store.
     var runner: JobRunner { context.runner(sink: StoreSink(store: self)) }
-
     var logger: Logger { context.logger }
     var metrics: WorkerMetrics { context.metrics }
     var workerID: String? { context.configuration.podIDIsSet ? context.configuration.workerID : nil }
@@ -72,36 +67,36 @@ final class JobStore: Sendable {
 
     func report(_ id: String) -> JobStatusReport? {
         let now = self.now()
-        return state.withLock { $0.jobs[id]?.report(now: now, workerID: workerID) }
+        return state.withLock { $0.jobs[id: id]?.report(now: now, workerID: workerID) }
     }
 
     /// The chunks produced since the last poll, and the status.
     func poll(_ id: String) -> JSONValue? {
-        state.withLock { state -> JSONValue? in
-            guard let job = state.jobs[id] else { return nil }
-            let chunks = job.unpolledChunks
-            state.jobs[id]!.unpolledChunks = []
-            var body: [String: JSONValue] = [
-                "id": .string(id), "status": .string(job.status.rawValue),
-                "stream": .array(chunks.map { ["output": $0] }),
-            ]
-            if let error = job.error { body["error"] = .string(error) }
-            return .object(body)
+        let polled = state.withLock { state -> (JobStatus, [JSONValue], String?)? in
+            guard let job = state.jobs[id: id] else { return nil }
+            defer { job.unpolledChunks = [] }
+            return (job.status, job.unpolledChunks, job.error)
         }
+        guard let (status, chunks, error) = polled else { return nil }
+        var body: [String: JSONValue] = [
+            "id": .string(id), "status": .string(status.rawValue), "stream": .array(chunks.map { ["output": $0] }),
+        ]
+        if let error { body["error"] = .string(error) }
+        return .object(body)
     }
 
     func counts() -> (queued: Int, running: Int, counters: Counters) {
         state.withLock { ($0.queued, $0.running, $0.counters) }
     }
 
-    // MARK: Listening
+    // MARK: Listening and waiting
 
     /// Events of one job: chunks as they are produced, then `.finished` (at once if it already is).
     func listen(_ id: String) -> AsyncStream<JobEvent>? {
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
         let now = self.now()
         let known = state.withLock { state -> Bool in
-            guard let job = state.jobs[id] else { return false }
+            guard let job = state.jobs[id: id] else { return false }
             if job.status.isFinal {
                 continuation.yield(.finished(job.report(now: now, workerID: workerID)))
                 continuation.finish()
@@ -109,12 +104,10 @@ final class JobStore: Sendable {
             }
             let key = state.nextKey
             state.nextKey += 1
-            state.listeners[id, default: [:]][key] = continuation
-            continuation.onTermination = { [weak self] _ in
-                self?.state.withLock { state in
-                    state.listeners[id]?[key] = nil
-                    if state.listeners[id]?.isEmpty == true { state.listeners[id] = nil }
-                }
+            job.listeners[key] = continuation
+            continuation.onTermination = { [weak self, weak job] _ in
+                guard let job else { return }
+                self?.state.withLock { _ in job.listeners[key] = nil }
             }
             return true
         }
@@ -124,13 +117,22 @@ final class JobStore: Sendable {
     /// Waits until the job is final or `timeout` passes (the janitor enforces the deadline);
     /// returns its report then, nil if unknown.
     func waitForFinal(_ id: String, timeout: Duration) async -> JobStatusReport? {
-        let deadline = now() + timeout
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let now = self.now()
+        let deadline = now + timeout
+        // A job that already finished (a /runsync job that never suspended) needs no wait.
+        let ready = state.withLock { state -> (known: Bool, report: JobStatusReport?) in
+            guard let job = state.jobs[id: id] else { return (false, nil) }
+            return (true, job.status.isFinal ? job.report(now: now, workerID: workerID) : nil)
+        }
+        guard ready.known else { return nil }
+        if let report = ready.report { return report }
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
-                guard let job = state.jobs[id], !job.status.isFinal else { return true }
+                guard let job = state.jobs[id: id], !job.status.isFinal else { return true }
                 let key = state.nextKey
                 state.nextKey += 1
-                state.waiters[id, default: [:]][key] = Waiter(deadline: deadline, continuation: continuation)
+                job.waiters[key] = Waiter(deadline: deadline, continuation: continuation)
+                state.waited[job.key] = job
                 return false
             }
             if resumeNow { continuation.resume() }
@@ -138,11 +140,26 @@ final class JobStore: Sendable {
         return report(id)
     }
 
-    func notify(_ listeners: [Int: AsyncStream<JobEvent>.Continuation]?, _ event: JobEvent, finish: Bool) {
-        guard let listeners else { return }
-        for continuation in listeners.values {
-            continuation.yield(event)
-            if finish { continuation.finish() }
+    /// Takes a final job's waiters and listeners (under the lock) for `notify` (after it).
+    static func takeObservers(
+        of job: StoredJob, in state: inout State
+    ) -> (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation]) {
+        defer {
+            job.waiters = [:]
+            job.listeners = [:]
         }
+        if !job.waiters.isEmpty { state.waited[job.key] = nil }
+        return (Array(job.waiters.values), Array(job.listeners.values))
+    }
+
+    func notify(_ observers: (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation]), _ report: @autoclosure () -> JobStatusReport) {
+        if !observers.listeners.isEmpty {
+            let event = JobEvent.finished(report())
+            for continuation in observers.listeners {
+                continuation.yield(event)
+                continuation.finish()
+            }
+        }
+        for waiter in observers.waiters { waiter.continuation.resume() }
     }
 }

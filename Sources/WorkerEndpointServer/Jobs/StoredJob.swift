@@ -1,14 +1,18 @@
 import EndpointAPI
 import WorkerJSON
 
-/// One job of the endpoint API, from submission to expiry, as the job store keeps it.
-struct StoredJob: Sendable {
+/// One job of the endpoint API, from submission to expiry. A reference, so the store changes it in
+/// place (a job's chunk lists are never copied); every mutable field is read and written only
+/// under the store's lock.
+final class StoredJob: @unchecked Sendable {
     let id: String
     let request: JobRequest
     let executionTimeout: Duration
     let ttl: Duration
     let isSync: Bool
     let createdAt: ContinuousClock.Instant
+    /// The id with its hash, for the store's table.
+    let tableKey: JobTable.Key
 
     var status: JobStatus = .inQueue
     var startedAt: ContinuousClock.Instant?
@@ -24,6 +28,10 @@ struct StoredJob: Sendable {
     var task: Task<Void, Never>?
     /// Cancelled or timed out by the API: whatever the handler still produces is dropped.
     var stopped = false
+    /// `/runsync` and `/status-sync` callers waiting for the job to be final, by key.
+    var waiters: [Int: JobStore.Waiter] = [:]
+    /// `/stream`-style listeners (the OpenAI routes' SSE relay), by key.
+    var listeners: [Int: AsyncStream<JobEvent>.Continuation] = [:]
 
     init(id: String, request: JobRequest, defaults: (executionTimeout: Duration, ttl: Duration), isSync: Bool, now: ContinuousClock.Instant) {
         self.id = id
@@ -32,6 +40,7 @@ struct StoredJob: Sendable {
         self.ttl = request.policy.ttl ?? defaults.ttl
         self.isSync = isSync
         self.createdAt = now
+        self.tableKey = JobTable.Key(id)
     }
 
     /// The same job queued again (`/retry`): same id and request, fresh state.
@@ -47,4 +56,6 @@ struct StoredJob: Sendable {
             output: status.isFinal ? output : progress, error: error,
             workerID: startedAt != nil ? workerID : nil)
     }
+
+    var key: ObjectIdentifier { ObjectIdentifier(self) }
 }

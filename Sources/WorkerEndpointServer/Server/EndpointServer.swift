@@ -100,7 +100,8 @@ package struct EndpointServer: Sendable {
         try context.ensureReady()
         let limit = sync ? store.limits.runsyncBodyBytes : store.limits.runBodyBytes
         let job = store.submit(try jobRequest(try await context.readJSON(request, limit: limit)), sync: sync)
-        return .json(["id": .string(job.id), "status": .string(job.status.rawValue)])
+        // Always IN_QUEUE, as on the platform, even when a free slot has started the job already.
+        return .json(["id": .string(job.id), "status": .string(JobStatus.inQueue.rawValue)])
     }
 
     private func runSync(_ request: Request) async throws -> Response {

@@ -1,10 +1,10 @@
 #if canImport(Glibc)
-import WorkerJSON
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 import Logging
+import WorkerJSON
 
 /// runpod-python's log formats: `INFO   | job-1 | Started.` locally, and one JSON object a line
 /// (`{"requestId","message","level"}`) when `RUNPOD_ENDPOINT_ID` is set, as the platform's log
@@ -13,7 +13,10 @@ package struct RunPodLogHandler: LogHandler {
     package enum Format: Sendable { case text, json }
 
     package var logLevel: Logger.Level
-    package var metadata: Logger.Metadata = [:]
+    /// Every job's logger carries its id: kept in a field of its own rather than the metadata
+    /// dictionary, so tagging a job's logger allocates nothing.
+    private var jobID: Logger.Metadata.Value?
+    private var otherMetadata: Logger.Metadata = [:]
     private let format: Format
     private let write: @Sendable (String) -> Void
 
@@ -26,15 +29,32 @@ package struct RunPodLogHandler: LogHandler {
         self.write = write
     }
 
-    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+    package var metadata: Logger.Metadata {
+        get {
+            var all = otherMetadata
+            if let jobID { all[Self.jobIDKey] = jobID }
+            return all
+        }
+        set {
+            var rest = newValue
+            jobID = rest.removeValue(forKey: Self.jobIDKey)
+            otherMetadata = rest
+        }
     }
 
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { key == Self.jobIDKey ? jobID : otherMetadata[key] }
+        set {
+            if key == Self.jobIDKey { jobID = newValue } else { otherMetadata[key] = newValue }
+        }
+    }
+
+    private static let jobIDKey = "job-id"
+
     package func log(event: LogEvent) {
-        var merged = metadata
+        var merged = otherMetadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let jobID = merged.removeValue(forKey: "job-id").map { "\($0)" }
+        let jobID = (merged.removeValue(forKey: Self.jobIDKey) ?? self.jobID).map { "\($0)" }
         var message = Self.truncated("\(event.message)")
         if !merged.isEmpty {
             message += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")

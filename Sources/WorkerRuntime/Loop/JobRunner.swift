@@ -27,7 +27,7 @@ package struct JobRunner: Sendable {
         let started = ContinuousClock.now
         metrics.jobStarted()
         var logger = self.logger
-        logger[metadataKey: "job-id"] = "\(job.id)"
+        logger[metadataKey: "job-id"] = .string(job.id)
         if let batch = job.batchID { logger[metadataKey: "batch-id"] = "\(batch)" }
         logger.info("Started.")
         if logger.logLevel <= .trace, let input = try? job.input.jsonString() {
@@ -43,7 +43,7 @@ package struct JobRunner: Sendable {
         }
         let writer = JobOutputWriter(aggregateChunks: options.returnAggregateStream) { chunk in
             let body = try ResultPayload(ResultBody.forChunk(chunk))
-            guard body.bytes.count <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.bytes.count) }
+            guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
             let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: job.id) }
             if case .failed(let reason) = outcome { throw DeliveryError(reason: reason) }
             if case .rejected(let reason) = outcome { throw DeliveryError(reason: reason) }

@@ -1,4 +1,5 @@
 import CoreMetrics
+import Synchronization
 
 /// The worker's metrics, recorded through swift-metrics in every mode: the job runner counts jobs
 /// by final status, times them and tracks how many run; the endpoint server adds its queue depth
@@ -9,6 +10,9 @@ package final class WorkerMetrics: Sendable {
     private let inProgress: Meter
     private let queueDepth: Gauge
     private let duration: Timer
+    /// `worker_jobs_total` by status, made once each: making an instrument costs a registry
+    /// lookup (and label validation) that the job path should not pay every time.
+    private let totals = Mutex<[String: Counter]>([:])
 
     package init(factory: any MetricsFactory) {
         self.factory = factory
@@ -26,7 +30,7 @@ package final class WorkerMetrics: Sendable {
     /// A job ended: `status` is the endpoint API's (COMPLETED, FAILED, CANCELLED, TIMED_OUT).
     package func jobFinished(status: String, duration elapsed: Duration) {
         inProgress.decrement()
-        Counter(label: "worker_jobs_total", dimensions: [("status", status)], factory: factory).increment()
+        total(status).increment()
         duration.recordNanoseconds(elapsed.nanoseconds)
     }
 
@@ -37,7 +41,16 @@ package final class WorkerMetrics: Sendable {
 
     /// A job ended without a result of its own: cancelled or timed out, running or queued.
     package func jobStopped(status: String) {
-        Counter(label: "worker_jobs_total", dimensions: [("status", status)], factory: factory).increment()
+        total(status).increment()
+    }
+
+    private func total(_ status: String) -> Counter {
+        totals.withLock { totals in
+            if let counter = totals[status] { return counter }
+            let counter = Counter(label: "worker_jobs_total", dimensions: [("status", status)], factory: factory)
+            totals[status] = counter
+            return counter
+        }
     }
 
     package func queued(_ count: Int) {

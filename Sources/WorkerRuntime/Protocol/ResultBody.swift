@@ -14,6 +14,9 @@ package enum ResultBody {
     package static func forReturnedValue(_ value: JSONValue, refreshWorker: Bool) -> JSONValue {
         var body: [String: JSONValue] = [:]
         switch value {
+        case .object(let original) where original["error"] == nil && original["refresh_worker"] == nil:
+            // Nothing to pop: the output is the value itself, not a copy of it.
+            if !original.isEmpty { body["output"] = value }
         case .object(var object):
             let error = object.removeValue(forKey: "error")
             let refresh = object.removeValue(forKey: "refresh_worker")
@@ -70,24 +73,24 @@ package enum ResultBody {
     package static func encodeForDelivery(
         _ body: JSONValue, limit: Int = maxResultBytes, refreshWorker: Bool
     ) -> (payload: ResultPayload, isError: Bool) {
-        let bytes: [UInt8]
+        let payload: ResultPayload
         do {
-            bytes = try body.serialized()
+            payload = try ResultPayload(body)
         } catch {
             return (errorPayload("the job's output could not be encoded: \(error)", refreshWorker), true)
         }
-        guard bytes.count <= limit else {
+        guard payload.byteCount <= limit else {
             let message =
-                "the job's result is \(bytes.count) bytes, over the platform's limit of \(limit) bytes; "
+                "the job's result is \(payload.byteCount) bytes, over the platform's limit of \(limit) bytes; "
                 + "return a smaller output, or upload it and return its URL"
             return (errorPayload(message, refreshWorker), true)
         }
-        return (ResultPayload(json: body, bytes: bytes), body["error"] != nil)
+        return (payload, body["error"] != nil)
     }
 
     private static func errorPayload(_ message: String, _ refreshWorker: Bool) -> ResultPayload {
-        let body = withStopPod(["error": .string(message)], refreshWorker)
-        return ResultPayload(json: body, bytes: (try? body.serialized()) ?? Array(#"{"error":"unencodable result"}"#.utf8))
+        // A string message always encodes.
+        try! ResultPayload(withStopPod(["error": .string(message)], refreshWorker))
     }
 
     package static func errorText(_ error: JSONValue) -> String {

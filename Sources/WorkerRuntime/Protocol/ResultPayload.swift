@@ -1,16 +1,21 @@
 import WorkerJSON
 
-/// A body to post, as a value and as the exact bytes that go on the wire.
+/// A body to post, as a value. Its size is known up front (the platform's limits are checked
+/// against it); the exact bytes are produced only by a sink that sends them.
 package struct ResultPayload: Sendable {
     package let json: JSONValue
-    package let bytes: [UInt8]
+    /// The length of `bytes`.
+    package let byteCount: Int
 
-    package init(json: JSONValue, bytes: [UInt8]) {
+    /// Validates `json` (no NaN or infinity) and measures it.
+    package init(_ json: JSONValue) throws(JSONError) {
         self.json = json
-        self.bytes = bytes
+        self.byteCount = try json.serializedCount()
     }
 
-    package init(_ json: JSONValue) throws(JSONError) {
-        self.init(json: json, bytes: try json.serialized())
+    /// The body on the wire (canonical JSON). The value was validated when measured, so this
+    /// cannot fail.
+    package var bytes: [UInt8] {
+        (try? json.serialized()) ?? []
     }
 }
