@@ -72,4 +72,18 @@ struct OpenAIRoutesTests {
             }
         }
     }
+
+    @Test("a handler that streams without ever suspending still has every chunk relayed (the relay listens from the start)")
+    func immediateStream() async throws {
+        let handler = StreamingClosureHandler { _, _, stream in
+            for index in 0..<3 { try await stream.yield(.string("data: \(index)\n\n")) }
+        }
+        try await withServer(handler) { client, _ in
+            let text = try await client.execute(
+                uri: "/openai/v1/chat/completions", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"model":"any","stream":true}"#)
+            ) { String(buffer: $0.body) }
+            #expect(text == "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: [DONE]\n\n")
+        }
+    }
 }

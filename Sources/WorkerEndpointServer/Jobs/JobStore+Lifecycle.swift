@@ -9,11 +9,13 @@ extension JobStore {
     /// finds a free slot (and nobody queued before it) starts on the caller's thread
     /// (`Task.immediate`): the caller waits for it anyway, and a job that finishes without
     /// suspending then costs no thread hand-off at all.
-    func submit(_ request: JobRequest, sync: Bool) -> StoredJob {
+    /// With `events`, the job's chunks and final report go there from its very start.
+    func submit(_ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil) -> StoredJob {
         let job = StoredJob(
             id: ids.next(sync: sync), request: request, defaults: (limits.defaultExecutionTimeout, limits.defaultTTL),
             isSync: sync, now: now())
         state.withLock { state in
+            if let events { addListener(events, to: job, in: &state) }
             state.jobs.insert(job)
             state.active[job.key] = job
             state.queue.append(job)

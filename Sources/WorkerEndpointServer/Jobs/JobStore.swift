@@ -102,16 +102,20 @@ final class JobStore: Sendable {
                 continuation.finish()
                 return true
             }
-            let key = state.nextKey
-            state.nextKey += 1
-            job.listeners[key] = continuation
-            continuation.onTermination = { [weak self, weak job] _ in
-                guard let job else { return }
-                self?.state.withLock { _ in job.listeners[key] = nil }
-            }
+            addListener(continuation, to: job, in: &state)
             return true
         }
         return known ? stream : nil
+    }
+
+    func addListener(_ continuation: AsyncStream<JobEvent>.Continuation, to job: StoredJob, in state: inout State) {
+        let key = state.nextKey
+        state.nextKey += 1
+        job.listeners[key] = continuation
+        continuation.onTermination = { [weak self, weak job] _ in
+            guard let job else { return }
+            self?.state.withLock { _ in job.listeners[key] = nil }
+        }
     }
 
     /// Waits until the job is final or `timeout` passes (the janitor enforces the deadline);

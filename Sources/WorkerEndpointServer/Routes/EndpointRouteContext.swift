@@ -47,6 +47,12 @@ package struct EndpointRouteContext: Sendable {
         store.submit(request, sync: sync).id
     }
 
+    /// Queues a job whose chunks and final report come as events, from its very first chunk.
+    package func submitListening(_ request: JobRequest, sync: Bool) -> (id: String, events: AsyncStream<JobEvent>) {
+        let (events, continuation) = AsyncStream<JobEvent>.makeStream()
+        return (store.submit(request, sync: sync, events: continuation).id, events)
+    }
+
     /// Waits until the job is final or `timeout` passes; nil for an unknown job.
     package func waitForFinal(_ id: String, timeout: Duration) async -> JobStatusReport? {
         await store.waitForFinal(id, timeout: timeout)

@@ -35,10 +35,11 @@ enum OpenAIRoutes {
         }
         var input: [String: JSONValue] = ["openai_route": .string(route)]
         if let body { input["openai_input"] = body }
-        let id = server.submit(JobRequest(input: .object(input)), sync: true)
         if body?["stream"] == true {
-            return try await stream(server, id: id, route: route)
+            let (id, events) = server.submitListening(JobRequest(input: .object(input)), sync: true)
+            return try await stream(server, id: id, events: events, route: route)
         }
+        let id = server.submit(JobRequest(input: .object(input)), sync: true)
         guard let report = await server.waitForFinal(id, timeout: server.limits.defaultExecutionTimeout + .seconds(1)),
             report.status.isFinal
         else {
@@ -55,10 +56,9 @@ enum OpenAIRoutes {
         return .json(output)
     }
 
-    private static func stream(_ server: EndpointRouteContext, id: String, route: String) async throws -> Response {
-        guard let events = server.events(id) else {
-            throw APIError.notFound("job \(id) not found: unknown, or expired (TTL or result retention)")
-        }
+    private static func stream(
+        _ server: EndpointRouteContext, id: String, events: AsyncStream<JobEvent>, route: String
+    ) async throws -> Response {
         var iterator = events.makeAsyncIterator()
         // The first event decides the status: an upstream that refuses at once gets its HTTP error.
         guard let first = await iterator.next() else {
