@@ -2,7 +2,8 @@
 """Endpoint-API benchmark, one run on one machine.
 
 1. POST /runsync with the echo handler: the Swift `echo --local` vs runpod-python 1.12.0's
-   `--rp_serve_api` (its echo worker), wrk with 16 connections: throughput and p99.
+   `--rp_serve_api` (its echo worker), wrk with one thread and 16 connections: throughput and p99;
+   and, on the same Swift server in the same run, GET /ping (the bare server): the job path's cost.
 2. OpenAI passthrough overhead: chat/completions through the local server vs straight to the stub
    upstream (p50 of sequential requests), and the first streamed chunk's arrival time both ways.
 Usage: benchmarks/run.sh server
@@ -59,9 +60,10 @@ def quiet_env(**extra):
     return env
 
 
-def wrk(url):
-    subprocess.run(["wrk", "-t2", "-c16", "-d2s", "-s", LUA, url], capture_output=True)  # warm-up
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{SECONDS}s", "--latency", "-s", LUA, url],
+def wrk(url, script=LUA):
+    lua = ["-s", script] if script else []
+    subprocess.run(["wrk", "-t1", "-c16", "-d2s", *lua, url], capture_output=True)  # warm-up
+    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{SECONDS}s", "--latency", *lua, url],
                          capture_output=True, text=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -92,9 +94,22 @@ def wrk_against(command, env):
         return wrk(f"http://127.0.0.1:{port}/runsync")
 
 
+def swift_runsync_and_ping(rounds=3):
+    """/runsync and /ping alternately on one server, the median of `rounds` runs each (the host is noisy)."""
+    with local_server(echo_command, quiet_env(WORKER_CONCURRENCY="16")) as port:
+        runsync, ping = [], []
+        for _ in range(rounds):
+            ping.append(wrk(f"http://127.0.0.1:{port}/ping", script=None))
+            runsync.append(wrk(f"http://127.0.0.1:{port}/runsync"))
+        median = lambda runs: sorted(runs)[len(runs) // 2]
+        return median(runsync), median(ping)
+
+
 def runsync_benchmark():
+    swift, ping = swift_runsync_and_ping()
     return {
-        "swift": wrk_against(echo_command, quiet_env(WORKER_CONCURRENCY="16")),
+        "swift /ping": ping,
+        "swift": swift,
         "runpod-python": wrk_against(lambda port: [PYTHON, os.path.join(ROOT, "benchmarks", "runpod_echo_worker.py"),
                                                    "--rp_serve_api", "--rp_api_port", str(port), "--rp_api_host", "127.0.0.1"],
                                      quiet_env()),
@@ -142,7 +157,7 @@ def passthrough_benchmark(count=2000):
 
 
 def main():
-    print(f"endpoint API benchmark (wrk, 16 connections, {SECONDS} s; same machine, one run)")
+    print(f"endpoint API benchmark (wrk -t1 -c16, {SECONDS} s; same machine, one run)")
     runsync = runsync_benchmark()
     for name, (rate, p99, errors) in runsync.items():
         print(f"  /runsync {name:14s} {rate:10,.0f} req/s  p99 {p99:6.2f} ms  non-2xx {errors}", flush=True)
@@ -152,12 +167,14 @@ def main():
           f"added {(through[0] - direct[0]) * 1e3:.3f} ms")
     print(f"  first streamed byte p50: direct {direct[1] * 1e3:.3f} ms, through worker {through[1] * 1e3:.3f} ms, "
           f"added {(through[1] - direct[1]) * 1e3:.3f} ms")
-    swift, peer = runsync["swift"], runsync["runpod-python"]
+    swift, peer, ping = runsync["swift"], runsync["runpod-python"], runsync["swift /ping"]
     print()
     print("| measure | swift | runpod-python 1.12.0 | ratio |")
     print("|---|---:|---:|---:|")
-    print(f"| /runsync req/s (16 connections) | {swift[0]:,.0f} | {peer[0]:,.0f} | {swift[0] / peer[0]:.1f}x |")
+    print(f"| /runsync req/s (wrk -t1 -c16) | {swift[0]:,.0f} | {peer[0]:,.0f} | {swift[0] / peer[0]:.1f}x |")
     print(f"| /runsync p99 | {swift[1]:.2f} ms | {peer[1]:.2f} ms | {swift[1] / peer[1]:.2f}x |")
+    print(f"| /ping req/s, same server (the bare server) | {ping[0]:,.0f} | | |")
+    print(f"| /runsync as a share of /ping | {swift[0] / ping[0]:.0%} | | |")
     print()
     print("| passthrough (stub upstream) | direct | through worker | added |")
     print("|---|---:|---:|---:|")

@@ -13,44 +13,43 @@ struct EchoControls: Equatable {
     var size: Int?
 
     init(_ input: [String: JSONValue]) throws(EchoInputError) {
-        if let value = input["sleep"] {
-            guard let seconds = value.doubleValue, seconds >= 0, seconds <= EchoHandler.maxSleepSeconds else {
-                throw EchoInputError(key: "sleep", expected: "a number of seconds from 0 to \(Int(EchoHandler.maxSleepSeconds))", got: value)
+        // One pass over the input's keys (usually few) rather than a lookup per control key.
+        for (key, value) in input {
+            switch key {
+            case "sleep": sleep = try Self.seconds(value, key)
+            case "cpu": cpu = try Self.seconds(value, key)
+            case "fail": fail = try Self.string(value, key)
+            case "return_error": returnError = try Self.string(value, key)
+            case "progress": progress = try Self.count(value, key, limit: EchoHandler.maxCount)
+            case "stream": stream = try Self.count(value, key, limit: EchoHandler.maxCount)
+            case "size": size = try Self.count(value, key, limit: EchoHandler.maxBlobBytes)
+            case "refresh":
+                guard let flag = value.boolValue else { throw EchoInputError(key: key, expected: "true or false", got: value) }
+                refresh = flag
+            default: continue
             }
-            sleep = seconds
-        }
-        if let value = input["cpu"] {
-            guard let seconds = value.doubleValue, seconds >= 0, seconds <= EchoHandler.maxSleepSeconds else {
-                throw EchoInputError(key: "cpu", expected: "a number of seconds from 0 to \(Int(EchoHandler.maxSleepSeconds))", got: value)
-            }
-            cpu = seconds
-        }
-        fail = try Self.string(input, "fail")
-        returnError = try Self.string(input, "return_error")
-        progress = try Self.count(input, "progress", limit: EchoHandler.maxCount) ?? 0
-        stream = try Self.count(input, "stream", limit: EchoHandler.maxCount)
-        size = try Self.count(input, "size", limit: EchoHandler.maxBlobBytes)
-        if let value = input["refresh"] {
-            guard let flag = value.boolValue else { throw EchoInputError(key: "refresh", expected: "true or false", got: value) }
-            refresh = flag
         }
     }
 
-    private static func string(_ input: [String: JSONValue], _ key: String) throws(EchoInputError) -> String? {
-        guard let value = input[key] else { return nil }
+    private static func seconds(_ value: JSONValue, _ key: String) throws(EchoInputError) -> Double {
+        guard let seconds = value.doubleValue, seconds >= 0, seconds <= EchoHandler.maxSleepSeconds else {
+            throw EchoInputError(key: key, expected: "a number of seconds from 0 to \(Int(EchoHandler.maxSleepSeconds))", got: value)
+        }
+        return seconds
+    }
+
+    private static func string(_ value: JSONValue, _ key: String) throws(EchoInputError) -> String {
         guard let text = value.stringValue else { throw EchoInputError(key: key, expected: "a string", got: value) }
         return text
     }
 
-    private static func count(_ input: [String: JSONValue], _ key: String, limit: Int) throws(EchoInputError) -> Int? {
-        guard let value = input[key] else { return nil }
+    private static func count(_ value: JSONValue, _ key: String, limit: Int) throws(EchoInputError) -> Int {
         guard let count = value.intValue, count >= 0, count <= limit else {
             throw EchoInputError(key: key, expected: "a whole number from 0 to \(limit)", got: value)
         }
         return count
     }
 }
-
 struct EchoInputError: Error, CustomStringConvertible, Equatable {
     let key: String
     let expected: String

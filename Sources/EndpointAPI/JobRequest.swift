@@ -18,10 +18,10 @@ public struct JobRequest: Sendable {
 
     /// Validates a request body; the error says what is wrong with it, as a 400 would.
     package init(json body: JSONValue) throws(EndpointAPIError) {
-        guard case .object(var fields) = body else {
+        guard case .object(let fields) = body else {
             throw .invalidRequest("the request body must be a JSON object with an \"input\" key, got \(body.typeName)")
         }
-        guard let input = fields.removeValue(forKey: "input") else {
+        guard let input = fields["input"] else {
             throw .invalidRequest("the request body has no \"input\" key: send {\"input\": …}")
         }
         var webhook: String?
@@ -35,7 +35,13 @@ public struct JobRequest: Sendable {
         if let value = fields["policy"], value != .null {
             policy = try JobPolicy(json: value)
         }
-        self.init(input: input, webhook: webhook, policy: policy, extra: fields)
+        // Most bodies are just {"input": …}: then there is nothing to copy.
+        var extra: [String: JSONValue] = [:]
+        if fields.count > 1 {
+            extra = fields
+            extra["input"] = nil
+        }
+        self.init(input: input, webhook: webhook, policy: policy, extra: extra)
     }
 
     /// The body as it goes on the wire.

@@ -38,6 +38,36 @@ public struct JobStatusReport: Sendable, Equatable {
         return .object(body)
     }
 
+    /// `json.serialized()`, written directly: every /status and /runsync answer is one of these.
+    /// Keys in canonical (byte) order, so the bytes equal the canonical form exactly.
+    package func serialized() throws(JSONError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        out.append(contentsOf: #"{"delayTime":"#.utf8)
+        JSONValue.serialize(integer: delayTime, into: &out)
+        if let error {
+            out.append(contentsOf: #","error":"#.utf8)
+            JSONValue.serialize(string: error, into: &out)
+        }
+        out.append(contentsOf: #","executionTime":"#.utf8)
+        JSONValue.serialize(integer: executionTime, into: &out)
+        out.append(contentsOf: #","id":"#.utf8)
+        JSONValue.serialize(string: id, into: &out)
+        if let output {
+            out.append(contentsOf: #","output":"#.utf8)
+            try output.serialize(into: &out)
+        }
+        out.append(contentsOf: #","status":""#.utf8)
+        out.append(contentsOf: status.rawValue.utf8)
+        out.append(UInt8(ascii: "\""))
+        if let workerID {
+            out.append(contentsOf: #","workerId":"#.utf8)
+            JSONValue.serialize(string: workerID, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
     /// Reads an envelope; `/run` and an unfinished `/runsync` answer only `id` and `status`.
     package init(json: JSONValue) throws(EndpointAPIError) {
         guard case .object(let fields) = json else {

@@ -126,7 +126,7 @@ struct JSONParser {
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                guard let string = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                guard let string = Self.string(slice) else { throw error("invalid UTF-8 in a string") }
                 return string
             }
             if byte == UInt8(ascii: "\\") { break }
@@ -139,7 +139,7 @@ struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let string = String(validating: scratch, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                guard let string = scratch.withUnsafeBufferPointer(Self.string) else { throw error("invalid UTF-8 in a string") }
                 return string
             case UInt8(ascii: "\\"):
                 index += 1
@@ -179,6 +179,44 @@ struct JSONParser {
             }
         }
         throw error("unterminated string")
+    }
+
+    /// The string these bytes encode, nil when they are not valid UTF-8. `String(validating:as:)`
+    /// is generic and, called across modules, looks its types up at run time for every string.
+    static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard isValidUTF8(bytes) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            let lead = bytes[index]
+            if lead < 0x80 {
+                index += 1
+                continue
+            }
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: return false
+            }
+            guard index + length <= count else { return false }
+            let second = bytes[index + 1]
+            guard second >= low, second <= high else { return false }
+            for offset in 2..<max(2, length) where bytes[index + offset] & 0xC0 != 0x80 { return false }
+            index += length
+        }
+        return true
     }
 
     private mutating func parseHex4() throws(JSONError) -> UInt32 {

@@ -78,6 +78,21 @@ extension JSONValue {
         return count
     }
 
+    /// Appends `serialized()` to `out`, for a writer that builds a larger body around the value.
+    package func serialize(into out: inout [UInt8]) throws(JSONError) {
+        try Self.write(self, into: &out)
+    }
+
+    /// Appends a string in its canonical JSON form.
+    package static func serialize(string: String, into out: inout [UInt8]) {
+        writeString(string, into: &out)
+    }
+
+    /// Appends an integer in its canonical JSON form.
+    package static func serialize(integer: Int64, into out: inout [UInt8]) {
+        writeInteger(integer, into: &out)
+    }
+
     /// `serialized()` as a String.
     public func jsonString() throws(JSONError) -> String {
         String(decoding: try serialized(), as: UTF8.self)
@@ -87,11 +102,11 @@ extension JSONValue {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let bool): out.append(contentsOf: (bool ? "true" : "false").utf8)
-        case .integer(let int): out.append(contentsOf: String(int).utf8)
+        case .integer(let int): writeInteger(int, into: &out)
         case .number(let double):
             guard double.isFinite else { throw JSONError("\(double) cannot be represented in JSON") }
             if let exact = Int64(exactly: double) {
-                out.append(contentsOf: String(exact).utf8)
+                writeInteger(exact, into: &out)
             } else {
                 out.append(contentsOf: double.description.utf8)
             }
@@ -105,33 +120,59 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            let keys = object.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            for (index, key) in keys.enumerated() {
+            // The pairs sorted once (no lookup per key afterwards); keys are unique, so the order is total.
+            let pairs = object.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            for (index, pair) in pairs.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(key, into: &out)
+                writeString(pair.key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                try write(object[key]!, into: &out)
+                try write(pair.value, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
     }
 
+    /// Decimal digits straight into the buffer (no intermediate String).
+    private static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        guard magnitude > 0 else {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        let start = out.count
+        while magnitude > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        }
+        out[start...].reverse()
+    }
+
     private static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
-            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
-            case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            default: out.append(byte)
+        var string = string
+        string.withUTF8 { bytes in
+            // Runs that need no escape are copied whole; most strings are one run.
+            var runStart = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                runStart = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+                case 0x0A: out.append(contentsOf: #"\n"#.utf8)
+                case 0x0D: out.append(contentsOf: #"\r"#.utf8)
+                case 0x09: out.append(contentsOf: #"\t"#.utf8)
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: #"\u00"#.utf8)
+                    out.append(hex[Int(byte >> 4)])
+                    out.append(hex[Int(byte & 0xF)])
+                }
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         }
         out.append(UInt8(ascii: "\""))
     }

@@ -21,7 +21,7 @@ extension WorkerRuntime {
         let client = CurlHTTPClient(name: "test-http")
         let sink = RecordingSink()
         let logger = testLogger ?? Logger(label: "test")
-        let context = makeContext(configuration: configuration, client: client, logger: logger)
+        let context = makeContext(mode: .oneShot(testInput: nil), configuration: configuration, client: client, logger: logger)
         let job = Job(id: id, input: input, extra: extra)
         do {
             let result = try await withTimeout(timeout, "job \(id)") { () async throws -> JobRunner.FinalResult? in

@@ -61,3 +61,19 @@ struct EndpointAPITests {
                     "webhook": "http://h/x"])
     }
 }
+
+@Suite("The status envelope's writer", .defaultPass)
+struct StatusReportWriterTests {
+    @Test("writes exactly the canonical form of the envelope, every field present or not")
+    func matchesCanonicalForm() throws {
+        let reports = [
+            JobStatusReport(id: "j1", status: .inQueue),
+            JobStatusReport(id: "sync-x-u1", status: .completed, delayTime: 5, executionTime: 1234, output: ["b": 1, "a": [nil, 2.5]]),
+            JobStatusReport(id: "j\"2", status: .failed, error: "bo\nom", workerID: "w-1"),
+            JobStatusReport(id: "j3", status: .timedOut, delayTime: -0, executionTime: .max, output: "é", error: "", workerID: ""),
+        ]
+        for report in reports {
+            #expect(try report.serialized() == report.json.serialized(), "\(report)")
+        }
+    }
+}

@@ -1,7 +1,7 @@
 import Testing
 import TestSupport
 
-import WorkerJSON
+@testable import WorkerJSON
 
 @Suite("JSON parser", .defaultPass)
 struct JSONParserTests {
@@ -50,6 +50,34 @@ struct JSONParserTests {
         for sample in samples {
             let value = try JSONValue.parse(sample)
             #expect(try JSONValue.parse(try value.serialized()) == value)
+        }
+    }
+}
+
+@Suite("The parser's UTF-8 check", .defaultPass)
+struct UTF8ValidationTests {
+    @Test("accepts exactly what the standard library accepts", arguments: [
+        [0x61], [0xC3, 0xA9], [0xE2, 0x98, 0x83], [0xF0, 0x9F, 0x98, 0x80], [0xF4, 0x8F, 0xBF, 0xBF],
+        [0xC0, 0xAF], [0xC1, 0xBF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80],
+        [0x80], [0xBF], [0xC3], [0xE2, 0x98], [0xF0, 0x9F, 0x98], [0xC3, 0x41], [0xE2, 0x28, 0xA1], [0xFF], [0xFE],
+    ] as [[UInt8]])
+    func matchesTheStandardLibrary(bytes: [UInt8]) throws {
+        let expected = String(validating: bytes, as: UTF8.self)
+        let text = [0x22] + bytes + [0x22]
+        let parsed = try? JSONValue.parse(text)
+        #expect(parsed?.stringValue == expected, "\(bytes)")
+    }
+}
+
+extension UTF8ValidationTests {
+    @Test("agrees with the standard library on 100,000 random byte strings")
+    func randomAgreement() {
+        var generator = SystemRandomNumberGenerator()
+        let interesting: [UInt8] = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF]
+        for _ in 0..<100_000 {
+            let bytes = (0..<Int.random(in: 1...6, using: &generator)).map { _ in interesting.randomElement(using: &generator)! }
+            let ours = bytes.withUnsafeBufferPointer { JSONParser.isValidUTF8($0) }
+            #expect(ours == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
         }
     }
 }

@@ -8,85 +8,105 @@ extension JobStore {
     /// Queues a validated request; the job starts when a slot is free. A `/runsync` job that
     /// finds a free slot (and nobody queued before it) starts on the caller's thread
     /// (`Task.immediate`): the caller waits for it anyway, and a job that finishes without
-    /// suspending then costs no thread hand-off at all.
-    /// With `events`, the job's chunks and final report go there from its very start.
-    func submit(_ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil) -> StoredJob {
+    /// suspending then costs no thread hand-off. Returns the job, and its report when it is
+    /// already final. With `events`, the job's chunks and final report go there from its start.
+    @discardableResult
+    func submit(
+        _ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil
+    ) -> (job: StoredJob, finished: JobStatusReport?) {
         let job = StoredJob(
             id: ids.next(sync: sync), request: request, defaults: (limits.defaultExecutionTimeout, limits.defaultTTL),
             isSync: sync, now: now())
-        state.withLock { state in
+        let started = state.withLock { state -> [StoredJob] in
             if let events { addListener(events, to: job, in: &state) }
             state.jobs.insert(job)
             state.active[job.key] = job
             state.queue.append(job)
             state.queued += 1
+            return startQueued(in: &state)
         }
-        dispatch(immediately: sync ? job : nil)
-        return job
+        return (job, start(started, immediately: sync ? job : nil))
     }
 
-    /// Starts queued jobs while slots are free; `immediately` (if it is next) on this thread.
-    func dispatch(immediately first: StoredJob? = nil) {
-        let now = self.now()
-        let options = context.options
-        let environment = context.configuration.concurrency
-        let (started, queued) = state.withLock { state -> ([StoredJob], Int) in
-            let limit = options.concurrency.evaluate(current: state.concurrency, environment: environment)
-            state.concurrency = limit
-            var started: [StoredJob] = []
-            while !state.closed, state.running < limit, !state.queue.isEmpty {
-                let job = state.queue.removeFirst()
-                guard job.status == .inQueue else { continue }
-                state.queued -= 1
-                state.running += 1
-                job.status = .inProgress
-                job.startedAt = now
-                started.append(job)
-            }
-            return (started, state.queued)
+    /// Starts queued jobs while slots are free.
+    func dispatch() {
+        let started = state.withLock { state in startQueued(in: &state) }
+        start(started, immediately: nil)
+    }
+
+    /// Marks the queued jobs that free slots allow as started (under the lock).
+    private func startQueued(in state: inout State) -> [StoredJob] {
+        let limit = context.options.concurrency.evaluate(current: state.concurrency, environment: context.configuration.concurrency)
+        state.concurrency = limit
+        var started: [StoredJob] = []
+        guard !state.closed, state.running < limit, !state.queue.isEmpty else {
+            metrics.queued(state.queued)
+            return started
         }
-        metrics.queued(queued)
-        // Started after the lock: an immediate task runs its job right here, and the job takes the lock.
+        let now = self.now()
+        while state.running < limit, !state.queue.isEmpty {
+            let job = state.queue.removeFirst()
+            guard job.status == .inQueue else { continue }
+            state.queued -= 1
+            state.running += 1
+            job.status = .inProgress
+            job.startedAt = now
+            started.append(job)
+        }
+        metrics.queued(state.queued)
+        return started
+    }
+
+    /// Runs the started jobs' tasks, after the lock: an immediate task runs its job right here,
+    /// and the job takes the lock. Returns the report of `first` if it has already finished.
+    @discardableResult
+    private func start(_ started: [StoredJob], immediately first: StoredJob?) -> JobStatusReport? {
+        var finished: JobStatusReport?
         for job in started {
             let task = job === first ? Task.immediate { await self.execute(job) } : Task { await self.execute(job) }
-            let stoppedMeanwhile = state.withLock { _ -> Bool in
-                if job.stopped { return true }
-                if !job.status.isFinal { job.task = task }
-                return false
+            let now = self.now()
+            let (stoppedMeanwhile, report) = state.withLock { _ -> (Bool, JobStatusReport?) in
+                if job.status.isFinal {
+                    return (false, job === first ? job.report(now: now, workerID: workerID) : nil)
+                }
+                if job.stopped { return (true, nil) }
+                job.task = task
+                return (false, nil)
             }
             // A /cancel or timeout between the start and here found no task to cancel.
             if stoppedMeanwhile { task.cancel() }
+            if report != nil { finished = report }
         }
+        return finished
     }
 
     private func execute(_ job: StoredJob) async {
-        _ = await runner.run(
+        _ = await runner(for: job).run(
             Job(id: job.id, input: job.request.input, extra: job.request.extra), executionTimeout: job.executionTimeout
-        ) { [self] in
-            state.withLock { _ in job.stopped }
-        }
-        let drained = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        ) { job.stopped }
+        let (drained, next) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [StoredJob]) in
             state.running -= 1
-            guard state.running == 0 else { return [] }
+            let next = startQueued(in: &state)
+            guard state.running == 0 else { return ([], next) }
             defer { state.drainWaiters = [] }
-            return state.drainWaiters
+            return (state.drainWaiters, next)
         }
         for waiter in drained { waiter.resume() }
-        dispatch()
+        start(next, immediately: nil)
     }
 
     // MARK: Results from the runner
 
-    func recordProgress(_ id: String, _ value: JSONValue) {
-        state.withLock { state in
-            guard let job = state.jobs[id: id], !job.stopped, !job.status.isFinal else { return }
+    func recordProgress(_ job: StoredJob, _ value: JSONValue) {
+        state.withLock { _ in
+            guard !job.stopped, !job.status.isFinal else { return }
             job.progress = value
         }
     }
 
-    func recordChunk(_ id: String, _ chunk: JSONValue) {
-        let listeners = state.withLock { state -> [AsyncStream<JobEvent>.Continuation] in
-            guard let job = state.jobs[id: id], !job.stopped, !job.status.isFinal else { return [] }
+    func recordChunk(_ job: StoredJob, _ chunk: JSONValue) {
+        let listeners = state.withLock { _ -> [AsyncStream<JobEvent>.Continuation] in
+            guard !job.stopped, !job.status.isFinal else { return [] }
             job.unpolledChunks.append(chunk)
             job.allChunks.append(chunk)
             return Array(job.listeners.values)
@@ -95,12 +115,12 @@ extension JobStore {
     }
 
     /// The runner's final body: COMPLETED with its output, or FAILED with its error.
-    func recordResult(_ id: String, _ body: JSONValue, isStream: Bool) {
+    func recordResult(_ job: StoredJob, _ body: JSONValue, isStream: Bool) {
         let now = self.now()
         var evicted: StoredJob?
         defer { _ = evicted }
         let finished = state.withLock { state -> (StoredJob, (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation]))? in
-            guard let job = state.jobs[id: id], !job.stopped, !job.status.isFinal else { return nil }
+            guard !job.stopped, !job.status.isFinal else { return nil }
             var output = body["output"]
             if isStream, output == [], !job.allChunks.isEmpty { output = .array(job.allChunks) }
             job.output = output

@@ -57,8 +57,8 @@ final class JobStore: Sendable {
         state = Mutex(State(concurrency: max(1, context.configuration.concurrency)))
     }
 
-    /// The runtime's job runner, delivering into this store.
-    var runner: JobRunner { context.runner(sink: StoreSink(store: self)) }
+    /// The runtime's job runner, delivering `job`'s output into this store.
+    func runner(for job: StoredJob) -> JobRunner { context.runner(sink: StoreSink(store: self, job: job)) }
     var logger: Logger { context.logger }
     var metrics: WorkerMetrics { context.metrics }
     var workerID: String? { context.configuration.podIDIsSet ? context.configuration.workerID : nil }

@@ -1,21 +1,23 @@
 import WorkerJSON
 import WorkerRuntime
 
-/// Where the runner's output goes in the endpoint server: into the job store.
+/// Where the runner's output goes in the endpoint server: into the job store, for one job (held
+/// by reference, so nothing is looked up by id on the way).
 struct StoreSink: ResultSink {
     let store: JobStore
+    let job: StoredJob
 
     func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
         if body.json["status"] == "IN_PROGRESS", !isStream {
-            store.recordProgress(jobID, body.json["output"] ?? .null)
+            store.recordProgress(job, body.json["output"] ?? .null)
         } else {
-            store.recordResult(jobID, body.json, isStream: isStream)
+            store.recordResult(job, body.json, isStream: isStream)
         }
         return .delivered
     }
 
     func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
-        store.recordChunk(jobID, body.json["output"] ?? .null)
+        store.recordChunk(job, body.json["output"] ?? .null)
         return .delivered
     }
 }

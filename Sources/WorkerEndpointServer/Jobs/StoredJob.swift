@@ -1,4 +1,5 @@
 import EndpointAPI
+import Synchronization
 import WorkerJSON
 
 /// One job of the endpoint API, from submission to expiry. A reference, so the store changes it in
@@ -26,8 +27,13 @@ final class StoredJob: @unchecked Sendable {
     /// Every chunk, for the final output of a stream the handler did not aggregate.
     var allChunks: [JSONValue] = []
     var task: Task<Void, Never>?
-    /// Cancelled or timed out by the API: whatever the handler still produces is dropped.
-    var stopped = false
+    /// Cancelled or timed out by the API: whatever the handler still produces is dropped. Set
+    /// under the store's lock; atomic so the running job can read it without taking the lock.
+    var stopped: Bool {
+        get { stoppedFlag.load(ordering: .acquiring) }
+        set { stoppedFlag.store(newValue, ordering: .releasing) }
+    }
+    private let stoppedFlag = Atomic<Bool>(false)
     /// `/runsync` and `/status-sync` callers waiting for the job to be final, by key.
     var waiters: [Int: JobStore.Waiter] = [:]
     /// `/stream`-style listeners (the OpenAI routes' SSE relay), by key.

@@ -1,3 +1,4 @@
+import EndpointAPI
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -39,6 +40,13 @@ package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseE
 }
 
 extension Response {
+    /// A job's status envelope.
+    package static func json(_ report: JobStatusReport) -> Response {
+        let bytes = (try? report.serialized()) ?? Array(#"{"error":"the response could not be encoded"}"#.utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     /// A JSON response.
     package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         let bytes = (try? value.serialized()) ?? Array(#"{"error":"the response could not be encoded"}"#.utf8)

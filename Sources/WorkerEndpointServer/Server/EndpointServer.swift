@@ -99,7 +99,7 @@ package struct EndpointServer: Sendable {
         let context = routeContext
         try context.ensureReady()
         let limit = sync ? store.limits.runsyncBodyBytes : store.limits.runBodyBytes
-        let job = store.submit(try jobRequest(try await context.readJSON(request, limit: limit)), sync: sync)
+        let (job, _) = store.submit(try jobRequest(try await context.readJSON(request, limit: limit)), sync: sync)
         // Always IN_QUEUE, as on the platform, even when a free slot has started the job already.
         return .json(["id": .string(job.id), "status": .string(JobStatus.inQueue.rawValue)])
     }
@@ -109,16 +109,18 @@ package struct EndpointServer: Sendable {
         try context.ensureReady()
         let wait = try waitParameter(request)
         let body = try await context.readJSON(request, limit: store.limits.runsyncBodyBytes)
-        let job = store.submit(try jobRequest(body), sync: true)
+        let (job, finished) = store.submit(try jobRequest(body), sync: true)
+        // A job that finished on this thread (it never suspended) is answered at once.
+        if let finished { return .json(finished) }
         guard let report = await store.waitForFinal(job.id, timeout: wait) else { throw notFound(job.id) }
-        if report.status.isFinal { return .json(report.json) }
+        if report.status.isFinal { return .json(report) }
         return .json(["id": .string(job.id), "status": .string(report.status.rawValue)])
     }
 
     private func status(_ context: BasicRequestContext) throws -> Response {
         let id = try jobID(context)
         guard let report = store.report(id) else { throw notFound(id) }
-        return .json(report.json)
+        return .json(report)
     }
 
     func healthBody() -> JSONValue {
@@ -155,7 +157,7 @@ package struct EndpointServer: Sendable {
     }
 
     private func waitParameter(_ request: Request) throws -> Duration {
-        guard let raw = request.uri.queryParameters.get("wait") else { return EndpointLimits.defaultWait }
+        guard request.uri.query != nil, let raw = request.uri.queryParameters.get("wait") else { return EndpointLimits.defaultWait }
         guard let ms = Int64(raw), ms >= 0 else {
             throw APIError.badRequest("wait must be a whole number of milliseconds, got \(raw)")
         }

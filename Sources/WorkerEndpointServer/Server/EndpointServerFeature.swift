@@ -1,3 +1,4 @@
+import Synchronization
 import WorkerRuntime
 
 extension WorkerFeature {
@@ -6,12 +7,32 @@ extension WorkerFeature {
     /// the health check (`/ping`), Prometheus `/metrics` and the OpenAI routes, under `/` and
     /// `/v2/{endpoint id}/`. Without it a worker is queue-only and links no HTTP server.
     public static func endpointServer() -> WorkerFeature {
-        let metrics = PrometheusMetrics()
+        // Made on first use, in an HTTP mode: a queue worker never builds a registry.
+        let metrics = LazyPrometheusMetrics()
         return WorkerFeature(
-            name: "endpoint server", metricsFactory: metrics.factory,
+            name: "endpoint server",
+            metricsFactory: { mode in
+                guard case .server = mode else { return nil }
+                return metrics.get().factory
+            },
             serve: { mode, context in
                 guard case .server(let configuration) = mode else { return nil }
-                return EndpointServerService(server: EndpointServer(context: context, configuration: configuration, metrics: metrics))
+                return EndpointServerService(
+                    server: EndpointServer(context: context, configuration: configuration, metrics: metrics.get()))
             })
+    }
+}
+
+/// One registry per feature, made when first asked for.
+private final class LazyPrometheusMetrics: Sendable {
+    private let metrics = Mutex<PrometheusMetrics?>(nil)
+
+    func get() -> PrometheusMetrics {
+        metrics.withLock { metrics in
+            if let existing = metrics { return existing }
+            let made = PrometheusMetrics()
+            metrics = made
+            return made
+        }
     }
 }

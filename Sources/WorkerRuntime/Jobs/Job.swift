@@ -1,14 +1,27 @@
 import WorkerJSON
 
 /// A job as the platform hands it over: `id`, `input`, and whatever else it carries
-/// (`webhook`, `batchId`, …), kept in `raw` and given to the handler unchanged.
+/// (`webhook`, `batchId`, `policy`, …), all given to the handler unchanged.
 public struct Job: Sendable {
     public let id: String
     public let input: JSONValue
-    public let raw: JSONValue
+    /// The job object's other keys, as sent. Kept apart (not as one object) so that a job made
+    /// by the endpoint server, which has none, costs no dictionary.
+    private let others: [String: JSONValue]
 
-    public var webhook: String? { raw["webhook"]?.stringValue }
-    public var batchID: String? { raw["batchId"]?.stringValue }
+    /// The whole job object: `id`, `input` and every other key.
+    public var raw: JSONValue {
+        var object = others
+        object["id"] = .string(id)
+        object["input"] = input
+        return .object(object)
+    }
+
+    /// A key of the job object other than `id` and `input`.
+    package subscript(key: String) -> JSONValue? { others[key] }
+
+    public var webhook: String? { others["webhook"]?.stringValue }
+    public var batchID: String? { others["batchId"]?.stringValue }
 
     /// Validates a job object from the platform; the error says what is wrong with it.
     package init(json: JSONValue) throws(JobValidationError) {
@@ -24,18 +37,24 @@ public struct Job: Sendable {
         guard let input = object["input"] else {
             throw JobValidationError(jobID: id, reason: "the job has no 'input' field")
         }
+        var others = object
+        others["id"] = nil
+        others["input"] = nil
         self.id = id
         self.input = input
-        self.raw = json
+        self.others = others
     }
 
+    /// A job with `extra` as its other keys (`id` and `input` there are ignored).
     public init(id: String, input: JSONValue, extra: [String: JSONValue] = [:]) {
-        var object = extra
-        object["id"] = .string(id)
-        object["input"] = input
+        var others = extra
+        if others["id"] != nil || others["input"] != nil {
+            others["id"] = nil
+            others["input"] = nil
+        }
         self.id = id
         self.input = input
-        self.raw = .object(object)
+        self.others = others
     }
 }
 

@@ -20,14 +20,51 @@ public final class JobOutputWriter: Sendable {
         var value: JSONValue?
         var chunks: [JSONValue] = []
         var error: JSONValue?
+        /// Made when the job first reports progress (most jobs never do); closed once drained or
+        /// cancelled, after which an update is dropped, never posted after the final result.
+        var progress: ProgressChannel?
+        var progressClosed = false
     }
 
     private let state: Mutex<State>
     private let deliver: @Sendable (JSONValue) async throws -> Void
+    private let deliverProgress: @Sendable (ResultPayload) async -> Void
 
-    package init(aggregateChunks: Bool, deliver: @escaping @Sendable (JSONValue) async throws -> Void) {
+    package init(
+        aggregateChunks: Bool, deliver: @escaping @Sendable (JSONValue) async throws -> Void,
+        progress: @escaping @Sendable (ResultPayload) async -> Void = { _ in }
+    ) {
         self.state = Mutex(State(aggregate: aggregateChunks))
         self.deliver = deliver
+        self.deliverProgress = progress
+    }
+
+    /// Queues a progress update on the job's own channel (`JobContext.progress`).
+    package func progress(_ value: JSONValue) {
+        let deliver = deliverProgress
+        state.withLock { state in
+            guard !state.progressClosed else { return }
+            if state.progress == nil { state.progress = ProgressChannel(deliver: deliver) }
+            state.progress!.send(value)
+        }
+    }
+
+    /// Waits until every update sent so far is posted; later ones are dropped.
+    package func drainProgress() async {
+        let channel = state.withLock { state in
+            state.progressClosed = true
+            return state.progress
+        }
+        await channel?.drain()
+    }
+
+    /// Drops pending updates (the job was stopped: nothing more is posted for it).
+    package func cancelProgress() {
+        let channel = state.withLock { state in
+            state.progressClosed = true
+            return state.progress
+        }
+        channel?.cancel()
     }
 
     /// Declares a streaming result before the first chunk, so a stream of no chunks is still a stream.

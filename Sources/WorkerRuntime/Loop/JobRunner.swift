@@ -36,22 +36,22 @@ package struct JobRunner: Sendable {
 
         let sink = self.sink
         let delivery = Delivery(delays: configuration.timings.resultRetryDelays, logger: logger)
-        let progress = LazyProgressChannel {
-            ProgressChannel { body in
+        let writer = JobOutputWriter(
+            aggregateChunks: options.returnAggregateStream,
+            deliver: { chunk in
+                let body = try ResultPayload(ResultBody.forChunk(chunk))
+                guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
+                let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: job.id) }
+                if case .failed(let reason) = outcome { throw DeliveryError(reason: reason) }
+                if case .rejected(let reason) = outcome { throw DeliveryError(reason: reason) }
+            },
+            progress: { body in
                 _ = await delivery.send("progress update") { await sink.postResult(body, jobID: job.id, isStream: false) }
-            }
-        }
-        let writer = JobOutputWriter(aggregateChunks: options.returnAggregateStream) { chunk in
-            let body = try ResultPayload(ResultBody.forChunk(chunk))
-            guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
-            let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: job.id) }
-            if case .failed(let reason) = outcome { throw DeliveryError(reason: reason) }
-            if case .rejected(let reason) = outcome { throw DeliveryError(reason: reason) }
-        }
+            })
         let timeout = executionTimeout ?? Self.policyTimeout(job) ?? options.executionTimeout
         let context = JobContext(
-            job: job, logger: logger, workerID: configuration.workerID, deadline: timeout.map { started + $0 }
-        ) { progress.send($0) }
+            job: job, logger: logger, workerID: configuration.workerID, deadline: timeout.map { started + $0 },
+            progress: writer.progress)
 
         var thrown: (any Error)?
         do {
@@ -60,12 +60,12 @@ package struct JobRunner: Sendable {
             thrown = error
         }
         if wasStopped() {
-            progress.cancel()
+            writer.cancelProgress()
             metrics.jobAbandoned()
             logger.info("Job stopped.")
             return nil
         }
-        await progress.drain()
+        await writer.drainProgress()
 
         let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, logger: logger)
         let (payload, isError) = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
@@ -88,7 +88,7 @@ package struct JobRunner: Sendable {
 
     /// A job's own `policy.executionTimeout` (ms), when the platform passes it on.
     private static func policyTimeout(_ job: Job) -> Duration? {
-        guard let ms = job.raw["policy"]?["executionTimeout"]?.intValue, ms > 0 else { return nil }
+        guard let ms = job["policy"]?["executionTimeout"]?.intValue, ms > 0 else { return nil }
         return .milliseconds(ms)
     }
 

@@ -35,37 +35,3 @@ final class ProgressChannel: Sendable {
         consumer.cancel()
     }
 }
-
-/// Creates the channel (a task and a stream) only when a job first reports progress:
-/// most jobs never do, and the loop's hot path should not pay for it. Once drained or cancelled
-/// it is closed: a late update is dropped, never posted after the final result.
-final class LazyProgressChannel: Sendable {
-    private let state = Mutex<(channel: ProgressChannel?, closed: Bool)>((nil, false))
-    private let make: @Sendable () -> ProgressChannel
-
-    init(_ make: @escaping @Sendable () -> ProgressChannel) { self.make = make }
-
-    func send(_ value: JSONValue) {
-        state.withLock { state in
-            guard !state.closed else { return }
-            if state.channel == nil { state.channel = make() }
-            state.channel!.send(value)
-        }
-    }
-
-    func drain() async {
-        let channel = state.withLock { state in
-            state.closed = true
-            return state.channel
-        }
-        await channel?.drain()
-    }
-
-    func cancel() {
-        let channel = state.withLock { state in
-            state.closed = true
-            return state.channel
-        }
-        channel?.cancel()
-    }
-}

@@ -12,13 +12,17 @@ package final class WorkerMetrics: Sendable {
     private let duration: Timer
     /// `worker_jobs_total` by status, made once each: making an instrument costs a registry
     /// lookup (and label validation) that the job path should not pay every time.
-    private let totals = Mutex<[String: Counter]>([:])
+    private let completed: Counter
+    private let failed: Counter
+    private let otherTotals = Mutex<[String: Counter]>([:])
 
     package init(factory: any MetricsFactory) {
         self.factory = factory
         inProgress = Meter(label: "worker_jobs_in_progress", factory: factory)
         queueDepth = Gauge(label: "worker_queue_depth", factory: factory)
         duration = Timer(label: "worker_job_duration_seconds", factory: factory)
+        completed = Counter(label: "worker_jobs_total", dimensions: [("status", "COMPLETED")], factory: factory)
+        failed = Counter(label: "worker_jobs_total", dimensions: [("status", "FAILED")], factory: factory)
         inProgress.set(0)
         queueDepth.record(0)
     }
@@ -45,7 +49,9 @@ package final class WorkerMetrics: Sendable {
     }
 
     private func total(_ status: String) -> Counter {
-        totals.withLock { totals in
+        if status == "COMPLETED" { return completed }
+        if status == "FAILED" { return failed }
+        return otherTotals.withLock { totals in
             if let counter = totals[status] { return counter }
             let counter = Counter(label: "worker_jobs_total", dimensions: [("status", status)], factory: factory)
             totals[status] = counter

@@ -9,9 +9,10 @@ import ServiceLifecycle
 public struct WorkerFeature: Sendable {
     /// For logs and errors.
     package let name: String
-    /// Where the runtime's job metrics go; the first feature that has one wins over the
-    /// process-wide `MetricsSystem` (the endpoint server brings a Prometheus registry for `/metrics`).
-    package let metricsFactory: (any MetricsFactory)?
+    /// Where the runtime's job metrics go in a mode; the first feature that has a factory for the
+    /// mode wins over the process-wide `MetricsSystem` (the endpoint server brings a Prometheus
+    /// registry for `/metrics`, in the HTTP modes only: a queue worker never builds one).
+    package let metricsFactory: (@Sendable (WorkerMode) -> (any MetricsFactory)?)?
     /// Wraps the handler the runtime runs (response caches, for example). `context.handler` is
     /// the handler as wrapped so far.
     package let decorate: (@Sendable (any RawJobHandler, WorkerContext) -> any RawJobHandler)?
@@ -23,7 +24,7 @@ public struct WorkerFeature: Sendable {
     package let contributions: [any Sendable]
 
     package init(
-        name: String, metricsFactory: (any MetricsFactory)? = nil,
+        name: String, metricsFactory: (@Sendable (WorkerMode) -> (any MetricsFactory)?)? = nil,
         decorate: (@Sendable (any RawJobHandler, WorkerContext) -> any RawJobHandler)? = nil,
         serve: (@Sendable (WorkerMode, WorkerContext) throws -> (any Service)?)? = nil, contributions: [any Sendable] = []
     ) {

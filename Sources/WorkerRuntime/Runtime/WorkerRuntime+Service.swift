@@ -16,7 +16,7 @@ extension WorkerRuntime {
         let resolved = try resolve()
         let logger = self.logger ?? Logger(label: "worker")
         let client = CurlHTTPClient(name: "worker-http", userAgent: "swift-worker-runtime/\(WorkerRuntimeVersion.current)")
-        let context = makeContext(configuration: resolved.configuration, client: client, logger: logger)
+        let context = makeContext(mode: resolved.mode, configuration: resolved.configuration, client: client, logger: logger)
         let outcome = OneShotOutcome()
         do {
             let main = try mainService(for: resolved.mode, context: context, outcome: outcome)
@@ -30,8 +30,10 @@ extension WorkerRuntime {
     }
 
     /// The context features and the runtime's own services build on.
-    package func makeContext(configuration: WorkerConfiguration, client: CurlHTTPClient, logger: Logger) -> WorkerContext {
-        let factory = features.lazy.compactMap(\.metricsFactory).first ?? MetricsSystem.factory
+    package func makeContext(
+        mode: WorkerMode, configuration: WorkerConfiguration, client: CurlHTTPClient, logger: Logger
+    ) -> WorkerContext {
+        let factory = features.lazy.compactMap { $0.metricsFactory?(mode) }.first ?? MetricsSystem.factory
         var handler = self.handler
         if let openAI = configuration.openAI {
             handler = OpenAIPassthroughHandler(inner: handler, upstream: openAI, client: client)

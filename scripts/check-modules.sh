@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Checks that modules link only what they use:
+# 1. the declared dependencies of the runtime's modules and client libraries (no HTTP server,
+#    NIO or Prometheus below WorkerEndpointServer);
+# 2. Examples/queue-worker, a handler outside this package that uses only the public API and no
+#    WorkerEndpointServer: it builds, its test passes through the public harness, it runs a job,
+#    and its binary contains no HTTP server, NIO or Prometheus code and links no full Foundation.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
+
+swift package describe --type json > .build/package.json
+python3 - .build/package.json <<'PY'
+import json, sys
+package = json.load(open(sys.argv[1]))
+targets = {t["name"]: t for t in package["targets"]}
+heavy = {"Hummingbird", "HummingbirdCore", "NIOCore", "NIOPosix", "NIOHTTP1", "Prometheus", "HTTPTypes"}
+
+def closure(name, seen=None):
+    """Every target and product a target reaches through its own targets."""
+    seen = set() if seen is None else seen
+    target = targets.get(name)
+    if target is None or name in seen:
+        return seen
+    seen.add(name)
+    seen.update(target.get("product_dependencies") or [])
+    for dependency in target.get("target_dependencies") or []:
+        closure(dependency, seen)
+    return seen
+
+expected = {
+    "WorkerJSON": set(),
+    "CurlHTTP": {"CCurl", "CCurlHelpers", "WorkerJSON"},
+    "EndpointAPI": {"WorkerJSON"},
+}
+problems = []
+for name, allowed in expected.items():
+    reached = closure(name) - {name}
+    if reached != allowed:
+        problems.append(f"{name} reaches {sorted(reached)}, expected exactly {sorted(allowed)}")
+for name in ("WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI"):
+    leaked = closure(name) & heavy
+    if leaked:
+        problems.append(f"{name} links {sorted(leaked)}: only WorkerEndpointServer may")
+for problem in problems:
+    print("check-modules:", problem, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+echo "module dependencies: as declared"
+
+example=Examples/queue-worker
+swift build --package-path "$example" --build-tests
+swift test --package-path "$example" --skip-build
+binary="$(swift build --package-path "$example" --show-bin-path)/QueueWorker"
+output=$("$binary" --test-input '{"input": {"numbers": [1, 2, 3]}}')
+echo "$output"
+grep -q '"total":6' <<< "$output" || { echo "check-modules: the queue-only example did not answer" >&2; exit 1; }
+if nm -C "$binary" | grep -Eq ' (Hummingbird|HummingbirdCore|NIOCore|NIOPosix|Prometheus)\.'; then
+    echo "check-modules: the queue-only example contains HTTP server, NIO or Prometheus code" >&2
+    exit 1
+fi
+if ldd "$binary" | grep -Eq 'libFoundation\.so|libFoundationNetworking'; then
+    echo "check-modules: the queue-only example links full Foundation" >&2
+    exit 1
+fi
+echo "queue-only example: builds, tests, runs; links: $(ldd "$binary" | awk '{print $1}' | grep -E 'curl|swift|Foundation' | tr '\n' ' ')"
