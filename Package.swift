@@ -147,25 +147,22 @@ let package = Package(
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
         // One test target per module and per handler; process and load suites in their own.
-        .testTarget(name: "WorkerJSONTests", dependencies: [
-                "TestSupport", "WorkerJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerJSONTests", dependencies: ["TestSupport", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CurlHTTPTests",
             dependencies: [
-                "TestSupport", 
-                "CurlHTTP", "WorkerJSON", "WorkerRuntimeTesting",
+                "TestSupport", "CurlHTTP", "WorkerJSON", "WorkerRuntimeTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "EndpointAPITests", dependencies: [
-                "TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerRuntimeTests",
             dependencies: [
-                "TestSupport", 
-                "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                "TestSupport", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -175,8 +172,7 @@ let package = Package(
         .testTarget(
             name: "WorkerEndpointServerTests",
             dependencies: [
-                "TestSupport", 
-                "WorkerEndpointServer", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "EndpointAPI",
+                "TestSupport", "WorkerEndpointServer", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "EndpointAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -186,26 +182,25 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerRuntimeTestingTests",
-            dependencies: [
-                "TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON"], swiftSettings: swiftSettings),
-        .testTarget(name: "VectorIndexTests", dependencies: [
-                "TestSupport", "VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
-        .testTarget(name: "MemoryStoreTests", dependencies: [
-                "TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
+            dependencies: ["TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "EchoTests", dependencies: [
-                "TestSupport", "Echo", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"],
+            name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorKernels"],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "MemoryStoreTests", dependencies: ["TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EchoTests", dependencies: ["TestSupport", "Echo", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "MemoryTests",
             dependencies: [
                 "TestSupport", "Memory", "MemoryStore", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
-                           .product(name: "Hummingbird", package: "hummingbird")],
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings),
         // Whole processes (the built executables) and load: run after everything is built.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: [
-                "TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON", "CurlHTTP"], swiftSettings: swiftSettings),
+            dependencies: ["TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON", "CurlHTTP"],
+            swiftSettings: swiftSettings),
     ]
 )

@@ -21,6 +21,9 @@ done
 python3 scripts/check-test-passes.py "$results/list.txt" \
     "$results/default-swift-testing.xml" "$results/heavy-swift-testing.xml" "$results/load-swift-testing.xml"
 
+# Modules link only what they use; a handler outside the package builds and tests on the public API.
+bash scripts/check-modules.sh
+
 # The official clients (runpod 1.12.0's Endpoint, the openai SDK) against `echo --local`.
 venv=.build/python-venv
 if [ ! -x "$venv/bin/pytest" ]; then
