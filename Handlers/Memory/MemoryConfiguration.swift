@@ -13,6 +13,10 @@ struct MemoryConfiguration: Sendable {
     /// `EMBEDDINGS_BASE_URL` (+ `EMBEDDINGS_MODEL`, `EMBEDDINGS_API_KEY`); nil uses the offline embedder.
     var embeddings: OpenAIConfiguration?
     var embeddingsModel: String
+    /// `MEMORY_MAX_OPEN_NAMESPACES` (default 256): namespaces kept open at once; idle ones beyond
+    /// it are closed (least recently used first) and opened again on their next use. Each open
+    /// namespace holds two descriptors and its index in memory.
+    var maxOpenNamespaces = 256
 
     static func fromEnvironment(
         _ env: [String: String], volumeExists: Bool = FileManager.default.fileExists(atPath: "/runpod-volume")
@@ -31,7 +35,14 @@ struct MemoryConfiguration: Sendable {
             upstream.timeout = .seconds(60)
             embeddings = upstream
         }
-        return MemoryConfiguration(
+        var configuration = MemoryConfiguration(
             directory: directory, embeddings: embeddings, embeddingsModel: value("EMBEDDINGS_MODEL") ?? "text-embedding-3-small")
+        if let raw = value("MEMORY_MAX_OPEN_NAMESPACES") {
+            guard let limit = Int(raw), (1...100_000).contains(limit) else {
+                throw ConfigurationError.invalidValue("MEMORY_MAX_OPEN_NAMESPACES", raw, expected: "a whole number from 1 to 100000")
+            }
+            configuration.maxOpenNamespaces = limit
+        }
+        return configuration
     }
 }

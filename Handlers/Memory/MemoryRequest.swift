@@ -22,6 +22,8 @@ enum MemoryRequest: Equatable {
     static let maxKeyBytes = 512
     static let maxBatch = 10_000
     static let maxK = 1000
+    static let maxNamespaceBytes = 128
+    static let maxSquaredLength = 1e36
 
     static func parse(_ input: JSONValue) throws(MemoryInputError) -> MemoryRequest {
         guard case .object(let fields) = input else { throw MemoryInputError("input must be an object with an \"action\", got \(input.typeName)") }
@@ -84,7 +86,8 @@ enum MemoryRequest: Equatable {
     }
 
     private static func key(_ value: JSONValue?, _ path: String) throws(MemoryInputError) -> String {
-        guard let key = value?.stringValue, !key.isEmpty else { throw MemoryInputError("\(path) must be a non-empty string") }
+        guard let raw = value?.stringValue, !raw.isEmpty else { throw MemoryInputError("\(path) must be a non-empty string") }
+        let key = normalized(raw)
         guard key.utf8.count <= maxKeyBytes else { throw MemoryInputError("\(path) is over \(maxKeyBytes) bytes") }
         return key
     }
@@ -103,9 +106,22 @@ enum MemoryRequest: Equatable {
             guard let number = component.doubleValue else {
                 throw MemoryInputError("\(path)[\(index)] must be a number, got \(component.typeName)")
             }
-            let float = Float(number)
-            guard float.isFinite else { throw MemoryInputError("\(path)[\(index)] is not finite as a 32-bit float (\(number))") }
-            vector.append(float)
+            vector.append(Float(number))
+        }
+        return try checked(vector, path)
+    }
+
+    /// The index's limits, checked before anything is written: every component finite as a 32-bit
+    /// float, and a squared length float32 distances can hold (the index refuses anything else).
+    static func checked(_ vector: [Float], _ path: String) throws(MemoryInputError) -> [Float] {
+        var squaredLength = 0.0
+        for (index, component) in vector.enumerated() {
+            guard component.isFinite else { throw MemoryInputError("\(path)[\(index)] is not finite as a 32-bit float (\(component))") }
+            squaredLength += Double(component) * Double(component)
+        }
+        guard squaredLength <= maxSquaredLength else {
+            throw MemoryInputError(
+                "\(path) has a squared length of \(squaredLength), over the \(maxSquaredLength) float32 distances can hold; scale it down")
         }
         return vector
     }
@@ -123,24 +139,56 @@ enum MemoryRequest: Equatable {
         return filter
     }
 
-    /// The filterable form of a metadata value: scalars as canonical JSON text.
+    /// The filterable form of a metadata value: scalars in one canonical JSON text, so equal values
+    /// match however they were written (`1e15`, `1000000000000000` and `1000000000000000.0` are one
+    /// number; strings compare in NFC).
     static func attributeValue(_ value: JSONValue) -> String? {
         switch value {
         case .array, .object: return nil
         case .integer(let int): return String(int)
-        case .number(let double): return double == double.rounded() && abs(double) < 1e15 ? String(Int64(double)) : (try? value.jsonString())
+        case .number(let double) where double == double.rounded() && abs(double) < 9.2e18: return String(Int64(double))
+        case .string(let text): return try? JSONValue.string(normalized(text)).jsonString()
         default: return try? value.jsonString()
         }
     }
 
+    /// NFC, the form every key and namespace name is kept in: "café" typed either way is one key,
+    /// in memory and in the directory name on disk.
+    static func normalized(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return text }
+        return String(decoding: text._nfcCodeUnits, as: UTF8.self)
+    }
+
+    /// Namespace names are directory names: letters, marks and digits of any script plus `-`, `_`
+    /// and `.`, not starting with `.`; no spaces, separators, controls or format characters
+    /// (U+202E would show a name reversed; U+2028 splits log lines).
     static func namespace(_ value: JSONValue?) throws(MemoryInputError) -> String {
         guard let value, value != .null else { return "default" }
-        guard let name = value.stringValue, !name.isEmpty, name.utf8.count <= 128, name != ".", name != "..",
-            !name.contains("/"), !name.contains(".."), !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-        else {
-            throw MemoryInputError("input.namespace must be 1 to 128 characters without '/', '..' or control characters")
+        guard let raw = value.stringValue else { throw MemoryInputError("input.namespace must be a string, got \(value.typeName)") }
+        let name = normalized(raw)
+        let rule = "input.namespace must be 1 to \(maxNamespaceBytes) bytes of letters, digits, '-', '_' and '.', not starting with '.'"
+        guard !name.isEmpty, name.utf8.count <= maxNamespaceBytes, !name.hasPrefix(".") else {
+            throw MemoryInputError("\(rule); got \(shown(value))")
+        }
+        for scalar in name.unicodeScalars where !isNameScalar(scalar) {
+            throw MemoryInputError("\(rule); U+\(String(scalar.value, radix: 16, uppercase: true)) is not allowed")
         }
         return name
+    }
+
+    private static func isNameScalar(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.isASCII {
+            let byte = UInt8(scalar.value)
+            let lower = byte | 0x20
+            return (byte >= 0x30 && byte <= 0x39) || (lower >= 0x61 && lower <= 0x7A) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        }
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+            .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber:
+            return true
+        default:
+            return false
+        }
     }
 
     static func shown(_ value: JSONValue) -> String {

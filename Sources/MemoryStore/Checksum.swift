@@ -135,31 +135,6 @@ struct ByteReader {
 }
 
 /// A store operation that failed, naming what is wrong and what to do.
-public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
-    private enum Code: Sendable, Equatable {
-        case corrupt(String)
-        case io(String)
-        case mismatch(String)
-        case invalid(String)
-    }
-
-    private let code: Code
-
-    static func corrupt(_ what: String) -> Self { Self(code: .corrupt(what)) }
-    static func io(_ what: String) -> Self { Self(code: .io(what)) }
-    public static func mismatch(_ what: String) -> Self { Self(code: .mismatch(what)) }
-    public static func invalid(_ what: String) -> Self { Self(code: .invalid(what)) }
-
-    public var description: String {
-        switch code {
-        case .corrupt(let what): return "the store's files are damaged: \(what)"
-        case .io(let what): return "a file operation failed: \(what)"
-        case .mismatch(let what): return what
-        case .invalid(let what): return what
-        }
-    }
-}
-
 struct UncheckedBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

@@ -30,6 +30,24 @@ enum FileIO {
         if let failure { throw failure }
     }
 
+    /// Writes all of `array` at `offset` (pwrite: the file position is not used).
+    static func writeAll<Element>(_ fd: Int32, _ array: [Element], at offset: Int, path: String) throws(StoreError) {
+        let failure = array.withUnsafeBytes { raw -> StoreError? in
+            var done = 0
+            while done < raw.count {
+                let written = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return .io("write \(path): \(errorText())")
+                }
+                if written == 0 { return .io("write \(path): no progress (0 bytes written)") }
+                done += written
+            }
+            return nil
+        }
+        if let failure { throw failure }
+    }
+
     static func fsync(_ fd: Int32, path: String) throws(StoreError) {
         guard Glibc.fsync(fd) == 0 else { throw .io("fsync \(path): \(errorText())") }
     }

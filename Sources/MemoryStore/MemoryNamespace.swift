@@ -22,6 +22,10 @@ public final class MemoryNamespace: @unchecked Sendable {
         public var snapshotBytes: Int
         /// Seconds since the epoch of the last compaction by this process, if any.
         public var lastCompaction: Double?
+        /// Why the last automatic compaction failed, until one succeeds (writes go on meanwhile).
+        public var compactionFailure: String?
+        /// Why the namespace takes no more writes, if it does not.
+        public var writeFailure: String?
     }
 
     public let directory: String
@@ -49,6 +53,10 @@ public final class MemoryNamespace: @unchecked Sendable {
     private let io = DispatchQueue(label: "memory-namespace-io")
     private let pending = Mutex<[(entries: [[UInt8]], decoded: [LogEntry], done: CheckedContinuation<Void, any Error>)]>([])
     private let lastCompaction = Mutex<Double?>(nil)
+    private let compactionFailure = Mutex<StoreError?>(nil)
+    /// Set when a failure could not be undone (the log could not be cut back, or a logged write
+    /// could not be applied): from then on writes are refused, reads still answer.
+    private let failure = Mutex<StoreError?>(nil)
     /// How many group commits (each one write and one fsync) have run.
     let flushes = Atomic<Int>(0)
 
@@ -66,7 +74,7 @@ public final class MemoryNamespace: @unchecked Sendable {
         do {
             contents = Mutex(Contents(index: try VectorIndex(dimension: dimension)))
         } catch {
-            throw .invalid("\(error)")
+            throw error.isResourceLimit ? .limit("\(error)") : .invalid("\(error)")
         }
         FileIO.lock(lockFD, exclusive: true)
         defer { FileIO.unlock(lockFD) }
@@ -115,19 +123,33 @@ public final class MemoryNamespace: @unchecked Sendable {
         let snapshotBytes = stat(snapshotPath, &info) == 0 ? Int(info.st_size) : 0
         return Stats(
             count: current.index.count, dimension: dimension, embedder: embedder, vectorBytes: current.index.vectorBytes,
-            logBytes: FileIO.size(log.fd), snapshotBytes: snapshotBytes, lastCompaction: lastCompaction.withLock { $0 })
+            logBytes: FileIO.size(log.fd), snapshotBytes: snapshotBytes, lastCompaction: lastCompaction.withLock { $0 },
+            compactionFailure: compactionFailure.withLock { $0 }?.description, writeFailure: writeFailure?.description)
     }
 
     // MARK: Writes
 
-    /// Stores (inserts or replaces) memories; returns once they are durable.
+    /// Stores (inserts or replaces) memories; returns once they are durable and applied. Every
+    /// vector is checked first, as the index will check it: nothing is logged that the index
+    /// would refuse.
     public func store(_ memories: [StoredMemory]) async throws {
-        for memory in memories where memory.vector.count != dimension {
-            throw StoreError.mismatch(
-                "the vector for '\(memory.key)' has \(memory.vector.count) components; this namespace holds \(dimension)")
+        let index = contents.withLock { $0 }.index
+        for memory in memories {
+            guard memory.vector.count == dimension else {
+                throw StoreError.mismatch(
+                    "the vector for '\(memory.key)' has \(memory.vector.count) components; this namespace holds \(dimension)")
+            }
+            do {
+                try index.check(memory.vector)
+            } catch {
+                throw StoreError.invalid("the vector for '\(memory.key)' is refused: \(error)")
+            }
         }
         try await commit(memories.map { .upsert($0) })
     }
+
+    /// Why the namespace takes no more writes, if it does not.
+    public var writeFailure: StoreError? { failure.withLock { $0 } }
 
     /// Deletes a memory (idempotent); returns whether it existed.
     @discardableResult
@@ -144,7 +166,7 @@ public final class MemoryNamespace: @unchecked Sendable {
                 FileIO.lock(lockFD, exclusive: true)
                 defer { FileIO.unlock(lockFD) }
                 do throws(StoreError) {
-                    try catchUpLocked()
+                    try catchUpLocked(exclusive: true)
                     try compactLocked()
                     continuation.resume()
                 } catch {
@@ -174,21 +196,64 @@ public final class MemoryNamespace: @unchecked Sendable {
         guard !batch.isEmpty else { return }
         flushes.add(1, ordering: .relaxed)
         FileIO.lock(lockFD, exclusive: true)
-        var failure: StoreError?
+        var outcome: StoreError?
         do throws(StoreError) {
-            try catchUpLocked()
-            try log.append(batch.flatMap(\.entries))
-            apply(batch.flatMap(\.decoded), to: contents.withLock { $0 })
-            appliedOffset.store(FileIO.size(log.fd), ordering: .releasing)
-            let logBytes = FileIO.size(log.fd)
-            if logBytes > compactionThreshold, logBytes > snapshotBytes() { try compactLocked() }
+            try flushLocked(entries: batch.flatMap(\.entries), decoded: batch.flatMap(\.decoded))
         } catch {
-            failure = error
+            outcome = error
         }
         FileIO.unlock(lockFD)
         for item in batch {
-            if let failure { item.done.resume(throwing: failure) } else { item.done.resume() }
+            if let outcome { item.done.resume(throwing: outcome) } else { item.done.resume() }
         }
+    }
+
+    /// One group commit, under the exclusive lock: catch up, make room, append, apply.
+    private func flushLocked(entries: [[UInt8]], decoded: [LogEntry]) throws(StoreError) {
+        if let failure = failure.withLock({ $0 }) { throw failure }
+        try catchUpLocked(exclusive: true)
+        let current = contents.withLock { $0 }
+        // Room for the new rows first: once a record is logged it must be applied.
+        let newKeys = Set(decoded.compactMap { entry -> String? in
+            if case .upsert(let memory) = entry, !current.index.contains(memory.key) { return memory.key }
+            return nil
+        })
+        do {
+            try current.index.reserve(additional: newKeys.count)
+        } catch {
+            throw .limit("no room for \(newKeys.count) more vectors in \(directory): \(error)")
+        }
+        let end = appliedOffset.load(ordering: .acquiring)
+        do {
+            try log.append(entries, at: end)
+        } catch {
+            if error.stopsWrites { fail(error) }
+            throw error
+        }
+        do {
+            try apply(decoded, to: current)
+        } catch {
+            let failed = StoreError.failed(
+                "a logged write could not be applied (\(error)); it is durable and start-up will load it: restart the worker")
+            fail(failed)
+            throw failed
+        }
+        appliedOffset.store(FileIO.size(log.fd), ordering: .releasing)
+        let logBytes = FileIO.size(log.fd)
+        if logBytes > compactionThreshold, logBytes > snapshotBytes() {
+            // The writes are durable and applied whatever happens here: a compaction that fails (a
+            // full disk) must not fail them; it is tried again on a later flush.
+            do {
+                try compactLocked()
+                compactionFailure.withLock { $0 = nil }
+            } catch {
+                compactionFailure.withLock { $0 = error }
+            }
+        }
+    }
+
+    private func fail(_ error: StoreError) {
+        failure.withLock { $0 = $0 ?? error }
     }
 
     // MARK: Other processes
@@ -203,21 +268,37 @@ public final class MemoryNamespace: @unchecked Sendable {
         io.sync {
             FileIO.lock(lockFD, exclusive: false)
             defer { FileIO.unlock(lockFD) }
-            try? catchUpLocked()
+            // A reader answers with what it has; a failure here stops writes (they report it).
+            do throws(StoreError) { try catchUpLocked(exclusive: false) } catch { fail(error) }
         }
     }
 
-    /// Under the file lock, on `io`.
-    private func catchUpLocked() throws(StoreError) {
+    /// Under the file lock, on `io`. Applies what other processes appended. With the exclusive
+    /// lock, a torn tail (a writer that crashed mid-append) is cut off before anything is appended
+    /// after it; damage stops the namespace.
+    private func catchUpLocked(exclusive: Bool) throws(StoreError) {
         let current = try log.generation()
         if current != generation.load(ordering: .acquiring) {
             // Another process compacted: its snapshot holds everything up to its new log.
             try reload()
+            if exclusive { try cutTornTail() }
             return
         }
-        let (entries, end) = try log.read(from: appliedOffset.load(ordering: .acquiring))
-        apply(entries, to: contents.withLock { $0 })
-        appliedOffset.store(end, ordering: .releasing)
+        let read = try log.read(from: appliedOffset.load(ordering: .acquiring))
+        try apply(read.entries, to: contents.withLock { $0 })
+        appliedOffset.store(read.end, ordering: .releasing)
+        switch read.tail {
+        case .clean: break
+        case .torn: if exclusive { try log.truncate(at: read.end) }
+        case .damaged(let reason): throw .corrupt(reason)
+        }
+    }
+
+    /// Cuts a torn tail after a reload (which read the whole log). Exclusive lock only.
+    private func cutTornTail() throws(StoreError) {
+        let size = FileIO.size(log.fd)
+        let end = appliedOffset.load(ordering: .acquiring)
+        if size > end { try log.truncate(at: end) }
     }
 
     private func snapshotBytes() -> Int {
@@ -249,11 +330,11 @@ public final class MemoryNamespace: @unchecked Sendable {
 
     // MARK: Recovery
 
-    /// Under the exclusive lock: snapshot, log generation, replay, torn tail.
+    /// Under the exclusive lock: snapshot, log generation, replay, torn tail (cut: appends hold
+    /// the exclusive lock we hold). Damage is reported and the files are left as they are.
     private func recover() throws(StoreError) {
         try reload()
-        // Cut what a crash left half-written (safe: appends hold the exclusive lock we hold).
-        try log.truncate(at: appliedOffset.load(ordering: .acquiring))
+        try cutTornTail()
     }
 
     private func reload() throws(StoreError) {
@@ -261,7 +342,7 @@ public final class MemoryNamespace: @unchecked Sendable {
         do {
             fresh = try VectorIndex(dimension: dimension)
         } catch {
-            throw .invalid("\(error)")
+            throw error.isResourceLimit ? .limit("\(error)") : .invalid("\(error)")
         }
         let next = Contents(index: fresh)
         // The index maps the file's rows into its row region (copy-on-write, no copy) and derives
@@ -270,10 +351,14 @@ public final class MemoryNamespace: @unchecked Sendable {
             if mapped.dimension == dimension && mapped.embedder == embedder {
                 let keys = mapped.records.map(\.key)
                 let attributes = mapped.records.map(\.attributes)
-                guard
-                    fresh.adopt(
+                let adopted: Bool
+                do {
+                    adopted = try fresh.adopt(
                         rowsOf: mapped.file, offset: mapped.rowsOffset, length: mapped.rowBytes, keys: keys, attributes: attributes)
-                else { throw .io("cannot map the rows of \(snapshotPath): \(FileIO.errorText())") }
+                } catch {
+                    throw .limit("loading \(snapshotPath): \(error)")
+                }
+                guard adopted else { throw .io("cannot map the rows of \(snapshotPath): \(FileIO.errorText())") }
                 next.records.withLock { records in
                     records.reserveCapacity(mapped.records.count)
                     for memory in mapped.records { records[memory.key] = memory }
@@ -288,7 +373,16 @@ public final class MemoryNamespace: @unchecked Sendable {
                         + "the request has \(dimension)-dimensional vectors from \(embedder)")
             }
         } else {
-            // A new namespace: record its dimension and embedder at once.
+            // No snapshot: a new namespace, unless the log says one existed (then it was lost).
+            if let logGeneration = try log.generation(),
+                logGeneration > 0 || FileIO.size(log.fd) > WriteAheadLog.headerSize
+            {
+                throw .corrupt(
+                    "\(snapshotPath) is missing, but \(log.path) holds generation \(logGeneration) and "
+                        + "\(FileIO.size(log.fd) - WriteAheadLog.headerSize) bytes of records; restore the snapshot "
+                        + "(nothing was changed)")
+            }
+            // Record the new namespace's dimension and embedder at once.
             try SnapshotFile.write(
                 .init(dimension: dimension, embedder: embedder, generation: 0, memories: []), to: snapshotPath,
                 directory: directory)
@@ -301,19 +395,28 @@ public final class MemoryNamespace: @unchecked Sendable {
         } else if logGeneration! > snapshotGeneration {
             throw .corrupt("the log (generation \(logGeneration!)) is newer than the snapshot (\(snapshotGeneration))")
         }
-        let (entries, end) = try log.read(from: WriteAheadLog.headerSize)
-        apply(entries, to: next)
+        let read = try log.read(from: WriteAheadLog.headerSize)
+        if case .damaged(let reason) = read.tail {
+            throw .corrupt("\(reason); the log is kept as it is. Move it aside to start from the snapshot, or restore it")
+        }
+        try apply(read.entries, to: next)
         generation.store(snapshotGeneration, ordering: .releasing)
-        appliedOffset.store(end, ordering: .releasing)
+        appliedOffset.store(read.end, ordering: .releasing)
         contents.withLock { $0 = next }
     }
 
-    private func apply(_ entries: [LogEntry], to contents: Contents) {
+    /// Applies logged changes; a change the index refuses is an error, never skipped.
+    private func apply(_ entries: [LogEntry], to contents: Contents) throws(StoreError) {
         for entry in entries {
             switch entry {
             case .upsert(var memory):
-                guard (try? contents.index.upsert(.init(key: memory.key, vector: memory.vector, attributes: memory.attributes))) != nil
-                else { continue }
+                do {
+                    try contents.index.upsert(.init(key: memory.key, vector: memory.vector, attributes: memory.attributes))
+                } catch {
+                    throw error.isResourceLimit
+                        ? .limit("loading '\(memory.key)' into \(directory): \(error)")
+                        : .corrupt("the log of \(directory) holds a record the index refuses ('\(memory.key)': \(error))")
+                }
                 memory.vector = []
                 contents.records.withLock { $0[memory.key] = memory }
             case .delete(let key):
@@ -324,14 +427,60 @@ public final class MemoryNamespace: @unchecked Sendable {
     }
 
     /// The dimension and embedder of the namespace in `directory`; nil when none exists there.
+    /// A directory with a log but no snapshot lost its snapshot: that is damage, not "no namespace".
     public static func layout(of directory: String) throws(StoreError) -> (dimension: Int, embedder: String)? {
-        try SnapshotFile.readLayout(directory + "/snapshot.bin")
+        if let layout = try SnapshotFile.readLayout(directory + "/snapshot.bin") { return layout }
+        var info = stat()
+        if stat(directory + "/wal.log", &info) == 0, Int(info.st_size) > WriteAheadLog.headerSize {
+            throw .corrupt(
+                "\(directory)/snapshot.bin is missing, but its log holds \(Int(info.st_size) - WriteAheadLog.headerSize) "
+                    + "bytes of records; restore the snapshot (nothing was changed)")
+        }
+        return nil
     }
 
-    /// Creates `path` (and its parents) and checks that it is writable.
+    /// Creates `path` (and its parents) and checks that it is a directory files can be made in:
+    /// a probe file is created and removed, so a regular file, a read-only mount or a full disk
+    /// is found before the worker reports itself ready.
     public static func prepareDirectory(_ path: String) throws(StoreError) {
         try makeDirectory(path)
-        guard access(path, W_OK) == 0 else { throw .io("\(path) is not writable: \(FileIO.errorText())") }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .io("\(path): \(FileIO.errorText())") }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw .io("\(path) is not a directory") }
+        let probe = path + "/.write-probe"
+        let fd = Glibc.open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("\(path) is not writable: \(FileIO.errorText())") }
+        defer {
+            close(fd)
+            unlink(probe)
+        }
+        guard write(fd, "ok", 2) == 2, fsync(fd) == 0 else { throw .io("\(path) cannot be written to: \(FileIO.errorText())") }
+    }
+
+    /// Removes the namespace in `directory` if it holds nothing (a first store that failed), so a
+    /// failure leaves nothing behind. Decided under the exclusive file lock, so a namespace another
+    /// process has written to meanwhile is kept; only the namespace's own files are removed.
+    public static func removeIfEmpty(_ directory: String) {
+        let lockFD = Glibc.open(directory + "/lock", O_RDWR | O_CLOEXEC)
+        if lockFD >= 0 {
+            FileIO.lock(lockFD, exclusive: true)
+            defer {
+                FileIO.unlock(lockFD)
+                close(lockFD)
+            }
+            var info = stat()
+            if stat(directory + "/wal.log", &info) == 0, Int(info.st_size) > WriteAheadLog.headerSize { return }
+            // A snapshot that cannot be read is someone's damaged data, not an empty namespace.
+            do {
+                if let records = try SnapshotFile.withMapped(directory + "/snapshot.bin", { mapped in mapped.records.count }),
+                    records > 0
+                { return }
+            } catch {
+                return
+            }
+            for file in ["snapshot.bin", "snapshot.bin.tmp", "wal.log", "lock"] { unlink(directory + "/" + file) }
+        }
+        rmdir(directory)
     }
 
     private static func makeDirectory(_ path: String) throws(StoreError) {
@@ -341,6 +490,10 @@ public final class MemoryNamespace: @unchecked Sendable {
             if mkdir(partial, 0o755) != 0 && errno != EEXIST {
                 throw .io("mkdir \(partial): \(FileIO.errorText())")
             }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw .io("\(path) is not a directory")
         }
     }
 }

@@ -55,10 +55,15 @@ struct SnapshotFile {
             try FileIO.fsync(fd, path: temporary)
         } catch {
             close(fd)
+            unlink(temporary)
             throw error
         }
         close(fd)
-        guard rename(temporary, path) == 0 else { throw .io("rename \(temporary): \(FileIO.errorText())") }
+        guard rename(temporary, path) == 0 else {
+            let failure = StoreError.io("rename \(temporary): \(FileIO.errorText())")
+            unlink(temporary)
+            throw failure
+        }
         try FileIO.syncDirectory(directory)
     }
 

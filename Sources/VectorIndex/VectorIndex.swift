@@ -72,7 +72,7 @@ public final class VectorIndex: @unchecked Sendable {
     let shards: Int
 
     public convenience init(dimension: Int, shards: Int? = nil, kernel: Kernel = .automatic) throws(VectorIndexError) {
-        try self.init(dimension: dimension, shards: shards, kernel: kernel, reservation: RowRegion.defaultReservation)
+        try self.init(dimension: dimension, shards: shards, kernel: kernel, reservation: RowRegion.initialReservation)
     }
 
     /// `reservation`: bytes of address space for the rows (and for the codes) before they move.
@@ -83,10 +83,17 @@ public final class VectorIndex: @unchecked Sendable {
         let prefilter = kernel != .float32 && vk_int8_available()
         self.kernel = prefilter ? .int8Prefilter : .float32
         padded = (dimension + 63) / 64 * 64
-        rowRegion = RowRegion(reservation: reservation)
+        let rowRegion = try RowRegion(reservation: reservation)
+        self.rowRegion = rowRegion
         rows = rowRegion.base.bindMemory(to: Float.self, capacity: rowRegion.reserved / MemoryLayout<Float>.size)
         if prefilter {
-            let region = RowRegion(reservation: reservation)
+            let region: RowRegion
+            do {
+                region = try RowRegion(reservation: reservation)
+            } catch {
+                rowRegion.release()
+                throw error
+            }
             codeRegion = region
             codes = region.base.bindMemory(to: UInt8.self, capacity: region.reserved)
         }
@@ -108,16 +115,31 @@ public final class VectorIndex: @unchecked Sendable {
     // MARK: Writes
 
     /// Inserts new keys and replaces existing ones (a replaced key counts as newly inserted for
-    /// tie-breaking). All items are validated before anything changes.
+    /// tie-breaking). All items are validated, and room made for the new ones, before anything
+    /// changes: it succeeds whole or changes nothing.
     public func upsert(_ items: [Item]) throws(VectorIndexError) {
         var seen = Set<String>()
         for item in items {
             try validate(item.vector)
             guard seen.insert(item.key).inserted else { throw .duplicateKeyInBatch(item.key) }
         }
-        lock.withWriteLock {
+        try lock.withWriteLock { () throws(VectorIndexError) in
+            let added = items.reduce(0) { $0 + (slots[$1.key] == nil ? 1 : 0) }
+            try makeRoom(rows: keys.count + added)
             for item in items { upsertLocked(item) }
         }
+    }
+
+    /// Makes room for `additional` more rows now, so that upserting that many new keys cannot
+    /// fail for want of memory (the memory store reserves before it writes its log).
+    public func reserve(additional: Int) throws(VectorIndexError) {
+        try lock.withWriteLock { () throws(VectorIndexError) in try makeRoom(rows: keys.count + additional) }
+    }
+
+    /// Checks a vector as `upsert` would, without storing it: dimension, finite components, and a
+    /// squared length float32 distances can hold.
+    public func check(_ vector: [Float]) throws(VectorIndexError) {
+        try validate(vector)
     }
 
     public func upsert(_ item: Item) throws(VectorIndexError) { try upsert([item]) }
@@ -184,8 +206,8 @@ public final class VectorIndex: @unchecked Sendable {
             sequences[slot] = nextSequence
             attributes[slot] = item.attributes
         } else {
+            // Room was made for every new row before the batch began.
             slot = keys.count
-            makeRoom(rows: slot + 1)
             columns.appendRow()
             keys.append(item.key)
             sequences.append(nextSequence)
@@ -211,12 +233,14 @@ public final class VectorIndex: @unchecked Sendable {
     }
 
     /// Room for `count` rows (and their codes); the storage moves only past its reservation.
-    private func makeRoom(rows count: Int) {
+    private func makeRoom(rows count: Int) throws(VectorIndexError) {
         let used = keys.count
         let rowBytes = dimension * MemoryLayout<Float>.size
-        rowRegion.ensure(count * rowBytes, used: used * rowBytes)
-        codeRegion?.ensure(count * padded, used: used * padded)
-        bindStorage()
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: rowBytes)
+        guard !overflow else { throw .outOfMemory("\(count) rows of \(dimension) floats is more than any address space") }
+        defer { bindStorage() }
+        try rowRegion.ensure(bytes, used: used * rowBytes)
+        try codeRegion?.ensure(count * padded, used: used * padded)
     }
 
     /// Typed pointers into the regions (they change only when a region moves).
@@ -229,15 +253,23 @@ public final class VectorIndex: @unchecked Sendable {
     /// page size) as the row storage, with no copy: a private (copy-on-write) mapping at the start
     /// of the row region, read ahead so the first query faults nothing, and rows written later go
     /// right after it. Per-row bounds and the codes are computed here, in parallel, in one pass.
-    /// False when the file cannot be mapped or the index is not empty (discard the index then).
+    /// False when the file cannot be mapped or the index is not empty (discard the index then);
+    /// throws when memory for the rows cannot be had.
     public func adopt(
         rowsOf fd: Int32, offset: Int, length: Int, keys newKeys: [String], attributes newAttributes: [[String: String]]
-    ) -> Bool {
-        lock.withWriteLock {
+    ) throws(VectorIndexError) -> Bool {
+        try lock.withWriteLock { () throws(VectorIndexError) -> Bool in
             let count = newKeys.count
             guard length == count * dimension * MemoryLayout<Float>.size, keys.isEmpty else { return false }
-            guard rowRegion.mapFile(fd, offset: offset, length: length) else { return false }
-            makeRoom(rows: count)
+            defer { bindStorage() }
+            guard try rowRegion.mapFile(fd, offset: offset, length: length) else { return false }
+            if let codeRegion, count * padded > codeRegion.reserved {
+                // Empty: a larger reservation needs no copy.
+                let larger = try RowRegion(reservation: RowRegion.growthFactor * count * padded, minimum: count * padded)
+                codeRegion.release()
+                self.codeRegion = larger
+            }
+            try makeRoom(rows: count)
             columns = RowColumns(count: count)
             let chunk = 8192
             let chunks = (count + chunk - 1) / chunk

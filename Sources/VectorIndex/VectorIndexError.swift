@@ -7,6 +7,7 @@ public struct VectorIndexError: Error, CustomStringConvertible, Sendable, Equata
         case duplicateKeyInBatch(String)
         case badDimension(Int)
         case tooLarge
+        case outOfMemory(String)
     }
 
     private let code: Code
@@ -17,6 +18,14 @@ public struct VectorIndexError: Error, CustomStringConvertible, Sendable, Equata
     public static func duplicateKeyInBatch(_ key: String) -> Self { Self(code: .duplicateKeyInBatch(key)) }
     public static func badDimension(_ dimension: Int) -> Self { Self(code: .badDimension(dimension)) }
     public static var tooLarge: Self { Self(code: .tooLarge) }
+    /// A memory or address-space limit was reached; nothing was changed.
+    public static func outOfMemory(_ what: String) -> Self { Self(code: .outOfMemory(what)) }
+
+    /// True for `outOfMemory`: a limit of the machine, not a fault of the request.
+    public var isResourceLimit: Bool {
+        if case .outOfMemory = code { return true }
+        return false
+    }
 
     public var description: String {
         switch code {
@@ -30,6 +39,8 @@ public struct VectorIndexError: Error, CustomStringConvertible, Sendable, Equata
             return "the key '\(key)' appears twice in one batch; send each key once"
         case .tooLarge:
             return "the vector's squared length exceeds 1e36, which float32 distances cannot hold; scale the vector down"
+        case .outOfMemory(let what):
+            return "\(what); free memory (fewer or smaller namespaces) or raise the limit"
         case .badDimension(let dimension):
             return "the dimension must be from 1 to 65536, got \(dimension)"
         }

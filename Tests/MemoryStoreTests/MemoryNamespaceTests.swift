@@ -50,13 +50,19 @@ struct MemoryNamespaceTests {
         let reopened = try MemoryNamespace(directory: path, dimension: 2, embedder: "test")
         #expect(reopened.count == 20)
         #expect(try Data(contentsOf: URL(fileURLWithPath: logPath)) == whole)
-        // A flipped bit in the last record: that record is dropped, the ones before it kept.
+        // A flipped bit in the last record cannot be told from a torn write: it is cut, like a
+        // torn tail, and its bytes kept in a side file beside the log.
         var flipped = whole
         flipped[flipped.count - 3] ^= 0xFF
         try flipped.write(to: URL(fileURLWithPath: logPath))
         let again = try MemoryNamespace(directory: path, dimension: 2, embedder: "test")
         #expect(again.count == 19)
         #expect(again.get("k19") == nil)
+        let sides = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("wal.log.torn-") }
+        #expect(sides.count == 2)
+        let cut = try sides.map { try Data(contentsOf: URL(fileURLWithPath: path + "/" + $0)) }
+        #expect(cut.contains(Data([40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 9, 9])))
+        #expect(cut.contains { $0.count > 12 && flipped.suffix($0.count) == $0 })
     }
 
     @Test("compaction writes a snapshot and empties the log; both reload")

@@ -9,7 +9,7 @@ import TestSupport
 @Suite("Row storage growth", .tags(.heavy), .pass(.heavy))
 struct RowRegionTests {
     /// A 2 MB reservation holds 1365 rows of 384 floats: 5000 rows force several moves.
-    static let smallReservation = RowRegion.granule
+    static let smallReservation = 2 << 20
 
     static func expectHolds(
         _ index: VectorIndex, _ rows: [(key: String, vector: [Float])], sourceLocation: SourceLocation = #_sourceLocation
@@ -66,7 +66,7 @@ struct RowRegionTests {
 
         let index = try VectorIndex(dimension: dimension, shards: nil, kernel: kernel, reservation: Self.smallReservation)
         #expect(
-            index.adopt(
+            try index.adopt(
                 rowsOf: fd, offset: offset, length: adopted.count * dimension * 4, keys: adopted.map(\.key),
                 attributes: Array(repeating: [:], count: adopted.count)))
         try Self.expectHolds(index, adopted)
@@ -81,9 +81,28 @@ struct RowRegionTests {
     @Test("adopting refuses a length that does not match the keys, or a non-empty index")
     func adoptRefusesMismatch() throws {
         let index = try VectorIndex(dimension: 4)
-        #expect(!index.adopt(rowsOf: -1, offset: 0, length: 12, keys: ["a"], attributes: [[:]]))
+        #expect(try !index.adopt(rowsOf: -1, offset: 0, length: 12, keys: ["a"], attributes: [[:]]))
         try index.upsert(.init(key: "b", vector: [1, 2, 3, 4]))
-        #expect(!index.adopt(rowsOf: -1, offset: 0, length: 16, keys: ["a"], attributes: [[:]]))
+        #expect(try !index.adopt(rowsOf: -1, offset: 0, length: 16, keys: ["a"], attributes: [[:]]))
         #expect(index.get("b")?.vector == [1, 2, 3, 4])
+    }
+
+    @Test("address space that cannot be had is an error naming the limit, never a crash; the index is unchanged")
+    func exhaustion() throws {
+        #expect(throws: VectorIndexError.self) { try RowRegion(reservation: 1 << 20, minimum: 1 << 62) }
+        var region = try RowRegion(reservation: 1 << 20)
+        defer { region.release() }
+        do {
+            try region.ensure(1 << 62, used: 0)
+            Issue.record("committed 2^62 bytes")
+        } catch {
+            #expect(error.isResourceLimit)
+            #expect(error.description.contains("raise the limit"))
+        }
+        let index = try VectorIndex(dimension: 1 << 16)
+        try index.upsert(.init(key: "a", vector: [Float](repeating: 1, count: 1 << 16)))
+        #expect(throws: VectorIndexError.self) { try index.reserve(additional: 1 << 40) }
+        #expect(index.count == 1)
+        #expect(index.get("a")?.vector.count == 1 << 16)
     }
 }
