@@ -47,9 +47,10 @@ enum CurlRequestSetup {
 
         var list: UnsafeMutablePointer<curl_slist>? = nil
         for (name, value) in request.headers {
-            guard !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }),
-                !value.contains(where: { $0 == "\r" || $0 == "\n" })
-            else { return "header '\(name)' contains a line break or colon" }
+            // Bytes, not Characters: "\r\n" is one Character, and would pass a Character test.
+            guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }),
+                !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 })
+            else { return "header '\(name.debugDescription)' has a line break, NUL, colon or space where it cannot" }
             list = curl_slist_append(list, "\(name): \(value)")
         }
         // Without this curl waits up to a second for "100 Continue" before sending bodies over 1 KiB.

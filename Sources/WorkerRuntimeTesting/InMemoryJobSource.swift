@@ -32,6 +32,7 @@ package final class InMemoryJobSource: JobSource {
         var takes: [Take] = []
         var posts: [Post] = []
         var resultOutcomes: [DeliveryOutcome] = []
+        var jobResultOutcomes: [String: [DeliveryOutcome]] = [:]
         var stops: [String] = []
         var takeWaiter: CheckedContinuation<Void, Never>?
         var stopWaiter: CheckedContinuation<Void, Never>?
@@ -71,6 +72,11 @@ package final class InMemoryJobSource: JobSource {
     /// The next job-done posts answer these, in order; then they are delivered.
     package func scriptResultOutcomes(_ outcomes: DeliveryOutcome...) {
         state.withLock { $0.resultOutcomes.append(contentsOf: outcomes) }
+    }
+
+    /// The next job-done posts for that job answer these, in order (before the shared script).
+    package func scriptResultOutcomes(for jobID: String, _ outcomes: DeliveryOutcome...) {
+        state.withLock { $0.jobResultOutcomes[jobID, default: []].append(contentsOf: outcomes) }
     }
 
     /// Sends these ids on the stop channel.
@@ -168,7 +174,12 @@ package final class InMemoryJobSource: JobSource {
     package func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
         record(.result(isStream: isStream), jobID: jobID, body: body.bytes)
         return state.withLock { state in
-            state.resultOutcomes.isEmpty ? .delivered : state.resultOutcomes.removeFirst()
+            if var scripted = state.jobResultOutcomes[jobID], !scripted.isEmpty {
+                let outcome = scripted.removeFirst()
+                state.jobResultOutcomes[jobID] = scripted
+                return outcome
+            }
+            return state.resultOutcomes.isEmpty ? .delivered : state.resultOutcomes.removeFirst()
         }
     }
 

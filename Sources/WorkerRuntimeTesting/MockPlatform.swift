@@ -38,10 +38,18 @@ public final class MockPlatform: Sendable {
         public var status: Int
         public var body: [UInt8]
         public var contentType: String
-        public init(status: Int, body: String = "", contentType: String = "application/json") {
+        public var headers: [(name: String, value: String)]
+        /// Answer only after this long (a platform that hangs); the worker's own timeout may come first.
+        public var delay: Duration?
+        public init(
+            status: Int, body: String = "", contentType: String = "application/json", headers: [(name: String, value: String)] = [],
+            delay: Duration? = nil
+        ) {
             self.status = status
             self.body = Array(body.utf8)
             self.contentType = contentType
+            self.headers = headers
+            self.delay = delay
         }
     }
 

@@ -54,6 +54,11 @@ final class MockPlatformHandler: ChannelInboundHandler, RemovableChannelHandler 
         to request: MockPlatform.Request, keepAlive: Bool, context: ChannelHandlerContext, deadline: NIODeadline, first: Bool
     ) {
         if let answer = platform.answer(request, firstAttempt: first) {
+            if let delay = answer.delay {
+                let loop = context.eventLoop.assumeIsolated()
+                loop.scheduleTask(in: .nanoseconds(delay.nanosecondsValue)) { self.write(answer, keepAlive: keepAlive, context: context) }
+                return
+            }
             if answer.status == 204 && request.operation == "job-stop" && first {
                 // An empty stop channel is a long poll too.
                 let loop = context.eventLoop.assumeIsolated()
@@ -79,6 +84,7 @@ final class MockPlatformHandler: ChannelInboundHandler, RemovableChannelHandler 
             headers.add(name: "Content-Length", value: "\(answer.body.count)")
         }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
+        for (name, value) in answer.headers { headers.add(name: name, value: value) }
         let head = HTTPResponseHead(
             version: .http1_1, status: HTTPResponseStatus(statusCode: answer.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)

@@ -90,6 +90,18 @@ final class CurlHTTPClientTests: Sendable {
         await #expect(throws: HTTPClientError.self) { try await client.execute(HTTPClientRequest(url: "ftp://x/y")) }
     }
 
+    @Test("header names and values that could split the request are refused, byte by byte (CRLF is one Character)")
+    func headerInjection() async throws {
+        for header in [("X-Id", "a\r\nX-Injected: yes"), ("X-Id", "lone\rcr"), ("X-Id", "lone\nlf"), ("X-Id", "nul\u{0}"), ("X:Id", "v"), ("X Id", "v")] {
+            do {
+                _ = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:1/", headers: [header]))
+                Issue.record("sent \(header)")
+            } catch {
+                #expect("\(error)".contains("line break, NUL, colon or space"), "\(error)")
+            }
+        }
+    }
+
     @Test("cancelling the task aborts the transfer at once")
     func cancellation() async throws {
         try await TestHTTPServer.run { base in

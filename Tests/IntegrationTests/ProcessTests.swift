@@ -128,6 +128,23 @@ struct ProcessTests {
         #expect(done.first?["target"]?.stringValue?.contains("/job-done/w42/slow?") == true)
         #expect(try JSONValue.parse(done.first?["body"]?.stringValue ?? "") == ["output": ["sleep": 1.5, "n": 1]])
     }
+
+    @Test("a second SIGTERM during a graceful shutdown exits at once, saying what it abandons")
+    func secondSigterm() async throws {
+        let platform = try await ExternalPlatform.start()
+        defer { platform.stop() }
+        let worker = try ChildProcess("echo", environment: platform.environment)
+        try await platform.enqueue([["id": "long", "input": ["sleep": 60]]])
+        try await waitUntil { try await platform.requests().contains { $0["operation"] == "job-take" } }
+        try await Task.sleep(for: .milliseconds(300))
+        worker.signal(SIGTERM)
+        try await waitUntil("the graceful shutdown to begin") { worker.stderr.contains("Shutdown requested") }
+        let second = ContinuousClock.now
+        worker.signal(SIGTERM)
+        #expect(try await worker.wait(timeout: .seconds(10)) == 143)
+        #expect(ContinuousClock.now - second < .seconds(5))
+        #expect(worker.stderr.contains("exiting now; running jobs and undelivered results are abandoned"))
+    }
 }
 
 /// Tests that load every core: run alone (the heavy pass of scripts/test.sh), so they neither

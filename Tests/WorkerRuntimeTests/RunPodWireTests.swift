@@ -143,6 +143,47 @@ struct RunPodWireTests {
         }
     }
 
+    @Test("job-done answering 429 with Retry-After, 5xx, and hanging past the post timeout: every result arrives, no slot is held")
+    func doneTrouble() async throws {
+        try await MockPlatform().run { platform in
+            platform.answerDones(
+                .init(status: 429, headers: [("Retry-After", "1")]), .init(status: 500), .init(status: 503),
+                .init(status: 200, delay: .seconds(30)))
+            platform.enqueue(["id": "first", "input": 1], ["id": "second", "input": 2])
+            var timings = fastTimings()
+            timings.postTimeout = .milliseconds(400)
+            let started = ContinuousClock.now
+            try await withWorker(platform, handler: ClosureHandler { input, _ in input }, timings: timings) { _ in
+                try await platform.waitFor("both results", timeout: .seconds(20)) { _ in platform.completedCount == 2 }
+            }
+            // The Retry-After second was waited; the hanging post cost its timeout, not the result.
+            #expect(ContinuousClock.now - started >= .seconds(1))
+            let posts = platform.requests("job-done")
+            #expect(posts.count == 6)
+            #expect(Set(posts.map { $0.json }) == [["output": 1], ["output": 2]])
+            // One slot: "second" was taken while "first" was still being retried.
+            let takes = platform.requests.filter { $0.operation == "job-take" && $0.query.contains("job_in_progress") }
+            let lastFirst = posts.last { $0.path.hasSuffix("/first") }!
+            #expect(takes.contains { $0.at < lastFirst.at && $0.at > posts[0].at }, "the next job was taken while a result was retried")
+        }
+    }
+
+    @Test("a job id with CR, LF or CRLF: its result is delivered to the escaped path, and no header is injected")
+    func controlBytesInIDs() async throws {
+        try await MockPlatform().run { platform in
+            let ids = ["crlf\r\nX-Injected: yes", "lone\rcr", "lone\nlf", "caf\u{E9} ok"]
+            for id in ids { platform.enqueue(["id": .string(id), "input": 1]) }
+            try await withWorker(platform, handler: ClosureHandler { input, _ in input }) { _ in
+                try await platform.waitFor("four results") { _ in platform.completedCount == 4 }
+            }
+            let posts = platform.requests("job-done")
+            #expect(posts.allSatisfy { $0.header("X-Injected") == nil && $0.header("X-Request-ID") == nil })
+            #expect(Set(posts.map { $0.path.split(separator: "/").last.map(String.init) ?? "" }) == [
+                "crlf%0D%0AX-Injected:%20yes", "lone%0Dcr", "lone%0Alf", "caf%C3%A9%20ok",
+            ])
+        }
+    }
+
     @Test("a network error on job-done is reported as retryable")
     func networkFailureIsRetryable() async throws {
         var env = MockPlatform().environment()

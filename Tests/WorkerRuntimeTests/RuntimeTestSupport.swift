@@ -16,6 +16,10 @@ func fastTimings() -> WorkerTimings {
     timings.concurrencyRecheck = .milliseconds(50)
     timings.longPollTimeout = .seconds(5)
     timings.postTimeout = .seconds(5)
+    timings.resultRetryBase = .milliseconds(20)
+    timings.resultRetryCap = .milliseconds(100)
+    timings.resultRetryBudget = .seconds(3)
+    timings.deliveryGrace = .seconds(1)
     return timings
 }
 

@@ -59,6 +59,12 @@ extension WorkerConfiguration {
             config.healthCheckPath = path
         }
         config.serverAPIKey = value("RUNPOD_API_KEY") ?? value("API_KEY")
+        if let seconds = try positiveSeconds(value("WORKER_RESULT_RETRY_SECONDS"), "WORKER_RESULT_RETRY_SECONDS") {
+            config.timings.resultRetryBudget = seconds
+        }
+        if let seconds = try positiveSeconds(value("WORKER_DELIVERY_GRACE_SECONDS"), "WORKER_DELIVERY_GRACE_SECONDS") {
+            config.timings.deliveryGrace = seconds
+        }
         if let seconds = try positiveSeconds(value("LOCAL_RESULT_RETENTION"), "LOCAL_RESULT_RETENTION") {
             config.limits.retention = seconds
         }

@@ -94,8 +94,19 @@ extension WorkerConfiguration {
 
 /// The protocol's waits. Production uses the defaults; tests shrink them.
 package struct WorkerTimings: Sendable {
-    /// Waits between the attempts of a job-done post (3 attempts in all).
+    /// Waits between the attempts of a stream-chunk or progress post, and of a final result in
+    /// the HTTP modes (3 attempts in all).
     package var resultRetryDelays: [Duration] = [.seconds(2), .seconds(3)]
+    /// A queue worker's final result that is not delivered at once is retried in the background
+    /// (its slot already free): waits doubling from `resultRetryBase` up to `resultRetryCap`,
+    /// jittered, or the platform's `Retry-After`, for `resultRetryBudget` in all
+    /// (`WORKER_RESULT_RETRY_SECONDS`), then it is logged as lost.
+    package var resultRetryBase: Duration = .seconds(1)
+    package var resultRetryCap: Duration = .seconds(30)
+    package var resultRetryBudget: Duration = .seconds(600)
+    /// Once a graceful shutdown's last job has finished, how long results still waiting may be
+    /// retried before the worker exits (`WORKER_DELIVERY_GRACE_SECONDS`).
+    package var deliveryGrace: Duration = .seconds(20)
     /// After a 429 from job-take or job-stop.
     package var tooManyRequestsDelay: Duration = .seconds(5)
     /// After job-stop answers "nothing to stop" or fails, so an instant answer cannot spin.
@@ -107,8 +118,8 @@ package struct WorkerTimings: Sendable {
     package var concurrencyRecheck: Duration = .seconds(1)
     /// Long-poll limit of job-take and job-stop.
     package var longPollTimeout: Duration = .seconds(90)
-    /// Limit of a job-done or job-stream post.
-    package var postTimeout: Duration = .seconds(60)
+    /// Limit of one job-done or job-stream post: a platform that hangs costs one attempt, not the result.
+    package var postTimeout: Duration = .seconds(30)
 
     package init() {}
 }

@@ -10,6 +10,10 @@ package struct JobRunner: Sendable {
     let configuration: WorkerConfiguration
     let metrics: WorkerMetrics
     let logger: Logger
+    /// A queue worker's: final results are handed over and delivered in the background, so the
+    /// job's slot frees as soon as it finishes. Without one (HTTP modes, one-shot) they are
+    /// delivered before `run` returns.
+    var deliveries: ResultDeliveryQueue?
 
     package struct FinalResult: Sendable {
         package var body: [UInt8]
@@ -42,8 +46,7 @@ package struct JobRunner: Sendable {
                 let body = try ResultPayload(ResultBody.forChunk(chunk))
                 guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
                 let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: job.id) }
-                if case .failed(let reason) = outcome { throw DeliveryError(reason: reason) }
-                if case .rejected(let reason) = outcome { throw DeliveryError(reason: reason) }
+                if let reason = outcome.reason { throw DeliveryError(reason: reason) }
             },
             progress: { body in
                 _ = await delivery.send("progress update") { await sink.postResult(body, jobID: job.id, isStream: false) }
@@ -69,19 +72,26 @@ package struct JobRunner: Sendable {
 
         let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, logger: logger)
         let (payload, isError) = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
-        var delivered = await delivery.send("job result") {
-            await sink.postResult(payload, jobID: job.id, isStream: isStream)
+        let refresh = options.refreshWorker
+        // A refused result would leave the job without an outcome: report why it failed instead.
+        let fallback: @Sendable (String) -> ResultPayload = { reason in
+            ResultBody.encodeForDelivery(["error": .string("the platform refused the job's result: \(reason)")], refreshWorker: refresh).0
         }
-        if case .rejected(let reason) = delivered, !isError {
-            // A refused result would leave the job without an outcome: report why it failed instead.
-            let (fallback, _) = ResultBody.encodeForDelivery(
-                ["error": .string("the platform refused the job's result: \(reason)")],
-                refreshWorker: options.refreshWorker)
-            delivered = await delivery.send("error result") {
-                await sink.postResult(fallback, jobID: job.id, isStream: isStream)
+        if let deliveries {
+            await deliveries.deliver(
+                .init(jobID: job.id, payload: payload, isStream: isStream, isError: isError, logger: logger, fallback: isError ? nil : fallback))
+        } else {
+            var delivered = await delivery.send("job result") {
+                await sink.postResult(payload, jobID: job.id, isStream: isStream)
             }
+            if case .rejected(let reason) = delivered, !isError {
+                let replacement = fallback(reason)
+                delivered = await delivery.send("error result") {
+                    await sink.postResult(replacement, jobID: job.id, isStream: isStream)
+                }
+            }
+            if delivered == .delivered { logger.info("Finished.") }
         }
-        if delivered == .delivered { logger.info("Finished.") }
         metrics.jobFinished(status: isError ? "FAILED" : "COMPLETED", duration: .now - started)
         return FinalResult(body: payload.bytes, json: payload.json, isStream: isStream, isError: isError)
     }
@@ -125,8 +135,9 @@ package struct DeliveryError: Error, CustomStringConvertible {
     package var description: String { "delivery to the platform failed: \(reason)" }
 }
 
-/// Retries a post on 5xx and network errors (3 attempts, 2 s then 3 s apart by default);
-/// a 4xx is final.
+/// Retries a post on 5xx, 429 and network errors (3 attempts, 2 s then 3 s apart by default);
+/// another 4xx is final. For stream chunks and progress, and final results outside the queue
+/// worker (which uses `ResultDeliveryQueue`).
 package struct Delivery: Sendable {
     let delays: [Duration]
     let logger: Logger
@@ -146,7 +157,7 @@ package struct Delivery: Sendable {
             case .rejected(let reason):
                 logger.error("Failed to return job results. | \(what) refused: \(reason)")
                 return outcome
-            case .failed(let reason):
+            case .failed(let reason), .throttled(let reason, _):
                 guard index < delays.count else {
                     logger.error("Failed to return job results. | \(what) failed after \(index + 1) attempts: \(reason)")
                     return outcome

@@ -50,17 +50,23 @@ package struct RunPodJobSource: JobSource {
 
     private func post(_ body: [UInt8], to url: String, jobID: String) async -> DeliveryOutcome {
         // The platform's own content type for these JSON bodies, and X-Request-ID per request
-        // (runpod-python leaks it across requests on a shared session).
-        let headers: [(name: String, value: String)] =
-            authorization + [
-                ("Content-Type", "application/x-www-form-urlencoded"), ("charset", "utf-8"), ("X-Request-ID", jobID),
-            ]
+        // (runpod-python leaks it across requests on a shared session). An id that is not a
+        // plain token (control bytes, spaces, non-ASCII) is left out of the header rather than
+        // sent: it could split the header; the id is in the escaped URL anyway.
+        var headers: [(name: String, value: String)] =
+            authorization + [("Content-Type", "application/x-www-form-urlencoded"), ("charset", "utf-8")]
+        if Self.isHeaderSafe(jobID) { headers.append(("X-Request-ID", jobID)) }
         let request = HTTPClientRequest(method: "POST", url: url, headers: headers, body: body, timeout: timings.postTimeout)
         do {
             let response = try await client.execute(request)
-            return DeliveryOutcome.interpret(status: response.status, body: response.body)
+            return DeliveryOutcome.interpret(status: response.status, body: response.body, retryAfter: response.header("Retry-After"))
         } catch {
             return .failed("\(error)")
         }
+    }
+
+    /// Visible ASCII only, checked byte by byte ("\r\n" is one Swift `Character`).
+    static func isHeaderSafe(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 }

@@ -10,6 +10,8 @@ package struct WorkerLoop: Sendable {
     let source: any JobSource
     let context: WorkerContext
     let inFlight = InFlightJobs()
+    /// Final results on their way to job-done; a job's slot frees once its result is handed over.
+    let deliveries: ResultDeliveryQueue
     private let stopping = StopFlag()
 
     private var options: WorkerOptions { context.options }
@@ -19,6 +21,7 @@ package struct WorkerLoop: Sendable {
     package init(source: any JobSource, context: WorkerContext) {
         self.source = source
         self.context = context
+        self.deliveries = ResultDeliveryQueue(sink: source, timings: context.configuration.timings)
     }
 
     /// The ids of the jobs running now, in the order they started (what the heartbeat reports).
@@ -27,7 +30,8 @@ package struct WorkerLoop: Sendable {
     /// Stops taking jobs; `run()` returns once running jobs have posted their results.
     package func stop() { stopping.stop() }
 
-    /// Runs until `stop()`, a graceful shutdown, or (with `refreshWorker`) the first finished job.
+    /// Runs until `stop()`, a graceful shutdown, or (with `refreshWorker`) the first finished job;
+    /// then lets running jobs finish and gives results still being delivered the grace period.
     package func run() async {
         let poller = Task { await pollJobs() }
         let stopListener = Task { await pollStops() }
@@ -40,10 +44,12 @@ package struct WorkerLoop: Sendable {
                 stopping.stop()
             }
             await inFlight.drain()
+            await deliveries.drain(grace: configuration.timings.deliveryGrace, logger: logger)
         } onCancel: {
-            // A hard cancel (after the graceful period): abandon running jobs.
+            // A hard cancel (after the graceful period): abandon running jobs and deliveries.
             stopping.stop()
             inFlight.cancelAll()
+            deliveries.cancelAll()
         }
         stopListener.cancel()
         await stopListener.value
@@ -100,12 +106,13 @@ package struct WorkerLoop: Sendable {
             if let id = error.jobID {
                 // The platform considers it taken: answer it, or it waits for its timeout.
                 let (body, _) = ResultBody.encodeForDelivery(["error": .string(error.description)], refreshWorker: false)
-                _ = await Delivery(delays: configuration.timings.resultRetryDelays, logger: logger)
-                    .send("error result") { await source.postResult(body, jobID: id, isStream: false) }
+                var jobLogger = logger
+                jobLogger[metadataKey: "job-id"] = .string(id)
+                await deliveries.deliver(.init(jobID: id, payload: body, isStream: false, isError: true, logger: jobLogger))
             }
             return
         }
-        let runner = context.runner(sink: source)
+        let runner = context.runner(sink: source, deliveries: deliveries)
         let inFlight = self.inFlight
         let stopping = self.stopping
         let refresh = options.refreshWorker

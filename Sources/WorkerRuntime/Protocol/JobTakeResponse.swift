@@ -72,16 +72,34 @@ package enum StopPollOutcome: Sendable, Equatable {
 /// The result of posting to job-done or job-stream.
 package enum DeliveryOutcome: Sendable, Equatable {
     case delivered
-    /// A 4xx: the platform refused the body; sending it again cannot help.
+    /// A 4xx other than 408 and 429: the platform refused the body; sending it again cannot help.
     case rejected(String)
-    /// A 5xx or a network error: worth another attempt.
+    /// A 5xx, 408 or a network error: worth another attempt.
     case failed(String)
+    /// A 429: worth another attempt, after `retryAfter` when the platform said how long.
+    case throttled(String, retryAfter: Duration?)
 
-    package static func interpret(status: Int, body: [UInt8]) -> DeliveryOutcome {
+    package static func interpret(status: Int, body: [UInt8], retryAfter: String? = nil) -> DeliveryOutcome {
         switch status {
         case 200..<300: return .delivered
+        case 429: return .throttled("HTTP 429: \(JobTakeOutcome.preview(body))", retryAfter: retryAfter.flatMap(Self.seconds))
+        case 408: return .failed("HTTP 408: \(JobTakeOutcome.preview(body))")
         case 400..<500: return .rejected("HTTP \(status): \(JobTakeOutcome.preview(body))")
         default: return .failed("HTTP \(status): \(JobTakeOutcome.preview(body))")
+        }
+    }
+
+    /// `Retry-After` in seconds (the HTTP-date form is not used by the platform, and is ignored).
+    private static func seconds(_ value: String) -> Duration? {
+        guard let seconds = Int(value.filter { $0 != " " && $0 != "\t" }), seconds >= 0 else { return nil }
+        return .seconds(min(seconds, 3600))
+    }
+
+    /// The reason of an attempt that did not deliver.
+    package var reason: String? {
+        switch self {
+        case .delivered: return nil
+        case .rejected(let reason), .failed(let reason), .throttled(let reason, _): return reason
         }
     }
 }

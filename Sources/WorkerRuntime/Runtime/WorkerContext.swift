@@ -31,9 +31,10 @@ package struct WorkerContext: Sendable {
     }
 
     /// Runs one job at a time through the handler, delivering to `sink`.
-    package func runner(sink: any ResultSink) -> JobRunner {
+    package func runner(sink: any ResultSink, deliveries: ResultDeliveryQueue? = nil) -> JobRunner {
         JobRunner(
-            handler: handler, sink: sink, options: options, configuration: configuration, metrics: metrics, logger: logger)
+            handler: handler, sink: sink, options: options, configuration: configuration, metrics: metrics, logger: logger,
+            deliveries: deliveries)
     }
 
     /// Every contribution of type `T` the features brought (route groups, for example).

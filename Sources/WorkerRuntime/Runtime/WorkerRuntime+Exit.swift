@@ -65,12 +65,26 @@ extension WorkerRuntime {
                     // A worker that ends by itself (one-shot, refresh) ends the process cleanly.
                     .init(service: self, successTerminationBehavior: .gracefullyShutdownGroup)
                 ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let impatience = Task { await Self.exitOnSecondSignal(logger: logger) }
+        defer { impatience.cancel() }
         do {
             try await group.run()
             return 0
         } catch {
             logger.error("The worker stopped: \(error)")
             return 1
+        }
+    }
+
+    /// The first SIGTERM or SIGINT starts a graceful shutdown (the group's); a second one means
+    /// whoever sent it will not wait: exit now, saying what is abandoned.
+    private static func exitOnSecondSignal(logger: Logger) async {
+        var seen = 0
+        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            seen += 1
+            guard seen >= 2 else { continue }
+            logger.warning("Second \(signal) during shutdown: exiting now; running jobs and undelivered results are abandoned.")
+            exit(signal == .sigint ? 130 : 143)
         }
     }
 
