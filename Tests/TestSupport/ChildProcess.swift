@@ -25,9 +25,19 @@ package final class ChildProcess: @unchecked Sendable {
         return url
     }
 
-    package init(_ name: String, arguments: [String] = [], environment: [String: String] = [:], directory: URL? = nil) throws {
-        process.executableURL = try Self.executable(name)
-        process.arguments = arguments
+    /// `descriptorLimit` runs it under that many open files (`prlimit --nofile`).
+    package init(
+        _ name: String, arguments: [String] = [], environment: [String: String] = [:], directory: URL? = nil,
+        descriptorLimit: Int? = nil
+    ) throws {
+        if let descriptorLimit {
+            // prlimit execs the worker: the process id stays the worker's.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(descriptorLimit):\(descriptorLimit)", try Self.executable(name).path] + arguments
+        } else {
+            process.executableURL = try Self.executable(name)
+            process.arguments = arguments
+        }
         // A clean environment: the test runner's own variables must not leak into the worker.
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         env.merge(environment) { _, new in new }
@@ -50,6 +60,23 @@ package final class ChildProcess: @unchecked Sendable {
     package var stderr: String { output.withLock { String(decoding: stderrData, as: UTF8.self) } }
 
     package func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Open descriptors of the child.
+    package var openDescriptors: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? 0
+    }
+
+    /// CPU time the child has used (user + system).
+    package var cpuTime: Duration {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return .zero }
+        // Fields after the command name: state is field 3; utime and stime are 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return .zero }
+        let ticks = sysconf(Int32(_SC_CLK_TCK))
+        return .milliseconds((user + system) * 1000 / max(1, ticks))
+    }
 
     /// Waits for exit and returns the status; kills the process after `timeout`.
     package func wait(timeout: Duration = .seconds(20)) async throws -> Int32 {

@@ -82,6 +82,38 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("limits: delivery retries and grace, idle timeout, connection cap and byte budgets are read and checked")
+    func limits() throws {
+        let defaults = try WorkerConfiguration.fromEnvironment([:])
+        #expect(defaults.timings.resultRetryBudget == .seconds(600))
+        #expect(defaults.timings.deliveryGrace == .seconds(20))
+        #expect(defaults.limits.idleTimeout == .seconds(30))
+        #expect(defaults.limits.maxConnections >= 32)
+        #expect(defaults.limits.queuedInputBytes == 256 << 20)
+        #expect(defaults.limits.retainedResultBytes == 512 << 20)
+        let set = try WorkerConfiguration.fromEnvironment([
+            "WORKER_RESULT_RETRY_SECONDS": "120", "WORKER_DELIVERY_GRACE_SECONDS": "5", "HTTP_IDLE_TIMEOUT": "2.5",
+            "HTTP_MAX_CONNECTIONS": "100", "QUEUED_INPUT_MB": "64", "RETAINED_RESULTS_MB": "128",
+        ])
+        #expect(set.timings.resultRetryBudget == .seconds(120))
+        #expect(set.timings.deliveryGrace == .seconds(5))
+        #expect(set.limits.idleTimeout == .milliseconds(2500))
+        #expect(set.limits.maxConnections == 100)
+        #expect(set.limits.queuedInputBytes == 64 << 20)
+        #expect(set.limits.retainedResultBytes == 128 << 20)
+        for (name, bad) in [
+            ("WORKER_RESULT_RETRY_SECONDS", "0"), ("HTTP_IDLE_TIMEOUT", "-1"), ("HTTP_MAX_CONNECTIONS", "0"),
+            ("QUEUED_INPUT_MB", "lots"), ("RETAINED_RESULTS_MB", "1.5"),
+        ] {
+            do {
+                _ = try WorkerConfiguration.fromEnvironment([name: bad])
+                Issue.record("\(name)=\(bad) accepted")
+            } catch {
+                #expect(error.description.contains(name))
+            }
+        }
+    }
+
     @Test("log levels accept runpod's names, indices and WARNING")
     func logLevels() throws {
         #expect(try WorkerConfiguration.fromEnvironment(["RUNPOD_LOG_LEVEL": "WARNING"]).logLevel == .warning)

@@ -26,7 +26,7 @@ extension JobStore {
                 if now >= job.createdAt + job.ttl {
                     // Past its TTL a job is deleted, as on the platform: /status answers 404.
                     if let task = job.task { cancelled.append(task) }
-                    if job.status == .inQueue { state.queued -= 1 }
+                    if job.status == .inQueue { dequeued(job, in: &state) }
                     job.stopped = true
                     state.jobs.remove(job)
                     state.active[job.key] = nil
@@ -64,9 +64,8 @@ extension JobStore {
             var forgotten: [StoredJob] = []
             forgotten.reserveCapacity(Self.expiryBatch)
             let more = state.withLock { state -> Bool in
-                let run = Self.expire(&state.expiries, retention: limits.retention, now: now, jobs: &state.jobs, into: &forgotten)
-                let sync = Self.expire(
-                    &state.syncExpiries, retention: limits.syncRetention, now: now, jobs: &state.jobs, into: &forgotten)
+                let run = expire(sync: false, retention: limits.retention, now: now, in: &state, into: &forgotten)
+                let sync = expire(sync: true, retention: limits.syncRetention, now: now, in: &state, into: &forgotten)
                 return run || sync
             }
             forgotten.removeAll()
@@ -77,17 +76,13 @@ extension JobStore {
     private static let expiryBatch = 64
 
     /// Up to a batch of expiries from one list; true when more are due.
-    private static func expire(
-        _ list: inout FIFO<StoredJob>, retention: Duration, now: ContinuousClock.Instant,
-        jobs: inout JobTable, into forgotten: inout [StoredJob]
+    private func expire(
+        sync: Bool, retention: Duration, now: ContinuousClock.Instant, in state: inout State, into forgotten: inout [StoredJob]
     ) -> Bool {
         var removed = 0
-        while let first = list.first, (first.finishedAt ?? now) + retention <= now {
-            guard removed < expiryBatch else { return true }
-            list.removeFirst()
-            // A retried job has a newer object under its id (queued or running again): keep that.
-            jobs.remove(first)
-            forgotten.append(first)
+        while let first = sync ? state.syncExpiries.first : state.expiries.first, (first.finishedAt ?? now) + retention <= now {
+            guard removed < Self.expiryBatch else { return true }
+            forgotten.append(forgetOldest(sync: sync, in: &state))
             removed += 1
         }
         return false

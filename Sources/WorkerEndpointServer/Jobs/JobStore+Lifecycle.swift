@@ -10,22 +10,42 @@ extension JobStore {
     /// (`Task.immediate`): the caller waits for it anyway, and a job that finishes without
     /// suspending then costs no thread hand-off. Returns the job, and its report when it is
     /// already final. With `events`, the job's chunks and final report go there from its start.
+    /// Past the queued-input budget (`QUEUED_INPUT_MB`) a job is refused with a 429 and
+    /// `Retry-After`, unless the queue is empty: one job larger than the budget still runs.
     @discardableResult
     func submit(
         _ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil
-    ) -> (job: StoredJob, finished: JobStatusReport?) {
+    ) throws(APIError) -> (job: StoredJob, finished: JobStatusReport?) {
         let job = StoredJob(
             id: ids.next(sync: sync), request: request, defaults: (limits.defaultExecutionTimeout, limits.defaultTTL),
             isSync: sync, now: now())
-        let started = state.withLock { state -> [StoredJob] in
+        let admitted = state.withLock { state -> [StoredJob]? in
+            guard state.queued == 0 || state.queuedBytes + job.inputBytes <= limits.queuedInputBytes else { return nil }
             if let events { addListener(events, to: job, in: &state) }
             state.jobs.insert(job)
             state.active[job.key] = job
-            state.queue.append(job)
-            state.queued += 1
+            enqueue(job, in: &state)
             return startQueued(in: &state)
         }
+        guard let started = admitted else {
+            events?.finish()
+            throw .tooManyRequests(
+                "the queue holds \(counts().queued) jobs with more input than the budget of \(limits.queuedInputBytes >> 20) MB "
+                    + "(QUEUED_INPUT_MB); retry once some have started", retryAfter: 1)
+        }
         return (job, start(started, immediately: sync ? job : nil))
+    }
+
+    private func enqueue(_ job: StoredJob, in state: inout State) {
+        state.queue.append(job)
+        state.queued += 1
+        state.queuedBytes += job.inputBytes
+    }
+
+    /// A queued job leaves the queue (started, cancelled, expired, purged).
+    func dequeued(_ job: StoredJob, in state: inout State) {
+        state.queued -= 1
+        state.queuedBytes -= job.inputBytes
     }
 
     /// Starts queued jobs while slots are free.
@@ -47,7 +67,7 @@ extension JobStore {
         while state.running < limit, !state.queue.isEmpty {
             let job = state.queue.removeFirst()
             guard job.status == .inQueue else { continue }
-            state.queued -= 1
+            dequeued(job, in: &state)
             state.running += 1
             job.status = .inProgress
             job.startedAt = now
@@ -104,9 +124,10 @@ extension JobStore {
         }
     }
 
-    func recordChunk(_ job: StoredJob, _ chunk: JSONValue) {
+    func recordChunk(_ job: StoredJob, _ chunk: JSONValue, bytes: Int) {
         let listeners = state.withLock { _ -> [AsyncStream<JobEvent>.Continuation] in
             guard !job.stopped, !job.status.isFinal else { return [] }
+            job.chunkBytes += bytes
             job.unpolledChunks.append(chunk)
             job.allChunks.append(chunk)
             return Array(job.listeners.values)
@@ -115,14 +136,18 @@ extension JobStore {
     }
 
     /// The runner's final body: COMPLETED with its output, or FAILED with its error.
-    func recordResult(_ job: StoredJob, _ body: JSONValue, isStream: Bool) {
+    func recordResult(_ job: StoredJob, _ body: JSONValue, bytes: Int, isStream: Bool) {
         let now = self.now()
-        var evicted: StoredJob?
-        defer { _ = evicted }
+        var evicted: [StoredJob] = []
+        defer { evicted.removeAll() }
         let finished = state.withLock { state -> (StoredJob, (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation]))? in
             guard !job.stopped, !job.status.isFinal else { return nil }
             var output = body["output"]
-            if isStream, output == [], !job.allChunks.isEmpty { output = .array(job.allChunks) }
+            job.resultBytes = bytes
+            if isStream, output == [], !job.allChunks.isEmpty {
+                output = .array(job.allChunks)
+                job.resultBytes += job.chunkBytes
+            }
             job.output = output
             if let error = body["error"] {
                 job.status = .failed
@@ -141,28 +166,41 @@ extension JobStore {
     }
 
     /// Marks `job` final: it leaves the active set and joins its retention list. Past that list's
-    /// cap the oldest result is forgotten here, one per finished job (the janitor handles time);
-    /// it is returned so the caller releases it after the lock.
+    /// cap, or past the retained-bytes budget (`RETAINED_RESULTS_MB`), the oldest results are
+    /// forgotten here (the janitor handles time); they are returned so the caller releases them
+    /// after the lock. The job just finished is kept whatever its size, so its caller sees it.
     @discardableResult
-    private func finish(_ job: StoredJob, in state: inout State, now: ContinuousClock.Instant) -> StoredJob? {
+    private func finish(_ job: StoredJob, in state: inout State, now: ContinuousClock.Instant) -> [StoredJob] {
         job.finishedAt = now
         job.progress = nil
         job.task = nil
         job.allChunks = []
         state.active[job.key] = nil
+        state.retainedBytes += job.retainedBytes
+        var evicted: [StoredJob] = []
         if job.isSync {
             state.syncExpiries.append(job)
-            return Self.evict(from: &state.syncExpiries, over: limits.maxRetainedSyncResults, jobs: &state.jobs)
+            if state.syncExpiries.count > limits.maxRetainedSyncResults { evicted.append(forgetOldest(sync: true, in: &state)) }
+        } else {
+            state.expiries.append(job)
+            if state.expiries.count > limits.maxRetainedResults { evicted.append(forgetOldest(sync: false, in: &state)) }
         }
-        state.expiries.append(job)
-        return Self.evict(from: &state.expiries, over: limits.maxRetainedResults, jobs: &state.jobs)
+        while state.retainedBytes > limits.retainedResultBytes, state.expiries.count + state.syncExpiries.count > 1 {
+            // The older of the two lists' heads goes first.
+            let run = state.expiries.first, sync = state.syncExpiries.first
+            let fromSync = run == nil || run === job || (sync != nil && sync !== job && sync!.finishedAt! < run!.finishedAt!)
+            if (fromSync ? sync : run) === job { break }
+            evicted.append(forgetOldest(sync: fromSync, in: &state))
+        }
+        return evicted
     }
 
-    private static func evict(from list: inout FIFO<StoredJob>, over cap: Int, jobs: inout JobTable) -> StoredJob? {
-        guard list.count > cap else { return nil }
-        let oldest = list.removeFirst()
+    /// Removes the oldest finished job of one retention list from the store.
+    func forgetOldest(sync: Bool, in state: inout State) -> StoredJob {
+        let oldest = sync ? state.syncExpiries.removeFirst() : state.expiries.removeFirst()
+        state.retainedBytes -= oldest.retainedBytes
         // A retried job has a newer object under its id (queued or running again): that stays.
-        jobs.remove(oldest)
+        state.jobs.remove(oldest)
         return oldest
     }
 
@@ -173,13 +211,13 @@ extension JobStore {
     @discardableResult
     func stop(_ id: String, as status: JobStatus, error: String? = nil) -> JSONValue? {
         let now = self.now()
-        var evicted: StoredJob?
-        defer { _ = evicted }
+        var evicted: [StoredJob] = []
+        defer { evicted.removeAll() }
         let stopped = state.withLock {
             state -> (StoredJob, Task<Void, Never>?, (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation])?)? in
             guard let job = state.jobs[id: id] else { return nil }
             guard !job.status.isFinal else { return (job, nil, nil) }
-            if job.status == .inQueue { state.queued -= 1 }
+            if job.status == .inQueue { dequeued(job, in: &state) }
             let task = job.task
             job.status = status
             job.stopped = true
@@ -210,8 +248,7 @@ extension JobStore {
             let again = job.requeued(now: now)
             state.jobs.insert(again)
             state.active[again.key] = again
-            state.queue.append(again)
-            state.queued += 1
+            enqueue(again, in: &state)
             state.counters.retried += 1
             return .success(())
         }
@@ -234,6 +271,7 @@ extension JobStore {
                 removedJobs.append(job)
             }
             state.queued = 0
+            state.queuedBytes = 0
         }
         // A purged job is gone (404), as on the platform: its waiters wake to find nothing.
         for observer in observers {

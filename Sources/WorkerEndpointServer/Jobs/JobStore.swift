@@ -21,6 +21,9 @@ final class JobStore: Sendable {
         var jobs = JobTable()
         var queue = FIFO<StoredJob>()
         var queued = 0
+        /// Inputs of queued jobs, and inputs and results of retained finished jobs, in bytes.
+        var queuedBytes = 0
+        var retainedBytes = 0
         var running = 0
         var concurrency: Int
         var counters = Counters()

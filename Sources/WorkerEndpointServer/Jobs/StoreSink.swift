@@ -11,13 +11,13 @@ struct StoreSink: ResultSink {
         if body.json["status"] == "IN_PROGRESS", !isStream {
             store.recordProgress(job, body.json["output"] ?? .null)
         } else {
-            store.recordResult(job, body.json, isStream: isStream)
+            store.recordResult(job, body.json, bytes: body.byteCount, isStream: isStream)
         }
         return .delivered
     }
 
     func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
-        store.recordChunk(job, body.json["output"] ?? .null)
+        store.recordChunk(job, body.json["output"] ?? .null, bytes: body.byteCount)
         return .delivered
     }
 }

@@ -14,6 +14,15 @@ final class StoredJob: @unchecked Sendable {
     let createdAt: ContinuousClock.Instant
     /// The id with its hash, for the store's table.
     let tableKey: JobTable.Key
+    /// The input's size as JSON: what the job holds while queued and retained.
+    let inputBytes: Int
+    /// The result's size as JSON (its stream's chunks for a stream the handler did not
+    /// aggregate), once final.
+    var resultBytes = 0
+    /// The bytes of the chunks produced so far.
+    var chunkBytes = 0
+    /// What the job counts against the retained-results budget once final.
+    var retainedBytes: Int { inputBytes + resultBytes }
 
     var status: JobStatus = .inQueue
     var startedAt: ContinuousClock.Instant?
@@ -47,6 +56,7 @@ final class StoredJob: @unchecked Sendable {
         self.isSync = isSync
         self.createdAt = now
         self.tableKey = JobTable.Key(id)
+        self.inputBytes = (try? request.input.serializedCount()) ?? 0
     }
 
     /// The same job queued again (`/retry`): same id and request, fresh state.

@@ -43,14 +43,14 @@ package struct EndpointRouteContext: Sendable {
     }
 
     /// Queues a job (as /run, or /runsync with `sync`); returns its id.
-    package func submit(_ request: JobRequest, sync: Bool) -> String {
-        store.submit(request, sync: sync).job.id
+    package func submit(_ request: JobRequest, sync: Bool) throws(APIError) -> String {
+        try store.submit(request, sync: sync).job.id
     }
 
     /// Queues a job whose chunks and final report come as events, from its very first chunk.
-    package func submitListening(_ request: JobRequest, sync: Bool) -> (id: String, events: AsyncStream<JobEvent>) {
+    package func submitListening(_ request: JobRequest, sync: Bool) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
         let (events, continuation) = AsyncStream<JobEvent>.makeStream()
-        return (store.submit(request, sync: sync, events: continuation).job.id, events)
+        return (try store.submit(request, sync: sync, events: continuation).job.id, events)
     }
 
     /// Waits until the job is final or `timeout` passes; nil for an unknown job.

@@ -35,11 +35,18 @@ enum OpenAIRoutes {
         }
         var input: [String: JSONValue] = ["openai_route": .string(route)]
         if let body { input["openai_input"] = body }
-        if body?["stream"] == true {
-            let (id, events) = server.submitListening(JobRequest(input: .object(input)), sync: true)
-            return try await stream(server, id: id, events: events, route: route)
+        let request = JobRequest(input: .object(input))
+        let id: String
+        do {
+            if body?["stream"] == true {
+                let (id, events) = try server.submitListening(request, sync: true)
+                return try await stream(server, id: id, events: events, route: route)
+            }
+            id = try server.submit(request, sync: true)
+        } catch let error as APIError {
+            // The queue's byte budget is full: OpenAI clients retry 429s with backoff.
+            return errorResponse(server, OpenAIError.body(message: error.message, type: "rate_limit_exceeded", status: 429), route: route)
         }
-        let id = server.submit(JobRequest(input: .object(input)), sync: true)
         guard let report = await server.waitForFinal(id, timeout: server.limits.defaultExecutionTimeout + .seconds(1)),
             report.status.isFinal
         else {

@@ -8,11 +8,13 @@ import WorkerJSON
 /// Rendered as `{"error": "<message>"}`, the shape RunPod's API uses.
 package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseError {
     private enum Code: Sendable {
-        case badRequest, unauthorized, notFound, tooLarge, conflict, unavailable
+        case badRequest, unauthorized, notFound, tooLarge, conflict, unavailable, tooManyRequests
     }
 
     private let code: Code
     package let message: String
+    /// Seconds for `Retry-After`, on a 429.
+    private var retryAfter: Int?
 
     package static func badRequest(_ message: String) -> Self { Self(code: .badRequest, message: message) }
     package static func unauthorized(_ message: String) -> Self { Self(code: .unauthorized, message: message) }
@@ -20,6 +22,10 @@ package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseE
     package static func tooLarge(_ message: String) -> Self { Self(code: .tooLarge, message: message) }
     package static func conflict(_ message: String) -> Self { Self(code: .conflict, message: message) }
     package static func unavailable(_ message: String) -> Self { Self(code: .unavailable, message: message) }
+    /// A 429 with `Retry-After`: a budget is full for now, not the request wrong.
+    package static func tooManyRequests(_ message: String, retryAfter seconds: Int) -> Self {
+        Self(code: .tooManyRequests, message: message, retryAfter: seconds)
+    }
 
     package var status: HTTPResponse.Status {
         switch code {
@@ -29,13 +35,16 @@ package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseE
         case .tooLarge: return .contentTooLarge
         case .conflict: return .conflict
         case .unavailable: return .serviceUnavailable
+        case .tooManyRequests: return .tooManyRequests
         }
     }
 
     package var description: String { "HTTP \(status.code): \(message)" }
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response.json(["error": .string(message)], status: status)
+        var response = Response.json(["error": .string(message)], status: status)
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 }
 

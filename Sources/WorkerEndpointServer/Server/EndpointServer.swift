@@ -99,7 +99,7 @@ package struct EndpointServer: Sendable {
         let context = routeContext
         try context.ensureReady()
         let limit = sync ? store.limits.runsyncBodyBytes : store.limits.runBodyBytes
-        let (job, _) = store.submit(try jobRequest(try await context.readJSON(request, limit: limit)), sync: sync)
+        let (job, _) = try store.submit(try jobRequest(try await context.readJSON(request, limit: limit)), sync: sync)
         // Always IN_QUEUE, as on the platform, even when a free slot has started the job already.
         return .json(["id": .string(job.id), "status": .string(JobStatus.inQueue.rawValue)])
     }
@@ -109,7 +109,7 @@ package struct EndpointServer: Sendable {
         try context.ensureReady()
         let wait = try waitParameter(request)
         let body = try await context.readJSON(request, limit: store.limits.runsyncBodyBytes)
-        let (job, finished) = store.submit(try jobRequest(body), sync: true)
+        let (job, finished) = try store.submit(try jobRequest(body), sync: true)
         // A job that finished on this thread (it never suspended) is answered at once.
         if let finished { return .json(finished) }
         guard let report = await store.waitForFinal(job.id, timeout: wait) else { throw notFound(job.id) }

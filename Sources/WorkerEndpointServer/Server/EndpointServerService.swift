@@ -1,4 +1,6 @@
 import Hummingbird
+import HummingbirdCore
+import NIOCore
 import Logging
 import ServiceLifecycle
 import WorkerRuntime
@@ -15,10 +17,25 @@ struct EndpointServerService: Service {
         let context = server.store.context
         let logger = context.logger
         var services: [any Service] = [JanitorService(store: server.store), HandlerLifecycleService(store: server.store)]
+        let limits = server.store.limits
+        // The routes' own limits (413 beyond), so a 100 Continue is never sent for a body they refuse.
+        let bodyLimit: @Sendable (String) -> Int = { path in
+            let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+            if route.hasSuffix("/run") { return limits.runBodyBytes }
+            return max(limits.runBodyBytes, limits.runsyncBodyBytes)
+        }
+        // Facing the network in load-balancing mode: idle and header-less connections are closed,
+        // and connections are capped below the descriptor limit (the health listener shares the cap).
+        let http = HTTPServerBuilder.http1(
+            configuration: .init(
+                additionalChannelHandlers: [RequestFlowHandler(bodyLimit: bodyLimit)],
+                idleTimeout: .nanoseconds(Int64(limits.idleTimeout / .nanoseconds(1)))))
+        let connections = ConnectionCap(limits.maxConnections, logger: logger)
         services.append(
             Application(
-                router: server.makeRouter(),
-                configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+                router: server.makeRouter(), server: http,
+                configuration: .init(
+                    address: .hostname(configuration.host, port: configuration.port), availableConnectionsDelegate: connections),
                 onServerRunning: { channel in
                     let kind = configuration.kind == .local ? "RunPod endpoint API (local)" : "load-balancing worker"
                     let port = channel.localAddress?.port ?? configuration.port
@@ -27,8 +44,10 @@ struct EndpointServerService: Service {
         if let healthPort = configuration.separateHealthPort {
             services.append(
                 Application(
-                    router: server.makeHealthRouter(),
-                    configuration: .init(address: .hostname(configuration.host, port: healthPort)),
+                    router: server.makeHealthRouter(), server: http,
+                    configuration: .init(
+                        address: .hostname(configuration.host, port: healthPort),
+                        availableConnectionsDelegate: MaximumAvailableConnections(64, logger: logger)),
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? healthPort
                         logger.info("Serving the health check on http://\(configuration.host):\(port)\(configuration.healthPath)")

@@ -65,6 +65,16 @@ extension WorkerConfiguration {
         if let seconds = try positiveSeconds(value("WORKER_DELIVERY_GRACE_SECONDS"), "WORKER_DELIVERY_GRACE_SECONDS") {
             config.timings.deliveryGrace = seconds
         }
+        if let seconds = try positiveSeconds(value("HTTP_IDLE_TIMEOUT"), "HTTP_IDLE_TIMEOUT") { config.limits.idleTimeout = seconds }
+        if let count = try whole(value("HTTP_MAX_CONNECTIONS"), "HTTP_MAX_CONNECTIONS", 1...1_000_000) {
+            config.limits.maxConnections = count
+        }
+        if let megabytes = try whole(value("QUEUED_INPUT_MB"), "QUEUED_INPUT_MB", 1...1_000_000) {
+            config.limits.queuedInputBytes = megabytes << 20
+        }
+        if let megabytes = try whole(value("RETAINED_RESULTS_MB"), "RETAINED_RESULTS_MB", 1...1_000_000) {
+            config.limits.retainedResultBytes = megabytes << 20
+        }
         if let seconds = try positiveSeconds(value("LOCAL_RESULT_RETENTION"), "LOCAL_RESULT_RETENTION") {
             config.limits.retention = seconds
         }
@@ -101,6 +111,14 @@ extension WorkerConfiguration {
             throw .invalidValue(variable, raw, expected: "a port number from 1 to 65535 (or 0 for any free port)")
         }
         return port
+    }
+
+    private static func whole(_ raw: String?, _ variable: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let raw else { return nil }
+        guard let number = Int(raw), range.contains(number) else {
+            throw .invalidValue(variable, raw, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
     }
 
     private static func positiveSeconds(_ raw: String?, _ variable: String) throws(ConfigurationError) -> Duration? {

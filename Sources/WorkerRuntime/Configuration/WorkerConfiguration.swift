@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -84,11 +89,32 @@ extension WorkerConfiguration {
         /// A job's `policy` defaults.
         package var defaultExecutionTimeout = EndpointLimits.defaultExecutionTimeout
         package var defaultTTL = EndpointLimits.defaultTTL
+        /// Inputs of queued jobs, in bytes (`QUEUED_INPUT_MB`, default 256 MB): past it, `/run` and
+        /// `/runsync` answer 429 with `Retry-After` until the queue shrinks.
+        package var queuedInputBytes = 256 << 20
+        /// Finished jobs' inputs and results kept for `/status`, in bytes (`RETAINED_RESULTS_MB`,
+        /// default 512 MB): past it the oldest are forgotten first, as past the count caps.
+        package var retainedResultBytes = 512 << 20
+        /// A connection that sends nothing for this long is closed (`HTTP_IDLE_TIMEOUT`, seconds):
+        /// an idle keep-alive connection, or one that never finishes its headers (slowloris). A
+        /// request being answered (a /runsync wait, a stream) is not idle.
+        package var idleTimeout: Duration = .seconds(30)
+        /// Connections open at once (`HTTP_MAX_CONNECTIONS`); more wait in the kernel's backlog
+        /// until one closes, so the process never runs out of descriptors. By default what the
+        /// descriptor limit allows, less a reserve for files and outbound connections.
+        package var maxConnections = Limits.defaultMaxConnections
+
         /// Webhook delivery: waits between the attempts after a failure, and each attempt's limit.
         package var webhookRetryDelays: [Duration] = [.seconds(10), .seconds(10)]
         package var webhookTimeout: Duration = .seconds(10)
 
         package init() {}
+
+        static var defaultMaxConnections: Int {
+            var limit = rlimit()
+            guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 1 << 40 else { return 4096 }
+            return max(32, min(16_384, Int(limit.rlim_cur) - 256))
+        }
     }
 }
 
