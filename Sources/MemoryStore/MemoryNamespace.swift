@@ -59,6 +59,9 @@ public final class MemoryNamespace: @unchecked Sendable {
     private let failure = Mutex<StoreError?>(nil)
     /// How many group commits (each one write and one fsync) have run.
     let flushes = Atomic<Int>(0)
+    /// A flush of ours is under way: it catches up with other processes itself, so a reader need
+    /// not wait behind its fsync (what it is writing is not acknowledged yet, so not yet visible).
+    private let flushing = Atomic<Bool>(false)
 
     private var snapshotPath: String { directory + "/snapshot.bin" }
 
@@ -195,6 +198,8 @@ public final class MemoryNamespace: @unchecked Sendable {
         }
         guard !batch.isEmpty else { return }
         flushes.add(1, ordering: .relaxed)
+        flushing.store(true, ordering: .releasing)
+        defer { flushing.store(false, ordering: .releasing) }
         FileIO.lock(lockFD, exclusive: true)
         var outcome: StoreError?
         do throws(StoreError) {
@@ -260,6 +265,7 @@ public final class MemoryNamespace: @unchecked Sendable {
 
     /// Applies records other processes appended (or reloads after their compaction) before answering.
     private func catchUpIfBehind() {
+        if flushing.load(ordering: .acquiring) { return }
         // Size alone could miss another process's compaction followed by appends to the same length.
         let current = generation.load(ordering: .acquiring)
         guard FileIO.size(log.fd) != appliedOffset.load(ordering: .acquiring) || (try? log.generation()) != current else {

@@ -41,11 +41,7 @@ struct EndpointServerTests {
 
     @Test("/run queues, runs in the background, and /status (GET and POST) shows the lifecycle")
     func lifecycle() async throws {
-        let gate = AsyncSignalBox()
-        let handler = ClosureHandler { input, _ in
-            if input == "first" { await gate.wait() }
-            return input
-        }
+        let (handler, gate) = gatedEcho(blocking: "first")
         try await withServer(handler) { client, _ in
             let first = try await client.call(.post, "/run", json: ["input": "first"])
             #expect(first.body?["status"] == "IN_QUEUE")
@@ -81,14 +77,17 @@ struct EndpointServerTests {
 
     @Test("progress updates show in /status while the job runs")
     func progress() async throws {
+        // The job waits until the test has seen its progress: no race with a busy machine.
+        let seenProgress = AsyncSignalBox()
         let handler = ClosureHandler { _, context in
             context.progress(["step": 1])
-            try await Task.sleep(for: .milliseconds(400))
+            await seenProgress.wait()
             return "done"
         }
         try await withServer(handler) { client, _ in
+            defer { seenProgress.open() }
             let id = try #require(try await client.call(.post, "/run", json: ["input": nil]).body?["id"]?.stringValue)
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(10)
             var seen: JSONValue?
             while ContinuousClock.now < deadline {
                 let body = try await client.call(.get, "/status/\(id)").body
@@ -99,6 +98,7 @@ struct EndpointServerTests {
                 try await Task.sleep(for: .milliseconds(5))
             }
             #expect(seen == ["step": 1])
+            seenProgress.open()
             #expect(try await client.waitForFinal(id)["output"] == "done")
         }
     }
@@ -260,11 +260,7 @@ struct EndpointServerTests {
 
     @Test("/purge-queue removes queued jobs only; /health counts jobs and workers")
     func purgeAndHealth() async throws {
-        let gate = AsyncSignalBox()
-        let handler = ClosureHandler { input, _ in
-            if input == "blocker" { await gate.wait() }
-            return input
-        }
+        let (handler, gate) = gatedEcho(blocking: "blocker")
         try await withServer(handler) { client, _ in
             let running = try #require(try await client.call(.post, "/run", json: ["input": "blocker"]).body?["id"]?.stringValue)
             try await client.waitForStatus(running, "IN_PROGRESS")

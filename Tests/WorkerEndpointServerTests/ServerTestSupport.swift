@@ -23,6 +23,16 @@ final class TestClock: Sendable {
 
 let serverTestHTTPClient = CurlHTTPClient(name: "server-tests")
 
+/// An echo handler whose jobs with input `blocking` wait until the gate opens.
+func gatedEcho(blocking: JSONValue) -> (ClosureHandler, AsyncSignalBox) {
+    let gate = AsyncSignalBox()
+    let handler = ClosureHandler { input, _ in
+        if input == blocking { await gate.wait() }
+        return input
+    }
+    return (handler, gate)
+}
+
 /// Runs the endpoint API for `handler` in-process (no socket) while `body` runs.
 func withServer(
     _ handler: some RawJobHandler = TestEchoHandler(), options: WorkerOptions = WorkerOptions(returnAggregateStream: true),

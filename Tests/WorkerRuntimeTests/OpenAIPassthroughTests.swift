@@ -60,8 +60,8 @@ struct OpenAIPassthroughTests {
             #expect(text == (0..<40).map(StubUpstream.chunk).joined() + "data: [DONE]\n\n")
             #expect(chunks[0] == StubUpstream.chunk(0))
             // The first event went out alone; the other 40 (over ~80 ms) in 50 ms windows: a handful
-            // of posts, not one per event.
-            #expect(chunks.count < 10)
+            // of posts, not one per event (a loaded machine spreads the events over more windows).
+            #expect(chunks.count < 25)
             #expect(chunks.count >= 2)
             #expect(chunks.allSatisfy { $0.hasSuffix("\n\n") })
         }

@@ -76,8 +76,8 @@ struct RunPodWireTests {
             platform.enqueue(["id": "good", "input": "ok"])
             // A long backoff, so "at once" and "backed off" stay far apart however loaded the machine is.
             var timings = fastTimings()
-            timings.backoffBase = .seconds(2)
-            timings.backoffCap = .seconds(2)
+            timings.backoffBase = .seconds(5)
+            timings.backoffCap = .seconds(5)
             try await withWorker(platform, handler: ClosureHandler { input, _ in input }, timings: timings) { _ in
                 try await platform.waitFor("the good job's result", timeout: .seconds(20)) {
                     $0.contains { $0.operation == "job-done" }
@@ -85,12 +85,13 @@ struct RunPodWireTests {
             }
             let takes = platform.requests("job-take")
             #expect(takes.count >= 8)
-            // 204 and 400 are retried at once, without a backoff.
-            #expect(takes[1].at - takes[0].at < .milliseconds(900))
-            #expect(takes[2].at - takes[1].at < .milliseconds(900))
-            // The 500 and the unreadable body back off (at least half of 2 s).
-            #expect(takes[3].at - takes[2].at >= .milliseconds(990))
-            #expect(takes[4].at - takes[3].at >= .milliseconds(990))
+            // 204 and 400 are retried at once, without a backoff (a loaded machine may stall a
+            // second; a backoff is never under 2.5 s).
+            #expect(takes[1].at - takes[0].at < .milliseconds(2400))
+            #expect(takes[2].at - takes[1].at < .milliseconds(2400))
+            // The 500 and the unreadable body back off (at least half of 5 s).
+            #expect(takes[3].at - takes[2].at >= .milliseconds(2490))
+            #expect(takes[4].at - takes[3].at >= .milliseconds(2490))
             // The 429 (7th take) is followed by a wait of tooManyRequestsDelay (300 ms in tests).
             #expect(takes[7].at - takes[6].at >= .milliseconds(290))
             #expect(platform.requests("job-done").first?.json == ["output": "ok"])

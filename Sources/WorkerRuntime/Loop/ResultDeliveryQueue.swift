@@ -187,9 +187,9 @@ package final class ResultDeliveryQueue: Sendable {
 }
 
 extension Duration {
-    /// To a tenth of a second, for log lines.
+    /// To a hundredth of a second, for log lines.
     fileprivate func rounded() -> Duration {
         let (seconds, attoseconds) = components
-        return .milliseconds(seconds * 1000 + attoseconds / 100_000_000_000_000_000 * 100)
+        return .milliseconds(seconds * 1000 + attoseconds / 10_000_000_000_000_000 * 10)
     }
 }
