@@ -146,6 +146,11 @@ struct ServerHardeningTests {
         }
         worker.signal(SIGTERM)
         #expect(try await worker.wait(timeout: .seconds(15)) == 0)
-        #expect(worker.stderr.contains("3 queued job(s) dropped; waiting for 1 running job(s) to finish"), "\(worker.stderr.suffix(600))")
+        // However slow the machine, every job either started (and finished) or is counted as dropped.
+        let log = worker.stderr
+        let started = log.components(separatedBy: "| Started.").count - 1
+        let finished = log.components(separatedBy: "| Finished.").count - 1
+        #expect(started >= 1 && started == finished, "\(log.suffix(800))")
+        #expect(log.contains("Shutting down: \(4 - started) queued job(s) dropped"), "\(log.suffix(800))")
     }
 }
