@@ -56,7 +56,8 @@ struct ServerHardeningTests {
         let connection = try RawConnection(port: port)
         connection.write(
             "POST /runsync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(input.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
-        let interim = connection.read(timeout: .milliseconds(500)) { $0.contains("\r\n\r\n") }.text
+        // Without the answer the server would wait for the body and the client for the answer.
+        let interim = connection.read(timeout: .seconds(3)) { $0.contains("\r\n\r\n") }.text
         #expect(interim.hasPrefix("HTTP/1.1 100 Continue"), "\(interim)")
         connection.write(input)
         let final = connection.read(timeout: .seconds(10)) { $0.contains("\"COMPLETED\"") }.text
@@ -70,10 +71,10 @@ struct ServerHardeningTests {
 
     @Test("slowloris: connections that never finish their headers, and idle keep-alive ones, are closed after HTTP_IDLE_TIMEOUT")
     func slowClients() async throws {
-        let (worker, port) = try await worker(["HTTP_IDLE_TIMEOUT": "1"])
+        let (worker, port) = try await worker(["HTTP_IDLE_TIMEOUT": "3"])
         defer { worker.signal(SIGKILL) }
         let baseline = worker.openDescriptors
-        // 300 clients dribbling header lines, 300 idle after one request.
+        // 300 clients dribbling header lines, 300 idle after one request (each answered: accepted).
         var slow: [RawConnection] = []
         for index in 0..<300 {
             let connection = try RawConnection(port: port)
@@ -84,20 +85,18 @@ struct ServerHardeningTests {
         for _ in 0..<300 {
             let connection = try RawConnection(port: port)
             connection.write("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
-            _ = connection.read(timeout: .seconds(5)) { $0.contains("\r\n\r\n") }
+            #expect(connection.read(timeout: .seconds(10)) { $0.contains("\r\n\r\n") }.text.hasPrefix("HTTP/1.1 200"))
             idle.append(connection)
         }
-        #expect(worker.openDescriptors >= baseline + 500)
-        // Others are served meanwhile, and the dribblers keep dribbling.
+        // Others are served meanwhile, and the dribblers keep dribbling: header bytes are not progress.
         #expect(ping(port))
         for _ in 0..<3 {
             try await Task.sleep(for: .milliseconds(300))
             for connection in slow { connection.write("a") }
         }
-        try await Task.sleep(for: .seconds(2))
-        #expect(slow.allSatisfy { $0.isClosedByPeer(within: .seconds(2)) }, "every slowloris connection was closed")
-        #expect(idle.allSatisfy { $0.isClosedByPeer(within: .seconds(2)) }, "every idle connection was closed")
-        try await waitUntil("the worker to release the descriptors", timeout: .seconds(5)) { worker.openDescriptors <= baseline + 5 }
+        #expect(slow.allSatisfy { $0.isClosedByPeer(within: .seconds(10)) }, "every slowloris connection was closed")
+        #expect(idle.allSatisfy { $0.isClosedByPeer(within: .seconds(10)) }, "every idle connection was closed")
+        try await waitUntil("the worker to release the descriptors", timeout: .seconds(10)) { worker.openDescriptors <= baseline + 5 }
         #expect(ping(port))
     }
 
@@ -121,7 +120,8 @@ struct ServerHardeningTests {
         let (worker, port) = try await worker(["HTTP_IDLE_TIMEOUT": "2"], descriptorLimit: 128)
         defer { worker.signal(SIGKILL) }
         var held: [RawConnection] = []
-        for _ in 0..<400 {
+        // Past the cap (32 here) and within the listen backlog (256), so no connect waits on SYN retries.
+        for _ in 0..<250 {
             guard let connection = try? RawConnection(port: port) else { break }
             held.append(connection)
         }
