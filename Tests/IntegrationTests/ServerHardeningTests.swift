@@ -108,7 +108,8 @@ struct ServerHardeningTests {
         var held: [RawConnection] = []
         for _ in 0..<60 { held.append(try RawConnection(port: port)) }
         try await Task.sleep(for: .milliseconds(300))
-        #expect(worker.openDescriptors <= baseline + 21, "\(worker.openDescriptors - baseline) connections accepted")
+        // 20 connections, and a few descriptors the worker may open meanwhile (60 if uncapped).
+        #expect(worker.openDescriptors <= baseline + 25, "\(worker.openDescriptors - baseline) connections accepted")
         try await waitUntil("the cap warning in the log") { worker.stderr.contains("HTTP_MAX_CONNECTIONS") }
         // Idle ones time out, so a waiting client is served after a while.
         #expect(ping(port, within: .seconds(10)))
