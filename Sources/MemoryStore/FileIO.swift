@@ -10,39 +10,24 @@ enum FileIO {
         return fd
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(StoreError) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+    /// Writes all of `bytes`: at the file position, or at `offset` (pwrite) when one is given.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int? = nil, path: String) throws(StoreError) {
+        var done = 0
+        while done < bytes.count {
+            let start = bytes.baseAddress! + done
+            let written = offset.map { pwrite(fd, start, bytes.count - done, off_t($0 + done)) } ?? Glibc.write(fd, start, bytes.count - done)
             if written < 0 {
                 if errno == EINTR { continue }
                 throw .io("write \(path): \(errorText())")
             }
-            offset += written
+            if written == 0 { throw .io("write \(path): no progress (0 bytes written)") }
+            done += written
         }
     }
 
-    static func writeAll<Element>(_ fd: Int32, _ array: [Element], path: String) throws(StoreError) {
+    static func writeAll<Element>(_ fd: Int32, _ array: [Element], at offset: Int? = nil, path: String) throws(StoreError) {
         let failure = array.withUnsafeBytes { raw -> StoreError? in
-            do throws(StoreError) { try writeAll(fd, raw, path: path) } catch { return error }
-            return nil
-        }
-        if let failure { throw failure }
-    }
-
-    /// Writes all of `array` at `offset` (pwrite: the file position is not used).
-    static func writeAll<Element>(_ fd: Int32, _ array: [Element], at offset: Int, path: String) throws(StoreError) {
-        let failure = array.withUnsafeBytes { raw -> StoreError? in
-            var done = 0
-            while done < raw.count {
-                let written = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return .io("write \(path): \(errorText())")
-                }
-                if written == 0 { return .io("write \(path): no progress (0 bytes written)") }
-                done += written
-            }
+            do throws(StoreError) { try writeAll(fd, raw, at: offset, path: path) } catch { return error }
             return nil
         }
         if let failure { throw failure }
@@ -55,6 +40,12 @@ enum FileIO {
     static func size(_ fd: Int32) -> Int {
         var info = stat()
         return fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    /// The size of the file at `path`; nil when there is none (or it cannot be read).
+    static func size(atPath path: String) -> Int? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : nil
     }
 
     static func read(_ fd: Int32, from offset: Int, count: Int, path: String) throws(StoreError) -> [UInt8] {

@@ -122,11 +122,9 @@ public final class MemoryNamespace: @unchecked Sendable {
     public func stats() -> Stats {
         catchUpIfBehind()
         let current = contents.withLock { $0 }
-        var info = stat()
-        let snapshotBytes = stat(snapshotPath, &info) == 0 ? Int(info.st_size) : 0
         return Stats(
             count: current.index.count, dimension: dimension, embedder: embedder, vectorBytes: current.index.vectorBytes,
-            logBytes: FileIO.size(log.fd), snapshotBytes: snapshotBytes, lastCompaction: lastCompaction.withLock { $0 },
+            logBytes: FileIO.size(log.fd), snapshotBytes: snapshotBytes(), lastCompaction: lastCompaction.withLock { $0 },
             compactionFailure: compactionFailure.withLock { $0 }?.description, writeFailure: writeFailure?.description)
     }
 
@@ -307,10 +305,7 @@ public final class MemoryNamespace: @unchecked Sendable {
         if size > end { try log.truncate(at: end) }
     }
 
-    private func snapshotBytes() -> Int {
-        var info = stat()
-        return stat(snapshotPath, &info) == 0 ? Int(info.st_size) : 0
-    }
+    private func snapshotBytes() -> Int { FileIO.size(atPath: snapshotPath) ?? 0 }
 
     private func compactLocked() throws(StoreError) {
         let current = contents.withLock { $0 }
@@ -380,13 +375,9 @@ public final class MemoryNamespace: @unchecked Sendable {
             }
         } else {
             // No snapshot: a new namespace, unless the log says one existed (then it was lost).
-            if let logGeneration = try log.generation(),
-                logGeneration > 0 || FileIO.size(log.fd) > WriteAheadLog.headerSize
-            {
-                throw .corrupt(
-                    "\(snapshotPath) is missing, but \(log.path) holds generation \(logGeneration) and "
-                        + "\(FileIO.size(log.fd) - WriteAheadLog.headerSize) bytes of records; restore the snapshot "
-                        + "(nothing was changed)")
+            let logBytes = FileIO.size(log.fd)
+            if let logGeneration = try log.generation(), logGeneration > 0 || logBytes > WriteAheadLog.headerSize {
+                throw Self.lostSnapshot(directory, logBytes: logBytes, generation: logGeneration)
             }
             // Record the new namespace's dimension and embedder at once.
             try SnapshotFile.write(
@@ -436,31 +427,37 @@ public final class MemoryNamespace: @unchecked Sendable {
     /// A directory with a log but no snapshot lost its snapshot: that is damage, not "no namespace".
     public static func layout(of directory: String) throws(StoreError) -> (dimension: Int, embedder: String)? {
         if let layout = try SnapshotFile.readLayout(directory + "/snapshot.bin") { return layout }
-        var info = stat()
-        if stat(directory + "/wal.log", &info) == 0, Int(info.st_size) > WriteAheadLog.headerSize {
-            throw .corrupt(
-                "\(directory)/snapshot.bin is missing, but its log holds \(Int(info.st_size) - WriteAheadLog.headerSize) "
-                    + "bytes of records; restore the snapshot (nothing was changed)")
+        if let logBytes = FileIO.size(atPath: directory + "/wal.log"), logBytes > WriteAheadLog.headerSize {
+            throw lostSnapshot(directory, logBytes: logBytes)
         }
         return nil
+    }
+
+    /// A log that shows the namespace existed, beside no snapshot.
+    private static func lostSnapshot(_ directory: String, logBytes: Int, generation: UInt64? = nil) -> StoreError {
+        .corrupt(
+            "\(directory)/snapshot.bin is missing, but its log holds \(generation.map { "generation \($0) and " } ?? "")"
+                + "\(logBytes - WriteAheadLog.headerSize) bytes of records; restore the snapshot (nothing was changed)")
     }
 
     /// Creates `path` (and its parents) and checks that it is a directory files can be made in:
     /// a probe file is created and removed, so a regular file, a read-only mount or a full disk
     /// is found before the worker reports itself ready.
     public static func prepareDirectory(_ path: String) throws(StoreError) {
+        // makeDirectory also checks that what is there is a directory.
         try makeDirectory(path)
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw .io("\(path): \(FileIO.errorText())") }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw .io("\(path) is not a directory") }
         let probe = path + "/.write-probe"
-        let fd = Glibc.open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io("\(path) is not writable: \(FileIO.errorText())") }
-        defer {
-            close(fd)
-            unlink(probe)
+        do throws(StoreError) {
+            let fd = try FileIO.open(probe, O_WRONLY | O_CREAT | O_TRUNC)
+            defer {
+                close(fd)
+                unlink(probe)
+            }
+            try FileIO.writeAll(fd, Array("ok".utf8), path: probe)
+            try FileIO.fsync(fd, path: probe)
+        } catch {
+            throw .io("\(path) cannot be written to: \(error)")
         }
-        guard write(fd, "ok", 2) == 2, fsync(fd) == 0 else { throw .io("\(path) cannot be written to: \(FileIO.errorText())") }
     }
 
     /// Removes the namespace in `directory` if it holds nothing (a first store that failed), so a
@@ -474,8 +471,7 @@ public final class MemoryNamespace: @unchecked Sendable {
                 FileIO.unlock(lockFD)
                 close(lockFD)
             }
-            var info = stat()
-            if stat(directory + "/wal.log", &info) == 0, Int(info.st_size) > WriteAheadLog.headerSize { return }
+            if let logBytes = FileIO.size(atPath: directory + "/wal.log"), logBytes > WriteAheadLog.headerSize { return }
             // A snapshot that cannot be read is someone's damaged data, not an empty namespace.
             do {
                 if let records = try SnapshotFile.withMapped(directory + "/snapshot.bin", { mapped in mapped.records.count }),

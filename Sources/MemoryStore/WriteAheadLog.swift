@@ -176,18 +176,19 @@ struct WriteAheadLog {
         let size = FileIO.size(fd)
         guard size > offset else { return nil }
         var kept: String?
-        if let bytes = try? FileIO.read(fd, from: offset, count: size - offset, path: path) {
-            let side = "\(path).torn-\(offset)-\(time(nil))"
-            let sideFD = Glibc.open(side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            if sideFD >= 0 {
-                // Best effort: the bytes were never acknowledged; a full disk must not block recovery.
-                if (try? FileIO.writeAll(sideFD, bytes, at: 0, path: side)) != nil, Glibc.fsync(sideFD) == 0 {
-                    kept = side
-                } else {
-                    unlink(side)
-                }
-                Glibc.close(sideFD)
+        let side = "\(path).torn-\(offset)-\(time(nil))"
+        if let bytes = try? FileIO.read(fd, from: offset, count: size - offset, path: path),
+            let sideFD = try? FileIO.open(side, O_WRONLY | O_CREAT | O_TRUNC)
+        {
+            // Best effort: the bytes were never acknowledged; a full disk must not block recovery.
+            do throws(StoreError) {
+                try FileIO.writeAll(sideFD, bytes, path: side)
+                try FileIO.fsync(sideFD, path: side)
+                kept = side
+            } catch {
+                unlink(side)
             }
+            Glibc.close(sideFD)
         }
         guard ftruncate(fd, off_t(offset)) == 0 else { throw .io("truncate \(path): \(FileIO.errorText())") }
         try FileIO.fsync(fd, path: path)

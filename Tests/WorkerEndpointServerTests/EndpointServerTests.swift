@@ -188,18 +188,26 @@ struct EndpointServerTests {
         }
     }
 
+    /// The job answers /status 3,500 s on the moved clock, and 404 200 s later (its hour is up).
+    func expectKeptThenGone(
+        _ id: String, client: some TestClientProtocol, server: EndpointServer, clock: TestClock,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        clock.advance(by: .seconds(3500))
+        server.store.sweep()
+        #expect(try await client.call(.get, "/status/\(id)").status == 200, sourceLocation: sourceLocation)
+        clock.advance(by: .seconds(200))
+        server.store.sweep()
+        #expect(try await client.call(.get, "/status/\(id)").status == 404, sourceLocation: sourceLocation)
+    }
+
     @Test("policy.ttl: a job past its TTL is gone (404)")
     func ttl() async throws {
         let clock = TestClock()
         try await withServer(clock: clock) { client, local in
             let id = try #require(
                 try await client.call(.post, "/run", json: ["input": ["sleep": 5], "policy": ["ttl": 3_600_000, "executionTimeout": 7_200_000]]).body?["id"]?.stringValue)
-            clock.advance(by: .seconds(3500))
-            local.store.sweep()
-            #expect(try await client.call(.get, "/status/\(id)").status == 200)
-            clock.advance(by: .seconds(200))
-            local.store.sweep()
-            #expect(try await client.call(.get, "/status/\(id)").status == 404)
+            try await expectKeptThenGone(id, client: client, server: local, clock: clock)
         }
     }
 
@@ -210,12 +218,7 @@ struct EndpointServerTests {
         try await withServer(limits: { $0.retention = .seconds(3600) }, clock: clock) { client, local in
             let id = try #require(try await client.call(.post, "/run", json: ["input": 1]).body?["id"]?.stringValue)
             _ = try await client.waitForFinal(id)
-            clock.advance(by: .seconds(3500))
-            local.store.sweep()
-            #expect(try await client.call(.get, "/status/\(id)").status == 200)
-            clock.advance(by: .seconds(200))
-            local.store.sweep()
-            #expect(try await client.call(.get, "/status/\(id)").status == 404)
+            try await expectKeptThenGone(id, client: client, server: local, clock: clock)
         }
     }
 

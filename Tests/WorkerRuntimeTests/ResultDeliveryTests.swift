@@ -62,7 +62,7 @@ struct ResultDeliveryTests {
         let queue = ResultDeliveryQueue(sink: source, timings: timings, maxResults: 2, maxBytes: 1 << 20)
         for id in ["a", "b", "c"] { for _ in 0..<20 { source.scriptResultOutcomes(for: id, .failed("HTTP 503")) } }
         func item(_ id: String) throws -> ResultDeliveryQueue.Item {
-            .init(jobID: id, payload: try ResultPayload(["output": .string(id)]), isStream: false, isError: false, logger: Logger(label: "t"))
+            .init(jobID: id, payload: try ResultPayload(["output": .string(id)]), isStream: false, logger: Logger(label: "t"))
         }
         await queue.deliver(try item("a"))
         await queue.deliver(try item("b"))

@@ -28,12 +28,7 @@ extension WorkerConfiguration {
             }
             config.pingInterval = .milliseconds(ms)
         }
-        if let concurrency = value("WORKER_CONCURRENCY") {
-            guard let count = Int(concurrency), count >= 1, count <= 10_000 else {
-                throw .invalidValue("WORKER_CONCURRENCY", concurrency, expected: "a whole number from 1 to 10000")
-            }
-            config.concurrency = count
-        }
+        if let count = try whole(value("WORKER_CONCURRENCY"), "WORKER_CONCURRENCY", 1...10_000) { config.concurrency = count }
         let levelVariable = env["RUNPOD_LOG_LEVEL"] != nil ? "RUNPOD_LOG_LEVEL" : "RUNPOD_DEBUG_LEVEL"
         if let level = value(levelVariable) {
             guard let parsed = Logger.Level(runpodName: level) else {

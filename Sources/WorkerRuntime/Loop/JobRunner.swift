@@ -79,7 +79,7 @@ package struct JobRunner: Sendable {
         }
         if let deliveries {
             await deliveries.deliver(
-                .init(jobID: job.id, payload: payload, isStream: isStream, isError: isError, logger: logger, fallback: isError ? nil : fallback))
+                .init(jobID: job.id, payload: payload, isStream: isStream, logger: logger, fallback: isError ? nil : fallback))
         } else {
             var delivered = await delivery.send("job result") {
                 await sink.postResult(payload, jobID: job.id, isStream: isStream)

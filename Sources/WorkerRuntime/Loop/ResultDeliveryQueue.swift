@@ -12,10 +12,9 @@ package final class ResultDeliveryQueue: Sendable {
         package var jobID: String
         package var payload: ResultPayload
         package var isStream: Bool
-        package var isError: Bool
         package var logger: Logger
-        /// What to send instead when the platform refuses a successful result (a 4xx): an error
-        /// saying why, so the job still gets an outcome.
+        /// For a successful result: what to send instead when the platform refuses it (a 4xx), an
+        /// error saying why, so the job still gets an outcome. Nil for an error result.
         package var fallback: (@Sendable (_ reason: String) -> ResultPayload)?
     }
 
@@ -100,7 +99,7 @@ package final class ResultDeliveryQueue: Sendable {
     /// Posts until delivered, refused, out of time, or cancelled (the shutdown grace ran out).
     private func attempts(_ item: Item) async {
         var payload = item.payload
-        var isError = item.isError
+        var fallback = item.fallback
         var backoff = Backoff(base: timings.resultRetryBase, cap: timings.resultRetryCap)
         let started = ContinuousClock.now
         var attempt = 0
@@ -113,10 +112,10 @@ package final class ResultDeliveryQueue: Sendable {
                 item.logger.info("Finished.")
                 return
             case .rejected(let reason):
-                if !isError, let fallback = item.fallback {
+                if let replacement = fallback {
                     item.logger.error("Failed to return job results. | job result refused: \(reason); sending an error result instead")
-                    payload = fallback(reason)
-                    isError = true
+                    payload = replacement(reason)
+                    fallback = nil
                     continue
                 }
                 item.logger.error("Failed to return job results. | job result refused: \(reason)")
@@ -146,23 +145,15 @@ package final class ResultDeliveryQueue: Sendable {
     /// Waits until every result is delivered or given up, for at most `grace`; then cancels what
     /// is left (each logs that its result was not delivered) and waits for that.
     package func drain(grace: Duration, logger: Logger) async {
-        let waiting = Task { await untilIdle() }
-        let timer = Task {
-            try? await Task.sleep(for: grace)
-            return !Task.isCancelled
-        }
         let left = pending
         if left > 0 { logger.info("Delivering \(left) job results before exiting (up to \(grace)).") }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await waiting.value }
-            group.addTask {
-                if await timer.value { self.cancelAll() }
-            }
-            await group.next()
-            timer.cancel()
-            group.cancelAll()
+        // Cancelled deliveries end at once, so waiting for idle ends by the grace period.
+        let timer = Task {
+            try? await Task.sleep(for: grace)
+            if !Task.isCancelled { self.cancelAll() }
         }
-        await waiting.value
+        await untilIdle()
+        timer.cancel()
     }
 
     private func untilIdle() async {

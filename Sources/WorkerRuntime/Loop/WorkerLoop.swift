@@ -108,7 +108,7 @@ package struct WorkerLoop: Sendable {
                 let (body, _) = ResultBody.encodeForDelivery(["error": .string(error.description)], refreshWorker: false)
                 var jobLogger = logger
                 jobLogger[metadataKey: "job-id"] = .string(id)
-                await deliveries.deliver(.init(jobID: id, payload: body, isStream: false, isError: true, logger: jobLogger))
+                await deliveries.deliver(.init(jobID: id, payload: body, isStream: false, logger: jobLogger))
             }
             return
         }
