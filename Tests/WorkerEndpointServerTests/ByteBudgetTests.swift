@@ -45,6 +45,34 @@ struct ByteBudgetTests {
         }
     }
 
+    @Test("a queued job past its TTL never runs, and its input leaves the queue's count and budget once")
+    func expiredWhileQueued() async throws {
+        let gate = AsyncSignalBox()
+        let ran = Mutex<[JSONValue]>([])
+        let handler = ClosureHandler { input, _ in
+            ran.withLock { $0.append(input == Self.text300KB ? "the expired job" : input) }
+            if input == "blocker" { await gate.wait() }
+            return input
+        }
+        let clock = TestClock()
+        try await withServer(handler, clock: clock) { client, server in
+            let blocker = try #require(try await client.call(.post, "/run", json: ["input": "blocker"]).body?["id"]?.stringValue)
+            try await client.waitForStatus(blocker, "IN_PROGRESS")
+            let expiring = try #require(
+                try await client.call(.post, "/run", json: ["input": Self.text300KB, "policy": ["ttl": 60_000]]).body?["id"]?.stringValue)
+            clock.advance(by: .seconds(120))
+            server.store.sweep()
+            #expect(try await client.call(.get, "/status/\(expiring)").status == 404)
+            #expect(server.store.state.withLock { ($0.queued, $0.queuedBytes) } == (0, 0))
+            gate.open()
+            _ = try await client.waitForFinal(blocker)
+            let after = try #require(try await client.call(.post, "/run", json: ["input": "after"]).body?["id"]?.stringValue)
+            _ = try await client.waitForFinal(after)
+            #expect(ran.withLock { $0 } == ["blocker", "after"], "the expired job was not run")
+            #expect(server.store.state.withLock { ($0.queued, $0.queuedBytes) } == (0, 0))
+        }
+    }
+
     @Test("retained results past RETAINED_RESULTS_MB: the oldest are forgotten first, the newest kept")
     func retainedResults() async throws {
         let handler = ClosureHandler { input, _ in input }

@@ -66,7 +66,8 @@ extension JobStore {
         let now = self.now()
         while state.running < limit, !state.queue.isEmpty {
             let job = state.queue.removeFirst()
-            guard job.status == .inQueue else { continue }
+            // Cancelled, or past its TTL (deleted, still IN_QUEUE): it left the queue's counts then.
+            guard job.status == .inQueue, !job.stopped else { continue }
             dequeued(job, in: &state)
             state.running += 1
             job.status = .inProgress
@@ -186,10 +187,10 @@ extension JobStore {
             if state.expiries.count > limits.maxRetainedResults { evicted.append(forgetOldest(sync: false, in: &state)) }
         }
         while state.retainedBytes > limits.retainedResultBytes, state.expiries.count + state.syncExpiries.count > 1 {
-            // The older of the two lists' heads goes first.
+            // The older of the two lists' heads goes first. `job` is the newest kept: when it heads
+            // its list it is alone there, and the other list's head goes.
             let run = state.expiries.first, sync = state.syncExpiries.first
-            let fromSync = run == nil || run === job || (sync != nil && sync !== job && sync!.finishedAt! < run!.finishedAt!)
-            if (fromSync ? sync : run) === job { break }
+            let fromSync = run == nil || run === job || (sync != nil && sync!.finishedAt! < run!.finishedAt!)
             evicted.append(forgetOldest(sync: fromSync, in: &state))
         }
         return evicted
@@ -290,7 +291,7 @@ extension JobStore {
             var jobs: [StoredJob] = []
             while !state.queue.isEmpty {
                 let job = state.queue.removeFirst()
-                if job.status == .inQueue { jobs.append(job) }
+                if job.status == .inQueue, !job.stopped { jobs.append(job) }
             }
             return jobs
         }
