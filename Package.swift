@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
+        .library(name: "WorkerMCP", targets: ["WorkerMCP"]),
         .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "MemoryStore", targets: ["MemoryStore"]),
@@ -103,6 +104,19 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),
+        // MCP for every handler's tools: streamable HTTP at /mcp (a route group of the endpoint
+        // server) and stdio (`--mcp`).
+        .target(
+            name: "WorkerMCP",
+            dependencies: [
+                "WorkerRuntime", "WorkerEndpointServer", "WorkerJSON", "EndpointAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).
         .target(name: "CVectorKernels"),
         .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
@@ -120,11 +134,11 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .executableTarget(
-            name: "Echo", dependencies: ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer"], path: "Handlers/Echo",
+            name: "Echo", dependencies: ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "WorkerMCP"], path: "Handlers/Echo",
             swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
             name: "Memory",
-            dependencies: ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "MemoryStore"],
+            dependencies: ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "MemoryStore"],
             path: "Handlers/Memory", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
             name: "MockPlatform",
@@ -176,6 +190,18 @@ let package = Package(
             name: "WorkerEndpointServerTests",
             dependencies: [
                 "TestSupport", "WorkerEndpointServer", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "EndpointAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerMCPTests",
+            dependencies: [
+                "TestSupport", "WorkerMCP", "WorkerEndpointServer", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                "EndpointAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker|server|vector|memory
+# Usage: benchmarks/run.sh worker|server|vector|memory|mcp
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,14 +10,17 @@ command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo
 bash scripts/build-release.sh echo mock-platform vector-bench memory
 
 venv=benchmarks/.venv
-if [ ! -x "$venv/bin/python" ]; then
+requirements="runpod==1.12.0 faiss-cpu numpy fastmcp==4.2.3"
+if [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q runpod==1.12.0 faiss-cpu numpy
+    "$venv/bin/pip" install -q $requirements
+    echo "$requirements" > "$venv/requirements"
 fi
 case "${1:-worker}" in
     worker) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_worker.py ;;
     server) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_server.py ;;
     vector) "$venv/bin/python" benchmarks/bench_vector.py ;;
     memory) "$venv/bin/python" benchmarks/bench_memory.py ;;
-    *) echo "unknown benchmark: $1 (worker, server, vector, memory)" >&2; exit 2 ;;
+    mcp) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_mcp.py ;;
+    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp)" >&2; exit 2 ;;
 esac

@@ -24,10 +24,14 @@ python3 scripts/check-test-passes.py "$results/list.txt" \
 # Modules link only what they use; a handler outside the package builds and tests on the public API.
 bash scripts/check-modules.sh
 
-# The official clients (runpod 1.12.0's Endpoint, the openai SDK) against `echo --local`.
+# The official clients (runpod 1.12.0's Endpoint, the openai SDK, the MCP SDK) against the
+# built handlers (`--local`, and `--mcp` for MCP over stdio).
 venv=.build/python-venv
-if [ ! -x "$venv/bin/pytest" ]; then
+requirements="runpod==1.12.0 openai mcp==2.3.0 pytest"
+if [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
+    rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check runpod==1.12.0 openai pytest
+    "$venv/bin/pip" install -q --disable-pip-version-check $requirements
+    echo "$requirements" > "$venv/requirements"
 fi
 ECHO_BIN="$(swift build --show-bin-path)/echo" "$venv/bin/python" -m pytest -q Tests/python

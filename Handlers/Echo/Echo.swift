@@ -1,4 +1,5 @@
 import WorkerEndpointServer
+import WorkerMCP
 import WorkerRuntime
 
 /// The composition root, shared by `main` and the tests.
@@ -6,7 +7,7 @@ enum Echo {
     static func makeRuntime() -> WorkerRuntime {
         // Streams are aggregated into the final result, so /runsync returns every chunk.
         WorkerRuntime(
-            handler: EchoHandler(), options: WorkerOptions(returnAggregateStream: true), features: [.endpointServer()])
+            handler: EchoHandler(), options: WorkerOptions(returnAggregateStream: true), features: [.endpointServer(), .mcp()])
     }
 }
 

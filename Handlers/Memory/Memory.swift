@@ -1,10 +1,14 @@
 import WorkerEndpointServer
+import WorkerMCP
 import WorkerRuntime
 
 /// The composition root, shared by `main` and the tests.
 enum Memory {
     static func makeRuntime(_ configuration: MemoryConfiguration) -> WorkerRuntime {
-        WorkerRuntime(handler: MemoryHandler(configuration: configuration), features: [.endpointServer()])
+        WorkerRuntime(
+            handler: MemoryHandler(configuration: configuration),
+            options: WorkerOptions(name: "memory", instructions: MemoryTools.instructions, tools: MemoryTools.all),
+            features: [.endpointServer(), .mcp()])
     }
 }
 

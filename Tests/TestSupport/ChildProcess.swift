@@ -8,6 +8,7 @@ package final class ChildProcess: @unchecked Sendable {
     package let process = Process()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
+    private var stdinPipe: Pipe?
     private let output = NSLock()
     private var stdoutData = Data()
     private var stderrData = Data()
@@ -28,7 +29,7 @@ package final class ChildProcess: @unchecked Sendable {
     /// `descriptorLimit` runs it under that many open files (`prlimit --nofile`).
     package init(
         _ name: String, arguments: [String] = [], environment: [String: String] = [:], directory: URL? = nil,
-        descriptorLimit: Int? = nil
+        descriptorLimit: Int? = nil, standardInput: Bool = false
     ) throws {
         if let descriptorLimit {
             // prlimit execs the worker: the process id stays the worker's.
@@ -43,6 +44,11 @@ package final class ChildProcess: @unchecked Sendable {
         env.merge(environment) { _, new in new }
         process.environment = env
         if let directory { process.currentDirectoryURL = directory }
+        if standardInput {
+            let pipe = Pipe()
+            process.standardInput = pipe
+            stdinPipe = pipe
+        }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
@@ -58,6 +64,16 @@ package final class ChildProcess: @unchecked Sendable {
 
     package var stdout: String { output.withLock { String(decoding: stdoutData, as: UTF8.self) } }
     package var stderr: String { output.withLock { String(decoding: stderrData, as: UTF8.self) } }
+
+    /// Writes to the child's standard input (made with `standardInput: true`).
+    package func writeInput(_ text: String) {
+        stdinPipe?.fileHandleForWriting.write(Data(text.utf8))
+    }
+
+    /// Ends the child's standard input.
+    package func closeInput() {
+        try? stdinPipe?.fileHandleForWriting.close()
+    }
 
     package func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 

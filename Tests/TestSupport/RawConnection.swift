@@ -27,6 +27,11 @@ package final class RawConnection: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// Hangs up both ways at once, as a client that gives up on a request does.
+    package func hangUp() {
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     /// Writes all of `bytes`; false when the peer closed or reset the connection meanwhile.
     @discardableResult
     package func write(_ bytes: [UInt8]) -> Bool {

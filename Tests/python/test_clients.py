@@ -1,7 +1,5 @@
 """The official clients against `echo --local`: runpod 1.12.0's Endpoint and the openai SDK."""
 import os
-import re
-import subprocess
 import threading
 import time
 import urllib.request
@@ -9,25 +7,10 @@ import urllib.request
 import pytest
 
 import stub_openai
+from workers import Worker
 
 ECHO = os.environ.get("ECHO_BIN", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "echo"))
 KEY = "client-test-key"
-
-
-def serving_port(proc, deadline):
-    """The port `--port 0` picked, read from the worker's "Serving ... on http://host:port" log line."""
-    pattern = re.compile(r"Serving the .* on http://[^ ]*:(\d+)")
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        match = pattern.search(line)
-        if match:
-            # Keep draining the log so the worker never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return int(match.group(1))
-    proc.kill()
-    raise RuntimeError("echo --local never reported its port")
 
 
 @pytest.fixture(scope="module")
@@ -36,24 +19,10 @@ def server():
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     env = dict(os.environ, RUNPOD_API_KEY=KEY, WORKER_CONCURRENCY="2",
                OPENAI_BASE_URL=f"http://127.0.0.1:{upstream.server_address[1]}")
-    proc = subprocess.Popen([ECHO, "--local", "--port", "0"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    base = f"http://127.0.0.1:{serving_port(proc, deadline)}"
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/ping", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("echo --local did not become ready")
-        time.sleep(0.05)
+    worker = Worker(ECHO, env)
+    base = worker.base
     yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    worker.stop()
     upstream.shutdown()
 
 

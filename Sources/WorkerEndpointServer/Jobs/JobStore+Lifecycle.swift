@@ -119,10 +119,12 @@ extension JobStore {
     // MARK: Results from the runner
 
     func recordProgress(_ job: StoredJob, _ value: JSONValue) {
-        state.withLock { _ in
-            guard !job.stopped, !job.status.isFinal else { return }
+        let listeners = state.withLock { _ -> [AsyncStream<JobEvent>.Continuation] in
+            guard !job.stopped, !job.status.isFinal else { return [] }
             job.progress = value
+            return Array(job.listeners.values)
         }
+        for listener in listeners { listener.yield(.progress(value)) }
     }
 
     func recordChunk(_ job: StoredJob, _ chunk: JSONValue, bytes: Int) {

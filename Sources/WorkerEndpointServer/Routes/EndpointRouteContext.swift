@@ -9,6 +9,17 @@ import WorkerRuntime
 package struct EndpointRouteContext: Sendable {
     let store: JobStore
     let health: WorkerHealth
+    /// How the server is served; nil for a job path without HTTP (`EndpointJobHost`).
+    package let server: ServerConfiguration?
+
+    init(store: JobStore, health: WorkerHealth, server: ServerConfiguration? = nil) {
+        self.store = store
+        self.health = health
+        self.server = server
+    }
+
+    /// The worker this server runs: its configuration, tools and handler.
+    package var worker: WorkerContext { store.context }
 
     package var limits: WorkerConfiguration.Limits { store.limits }
     package var logger: Logger { store.logger }
@@ -23,22 +34,35 @@ package struct EndpointRouteContext: Sendable {
         }
     }
 
+    /// Waits while the handler is still starting (a process an agent has just launched), at most
+    /// `limit`; then `ensureReady` tells what became of it.
+    package func waitForStart(limit: Duration = .seconds(600)) async {
+        let deadline = ContinuousClock.now + limit
+        while health.current == .initializing, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// The request body as JSON: 413 over `limit` bytes, 400 (saying where) when malformed.
-    package func readJSON(_ request: Request, limit: Int) async throws -> JSONValue {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw APIError.tooLarge("the request body is \(length) bytes; the limit here is \(limit) bytes")
-        }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: limit)
-        } catch {
-            throw APIError.tooLarge("the request body is over the limit of \(limit) bytes")
-        }
+    package func readJSON(_ request: Request, limit: Int) async throws(APIError) -> JSONValue {
+        let buffer = try await readBody(request, limit: limit)
         do {
             return try JSONValue.parse(buffer.readableBytesView)
         } catch {
             throw APIError.badRequest("the request body is \(error)")
+        }
+    }
+
+    /// The request body, refused (413) over `limit` bytes, by its declared length when it has one.
+    package func readBody(_ request: Request, limit: Int) async throws(APIError) -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError.tooLarge("the request body is \(length) bytes; the limit here is \(limit) bytes")
+        }
+        var request = request
+        do {
+            return try await request.collectBody(upTo: limit)
+        } catch {
+            throw APIError.tooLarge("the request body is over the limit of \(limit) bytes")
         }
     }
 
@@ -71,6 +95,8 @@ package struct EndpointRouteContext: Sendable {
 
 /// What happens to a job, as a route group sees it.
 package enum JobEvent: Sendable {
+    /// A `context.progress` update.
+    case progress(JSONValue)
     case chunk(JSONValue)
     case finished(JobStatusReport)
 }

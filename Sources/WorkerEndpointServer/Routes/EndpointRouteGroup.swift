@@ -6,10 +6,10 @@ import Hummingbird
 /// A feature contributes one by listing it in `WorkerFeature.contributions`.
 package struct EndpointRouteGroup: Sendable {
     package let name: String
-    package let add: @Sendable (_ router: any RouterMethods<BasicRequestContext>, _ server: EndpointRouteContext) -> Void
+    package let add: @Sendable (_ router: any RouterMethods<EndpointRequestContext>, _ server: EndpointRouteContext) -> Void
 
     package init(
-        name: String, add: @escaping @Sendable (_ router: any RouterMethods<BasicRequestContext>, _ server: EndpointRouteContext) -> Void
+        name: String, add: @escaping @Sendable (_ router: any RouterMethods<EndpointRequestContext>, _ server: EndpointRouteContext) -> Void
     ) {
         self.name = name
         self.add = add

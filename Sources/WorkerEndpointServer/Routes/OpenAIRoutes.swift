@@ -68,7 +68,10 @@ enum OpenAIRoutes {
     ) async throws -> Response {
         var iterator = events.makeAsyncIterator()
         // The first event decides the status: an upstream that refuses at once gets its HTTP error.
-        guard let first = await iterator.next() else {
+        var next = await iterator.next()
+        // Progress updates are not part of an OpenAI stream.
+        while case .progress = next { next = await iterator.next() }
+        guard let first = next else {
             return errorResponse(server, OpenAIError.body(message: "the job vanished", type: "server_error", status: 500), route: route)
         }
         if case .finished(let report) = first, report.status != .completed {
@@ -84,6 +87,7 @@ enum OpenAIRoutes {
                 var sawDone = false
                 while let current = event {
                     switch current {
+                    case .progress: break
                     case .chunk(let chunk):
                         let text = sseText(chunk)
                         if text.contains("data: [DONE]") { sawDone = true }

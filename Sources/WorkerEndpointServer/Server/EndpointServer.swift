@@ -15,7 +15,7 @@ package struct EndpointServer: Sendable {
     let routeGroups: [EndpointRouteGroup]
 
     var health: WorkerHealth { store.context.health }
-    var routeContext: EndpointRouteContext { EndpointRouteContext(store: store, health: health) }
+    var routeContext: EndpointRouteContext { EndpointRouteContext(store: store, health: health, server: configuration) }
 
     /// The server for `context`'s handler; `now` is the job store's clock (tests move it).
     init(
@@ -28,8 +28,8 @@ package struct EndpointServer: Sendable {
         self.routeGroups = [OpenAIRoutes.group] + context.contributions(of: EndpointRouteGroup.self)
     }
 
-    package func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    package func makeRouter() -> Router<EndpointRequestContext> {
+        let router = Router(context: EndpointRequestContext.self)
         if let key = configuration.apiKey {
             router.add(middleware: APIKeyMiddleware(key: Array(key.utf8), healthPath: configuration.healthPath))
         }
@@ -50,8 +50,8 @@ package struct EndpointServer: Sendable {
     }
 
     /// A router with only the health check, for `PORT_HEALTH` when it differs from `PORT`.
-    package func makeHealthRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    package func makeHealthRouter() -> Router<EndpointRequestContext> {
+        let router = Router(context: EndpointRequestContext.self)
         router.get(RouterPath(configuration.healthPath)) { _, _ in ping() }
         return router
     }
@@ -64,7 +64,7 @@ package struct EndpointServer: Sendable {
         }
     }
 
-    private func addEndpointRoutes(to router: some RouterMethods<BasicRequestContext>) {
+    private func addEndpointRoutes(to router: some RouterMethods<EndpointRequestContext>) {
         router.post("run") { request, _ in try await submit(request, sync: false) }
         router.post("runsync") { request, _ in try await runSync(request) }
         for method in [HTTPRequest.Method.get, .post] {
@@ -117,7 +117,7 @@ package struct EndpointServer: Sendable {
         return .json(["id": .string(job.id), "status": .string(report.status.rawValue)])
     }
 
-    private func status(_ context: BasicRequestContext) throws -> Response {
+    private func status(_ context: EndpointRequestContext) throws -> Response {
         let id = try jobID(context)
         guard let report = store.report(id) else { throw notFound(id) }
         return .json(report)
@@ -151,7 +151,7 @@ package struct EndpointServer: Sendable {
     }
 
     /// The job id in the path, percent-decoded (clients escape ids they did not make).
-    private func jobID(_ context: BasicRequestContext) throws -> String {
+    private func jobID(_ context: EndpointRequestContext) throws -> String {
         guard let raw = context.parameters.get("id"), !raw.isEmpty else { throw APIError.badRequest("no job id in the path") }
         return percentDecoded(raw) ?? raw
     }

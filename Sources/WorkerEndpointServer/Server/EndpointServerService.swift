@@ -28,7 +28,7 @@ struct EndpointServerService: Service {
         // and connections are capped below the descriptor limit (the health listener shares the cap).
         let http = HTTPServerBuilder.http1(
             configuration: .init(
-                additionalChannelHandlers: [RequestFlowHandler(bodyLimit: bodyLimit)],
+                additionalChannelHandlers: [RequestFlowHandler(bodyLimit: bodyLimit), ClientHangUpHandler()],
                 idleTimeout: .nanoseconds(Int64(limits.idleTimeout / .nanoseconds(1)))))
         let connections = ConnectionCap(limits.maxConnections, logger: logger)
         services.append(
@@ -63,6 +63,40 @@ struct EndpointServerService: Service {
         } onGracefulShutdown: {
             Task { await group.triggerGracefulShutdown() }
         }
+    }
+}
+
+/// The endpoint server's job path without its HTTP listener, for a transport of another module
+/// (MCP over standard input and output): jobs queue, run, time out and are counted as `/run`'s do.
+package struct EndpointJobHost: Sendable {
+    let store: JobStore
+
+    package init(context: WorkerContext) {
+        self.store = JobStore(context: context)
+    }
+
+    package var routeContext: EndpointRouteContext { EndpointRouteContext(store: store, health: store.context.health) }
+
+    /// Starts the handler, runs `body` until it returns or the worker is told to stop, then lets
+    /// the running jobs finish and shuts the handler down.
+    package func run(_ body: @escaping @Sendable (EndpointRouteContext) async throws -> Void) async throws {
+        let context = routeContext
+        let services: [any Service] = [JanitorService(store: store), HandlerLifecycleService(store: store), BodyService { try await body(context) }]
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                }, logger: store.context.logger))
+        try await withGracefulShutdownHandler {
+            try await group.run()
+        } onGracefulShutdown: {
+            Task { await group.triggerGracefulShutdown() }
+        }
+    }
+
+    private struct BodyService: Service {
+        let body: @Sendable () async throws -> Void
+        func run() async throws { try await cancelWhenGracefulShutdown { try await body() } }
     }
 }
 

@@ -74,6 +74,9 @@ extension WorkerConfiguration {
             config.limits.retention = seconds
         }
 
+        config.mcp.allowedHosts = try patterns(value("MCP_ALLOWED_HOSTS"), "MCP_ALLOWED_HOSTS", origins: false)
+        config.mcp.allowedOrigins = try patterns(value("MCP_ALLOWED_ORIGINS"), "MCP_ALLOWED_ORIGINS", origins: true)
+
         if let take = value("RUNPOD_WEBHOOK_GET_JOB") {
             let worker = config.workerID
             let jobTake = take.replacing("$ID", with: worker)
@@ -98,6 +101,34 @@ extension WorkerConfiguration {
                 ping: ping)
         }
         return config
+    }
+
+    /// A comma-separated list of host names, `*.suffix` patterns or `*` (and, for origins, whole
+    /// `scheme://host[:port]` origins), lower-cased.
+    private static func patterns(_ raw: String?, _ variable: String, origins: Bool) throws(ConfigurationError) -> [String] {
+        guard let raw else { return [] }
+        var entries: [String] = []
+        for part in raw.split(separator: ",") {
+            let entry = trimmed(String(part)).lowercased()
+            guard !entry.isEmpty else { continue }
+            var hostPart = entry
+            if origins, let marker = entry.firstRange(of: "://") {
+                // A whole origin: a scheme and a host (with an optional port), no path.
+                let scheme = entry[..<marker.lowerBound]
+                hostPart = String(entry[marker.upperBound...])
+                if scheme.isEmpty || !scheme.allSatisfy({ $0.isLetter }) || hostPart.contains("/") { hostPart = "" }
+            }
+            let name = hostPart.hasPrefix("*.") ? String(hostPart.dropFirst(2)) : hostPart
+            let valid = entry == "*" || (!name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || "-.:[]_".contains($0) })
+            guard valid else {
+                throw .invalidValue(
+                    variable, raw,
+                    expected: "a comma-separated list of host names, *.suffix patterns or *"
+                        + (origins ? ", or origins such as https://app.example.com" : ""))
+            }
+            entries.append(entry)
+        }
+        return entries
     }
 
     private static func port(_ raw: String?, _ variable: String) throws(ConfigurationError) -> Int? {

@@ -38,6 +38,22 @@ package struct WorkerConfiguration: Sendable {
     package var serverAPIKey: String?
     /// Every size, count and time limit of the HTTP modes, in one place.
     package var limits = Limits()
+    /// Who may reach `/mcp` from a browser or through a proxy.
+    package var mcp = MCPAccess()
+
+    /// `MCP_ALLOWED_HOSTS` and `MCP_ALLOWED_ORIGINS`: names beyond the defaults (loopback, the
+    /// address served on, RunPod's endpoint host) that the `Host` and `Origin` headers of MCP
+    /// requests may carry. An entry is a host name, `*.suffix`, or `*` for any.
+    package struct MCPAccess: Sendable, Equatable {
+        package var allowedHosts: [String] = []
+        /// Whole origins (`https://app.example.com`), host patterns as above, or `*`.
+        package var allowedOrigins: [String] = []
+
+        package init(allowedHosts: [String] = [], allowedOrigins: [String] = []) {
+            self.allowedHosts = allowedHosts
+            self.allowedOrigins = allowedOrigins
+        }
+    }
 
     package struct PlatformEndpoints: Sendable, Equatable {
         package var jobTake: String

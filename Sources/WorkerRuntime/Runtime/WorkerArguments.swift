@@ -27,6 +27,12 @@ package struct WorkerArguments: ParsableArguments, Sendable {
     @Option(name: [.customLong("concurrency"), .customLong("rp_api_concurrency")], help: "Jobs run at once (overrides WORKER_CONCURRENCY).")
     package var concurrency: Int?
 
+    @Flag(help: "Speak MCP (the Model Context Protocol) over standard input and output, for desktop agents; logs go to standard error.")
+    package var mcp = false
+
+    @Flag(help: "Print the tools this worker offers agents (MCP's tools/list) as JSON and exit.")
+    package var listTools = false
+
     @Flag(help: "Allow serving on a non-loopback address without RUNPOD_API_KEY.")
     package var allowUnauthenticated = false
 

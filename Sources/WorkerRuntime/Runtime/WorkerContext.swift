@@ -14,11 +14,14 @@ package struct WorkerContext: Sendable {
     package let metrics: WorkerMetrics
     package let health: WorkerHealth
     package let features: [WorkerFeature]
+    /// The tools agents may call (over MCP), from `WorkerOptions.tools`.
+    package let tools: ToolCatalog
 
     package init(
         handler: any RawJobHandler, options: WorkerOptions, configuration: WorkerConfiguration, logger: Logger,
-        httpClient: CurlHTTPClient, metrics: WorkerMetrics, features: [WorkerFeature] = []
+        httpClient: CurlHTTPClient, metrics: WorkerMetrics, features: [WorkerFeature] = [], tools: ToolCatalog? = nil
     ) {
+        self.tools = tools ?? (try? ToolCatalog(options: options, executable: "worker")) ?? ToolCatalog(name: "worker")
         self.handler = handler
         self.options = options
         self.configuration = configuration

@@ -6,11 +6,14 @@ package enum WorkerMode: Sendable, Equatable {
     case oneShot(testInput: String?)
     /// The endpoint API over HTTP: `--local`, or a load-balancing worker (`PORT`).
     case server(ServerConfiguration)
+    /// `--mcp`: MCP over standard input and output, for an agent that launched the worker.
+    case mcpStdio
 
-    /// `--test-input` wins; then `--local`; then the platform's queue variables; then `PORT`
-    /// (load balancing); else a one-shot run of `./test_input.json`.
+    /// `--test-input` wins; then `--mcp`; then `--local`; then the platform's queue variables;
+    /// then `PORT` (load balancing); else a one-shot run of `./test_input.json`.
     package static func resolve(arguments: WorkerArguments, configuration: WorkerConfiguration) -> WorkerMode {
         if let input = arguments.testInput { return .oneShot(testInput: input) }
+        if arguments.mcp { return .mcpStdio }
         if arguments.local {
             return .server(
                 ServerConfiguration(

@@ -8,15 +8,26 @@ public struct WorkerOptions: Sendable {
     /// The endpoint's execution timeout, for `JobContext.deadline` when a job carries no
     /// `policy.executionTimeout` of its own (queue workers are not told the endpoint's setting).
     public var executionTimeout: Duration?
+    /// The worker's name for agents (MCP's server name); nil uses the executable's file name.
+    public var name: String?
+    /// What the worker is for, in a sentence or two, for an agent's system prompt (MCP's
+    /// `instructions`).
+    public var instructions: String?
+    /// The actions agents may call as tools (over MCP); none gives one tool named after the
+    /// worker that takes its job input.
+    public var tools: [WorkerTool]
 
     public init(
         concurrency: JobConcurrency = .environment, returnAggregateStream: Bool = false, refreshWorker: Bool = false,
-        executionTimeout: Duration? = nil
+        executionTimeout: Duration? = nil, name: String? = nil, instructions: String? = nil, tools: [WorkerTool] = []
     ) {
         self.concurrency = concurrency
         self.returnAggregateStream = returnAggregateStream
         self.refreshWorker = refreshWorker
         self.executionTimeout = executionTimeout
+        self.name = name
+        self.instructions = instructions
+        self.tools = tools
     }
 }
 

@@ -13,6 +13,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
+import WorkerJSON
 
 extension WorkerRuntime {
     /// Runs the worker as the whole process and exits with its status: 0 when it stopped cleanly,
@@ -57,6 +58,10 @@ extension WorkerRuntime {
                     error.exitCode == 1 ? "Worker start-up failed: \(error)\n" : "\(error)\n")
             }
             return error.exitCode
+        }
+        if resolved.listTools {
+            print((try? JSONValue.object(["tools": resolved.tools.listing]).jsonString()) ?? "{}")
+            return 0
         }
         let logger = self.logger ?? Self.bootstrapLogging(resolved.configuration)
         let group = ServiceGroup(

@@ -16,7 +16,8 @@ extension WorkerRuntime {
         let resolved = try resolve()
         let logger = self.logger ?? Logger(label: "worker")
         let client = CurlHTTPClient(name: "worker-http", userAgent: "swift-worker-runtime/\(WorkerRuntimeVersion.current)")
-        let context = makeContext(mode: resolved.mode, configuration: resolved.configuration, client: client, logger: logger)
+        let context = makeContext(
+            mode: resolved.mode, configuration: resolved.configuration, client: client, logger: logger, tools: resolved.tools)
         let outcome = OneShotOutcome()
         do {
             let main = try mainService(for: resolved.mode, context: context, outcome: outcome)
@@ -31,7 +32,7 @@ extension WorkerRuntime {
 
     /// The context features and the runtime's own services build on.
     package func makeContext(
-        mode: WorkerMode, configuration: WorkerConfiguration, client: CurlHTTPClient, logger: Logger
+        mode: WorkerMode, configuration: WorkerConfiguration, client: CurlHTTPClient, logger: Logger, tools: ToolCatalog? = nil
     ) -> WorkerContext {
         let factory = features.lazy.compactMap { $0.metricsFactory?(mode) }.first ?? MetricsSystem.factory
         var handler = self.handler
@@ -40,7 +41,7 @@ extension WorkerRuntime {
         }
         var context = WorkerContext(
             handler: handler, options: options, configuration: configuration, logger: logger, httpClient: client,
-            metrics: WorkerMetrics(factory: factory), features: features)
+            metrics: WorkerMetrics(factory: factory), features: features, tools: tools)
         for feature in features {
             if let decorate = feature.decorate { context.handler = decorate(context.handler, context) }
         }
@@ -53,9 +54,13 @@ extension WorkerRuntime {
             return OneShotService(context: context, testInput: testInput, outcome: outcome)
         case .queue(let platform):
             return QueueWorkerService(context: context, platform: platform)
-        case .server:
+        case .server, .mcpStdio:
             for feature in features {
                 if let service = try feature.serve?(mode, context) { return service }
+            }
+            if mode == .mcpStdio {
+                throw WorkerRuntimeError.featureMissing(
+                    "--mcp needs the MCP server: add the WorkerMCP module and pass features: [.endpointServer(), .mcp()] to WorkerRuntime")
             }
             throw WorkerRuntimeError.featureMissing(
                 "--local and load-balancing mode (PORT) need the endpoint server: add the WorkerEndpointServer module "

@@ -24,6 +24,8 @@ public final class WorkerRuntime: Service, Sendable {
     let logger: Logger?
     let arguments: [String]
     let environment: [String: String]
+    /// The program's file name: the worker's default name for agents.
+    let executable: String
     let launch = Mutex(Launch())
 
     /// The environment the runtime reads its configuration from (the test harness reads it too).
@@ -42,6 +44,7 @@ public final class WorkerRuntime: Service, Sendable {
         self.services = services
         self.logger = logger
         self.arguments = arguments ?? Array(CommandLine.arguments.dropFirst())
+        self.executable = arguments == nil ? CommandLine.arguments.first ?? "worker" : "worker"
         self.environment = environment ?? ProcessInfo.processInfo.environment
     }
 
@@ -123,6 +126,9 @@ extension WorkerRuntime {
     package struct Resolved: Sendable {
         package let mode: WorkerMode
         package let configuration: WorkerConfiguration
+        package let tools: ToolCatalog
+        /// `--list-tools`: print the tools and exit.
+        package let listTools: Bool
     }
 
     /// Parses the flags and reads the environment, once.
@@ -130,7 +136,7 @@ extension WorkerRuntime {
         let result = launch.withLock { launch in
             if let resolved = launch.resolved { return resolved }
             let resolved = Result { () throws(WorkerRuntimeError) -> Resolved in
-                try Self.resolve(arguments: arguments, environment: environment)
+                try Self.resolve(arguments: arguments, environment: environment, options: options, executable: executable)
             }
             launch.resolved = resolved
             return resolved
@@ -138,7 +144,9 @@ extension WorkerRuntime {
         return try result.get()
     }
 
-    package static func resolve(arguments: [String], environment: [String: String]) throws(WorkerRuntimeError) -> Resolved {
+    package static func resolve(
+        arguments: [String], environment: [String: String], options: WorkerOptions = WorkerOptions(), executable: String = "worker"
+    ) throws(WorkerRuntimeError) -> Resolved {
         let parsed: WorkerArguments
         do {
             parsed = try WorkerArguments.parse(arguments)
@@ -178,6 +186,7 @@ extension WorkerRuntime {
                     expected: "a loopback address (127.0.0.1, ::1, localhost) unless RUNPOD_API_KEY is set or "
                         + "--allow-unauthenticated is passed: refusing to serve on a network without an API key"))
         }
-        return Resolved(mode: mode, configuration: configuration)
+        let tools = try ToolCatalog(options: options, executable: executable)
+        return Resolved(mode: mode, configuration: configuration, tools: tools, listTools: parsed.listTools)
     }
 }

@@ -12,6 +12,7 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
         case arguments(String, exitCode: Int32)
         case configuration(String)
         case featureMissing(String)
+        case invalidTool(String)
         case startupFailed
         case jobFailed(String)
     }
@@ -29,6 +30,7 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
     package static func arguments(_ message: String, exitCode: Int32) -> Self { Self(code: .arguments(message, exitCode: exitCode)) }
     package static func configuration(_ error: ConfigurationError) -> Self { Self(code: .configuration(error.description)) }
     package static func featureMissing(_ what: String) -> Self { Self(code: .featureMissing(what)) }
+    package static func invalidTool(_ what: String) -> Self { Self(code: .invalidTool(what)) }
     package static let startupFailed = Self(code: .startupFailed)
     package static func jobFailed(_ id: String) -> Self { Self(code: .jobFailed(id)) }
 
@@ -68,6 +70,8 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
             return message
         case .featureMissing(let what):
             return what
+        case .invalidTool(let what):
+            return "WorkerOptions.tools: \(what)"
         case .startupFailed:
             return "the handler's start-up failed (the error is logged above); the worker cannot take jobs"
         case .jobFailed(let id):

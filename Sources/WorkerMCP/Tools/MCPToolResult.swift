@@ -1,0 +1,45 @@
+import EndpointAPI
+import WorkerJSON
+
+/// A job's end as a `tools/call` result: the output as `structuredContent` and the same JSON as a
+/// text block; a failure as `isError` with a text that says what went wrong.
+enum MCPToolResult {
+    static func success(_ output: JSONValue, modern: Bool) -> JSONValue {
+        // structuredContent is an object; other outputs are wrapped so clients can still read them.
+        let structured: JSONValue = if case .object = output { output } else { ["result": output] }
+        var result: [String: JSONValue] = [
+            "content": [["type": "text", "text": .string((try? output.jsonString()) ?? "null")]],
+            "structuredContent": structured, "isError": false,
+        ]
+        if modern { result["resultType"] = "complete" }
+        return .object(result)
+    }
+
+    static func failure(_ text: String, modern: Bool) -> JSONValue {
+        var result: [String: JSONValue] = ["content": [["type": "text", "text": .string(text)]], "isError": true]
+        if modern { result["resultType"] = "complete" }
+        return .object(result)
+    }
+
+    /// The final report of the job a call ran.
+    static func from(_ report: JobStatusReport, tool: String, modern: Bool) -> JSONValue {
+        switch report.status {
+        case .completed:
+            return success(report.output ?? .null, modern: modern)
+        case .timedOut:
+            return failure("the \(tool) tool did not finish within its execution timeout", modern: modern)
+        case .cancelled:
+            return failure("the \(tool) call was cancelled", modern: modern)
+        default:
+            return failure(errorText(report.error) ?? "the \(tool) tool failed", modern: modern)
+        }
+    }
+
+    /// The handler's message from the runtime's error report (a JSON object with
+    /// `error_message`), or the text as it is.
+    static func errorText(_ error: String?) -> String? {
+        guard let error else { return nil }
+        if let parsed = try? JSONValue.parse(error), let message = parsed["error_message"]?.stringValue { return message }
+        return error
+    }
+}

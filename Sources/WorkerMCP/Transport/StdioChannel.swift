@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import Synchronization
+import WorkerJSON
+
+/// Newline-delimited JSON-RPC over standard input and output, for an agent that launched the
+/// worker as a process. Reading and writing happen on queues of their own, never on Swift's
+/// cooperative pool: a client that stops reading stalls only the writer queue.
+final class StdioChannel: Sendable {
+    enum Line: Sendable {
+        case message([UInt8])
+        /// A line over the size limit, dropped whole.
+        case tooLong(Int)
+    }
+
+    private let input: Int32
+    private let output: Int32
+    private let maxLineBytes: Int
+    private let stopping = Atomic<Bool>(false)
+    private let writer = DispatchQueue(label: "mcp-stdout")
+
+    /// Takes over standard output for the protocol: its descriptor is duplicated for messages,
+    /// and descriptor 1 then points at standard error, so a stray `print` in a handler lands in
+    /// the log instead of corrupting the protocol stream.
+    init(maxLineBytes: Int) {
+        signal(SIGPIPE, SIG_IGN)
+        input = 0
+        let duplicate = dup(1)
+        if duplicate >= 0 {
+            output = duplicate
+            _ = dup2(2, 1)
+        } else {
+            output = 1
+        }
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// Lines from standard input until it ends or `stop()`; checked for a stop five times a second.
+    func lines() -> AsyncStream<Line> {
+        let (stream, continuation) = AsyncStream<Line>.makeStream()
+        let input = self.input
+        let limit = maxLineBytes
+        DispatchQueue(label: "mcp-stdin").async { [self] in
+            var pending: [UInt8] = []
+            var dropping = 0
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            reading: while !stopping.load(ordering: .relaxed) {
+                var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, 200)
+                if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+                let count = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR || errno == EAGAIN { continue }
+                guard count > 0 else { break reading }
+                var start = 0
+                for index in 0..<count where chunk[index] == UInt8(ascii: "\n") {
+                    if dropping > 0 {
+                        continuation.yield(.tooLong(dropping + index - start))
+                        dropping = 0
+                    } else {
+                        pending.append(contentsOf: chunk[start..<index])
+                        if !pending.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continuation.yield(.message(pending)) }
+                        pending.removeAll(keepingCapacity: true)
+                    }
+                    start = index + 1
+                }
+                if dropping > 0 {
+                    dropping += count - start
+                } else {
+                    pending.append(contentsOf: chunk[start..<count])
+                    if pending.count > limit {
+                        dropping = pending.count
+                        pending = []
+                    }
+                }
+            }
+            if !pending.isEmpty, dropping == 0 { continuation.yield(.message(pending)) }
+            continuation.finish()
+        }
+        return stream
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    /// Writes one message as a line; messages keep the order they were sent in.
+    func send(_ message: JSONValue) {
+        guard var line = try? message.serialized() else { return }
+        line.append(UInt8(ascii: "\n"))
+        let bytes = line
+        let output = self.output
+        writer.async {
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes[offset...].withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
+                if written < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Waits until every message sent so far is written.
+    func flush() async {
+        await withCheckedContinuation { continuation in writer.async { continuation.resume() } }
+    }
+}

@@ -1,0 +1,143 @@
+import CurlHTTP
+import Foundation
+import Testing
+import TestSupport
+import WorkerJSON
+import WorkerRuntimeTesting
+
+/// MCP over real sockets against the `echo` process: what depends on connections (two requests
+/// with one id, a client hanging up, a cancel on another connection, SSE) and on the process
+/// (`--mcp` on standard input and output).
+@Suite("MCP against the echo process", .tags(.process), .defaultPass)
+struct MCPProcessTests {
+    let client = CurlHTTPClient(name: "mcp-process-tests")
+
+    func worker(_ environment: [String: String] = [:]) async throws -> (ChildProcess, Int) {
+        let worker = try ChildProcess("echo", arguments: ["--local", "--port", "0"], environment: environment)
+        return (worker, try await worker.servingPort())
+    }
+
+    func call(_ port: Int, _ message: JSONValue, headers: [(String, String)] = []) async throws -> (status: Int, body: JSONValue?) {
+        var request = try HTTPClientRequest.json(url: "http://127.0.0.1:\(port)/mcp", body: message)
+        request.headers.append(("Accept", "application/json, text/event-stream"))
+        request.headers += headers
+        let response = try await client.execute(request)
+        return (response.status, try? JSONValue.parse(response.body))
+    }
+
+    func inProgress(_ port: Int) async throws -> Int {
+        let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"))
+        return try JSONValue.parse(response.body)["jobs"]?["inProgress"]?.intValue ?? -1
+    }
+
+    static func toolCall(id: JSONValue, _ arguments: JSONValue, token: JSONValue? = nil) -> JSONValue {
+        var params: [String: JSONValue] = ["name": "echo", "arguments": arguments]
+        if let token { params["_meta"] = ["progressToken": token] }
+        return ["jsonrpc": "2.0", "id": id, "method": "tools/call", "params": .object(params)]
+    }
+
+    @Test("requests with the same JSON-RPC id in flight at once each get their own answer")
+    func sameID() async throws {
+        let (worker, port) = try await worker(["WORKER_CONCURRENCY": "8"])
+        defer { worker.signal(SIGKILL) }
+        let answers = try await withThrowingTaskGroup(of: (Int, JSONValue?).self) { group in
+            for index in 0..<8 {
+                // Later requests finish first, so a server that matched answers by id would cross them.
+                group.addTask {
+                    let sent = Self.toolCall(id: 1, ["n": .integer(Int64(index)), "sleep": .number(Double(8 - index) * 0.05)])
+                    return (index, try await call(port, sent).body)
+                }
+            }
+            var answers: [(Int, JSONValue?)] = []
+            for try await answer in group { answers.append(answer) }
+            return answers
+        }
+        #expect(answers.count == 8)
+        for (index, body) in answers {
+            #expect(body?["id"] == 1)
+            #expect(body?["result"]?["structuredContent"]?["n"] == .integer(Int64(index)))
+        }
+    }
+
+    @Test("a client that hangs up mid-call cancels its job; the worker goes on serving")
+    func hangUp() async throws {
+        let (worker, port) = try await worker()
+        defer { worker.signal(SIGKILL) }
+        let connection = try RawConnection(port: port)
+        let body = try Self.toolCall(id: 5, ["sleep": 60]).jsonString()
+        connection.write(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        try await waitUntil("the call to start") { try await inProgress(port) == 1 }
+        connection.hangUp()
+        try await waitUntil("the job to be cancelled", timeout: .seconds(10)) { try await inProgress(port) == 0 }
+        try await waitUntil("the stop in the log") { worker.stderr.contains("Job stopped") }
+        #expect(try await call(port, Self.toolCall(id: 6, ["after": true])).body?["result"]?["structuredContent"] == ["after": true])
+    }
+
+    @Test("notifications/cancelled from the same client stops the call, whose POST then ends (no hang)")
+    func cancelNotification() async throws {
+        let (worker, port) = try await worker()
+        defer { worker.signal(SIGKILL) }
+        let pending = Task { try await call(port, Self.toolCall(id: "slow", ["sleep": 60])) }
+        try await waitUntil("the call to start") { try await inProgress(port) == 1 }
+        // Another client's cancel with the same id must not touch it.
+        let foreign = try await call(
+            port, ["jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": "slow"]],
+            headers: [("Authorization", "Bearer someone-else")])
+        #expect(foreign.status == 202)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await inProgress(port) == 1)
+        let cancel = try await call(port, ["jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": "slow"]])
+        #expect(cancel.status == 202)
+        let answer = try await withTimeout(.seconds(10)) { try await pending.value }
+        #expect(answer.body?["error"]?["code"] == -32800)
+        #expect(try await inProgress(port) == 0)
+    }
+
+    @Test("progress as SSE events before the answer, when the client takes SSE and sent a token")
+    func sseProgress() async throws {
+        let (worker, port) = try await worker()
+        defer { worker.signal(SIGKILL) }
+        var request = try HTTPClientRequest.json(url: "http://127.0.0.1:\(port)/mcp", body: Self.toolCall(id: 9, ["progress": 3], token: "p"))
+        request.headers.append(("Accept", "application/json, text/event-stream"))
+        let response = try await client.execute(request)
+        #expect(response.header("Content-Type") == "text/event-stream")
+        let events = String(decoding: response.body, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("data: ") }
+            .map { try? JSONValue.parse(String($0.dropFirst(6))) }
+        #expect(events.count == 4)
+        #expect(events.prefix(3).map { $0?["params"]?["progress"] } == [1, 2, 3])
+        #expect(events.last??["result"]?["structuredContent"] == ["progress": 3])
+    }
+
+    @Test("the API key guards /mcp (401 without it); GET and DELETE are 405; a foreign Origin is 403")
+    func guards() async throws {
+        let (worker, port) = try await worker(["RUNPOD_API_KEY": "secret"])
+        defer { worker.signal(SIGKILL) }
+        let ping: JSONValue = ["jsonrpc": "2.0", "id": 1, "method": "ping"]
+        #expect(try await call(port, ping).status == 401)
+        let key = ("Authorization", "Bearer secret")
+        #expect(try await call(port, ping, headers: [key]).body?["result"] == [:])
+        #expect(try await call(port, ping, headers: [key, ("Origin", "https://evil.example")]).status == 403)
+        #expect(try await call(port, ping, headers: [key]).status == 200)
+        var get = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v2/abc/mcp")
+        get.headers.append(key)
+        #expect(try await client.execute(get).status == 405)
+        #expect(try await call(port, ping, headers: [key, ("MCP-Protocol-Version", "1999-01-01")]).status == 400)
+    }
+
+    @Test("--mcp over stdio: a stray line of garbage gets a parse error and the server goes on; EOF ends the process")
+    func stdio() async throws {
+        let worker = try ChildProcess("echo", arguments: ["--mcp"], standardInput: true)
+        defer { worker.signal(SIGKILL) }
+        worker.writeInput("not json\n")
+        worker.writeInput(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"x":1}}}"# + "\n")
+        try await waitUntil("two answers on standard output") { worker.stdout.split(separator: "\n").count >= 2 }
+        let lines = worker.stdout.split(separator: "\n").map { try? JSONValue.parse(String($0)) }
+        #expect(lines[0]?["error"]?["code"] == -32700)
+        #expect(lines[1]?["result"]?["structuredContent"] == ["x": 1])
+        #expect(!worker.stdout.contains("Serving MCP"), "logs go to standard error, never into the protocol stream")
+        worker.closeInput()
+        #expect(try await worker.wait() == 0)
+    }
+}

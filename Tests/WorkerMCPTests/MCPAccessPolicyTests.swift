@@ -1,0 +1,52 @@
+import Testing
+import TestSupport
+
+@testable import WorkerMCP
+@testable import WorkerRuntime
+
+@Suite("MCP Host and Origin checks", .defaultPass)
+struct MCPAccessPolicyTests {
+    @Test("local without a key: loopback names only; foreign Origins are 403, foreign Hosts 421")
+    func local() throws {
+        let policy = MCPAccessPolicy(configuration: try WorkerConfiguration.fromEnvironment([:]), server: ServerConfiguration())
+        #expect(policy.check(host: "127.0.0.1:8000", origin: nil) == nil)
+        #expect(policy.check(host: "localhost:8000", origin: "http://localhost:3000") == nil)
+        #expect(policy.check(host: "[::1]:8000", origin: nil) == nil)
+        #expect(policy.check(host: "evil.example:8000", origin: nil)?.status == 421)
+        #expect(policy.check(host: "127.0.0.1:8000", origin: "https://evil.example")?.status == 403)
+        #expect(policy.check(host: "127.0.0.1:8000", origin: "null")?.status == 403)
+    }
+
+    @Test("load balancing: RunPod's endpoint host is allowed by default; MCP_ALLOWED_* add names")
+    func loadBalancing() throws {
+        let configuration = try WorkerConfiguration.fromEnvironment([
+            "RUNPOD_ENDPOINT_ID": "abc123", "MCP_ALLOWED_HOSTS": "tools.example.com, *.internal",
+            "MCP_ALLOWED_ORIGINS": "https://app.example.com",
+        ])
+        let policy = MCPAccessPolicy(configuration: configuration, server: ServerConfiguration(kind: .loadBalancing, host: "0.0.0.0"))
+        #expect(policy.check(host: "abc123.api.runpod.ai", origin: nil) == nil)
+        #expect(policy.check(host: "other.api.runpod.ai", origin: nil) == nil)
+        #expect(policy.check(host: "tools.example.com", origin: nil) == nil)
+        #expect(policy.check(host: "a.b.internal", origin: nil) == nil)
+        #expect(policy.check(host: "internal", origin: nil)?.status == 421)
+        #expect(policy.check(host: "0.0.0.0", origin: nil)?.status == 421)
+        #expect(policy.check(host: "abc123.api.runpod.ai", origin: "https://app.example.com") == nil)
+        #expect(policy.check(host: "abc123.api.runpod.ai", origin: "https://abc123.api.runpod.ai") == nil)
+        #expect(policy.check(host: "abc123.api.runpod.ai", origin: "https://evil.example")?.status == 403)
+    }
+
+    @Test("with an API key any Host is fine (a rebinding page has no key), but foreign Origins are still refused")
+    func withKey() throws {
+        let configuration = try WorkerConfiguration.fromEnvironment(["RUNPOD_API_KEY": "k"])
+        let policy = MCPAccessPolicy(configuration: configuration, server: ServerConfiguration(host: "0.0.0.0", apiKey: "k"))
+        #expect(policy.check(host: "10.1.2.3:8000", origin: nil) == nil)
+        #expect(policy.check(host: "10.1.2.3:8000", origin: "http://10.1.2.3:8000") == nil)
+        #expect(policy.check(host: "10.1.2.3:8000", origin: "https://evil.example")?.status == 403)
+    }
+
+    @Test("bad MCP_ALLOWED_HOSTS values are refused at start-up, naming the variable")
+    func badConfiguration() {
+        #expect(throws: ConfigurationError.self) { try WorkerConfiguration.fromEnvironment(["MCP_ALLOWED_HOSTS": "a b"]) }
+        #expect(throws: ConfigurationError.self) { try WorkerConfiguration.fromEnvironment(["MCP_ALLOWED_ORIGINS": "https://a/b c"]) }
+    }
+}

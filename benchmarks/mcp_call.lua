@@ -1,0 +1,18 @@
+-- wrk: an MCP tools/call of the echo tool, stateless (no initialize: any replica may answer).
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"prompt":"hello","n":1}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+
+-- Anything but a result with the echoed arguments counts as an error.
+local bad = 0
+response = function(status, headers, body)
+    if status ~= 200 or not string.find(body, '"prompt":"hello"', 1, true) or string.find(body, '"isError":true', 1, true) then
+        bad = bad + 1
+    end
+end
+
+done = function(summary, latency, requests)
+    io.write(string.format("bad answers: %d\n", bad))
+end
