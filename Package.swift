@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "MemoryStore", targets: ["MemoryStore"]),
+        .library(name: "TextEmbedding", targets: ["TextEmbedding"]),
         .executable(name: "echo", targets: ["Echo"]),
         .executable(name: "memory", targets: ["Memory"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
@@ -121,6 +122,8 @@ let package = Package(
         .target(name: "CVectorKernels"),
         .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
         .target(name: "MemoryStore", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
+        // Sentence embeddings in process: a sentence-transformers BERT model on OpenBLAS.
+        .target(name: "TextEmbedding", dependencies: ["COpenBLAS", "WorkerJSON"], swiftSettings: swiftSettings),
         // For handler authors' tests: a one-call harness, an in-memory platform, a mock worker API server.
         .target(
             name: "WorkerRuntimeTesting",
@@ -216,6 +219,9 @@ let package = Package(
             name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorKernels"],
             swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TextEmbeddingTests", dependencies: ["TestSupport", "TextEmbedding", "WorkerJSON"],
+            exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EchoTests", dependencies: ["TestSupport", "Echo", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"],
             swiftSettings: swiftSettings),

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import COpenBLAS
+
+/// The BERT architecture's sizes, from `config.json`.
+struct BertConfiguration: Sendable, Equatable {
+    var layers: Int
+    var heads: Int
+    var hidden: Int
+    var intermediate: Int
+    var layerNormEpsilon: Float
+    var maxPositions: Int
+    var typeVocabulary: Int
+    var vocabulary: Int
+
+    var headSize: Int { hidden / heads }
+}
+
+/// BERT's encoder on OpenBLAS: embeddings and LayerNorm, then each layer's multi-head
+/// self-attention and feed-forward block (GELU, erf form), each followed by a residual and
+/// LayerNorm. The sequences of a batch are packed end to end, without padding: the linear layers
+/// run on all of their tokens at once, attention on each sequence alone, so no token attends
+/// across sequences and no mask is needed.
+struct BertEncoder: Sendable {
+    struct Linear: Sendable {
+        let weight: FloatTensor  // [out, in], as PyTorch stores it
+        let bias: FloatTensor
+        let inputs: Int
+        let outputs: Int
+    }
+
+    struct Norm: Sendable {
+        let gamma: FloatTensor
+        let beta: FloatTensor
+    }
+
+    struct Layer: Sendable {
+        let query, key, value, attentionOutput, intermediate, output: Linear
+        let attentionNorm, outputNorm: Norm
+    }
+
+    let configuration: BertConfiguration
+    let wordEmbeddings, positionEmbeddings, typeEmbeddings: FloatTensor
+    let embeddingNorm: Norm
+    let layers: [Layer]
+
+    init(weights: SafeTensors, configuration: BertConfiguration) throws(EmbeddingModelError) {
+        self.configuration = configuration
+        let prefix = weights.entries["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+        let hidden = configuration.hidden
+        func tensor(_ name: String, _ shape: [Int]) throws(EmbeddingModelError) -> FloatTensor {
+            try weights.floats(prefix + name, shape: shape)
+        }
+        func linear(_ name: String, inputs: Int, outputs: Int) throws(EmbeddingModelError) -> Linear {
+            Linear(
+                weight: try tensor("\(name).weight", [outputs, inputs]), bias: try tensor("\(name).bias", [outputs]), inputs: inputs,
+                outputs: outputs)
+        }
+        func norm(_ name: String) throws(EmbeddingModelError) -> Norm {
+            Norm(gamma: try tensor("\(name).weight", [hidden]), beta: try tensor("\(name).bias", [hidden]))
+        }
+        wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [configuration.vocabulary, hidden])
+        positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [configuration.maxPositions, hidden])
+        typeEmbeddings = try tensor("embeddings.token_type_embeddings.weight", [configuration.typeVocabulary, hidden])
+        embeddingNorm = try norm("embeddings.LayerNorm")
+        var layers: [Layer] = []
+        for index in 0..<configuration.layers {
+            let base = "encoder.layer.\(index)"
+            layers.append(
+                Layer(
+                    query: try linear("\(base).attention.self.query", inputs: hidden, outputs: hidden),
+                    key: try linear("\(base).attention.self.key", inputs: hidden, outputs: hidden),
+                    value: try linear("\(base).attention.self.value", inputs: hidden, outputs: hidden),
+                    attentionOutput: try linear("\(base).attention.output.dense", inputs: hidden, outputs: hidden),
+                    intermediate: try linear("\(base).intermediate.dense", inputs: hidden, outputs: configuration.intermediate),
+                    output: try linear("\(base).output.dense", inputs: configuration.intermediate, outputs: hidden),
+                    attentionNorm: try norm("\(base).attention.output.LayerNorm"), outputNorm: try norm("\(base).output.LayerNorm")))
+        }
+        self.layers = layers
+    }
+
+    /// The last layer's hidden states of every token of `sequences`, packed: row `t` of a
+    /// `[total tokens, hidden]` matrix, the sequences one after another.
+    func forward(_ sequences: [[Int32]]) -> [Float] {
+        let hidden = configuration.hidden
+        let total = sequences.reduce(0) { $0 + $1.count }
+        let longest = sequences.map(\.count).max() ?? 0
+        var states = [Float](repeating: 0, count: total * hidden)
+        guard total > 0 else { return states }
+        var attended = [Float](repeating: 0, count: total * hidden)
+        var projections = [Float](repeating: 0, count: total * 3 * hidden)
+        var context = [Float](repeating: 0, count: total * hidden)
+        var expanded = [Float](repeating: 0, count: total * configuration.intermediate)
+        var scores = [Float](repeating: 0, count: longest * longest)
+
+        states.withUnsafeMutableBufferPointer { states in
+            embed(sequences, into: states.baseAddress!)
+            for layer in layers {
+                attended.withUnsafeMutableBufferPointer { attended in
+                    projections.withUnsafeMutableBufferPointer { projections in
+                        context.withUnsafeMutableBufferPointer { context in
+                            scores.withUnsafeMutableBufferPointer { scores in
+                                attention(
+                                    layer, sequences: sequences, input: states.baseAddress!, projections: projections.baseAddress!,
+                                    context: context.baseAddress!, scores: scores.baseAddress!, total: total)
+                            }
+                            // Output projection, residual, LayerNorm.
+                            apply(layer.attentionOutput, rows: total, input: context.baseAddress!, output: attended.baseAddress!)
+                        }
+                    }
+                    add(states.baseAddress!, to: attended.baseAddress!, count: total * hidden)
+                    normalize(attended.baseAddress!, rows: total, layer.attentionNorm)
+                    expanded.withUnsafeMutableBufferPointer { expanded in
+                        apply(layer.intermediate, rows: total, input: attended.baseAddress!, output: expanded.baseAddress!)
+                        gelu(expanded.baseAddress!, count: total * configuration.intermediate)
+                        apply(layer.output, rows: total, input: expanded.baseAddress!, output: states.baseAddress!)
+                    }
+                    add(attended.baseAddress!, to: states.baseAddress!, count: total * hidden)
+                    normalize(states.baseAddress!, rows: total, layer.outputNorm)
+                }
+            }
+        }
+        return states
+    }
+
+    private func embed(_ sequences: [[Int32]], into states: UnsafeMutablePointer<Float>) {
+        let hidden = configuration.hidden
+        var row = 0
+        for sequence in sequences {
+            for (position, id) in sequence.enumerated() {
+                let target = states + row * hidden
+                let word = wordEmbeddings.pointer + Int(id) * hidden
+                let place = positionEmbeddings.pointer + position * hidden
+                let type = typeEmbeddings.pointer
+                for column in 0..<hidden { target[column] = word[column] + place[column] + type[column] }
+                row += 1
+            }
+        }
+        normalize(states, rows: row, embeddingNorm)
+    }
+
+    /// Multi-head self-attention into `context` (before its output projection).
+    private func attention(
+        _ layer: Layer, sequences: [[Int32]], input: UnsafePointer<Float>, projections: UnsafeMutablePointer<Float>,
+        context: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, total: Int
+    ) {
+        let hidden = configuration.hidden
+        let width = 3 * hidden
+        // Query, key and value side by side in each row: three GEMMs into one strided matrix.
+        for (index, projection) in [layer.query, layer.key, layer.value].enumerated() {
+            apply(projection, rows: total, input: input, output: projections + index * hidden, outputStride: width)
+        }
+        let headSize = configuration.headSize
+        let scale = 1 / Float(headSize).squareRoot()
+        var offset = 0
+        for sequence in sequences {
+            let length = Int32(sequence.count)
+            for head in 0..<configuration.heads {
+                let query = projections + offset * width + head * headSize
+                let key = query + hidden
+                let value = query + 2 * hidden
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, length, length, Int32(headSize), scale, query, Int32(width), key,
+                    Int32(width), 0, scores, length)
+                softmaxRows(scores, rows: sequence.count, columns: sequence.count)
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, length, Int32(headSize), length, 1, scores, length, value,
+                    Int32(width), 0, context + offset * hidden + head * headSize, Int32(hidden))
+            }
+            offset += sequence.count
+        }
+    }
+
+    /// `output = input · weightᵀ + bias` for `rows` rows.
+    private func apply(
+        _ linear: Linear, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outputStride: Int? = nil
+    ) {
+        let stride = outputStride ?? linear.outputs
+        for row in 0..<rows {
+            (output + row * stride).update(from: linear.bias.pointer, count: linear.outputs)
+        }
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(linear.outputs), Int32(linear.inputs), 1, input,
+            Int32(linear.inputs), linear.weight.pointer, Int32(linear.inputs), 1, output, Int32(stride))
+    }
+
+    private func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+        for index in 0..<count { target[index] += source[index] }
+    }
+
+    private func normalize(_ rows: UnsafeMutablePointer<Float>, rows count: Int, _ norm: Norm) {
+        let hidden = configuration.hidden
+        let epsilon = configuration.layerNormEpsilon
+        for row in 0..<count {
+            let values = rows + row * hidden
+            var sum: Float = 0
+            for column in 0..<hidden { sum += values[column] }
+            let mean = sum / Float(hidden)
+            var squares: Float = 0
+            for column in 0..<hidden {
+                let centred = values[column] - mean
+                squares += centred * centred
+            }
+            let scale = 1 / (squares / Float(hidden) + epsilon).squareRoot()
+            for column in 0..<hidden {
+                values[column] = (values[column] - mean) * scale * norm.gamma.pointer[column] + norm.beta.pointer[column]
+            }
+        }
+    }
+
+    private func softmaxRows(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        for row in 0..<rows {
+            let line = values + row * columns
+            var largest = -Float.infinity
+            for column in 0..<columns { largest = max(largest, line[column]) }
+            var sum: Float = 0
+            for column in 0..<columns {
+                let value = expf(line[column] - largest)
+                line[column] = value
+                sum += value
+            }
+            let inverse = 1 / sum
+            for column in 0..<columns { line[column] *= inverse }
+        }
+    }
+
+    /// GELU in its exact (erf) form, as BERT's `gelu`.
+    private func gelu(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        let inverseRoot2: Float = 0.70710678118654752
+        for index in 0..<count {
+            let x = values[index]
+            values[index] = 0.5 * x * (1 + erff(x * inverseRoot2))
+        }
+    }
+}

@@ -1,0 +1,238 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import COpenBLAS
+import Dispatch
+import WorkerJSON
+
+/// A sentence-transformers model (a BERT encoder, pooling, optional normalisation) loaded from
+/// its directory as published, run in process on OpenBLAS: no Python, no GPU, no service.
+///
+/// ```swift
+/// let encoder = try SentenceEncoder(directory: "/models/all-MiniLM-L6-v2")
+/// let vectors = encoder.embed(["car", "automobile"])   // [[Float]] of encoder.dimension each
+/// ```
+public struct SentenceEncoder: Sendable {
+    public enum Pooling: String, Sendable {
+        case mean, cls, max
+    }
+
+    /// The directory's name (`all-MiniLM-L6-v2`): what a namespace records as its embedder.
+    public let name: String
+    public let dimension: Int
+    /// Word pieces per text, `[CLS]` and `[SEP]` included; longer texts are truncated.
+    public let maxSequenceLength: Int
+    public let pooling: Pooling
+    public let normalizes: Bool
+    /// The weights' size in bytes.
+    public let weightBytes: Int
+    let tokenizer: WordPieceTokenizer
+    let encoder: BertEncoder
+    let lowercaseInput: Bool
+    /// Tokens per forward pass: bounds the activations' memory (about 40 kB per token here).
+    static let tokensPerPass = 2048
+
+    public init(directory: String) throws(EmbeddingModelError) {
+        let directory = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        let file = { (name: String) in "\(directory)/\(name)" }
+        let config = try Self.json(file("config.json"))
+        let modelType = config["model_type"]?.stringValue ?? "?"
+        guard modelType == "bert" else { throw .unsupported(file("config.json"), "model_type \(modelType)") }
+        let activation = config["hidden_act"]?.stringValue ?? "gelu"
+        guard activation == "gelu" else { throw .unsupported(file("config.json"), "hidden_act \(activation)") }
+        let positions = config["position_embedding_type"]?.stringValue ?? "absolute"
+        guard positions == "absolute" else { throw .unsupported(file("config.json"), "position_embedding_type \(positions)") }
+        func size(_ key: String, default fallback: Int? = nil) throws(EmbeddingModelError) -> Int {
+            guard let value = config[key]?.intValue ?? fallback, value > 0 else {
+                throw .invalid(file("config.json"), "\(key) must be a positive whole number")
+            }
+            return value
+        }
+        let configuration = BertConfiguration(
+            layers: try size("num_hidden_layers"), heads: try size("num_attention_heads"), hidden: try size("hidden_size"),
+            intermediate: try size("intermediate_size"),
+            layerNormEpsilon: Float(config["layer_norm_eps"]?.doubleValue ?? 1e-12),
+            maxPositions: try size("max_position_embeddings", default: 512), typeVocabulary: try size("type_vocab_size", default: 2),
+            vocabulary: try size("vocab_size"))
+        guard configuration.hidden % configuration.heads == 0 else {
+            throw .invalid(file("config.json"), "hidden_size \(configuration.hidden) is not a multiple of num_attention_heads")
+        }
+
+        // The pipeline: a Transformer, a Pooling, optionally Normalize; nothing else.
+        let modules = try Self.json(file("modules.json"))
+        guard let list = modules.arrayValue else { throw .invalid(file("modules.json"), "it must be a list of modules") }
+        var poolingPath: String?
+        var normalizes = false
+        for module in list {
+            let type = module["type"]?.stringValue ?? "?"
+            switch type.split(separator: ".").last.map(String.init) ?? type {
+            case "Transformer": continue
+            case "Pooling": poolingPath = module["path"]?.stringValue ?? "1_Pooling"
+            case "Normalize": normalizes = true
+            default: throw .unsupported(file("modules.json"), "module \(type)")
+            }
+        }
+        guard let poolingPath else { throw .invalid(file("modules.json"), "it lists no Pooling module") }
+        let poolingConfig = try Self.json(file("\(poolingPath)/config.json"))
+        if poolingConfig["pooling_mode_mean_tokens"]?.boolValue == true {
+            pooling = .mean
+        } else if poolingConfig["pooling_mode_cls_token"]?.boolValue == true {
+            pooling = .cls
+        } else if poolingConfig["pooling_mode_max_tokens"]?.boolValue == true {
+            pooling = .max
+        } else {
+            throw .unsupported(file("\(poolingPath)/config.json"), "a pooling mode other than mean, CLS or max")
+        }
+        self.normalizes = normalizes
+
+        let sentenceConfig = (try? Self.json(file("sentence_bert_config.json"))) ?? [:]
+        maxSequenceLength = min(sentenceConfig["max_seq_length"]?.intValue ?? 512, configuration.maxPositions)
+        lowercaseInput = sentenceConfig["do_lower_case"]?.boolValue ?? false
+        let tokenizerConfig = (try? Self.json(file("tokenizer_config.json"))) ?? [:]
+        let vocabulary = WordPieceTokenizer.vocabulary(try Self.text(file("vocab.txt")))
+        guard vocabulary.count <= configuration.vocabulary, !vocabulary.isEmpty else {
+            throw .invalid(file("vocab.txt"), "\(vocabulary.count) tokens for a model of vocab_size \(configuration.vocabulary)")
+        }
+        tokenizer = try WordPieceTokenizer(
+            vocabulary: vocabulary, lowercase: tokenizerConfig["do_lower_case"]?.boolValue ?? true,
+            stripAccents: tokenizerConfig["strip_accents"]?.boolValue,
+            splitChinese: tokenizerConfig["tokenize_chinese_chars"]?.boolValue ?? true)
+
+        let weights = try SafeTensors(path: file("model.safetensors"))
+        encoder = try BertEncoder(weights: weights, configuration: configuration)
+        weightBytes = weights.file.count
+        dimension = configuration.hidden
+        name = directory.split(separator: "/").last.map(String.init) ?? "model"
+        BLASThreads.pinToOne()
+    }
+
+    /// Token ids as the model sees them (`[CLS] … [SEP]`, truncated at `maxSequenceLength`).
+    public func tokenize(_ text: String) -> [Int32] {
+        tokenizer.encode(lowercaseInput ? text.lowercased() : text, maxLength: maxSequenceLength)
+    }
+
+    /// One vector per text, in order. Texts are sorted by length and packed into passes of at
+    /// most `tokensPerPass` tokens, which run on up to `threads` threads at once (BLAS itself
+    /// single-threaded underneath: this owns the threading).
+    public func embed(_ texts: [String], threads: Int = SentenceEncoder.cores) -> [[Float]] {
+        let ids = texts.map(tokenize)
+        let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
+        var passes: [[Int]] = []
+        var current: [Int] = []
+        var tokens = 0
+        for index in order {
+            if !current.isEmpty, tokens + ids[index].count > Self.tokensPerPass {
+                passes.append(current)
+                current = []
+                tokens = 0
+            }
+            current.append(index)
+            tokens += ids[index].count
+        }
+        if !current.isEmpty { passes.append(current) }
+        let passList = passes
+        let results = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: texts.count)
+        results.initialize(repeating: [])
+        defer { results.deallocate() }
+        let box = ResultsBox(results)
+        let next = NextIndex()
+        let workers = max(1, min(threads, passList.count))
+        let run: @Sendable (Int) -> Void = { _ in
+            while let pass = next.take(below: passList.count) {
+                let members = passList[pass]
+                let vectors = self.pooled(members.map { ids[$0] })
+                for (slot, index) in members.enumerated() { box.buffer[index] = vectors[slot] }
+            }
+        }
+        if workers == 1 {
+            run(0)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: run)
+        }
+        return Array(results)
+    }
+
+    /// One forward pass, pooled and normalised per sequence.
+    func pooled(_ sequences: [[Int32]]) -> [[Float]] {
+        let states = encoder.forward(sequences)
+        let hidden = dimension
+        var vectors: [[Float]] = []
+        vectors.reserveCapacity(sequences.count)
+        var row = 0
+        for sequence in sequences {
+            var vector = [Float](repeating: 0, count: hidden)
+            switch pooling {
+            case .mean:
+                for token in 0..<sequence.count {
+                    let base = (row + token) * hidden
+                    for column in 0..<hidden { vector[column] += states[base + column] }
+                }
+                let inverse = 1 / Float(max(1, sequence.count))
+                for column in 0..<hidden { vector[column] *= inverse }
+            case .cls:
+                for column in 0..<hidden { vector[column] = states[row * hidden + column] }
+            case .max:
+                for column in 0..<hidden { vector[column] = -.infinity }
+                for token in 0..<sequence.count {
+                    let base = (row + token) * hidden
+                    for column in 0..<hidden { vector[column] = Swift.max(vector[column], states[base + column]) }
+                }
+            }
+            if normalizes {
+                var squares: Float = 0
+                for value in vector { squares += value * value }
+                // sentence-transformers divides by max(norm, 1e-12).
+                let scale = 1 / Swift.max(squares.squareRoot(), 1e-12)
+                for column in 0..<hidden { vector[column] *= scale }
+            }
+            vectors.append(vector)
+            row += sequence.count
+        }
+        return vectors
+    }
+
+    public static let cores: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+    static func text(_ path: String) throws(EmbeddingModelError) -> String {
+        let file = try MappedFile(path: path)
+        return String(decoding: UnsafeRawBufferPointer(start: file.base, count: file.count), as: UTF8.self)
+    }
+
+    static func json(_ path: String) throws(EmbeddingModelError) -> JSONValue {
+        let file = try MappedFile(path: path)
+        do {
+            return try JSONValue.parse(UnsafeRawBufferPointer(start: file.base, count: file.count))
+        } catch {
+            throw .invalid(path, "\(error)")
+        }
+    }
+}
+
+/// Slots of the caller's result buffer; each pass writes its own texts' slots only.
+private final class ResultsBox: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<[Float]>
+    init(_ buffer: UnsafeMutableBufferPointer<[Float]>) { self.buffer = buffer }
+}
+
+/// Hands out pass numbers to the threads.
+private final class NextIndex: @unchecked Sendable {
+    private var next = 0
+    private var lock = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&lock, nil) }
+    deinit { pthread_mutex_destroy(&lock) }
+
+    func take(below limit: Int) -> Int? {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        guard next < limit else { return nil }
+        next += 1
+        return next - 1
+    }
+}
+
+/// The encoder owns the threading: BLAS runs single-threaded inside each pass.
+enum BLASThreads {
+    private static let once: Void = { openblas_set_num_threads(1) }()
+    static func pinToOne() { _ = once }
+}

@@ -1,0 +1,102 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Testing
+import TestSupport
+import WorkerJSON
+
+@testable import TextEmbedding
+
+/// The model directory `scripts/fetch-model.sh` unpacks (the test command runs it first).
+enum TestModel {
+    static let directory: String = {
+        if let path = ProcessInfo.processInfo.environment["EMBEDDINGS_TEST_MODEL_DIR"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/models/all-MiniLM-L6-v2").path
+    }()
+
+    static let encoder: Result<SentenceEncoder, EmbeddingModelError> = Result { () throws(EmbeddingModelError) in
+        try SentenceEncoder(directory: directory)
+    }
+
+    static func load() throws -> SentenceEncoder {
+        do {
+            return try encoder.get()
+        } catch {
+            throw TestModelMissing(description: "\(error) — run scripts/fetch-model.sh")
+        }
+    }
+
+    struct Case {
+        let text: String
+        let ids: [Int32]
+        let embedding: [Float]
+    }
+
+    /// Made by Fixtures/make_reference.py with Hugging Face's tokenizers and sentence-transformers.
+    static let reference: [Case] = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/reference.json")
+        let json = try! JSONValue.parse(Array(try! Data(contentsOf: url)))
+        return json["cases"]!.arrayValue!.map { item in
+            Case(
+                text: item["text"]!.stringValue!, ids: item["ids"]!.arrayValue!.map { Int32($0.intValue!) },
+                embedding: item["embedding"]!.arrayValue!.map { Float($0.doubleValue!) })
+        }
+    }()
+}
+
+struct TestModelMissing: Error, CustomStringConvertible {
+    let description: String
+}
+
+func cosine(_ a: [Float], _ b: [Float]) -> Double {
+    var dot = 0.0, left = 0.0, right = 0.0
+    for index in a.indices {
+        dot += Double(a[index]) * Double(b[index])
+        left += Double(a[index]) * Double(a[index])
+        right += Double(b[index]) * Double(b[index])
+    }
+    return dot / (left.squareRoot() * right.squareRoot())
+}
+
+@Suite("Sentence encoder: all-MiniLM-L6-v2 against Hugging Face's own output", .defaultPass)
+struct SentenceEncoderTests {
+    @Test("token ids equal Hugging Face's tokenizer's for every reference text")
+    func tokenIDs() throws {
+        let encoder = try TestModel.load()
+        #expect(TestModel.reference.count >= 18)
+        for reference in TestModel.reference {
+            #expect(encoder.tokenize(reference.text) == reference.ids, "\(reference.text.prefix(60))")
+        }
+    }
+
+    @Test("embeddings have cosine similarity ≥ 0.9999 to sentence-transformers' for every reference text, batched or alone")
+    func embeddings() throws {
+        let encoder = try TestModel.load()
+        #expect(encoder.dimension == 384)
+        #expect(encoder.name == "all-MiniLM-L6-v2")
+        let texts = TestModel.reference.map(\.text)
+        let batched = encoder.embed(texts)
+        for (index, reference) in TestModel.reference.enumerated() {
+            let similarity = cosine(batched[index], reference.embedding)
+            #expect(similarity >= 0.9999, "\(reference.text.prefix(60)): \(similarity)")
+        }
+        // One at a time, on one thread: the same vectors (packing sequences never mixes them).
+        for (index, text) in texts.enumerated().prefix(6) {
+            let alone = encoder.embed([text], threads: 1)[0]
+            #expect(cosine(alone, batched[index]) >= 0.999999)
+        }
+        #expect(encoder.embed([]).isEmpty)
+    }
+
+    @Test("paraphrases that share few words are nearer than unrelated texts")
+    func semantics() throws {
+        let encoder = try TestModel.load()
+        let vectors = encoder.embed(["car", "automobile", "banana", "deadline for the sales report",
+                                     "the quarterly sales numbers are due Friday", "my cat sleeps all day"])
+        #expect(cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2)
+        #expect(cosine(vectors[3], vectors[4]) > cosine(vectors[3], vectors[5]) + 0.2)
+    }
+}
