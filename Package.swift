@@ -39,6 +39,7 @@ let package = Package(
         .executable(name: "memory", targets: ["Memory"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
+        .executable(name: "embedding-bench", targets: ["EmbeddingBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -123,7 +124,8 @@ let package = Package(
         .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
         .target(name: "MemoryStore", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
         // Sentence embeddings in process: a sentence-transformers BERT model on OpenBLAS.
-        .target(name: "TextEmbedding", dependencies: ["COpenBLAS", "WorkerJSON"], swiftSettings: swiftSettings),
+        .target(name: "CEncoderKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "TextEmbedding", dependencies: ["COpenBLAS", "CEncoderKernels", "WorkerJSON"], swiftSettings: swiftSettings),
         // For handler authors' tests: a one-call harness, an in-memory platform, a mock worker API server.
         .target(
             name: "WorkerRuntimeTesting",
@@ -141,7 +143,10 @@ let package = Package(
             swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
             name: "Memory",
-            dependencies: ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "MemoryStore"],
+            dependencies: [
+                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "MemoryStore", "TextEmbedding",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Handlers/Memory", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
             name: "MockPlatform",
@@ -151,6 +156,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EmbeddingBench", dependencies: ["TextEmbedding", "WorkerJSON"], path: "benchmarks/EmbeddingBench",
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench",
             swiftSettings: swiftSettings),
@@ -220,7 +228,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "TextEmbeddingTests", dependencies: ["TestSupport", "TextEmbedding", "WorkerJSON"],
+            name: "TextEmbeddingTests", dependencies: ["TestSupport", "TextEmbedding", "CEncoderKernels", "WorkerJSON"],
             exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EchoTests", dependencies: ["TestSupport", "Echo", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"],
@@ -228,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "MemoryTests",
             dependencies: [
-                "TestSupport", "Memory", "MemoryStore", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                "TestSupport", "Memory", "MemoryStore", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "TextEmbedding",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

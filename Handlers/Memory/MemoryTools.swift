@@ -64,7 +64,21 @@ enum MemoryTools {
             inputSchema: object(["namespace": namespace], required: []),
             outputSchema: object(["namespace": ["type": "string"], "count": ["type": "integer"]], required: ["namespace", "count"], closed: false),
             annotations: .init(readOnly: true, openWorld: false)),
+        embed,
     ]
+
+    static let embed = WorkerTool(
+        name: "embed", title: "Embed texts",
+        description: "Turns up to \(MemoryRequest.maxEmbedTexts) texts into the vectors this memory uses (its embedding model), "
+            + "for comparing texts or storing vectors elsewhere.",
+        action: "embed",
+        inputSchema: object(
+            ["texts": ["type": "array", "minItems": 1, "maxItems": .integer(Int64(MemoryRequest.maxEmbedTexts)), "items": ["type": "string"]]],
+            required: ["texts"]),
+        outputSchema: object(
+            ["vectors": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]], "model": ["type": "string"],
+             "dimension": ["type": "integer"]], required: ["vectors", "model", "dimension"], closed: false),
+        annotations: .init(readOnly: true, openWorld: false))
 
     private static let namespace: JSONValue = [
         "type": "string", "minLength": 1, "maxLength": .integer(Int64(MemoryRequest.maxNamespaceBytes)),

@@ -1,19 +1,55 @@
 import MemoryStore
 import CurlHTTP
+import TextEmbedding
 import WorkerJSON
 import WorkerRuntime
+import Synchronization
 
 /// Turns texts into vectors. A namespace records the embedder's name, so vectors from different
 /// embedders never mix.
 protocol TextEmbedder: Sendable {
     var name: String { get }
     func embed(_ texts: [String]) async throws -> [[Float]]
+    /// Loads what the embedder needs (a model) before the worker takes jobs.
+    func start() async throws
     /// Releases what the embedder holds (connections, threads) once the worker stops.
     func shutdown() async
 }
 
 extension TextEmbedder {
+    func start() async throws {}
     func shutdown() async {}
+}
+
+/// A sentence-transformers model run in process (`EMBEDDINGS_MODEL_DIR`, or the one the image
+/// ships), loaded at start-up; concurrent jobs share forward passes.
+final class LocalModelEmbedder: TextEmbedder {
+    let directory: String
+    private let loaded = Mutex<EmbeddingBatcher?>(nil)
+
+    init(directory: String) {
+        self.directory = directory
+    }
+
+    /// The model's directory name, so a namespace records which model made its vectors.
+    var name: String { "local:" + (directory.split(separator: "/").last.map(String.init) ?? directory) }
+
+    var batcher: EmbeddingBatcher? { loaded.withLock { $0 } }
+
+    func start() async throws {
+        let encoder: SentenceEncoder
+        do {
+            encoder = try SentenceEncoder(directory: directory)
+        } catch {
+            throw MemoryInputError("the embeddings model in \(directory) cannot be loaded: \(error)")
+        }
+        loaded.withLock { $0 = EmbeddingBatcher(encoder: encoder) }
+    }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        guard let batcher else { throw MemoryInputError("the embeddings model is still loading; retry shortly") }
+        return await batcher.embed(texts)
+    }
 }
 
 /// The built-in offline embedder (no service needed).

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CEncoderKernels
 import COpenBLAS
 
 /// The BERT architecture's sizes, from `config.json`.
@@ -24,10 +25,13 @@ struct BertConfiguration: Sendable, Equatable {
 /// across sequences and no mask is needed.
 struct BertEncoder: Sendable {
     struct Linear: Sendable {
-        let weight: FloatTensor  // [out, in], as PyTorch stores it
+        /// `[out, in]`, as PyTorch stores it: OpenBLAS reads it where the panels are not used.
+        let weight: FloatTensor
         let bias: FloatTensor
         let inputs: Int
         let outputs: Int
+        /// The weight packed for `ek_linear_panels` (AVX-512 machines).
+        let panels: OwnedFloats?
     }
 
     struct Norm: Sendable {
@@ -52,10 +56,16 @@ struct BertEncoder: Sendable {
         func tensor(_ name: String, _ shape: [Int]) throws(EmbeddingModelError) -> FloatTensor {
             try weights.floats(prefix + name, shape: shape)
         }
+        let packs = ek_panels_available() != 0
         func linear(_ name: String, inputs: Int, outputs: Int) throws(EmbeddingModelError) -> Linear {
-            Linear(
-                weight: try tensor("\(name).weight", [outputs, inputs]), bias: try tensor("\(name).bias", [outputs]), inputs: inputs,
-                outputs: outputs)
+            let weight = try tensor("\(name).weight", [outputs, inputs])
+            var panels: OwnedFloats?
+            if packs {
+                let packed = OwnedFloats(count: ek_panel_floats(Int32(inputs), Int32(outputs)))
+                ek_pack_panels(weight.pointer, Int32(inputs), Int32(outputs), packed.pointer)
+                panels = packed
+            }
+            return Linear(weight: weight, bias: try tensor("\(name).bias", [outputs]), inputs: inputs, outputs: outputs, panels: panels)
         }
         func norm(_ name: String) throws(EmbeddingModelError) -> Norm {
             Norm(gamma: try tensor("\(name).weight", [hidden]), beta: try tensor("\(name).bias", [hidden]))
@@ -78,6 +88,9 @@ struct BertEncoder: Sendable {
                     attentionNorm: try norm("\(base).attention.output.LayerNorm"), outputNorm: try norm("\(base).output.LayerNorm")))
         }
         self.layers = layers
+        // The packed copies replace the file's linear weights: let the kernel drop the pages read
+        // while packing (what is still used, embedding rows and norms, faults back in as needed).
+        if packs { weights.file.release() }
     }
 
     /// The last layer's hidden states of every token of `sequences`, packed: row `t` of a
@@ -109,15 +122,13 @@ struct BertEncoder: Sendable {
                             apply(layer.attentionOutput, rows: total, input: context.baseAddress!, output: attended.baseAddress!)
                         }
                     }
-                    add(states.baseAddress!, to: attended.baseAddress!, count: total * hidden)
-                    normalize(attended.baseAddress!, rows: total, layer.attentionNorm)
+                    normalize(attended.baseAddress!, adding: states.baseAddress!, rows: total, layer.attentionNorm)
                     expanded.withUnsafeMutableBufferPointer { expanded in
                         apply(layer.intermediate, rows: total, input: attended.baseAddress!, output: expanded.baseAddress!)
                         gelu(expanded.baseAddress!, count: total * configuration.intermediate)
                         apply(layer.output, rows: total, input: expanded.baseAddress!, output: states.baseAddress!)
                     }
-                    add(attended.baseAddress!, to: states.baseAddress!, count: total * hidden)
-                    normalize(states.baseAddress!, rows: total, layer.outputNorm)
+                    normalize(states.baseAddress!, adding: attended.baseAddress!, rows: total, layer.outputNorm)
                 }
             }
         }
@@ -137,7 +148,7 @@ struct BertEncoder: Sendable {
                 row += 1
             }
         }
-        normalize(states, rows: row, embeddingNorm)
+        normalize(states, adding: nil, rows: row, embeddingNorm)
     }
 
     /// Multi-head self-attention into `context` (before its output projection).
@@ -177,6 +188,12 @@ struct BertEncoder: Sendable {
         _ linear: Linear, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outputStride: Int? = nil
     ) {
         let stride = outputStride ?? linear.outputs
+        if let panels = linear.panels {
+            ek_linear_panels(
+                input, Int32(rows), Int32(linear.inputs), panels.pointer, linear.bias.pointer, Int32(linear.outputs), output,
+                Int32(stride))
+            return
+        }
         for row in 0..<rows {
             (output + row * stride).update(from: linear.bias.pointer, count: linear.outputs)
         }
@@ -185,52 +202,19 @@ struct BertEncoder: Sendable {
             Int32(linear.inputs), linear.weight.pointer, Int32(linear.inputs), 1, output, Int32(stride))
     }
 
-    private func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
-        for index in 0..<count { target[index] += source[index] }
-    }
-
-    private func normalize(_ rows: UnsafeMutablePointer<Float>, rows count: Int, _ norm: Norm) {
-        let hidden = configuration.hidden
-        let epsilon = configuration.layerNormEpsilon
-        for row in 0..<count {
-            let values = rows + row * hidden
-            var sum: Float = 0
-            for column in 0..<hidden { sum += values[column] }
-            let mean = sum / Float(hidden)
-            var squares: Float = 0
-            for column in 0..<hidden {
-                let centred = values[column] - mean
-                squares += centred * centred
-            }
-            let scale = 1 / (squares / Float(hidden) + epsilon).squareRoot()
-            for column in 0..<hidden {
-                values[column] = (values[column] - mean) * scale * norm.gamma.pointer[column] + norm.beta.pointer[column]
-            }
-        }
+    /// `rows += residual` (when given), then LayerNorm, row by row.
+    private func normalize(_ rows: UnsafeMutablePointer<Float>, adding residual: UnsafePointer<Float>?, rows count: Int, _ norm: Norm) {
+        ek_residual_layernorm(
+            rows, residual, Int32(count), Int32(configuration.hidden), norm.gamma.pointer, norm.beta.pointer,
+            configuration.layerNormEpsilon)
     }
 
     private func softmaxRows(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for row in 0..<rows {
-            let line = values + row * columns
-            var largest = -Float.infinity
-            for column in 0..<columns { largest = max(largest, line[column]) }
-            var sum: Float = 0
-            for column in 0..<columns {
-                let value = expf(line[column] - largest)
-                line[column] = value
-                sum += value
-            }
-            let inverse = 1 / sum
-            for column in 0..<columns { line[column] *= inverse }
-        }
+        ek_softmax_rows(values, Int32(rows), Int32(columns))
     }
 
     /// GELU in its exact (erf) form, as BERT's `gelu`.
     private func gelu(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        let inverseRoot2: Float = 0.70710678118654752
-        for index in 0..<count {
-            let x = values[index]
-            values[index] = 0.5 * x * (1 + erff(x * inverseRoot2))
-        }
+        ek_gelu(values, count)
     }
 }

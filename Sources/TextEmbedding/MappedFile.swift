@@ -26,6 +26,11 @@ final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(mapped)
     }
 
+    /// Drops the pages read so far from memory; they are read again from the file if used.
+    func release() {
+        madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_DONTNEED)
+    }
+
     deinit {
         munmap(UnsafeMutableRawPointer(mutating: base), count)
     }

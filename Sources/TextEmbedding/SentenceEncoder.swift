@@ -115,13 +115,20 @@ public struct SentenceEncoder: Sendable {
     /// most `tokensPerPass` tokens, which run on up to `threads` threads at once (BLAS itself
     /// single-threaded underneath: this owns the threading).
     public func embed(_ texts: [String], threads: Int = SentenceEncoder.cores) -> [[Float]] {
-        let ids = texts.map(tokenize)
+        embed(tokenized: texts.map(tokenize), threads: threads)
+    }
+
+    /// The same for texts already tokenized (`tokenize`), one vector per id list.
+    public func embed(tokenized ids: [[Int32]], threads: Int = SentenceEncoder.cores) -> [[Float]] {
         let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
+        // Enough passes to give every thread work, none over the activation budget.
+        let total = ids.reduce(0) { $0 + $1.count }
+        let perPass = max(1, min(Self.tokensPerPass, (total + max(1, threads) - 1) / max(1, threads)))
         var passes: [[Int]] = []
         var current: [Int] = []
         var tokens = 0
         for index in order {
-            if !current.isEmpty, tokens + ids[index].count > Self.tokensPerPass {
+            if !current.isEmpty, tokens + ids[index].count > perPass {
                 passes.append(current)
                 current = []
                 tokens = 0
@@ -131,7 +138,7 @@ public struct SentenceEncoder: Sendable {
         }
         if !current.isEmpty { passes.append(current) }
         let passList = passes
-        let results = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: texts.count)
+        let results = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: ids.count)
         results.initialize(repeating: [])
         defer { results.deallocate() }
         let box = ResultsBox(results)

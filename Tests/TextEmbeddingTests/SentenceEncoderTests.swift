@@ -7,6 +7,8 @@ import Testing
 import TestSupport
 import WorkerJSON
 
+import CEncoderKernels
+
 @testable import TextEmbedding
 
 /// The model directory `scripts/fetch-model.sh` unpacks (the test command runs it first).
@@ -89,6 +91,19 @@ struct SentenceEncoderTests {
             #expect(cosine(alone, batched[index]) >= 0.999999)
         }
         #expect(encoder.embed([]).isEmpty)
+    }
+
+    @Test("the portable kernels (CPUs without AVX-512: scalar C and OpenBLAS) give the same embeddings")
+    func portableKernels() throws {
+        _ = try TestModel.load()
+        ek_use_portable_kernels(1)
+        defer { ek_use_portable_kernels(0) }
+        let portable = try SentenceEncoder(directory: TestModel.directory)
+        let texts = TestModel.reference.map(\.text)
+        let vectors = portable.embed(texts)
+        for (index, reference) in TestModel.reference.enumerated() {
+            #expect(cosine(vectors[index], reference.embedding) >= 0.9999, "\(reference.text.prefix(60))")
+        }
     }
 
     @Test("paraphrases that share few words are nearer than unrelated texts")

@@ -1,0 +1,43 @@
+#ifndef CENCODERKERNELS_H
+#define CENCODERKERNELS_H
+
+/// The element-wise steps of a BERT forward pass, vectorised with AVX-512 where the CPU has it
+/// (chosen at run time; portable C otherwise). The matrix products are OpenBLAS's.
+
+/// x = 0.5 x (1 + erf(x / sqrt 2)), in place.
+void ek_gelu(float *x, long count);
+
+/// Each row of a row-major matrix replaced by its softmax.
+void ek_softmax_rows(float *x, int rows, int columns);
+
+/// Each row: x += residual (when not null), then LayerNorm with gamma, beta and epsilon.
+void ek_residual_layernorm(float *x, const float *residual, int rows, int columns, const float *gamma, const float *beta,
+                           float epsilon);
+
+/// x += y.
+void ek_add(float *x, const float *y, long count);
+
+/// Whether `ek_linear_panels` runs with AVX-512 here (else callers use BLAS).
+int ek_panels_available(void);
+
+/// Packs a PyTorch linear weight (`weight`: `outputs` rows of `inputs`) into panels of 32 outputs:
+/// panel j holds, for each input k, the 32 weights of outputs 32j..32j+31 (zero past the end).
+/// `panels` holds `ek_panel_floats(inputs, outputs)` floats.
+long ek_panel_floats(int inputs, int outputs);
+void ek_pack_panels(const float *weight, int inputs, int outputs, float *panels);
+
+/// output[m][n] = bias[n] + sum_k input[m][k] weight[n][k], from the packed panels: no packing
+/// per call (OpenBLAS packs the whole weight on every call, most of a short text's forward pass),
+/// rows in blocks that stay in cache, each panel read once per 12 rows of a block. `stride` is the
+/// distance between output rows.
+void ek_linear_panels(const float *input, int rows, int inputs, const float *panels, const float *bias, int outputs,
+                     float *output, int stride);
+
+/// Tests: 1 runs the portable C paths even where AVX-512 is available (set before loading a model).
+void ek_use_portable_kernels(int portable);
+
+/// The OpenBLAS core type this CPU can run at its best ("SkylakeX", "Haswell"), or NULL when
+/// nothing better than OpenBLAS's own choice is known.
+const char *ek_best_openblas_core(void);
+
+#endif
