@@ -36,4 +36,5 @@ if [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check $requirements
     echo "$requirements" > "$venv/requirements"
 fi
-ECHO_BIN="$(swift build --show-bin-path)/echo" "$venv/bin/python" -m pytest -q Tests/python
+ECHO_BIN="$(swift build --show-bin-path)/echo" EMBEDDINGS_MODEL_DIR="$(bash scripts/fetch-model.sh)" \
+    "$venv/bin/python" -m pytest -q Tests/python

@@ -24,6 +24,8 @@ from workers import Worker
 BIN = os.path.dirname(os.environ.get("ECHO_BIN", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "echo")))
 KEY = "mcp-test-key"
 MODES = ["legacy", "auto"]
+# The embeddings model (scripts/fetch-model.sh): memory answers semantically when it is given.
+MODEL = os.environ.get("EMBEDDINGS_MODEL_DIR")
 TRANSPORTS = ["http", "stdio"]
 
 
@@ -37,7 +39,8 @@ def memory_dir():
 def workers(memory_dir):
     env = dict(os.environ, RUNPOD_API_KEY=KEY, WORKER_CONCURRENCY="4")
     started = {"echo": Worker(os.path.join(BIN, "echo"), env),
-               "memory": Worker(os.path.join(BIN, "memory"), dict(env, MEMORY_DIR=os.path.join(memory_dir, "http")))}
+               "memory": Worker(os.path.join(BIN, "memory"), dict(env, MEMORY_DIR=os.path.join(memory_dir, "http"),
+                                                                   **({"EMBEDDINGS_MODEL_DIR": MODEL} if MODEL else {})))}
     yield started
     for worker in started.values():
         worker.stop()
@@ -50,6 +53,8 @@ def connect(workers, memory_dir, handler, transport, mode, errlog=None, headers=
         return Client(streamable_http_client(f"{workers[handler].base}/mcp", http_client=httpx2.AsyncClient(headers=headers)),
                       mode=mode)
     env = {"PATH": os.environ.get("PATH", ""), "MEMORY_DIR": os.path.join(memory_dir, "stdio")}
+    if MODEL:
+        env["EMBEDDINGS_MODEL_DIR"] = MODEL
     params = StdioServerParameters(command=os.path.join(BIN, handler), args=["--mcp"], env=env)
     if errlog is None:
         return Client(params, mode=mode)
@@ -91,7 +96,7 @@ def test_memory_tools(workers, memory_dir, mode, transport):
     async def body():
         async with connect(workers, memory_dir, "memory", transport, mode) as client:
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-            assert sorted(tools) == ["delete", "get", "retrieve", "stats", "store", "store_batch"]
+            assert sorted(tools) == ["delete", "embed", "get", "retrieve", "stats", "store", "store_batch"]
             assert tools["retrieve"].annotations.read_only_hint is True
             assert tools["delete"].annotations.destructive_hint is True
             assert "content" in tools["store"].input_schema["properties"]
@@ -106,6 +111,10 @@ def test_memory_tools(workers, memory_dir, mode, transport):
             assert found.structured_content["memories"][0]["key"] == "rome"
             filtered = await client.call_tool("retrieve", {"namespace": namespace, "query": "capital", "filter": {"country": "it"}})
             assert [m["key"] for m in filtered.structured_content["memories"]] == ["rome"]
+            if MODEL:
+                # Meaning, not words: the paraphrase shares none with the fact it finds.
+                hot = await client.call_tool("retrieve", {"namespace": namespace, "query": "hot drink temperature", "k": 1})
+                assert hot.structured_content["memories"][0]["key"] == "tea"
             got = await client.call_tool("get", {"namespace": namespace, "key": "tea"})
             assert got.structured_content["found"] is True
             assert got.structured_content["memory"]["content"] == "Green tea is brewed at 80 degrees"
@@ -113,6 +122,11 @@ def test_memory_tools(workers, memory_dir, mode, transport):
             assert deleted.structured_content == {"deleted": True}
             stats = await client.call_tool("stats", {"namespace": namespace})
             assert stats.structured_content["count"] == 2
+            embedded = await client.call_tool("embed", {"texts": ["one", "two"]})
+            assert embedded.structured_content["dimension"] == 384
+            assert len(embedded.structured_content["vectors"]) == 2
+            if MODEL:
+                assert embedded.structured_content["model"] == "local:all-MiniLM-L6-v2"
 
             # Invalid arguments: a result the model can read, naming the field.
             missing = await client.call_tool("store", {"namespace": namespace, "key": "x"})
