@@ -14,11 +14,7 @@ import WorkerRuntime
 final class SemanticMemoryTests: Sendable {
     private let directories = Mutex<[String]>([])
 
-    static let modelDirectory: String = {
-        if let path = ProcessInfo.processInfo.environment["EMBEDDINGS_TEST_MODEL_DIR"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/models/all-MiniLM-L6-v2").path
-    }()
+    static let modelDirectory = TestEmbeddingsModel.directory
 
     deinit {
         for directory in directories.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: directory) }

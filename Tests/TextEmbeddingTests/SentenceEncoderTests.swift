@@ -13,11 +13,7 @@ import CEncoderKernels
 
 /// The model directory `scripts/fetch-model.sh` unpacks (the test command runs it first).
 enum TestModel {
-    static let directory: String = {
-        if let path = ProcessInfo.processInfo.environment["EMBEDDINGS_TEST_MODEL_DIR"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/models/all-MiniLM-L6-v2").path
-    }()
+    static let directory = TestEmbeddingsModel.directory
 
     static let encoder: Result<SentenceEncoder, EmbeddingModelError> = Result { () throws(EmbeddingModelError) in
         try SentenceEncoder(directory: directory)

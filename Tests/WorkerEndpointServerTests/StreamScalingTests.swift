@@ -39,10 +39,17 @@ struct StreamScalingTests {
     @Test("20,000 chunks take about four times as long as 5,000, not sixteen", arguments: [false, true])
     func linear(aggregate: Bool) async throws {
         _ = try await stream(2000, aggregate: aggregate)  // warm up
-        let (small, smallPolled) = try await stream(5000, aggregate: aggregate)
-        let (large, largePolled) = try await stream(20_000, aggregate: aggregate)
-        #expect(smallPolled == 5000)
-        #expect(largePolled == 20_000)
+        // The faster of two runs each: this pass shares the cores with other heavy suites, and a
+        // stall in one run must not read as quadratic growth (which would be a ratio near 16).
+        var small = Duration.seconds(3600), large = Duration.seconds(3600)
+        for _ in 0..<2 {
+            let (smallTime, smallPolled) = try await stream(5000, aggregate: aggregate)
+            let (largeTime, largePolled) = try await stream(20_000, aggregate: aggregate)
+            #expect(smallPolled == 5000)
+            #expect(largePolled == 20_000)
+            small = min(small, smallTime)
+            large = min(large, largeTime)
+        }
         let ratio = large / small
         #expect(ratio < 8, "5,000 chunks took \(small), 20,000 took \(large): \(ratio)×")
     }
