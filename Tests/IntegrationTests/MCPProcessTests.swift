@@ -141,3 +141,43 @@ struct MCPProcessTests {
         #expect(try await worker.wait() == 0)
     }
 }
+
+/// A stdio client that stops reading its answers: the worker stops reading its requests once
+/// 64 MB of answers wait, instead of holding them all; the answers all arrive once it reads.
+@Suite("MCP over stdio with a client that does not read", .tags(.process, .heavy), .pass(.heavy))
+struct MCPStdioBackpressureTests {
+    @Test("120 answers of 1 MB (2 MB each as MCP sends them), unread: memory stays bounded; every answer arrives once read")
+    func unreadAnswers() async throws {
+        let worker = try ChildProcess("echo", arguments: ["--mcp"], standardInput: true, captureOutput: false)
+        defer { worker.signal(SIGKILL) }
+        let count = 120
+        // Writes block once the worker stops reading: from a thread of their own.
+        let writer = Thread {
+            for index in 0..<count {
+                worker.writeInput(
+                    #"{"jsonrpc":"2.0","id":\#(index),"method":"tools/call","params":{"name":"echo","arguments":{"size":1048576}}}"# + "\n")
+            }
+        }
+        writer.start()
+        // Wait until the worker has done all it will do while nobody reads: its CPU time settles.
+        var last = worker.cpuTime
+        for _ in 0..<90 {
+            try await Task.sleep(for: .seconds(1))
+            let now = worker.cpuTime
+            if now - last < .milliseconds(30) { break }
+            last = now
+        }
+        let resident = worker.residentBytes
+        // Unbounded, the answers alone would be 240 MB beside the results the job store keeps.
+        #expect(resident < 250 << 20, "the worker holds \(resident >> 20) MB of unread answers")
+        var answers = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        let deadline = ContinuousClock.now + .seconds(120)
+        while answers < count, ContinuousClock.now < deadline {
+            let read = worker.readOutput(into: &buffer)
+            guard read > 0 else { break }
+            answers += buffer[0..<read].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        }
+        #expect(answers == count)
+    }
+}

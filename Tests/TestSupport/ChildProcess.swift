@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CurlHTTP
 import Foundation
 import WorkerJSON
@@ -29,7 +32,7 @@ package final class ChildProcess: @unchecked Sendable {
     /// `descriptorLimit` runs it under that many open files (`prlimit --nofile`).
     package init(
         _ name: String, arguments: [String] = [], environment: [String: String] = [:], directory: URL? = nil,
-        descriptorLimit: Int? = nil, standardInput: Bool = false
+        descriptorLimit: Int? = nil, standardInput: Bool = false, captureOutput: Bool = true
     ) throws {
         if let descriptorLimit {
             // prlimit execs the worker: the process id stays the worker's.
@@ -51,9 +54,12 @@ package final class ChildProcess: @unchecked Sendable {
         }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
-        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.output.withLock { self?.stdoutData.append(data) }
+        // Without capture the test reads standard output itself (`readOutput`), when it chooses.
+        if captureOutput {
+            stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                self?.output.withLock { self?.stdoutData.append(data) }
+            }
         }
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
@@ -69,6 +75,16 @@ package final class ChildProcess: @unchecked Sendable {
     package func writeInput(_ text: String) {
         stdinPipe?.fileHandleForWriting.write(Data(text.utf8))
     }
+
+    /// Reads what the child wrote to standard output (made with `captureOutput: false`), waiting
+    /// for some; 0 at its end.
+    package func readOutput(into buffer: inout [UInt8]) -> Int {
+        let descriptor = stdoutPipe.fileHandleForReading.fileDescriptor
+        return buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    /// The child's resident memory in bytes.
+    package var residentBytes: Int { ProcessGauges.residentBytes(of: "\(process.processIdentifier)") }
 
     /// Ends the child's standard input.
     package func closeInput() {

@@ -3,8 +3,11 @@ import Foundation
 /// What this process holds, read from /proc: for tests that bound resources.
 package enum ProcessGauges {
     /// Resident memory in bytes.
-    package static var residentBytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    package static var residentBytes: Int { residentBytes(of: "self") }
+
+    /// Resident memory of process `pid` ("self" for this one), in bytes.
+    package static func residentBytes(of pid: String) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
             let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
         else { return 0 }

@@ -14,11 +14,12 @@ extension JobStore {
     /// `Retry-After`, unless the queue is empty: one job larger than the budget still runs.
     @discardableResult
     func submit(
-        _ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil
+        _ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil, retained: Bool = true
     ) throws(APIError) -> (job: StoredJob, finished: JobStatusReport?) {
         let job = StoredJob(
             id: ids.next(sync: sync), request: request, defaults: (limits.defaultExecutionTimeout, limits.defaultTTL),
             isSync: sync, now: now())
+        job.retained = retained
         let admitted = state.withLock { state -> [StoredJob]? in
             guard state.queued == 0 || state.queuedBytes + job.inputBytes <= limits.queuedInputBytes else { return nil }
             if let events { addListener(events, to: job, in: &state) }
@@ -179,6 +180,11 @@ extension JobStore {
         job.task = nil
         job.allChunks = []
         state.active[job.key] = nil
+        guard job.retained else {
+            // Its listener has the final report; nobody else can ask for it.
+            state.jobs.remove(job)
+            return []
+        }
         state.retainedBytes += job.retainedBytes
         var evicted: [StoredJob] = []
         if job.isSync {

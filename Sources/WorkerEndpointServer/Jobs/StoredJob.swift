@@ -11,6 +11,9 @@ final class StoredJob: @unchecked Sendable {
     let executionTimeout: Duration
     let ttl: Duration
     let isSync: Bool
+    /// False for a job whose only reader is the listener that submitted it (an MCP tool call):
+    /// its result is not kept once final, so it takes no retention budget.
+    var retained = true
     let createdAt: ContinuousClock.Instant
     /// The id with its hash, for the store's table.
     let tableKey: JobTable.Key

@@ -72,9 +72,12 @@ package struct EndpointRouteContext: Sendable {
     }
 
     /// Queues a job whose chunks and final report come as events, from its very first chunk.
-    package func submitListening(_ request: JobRequest, sync: Bool) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
+    /// With `retained` false the result is not kept once final (the events were its only reader).
+    package func submitListening(
+        _ request: JobRequest, sync: Bool, retained: Bool = true
+    ) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
         let (events, continuation) = AsyncStream<JobEvent>.makeStream()
-        return (try store.submit(request, sync: sync, events: continuation).job.id, events)
+        return (try store.submit(request, sync: sync, events: continuation, retained: retained).job.id, events)
     }
 
     /// Waits until the job is final or `timeout` passes; nil for an unknown job.

@@ -14,7 +14,8 @@ protocol MCPJobs: Sendable {
 
 extension EndpointRouteContext: MCPJobs {
     func start(_ input: JSONValue) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
-        try submitListening(JobRequest(input: input), sync: true)
+        // The call's answer is the only reader of its result: nothing is kept afterwards.
+        try submitListening(JobRequest(input: input), sync: true, retained: false)
     }
 
     func stop(_ id: String) {

@@ -20,6 +20,7 @@ struct MCPStdioService: Service {
             let inFlight = MCPInFlight()
             await withTaskGroup(of: Void.self) { group in
                 for await line in channel.lines() {
+                    if case .message = line { await channel.taken() }
                     Self.handle(line, core: core, jobs: jobs, inFlight: inFlight, channel: channel, group: &group)
                 }
                 await group.waitForAll()
@@ -64,7 +65,9 @@ struct MCPStdioService: Service {
         case .call(let call):
             let key = MCPInFlight.Key(client: "stdio", id: call.id)
             let runner = MCPToolRunner(jobs: jobs)
+            channel.callStarted()
             group.addTask {
+                defer { channel.callFinished() }
                 // The agent launched this process just now: a call may come while the handler starts.
                 await jobs.waitForStart()
                 do throws(APIError) {

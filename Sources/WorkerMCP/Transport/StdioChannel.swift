@@ -22,11 +22,22 @@ final class StdioChannel: Sendable {
     private let maxLineBytes: Int
     private let stopping = Atomic<Bool>(false)
     private let writer = DispatchQueue(label: "mcp-stdout")
+    /// Bytes sent but not yet written. A client that stops reading its answers stops having its
+    /// requests read once this passes `maxPendingBytes`: the answers it owes wait, nothing grows.
+    private let unwritten = Atomic<Int>(0)
+    let maxPendingBytes: Int
+    /// Lines read but not yet taken by the server: reading pauses past `maxQueuedLines`.
+    private let queued = Atomic<Int>(0)
+    static let maxQueuedLines = 64
+    /// Calls running: a desktop agent rarely has more than a few; past this, new ones wait.
+    private let calls = Atomic<Int>(0)
+    static let maxCalls = 16
 
     /// Takes over standard output for the protocol: its descriptor is duplicated for messages,
     /// and descriptor 1 then points at standard error, so a stray `print` in a handler lands in
     /// the log instead of corrupting the protocol stream.
-    init(maxLineBytes: Int) {
+    init(maxLineBytes: Int, maxPendingBytes: Int = 64 << 20) {
+        self.maxPendingBytes = maxPendingBytes
         signal(SIGPIPE, SIG_IGN)
         input = 0
         let duplicate = dup(1)
@@ -49,6 +60,10 @@ final class StdioChannel: Sendable {
             var dropping = 0
             var chunk = [UInt8](repeating: 0, count: 64 * 1024)
             reading: while !stopping.load(ordering: .relaxed) {
+                if unwritten.load(ordering: .relaxed) > maxPendingBytes || queued.load(ordering: .relaxed) > Self.maxQueuedLines {
+                    usleep(5000)
+                    continue
+                }
                 var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&descriptor, 1, 200)
                 if ready == 0 || (ready < 0 && errno == EINTR) { continue }
@@ -62,7 +77,10 @@ final class StdioChannel: Sendable {
                         dropping = 0
                     } else {
                         pending.append(contentsOf: chunk[start..<index])
-                        if !pending.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continuation.yield(.message(pending)) }
+                        if !pending.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) {
+                            queued.add(1, ordering: .relaxed)
+                            continuation.yield(.message(pending))
+                        }
                         pending.removeAll(keepingCapacity: true)
                     }
                     start = index + 1
@@ -77,11 +95,28 @@ final class StdioChannel: Sendable {
                     }
                 }
             }
-            if !pending.isEmpty, dropping == 0 { continuation.yield(.message(pending)) }
+            if !pending.isEmpty, dropping == 0 {
+                queued.add(1, ordering: .relaxed)
+                continuation.yield(.message(pending))
+            }
             continuation.finish()
         }
         return stream
     }
+
+    /// The server took a line; before it starts the work the line asks for, it waits while too
+    /// many answers are unwritten, so a client that stops reading stops the work too.
+    func taken() async {
+        queued.subtract(1, ordering: .relaxed)
+        while unwritten.load(ordering: .relaxed) > maxPendingBytes || calls.load(ordering: .relaxed) >= Self.maxCalls,
+            !stopping.load(ordering: .relaxed), !Task.isCancelled
+        {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    func callStarted() { calls.add(1, ordering: .relaxed) }
+    func callFinished() { calls.subtract(1, ordering: .relaxed) }
 
     func stop() {
         stopping.store(true, ordering: .relaxed)
@@ -93,7 +128,9 @@ final class StdioChannel: Sendable {
         line.append(UInt8(ascii: "\n"))
         let bytes = line
         let output = self.output
-        writer.async {
+        unwritten.add(bytes.count, ordering: .relaxed)
+        writer.async { [self] in
+            defer { unwritten.subtract(bytes.count, ordering: .relaxed) }
             var offset = 0
             while offset < bytes.count {
                 let written = bytes[offset...].withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
