@@ -18,7 +18,7 @@ static int portable_only = 0;
 void ek_use_portable_kernels(int portable) { portable_only = portable; }
 
 static bool avx512(void) {
-    if (portable_only) return false;
+    if (portable_only != 0) return false;
 #if EK_X86
     // Benign race: every thread computes the same answer.
     static int cached = -1;
@@ -26,6 +26,21 @@ static bool avx512(void) {
         __builtin_cpu_init();
         cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    }
+    return cached;
+#else
+    return false;
+#endif
+}
+
+/// AVX2 with FMA (most x86 servers without AVX-512, such as AMD's before Zen 4).
+static bool avx2(void) {
+    if (portable_only == 1) return false;
+#if EK_X86
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     return cached;
 #else
@@ -201,7 +216,7 @@ EK_TARGET static void add512(float *x, const float *y, long count) {
 #define EK_PANEL 32
 #define EK_TILE 12
 
-int ek_panels_available(void) { return avx512(); }
+int ek_panels_available(void) { return avx512() || avx2(); }
 
 static void linear_scalar(const float *input, int rows, int inputs, const float *panels, const float *bias, int outputs,
                           float *output, int stride) {
@@ -293,19 +308,184 @@ EK_TARGET static void linear512(const float *input, int rows, int inputs, const 
 }
 #endif
 
+#if EK_X86
+static void linear256(const float *input, int rows, int inputs, const float *panels, const float *bias, int outputs,
+                      float *output, int stride);
+#endif
+
 void ek_linear_panels(const float *input, int rows, int inputs, const float *panels, const float *bias, int outputs,
                      float *output, int stride) {
 #if EK_X86
     if (avx512()) return linear512(input, rows, inputs, panels, bias, outputs, output, stride);
+    if (avx2()) return linear256(input, rows, inputs, panels, bias, outputs, output, stride);
 #endif
     linear_scalar(input, rows, inputs, panels, bias, outputs, output, stride);
 }
+
+
+// MARK: AVX2 (with FMA)
+
+#if EK_X86
+#define EK_TARGET2 __attribute__((target("avx2,fma")))
+
+/// exp(x) as exp512, with 2^n built from its exponent bits (AVX2 has no scalef).
+EK_TARGET2 static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.3762626647949f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+EK_TARGET2 static inline __m256 erf256(__m256 x) {
+    __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+    __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(ax, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(ax, ax)));
+    return _mm256_or_ps(_mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f)), sign);
+}
+
+EK_TARGET2 static inline float hsum256(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+EK_TARGET2 static inline float hmax256(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    float m = lanes[0];
+    for (int i = 1; i < 8; i++) m = fmaxf(m, lanes[i]);
+    return m;
+}
+
+EK_TARGET2 static void gelu256(float *x, long count) {
+    long i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = erf256(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+    }
+    gelu_scalar(x + i, count - i);
+}
+
+EK_TARGET2 static void softmax256(float *x, int rows, int columns) {
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (long)r * columns;
+        int c = 0;
+        __m256 largest = _mm256_set1_ps(-INFINITY);
+        for (; c + 8 <= columns; c += 8) largest = _mm256_max_ps(largest, _mm256_loadu_ps(row + c));
+        float top = hmax256(largest);
+        for (; c < columns; c++) top = fmaxf(top, row[c]);
+        __m256 vtop = _mm256_set1_ps(top);
+        __m256 sum = _mm256_setzero_ps();
+        for (c = 0; c + 8 <= columns; c += 8) {
+            __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + c), vtop));
+            sum = _mm256_add_ps(sum, e);
+            _mm256_storeu_ps(row + c, e);
+        }
+        float total = hsum256(sum);
+        for (; c < columns; c++) {
+            row[c] = expf(row[c] - top);
+            total += row[c];
+        }
+        __m256 inverse = _mm256_set1_ps(1.0f / total);
+        for (c = 0; c + 8 <= columns; c += 8) _mm256_storeu_ps(row + c, _mm256_mul_ps(_mm256_loadu_ps(row + c), inverse));
+        for (; c < columns; c++) row[c] *= 1.0f / total;
+    }
+}
+
+EK_TARGET2 static void layernorm256(float *x, const float *residual, int rows, int columns, const float *gamma,
+                                    const float *beta, float epsilon) {
+    if (columns % 8 != 0) return layernorm_scalar(x, residual, rows, columns, gamma, beta, epsilon);
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (long)r * columns;
+        __m256 sum = _mm256_setzero_ps();
+        for (int c = 0; c < columns; c += 8) {
+            __m256 v = _mm256_loadu_ps(row + c);
+            if (residual) {
+                v = _mm256_add_ps(v, _mm256_loadu_ps(residual + (long)r * columns + c));
+                _mm256_storeu_ps(row + c, v);
+            }
+            sum = _mm256_add_ps(sum, v);
+        }
+        __m256 centre = _mm256_set1_ps(hsum256(sum) / columns);
+        __m256 squares = _mm256_setzero_ps();
+        for (int c = 0; c < columns; c += 8) {
+            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(row + c), centre);
+            squares = _mm256_fmadd_ps(d, d, squares);
+        }
+        __m256 scale = _mm256_set1_ps(1.0f / sqrtf(hsum256(squares) / columns + epsilon));
+        for (int c = 0; c < columns; c += 8) {
+            __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(row + c), centre), scale);
+            _mm256_storeu_ps(row + c, _mm256_fmadd_ps(d, _mm256_loadu_ps(gamma + c), _mm256_loadu_ps(beta + c)));
+        }
+    }
+}
+
+/// 6 rows times half a panel (16 outputs): 12 accumulators in the 16 registers AVX2 has.
+EK_TARGET2 static void linear256(const float *input, int rows, int inputs, const float *panels, const float *bias, int outputs,
+                                 float *output, int stride) {
+    int count = (outputs + EK_PANEL - 1) / EK_PANEL;
+    for (int m0 = 0; m0 < rows; m0 += 6) {
+        int live = rows - m0 < 6 ? rows - m0 : 6;
+        const float *sources[6];
+        for (int r = 0; r < 6; r++) sources[r] = input + (long)(m0 + (r < live ? r : 0)) * inputs;
+        for (int j = 0; j < count; j++) {
+            const float *panel = panels + (long)j * inputs * EK_PANEL;
+            for (int h = 0; h < 2; h++) {
+                int n0 = j * EK_PANEL + h * 16;
+                if (n0 >= outputs) break;
+                float b[16];
+                for (int c = 0; c < 16; c++) b[c] = n0 + c < outputs ? bias[n0 + c] : 0;
+                __m256 acc[6][2];
+                for (int r = 0; r < 6; r++) {
+                    acc[r][0] = _mm256_loadu_ps(b);
+                    acc[r][1] = _mm256_loadu_ps(b + 8);
+                }
+                for (int k = 0; k < inputs; k++) {
+                    __m256 w0 = _mm256_loadu_ps(panel + (long)k * EK_PANEL + h * 16);
+                    __m256 w1 = _mm256_loadu_ps(panel + (long)k * EK_PANEL + h * 16 + 8);
+                    for (int r = 0; r < 6; r++) {
+                        __m256 v = _mm256_broadcast_ss(sources[r] + k);
+                        acc[r][0] = _mm256_fmadd_ps(v, w0, acc[r][0]);
+                        acc[r][1] = _mm256_fmadd_ps(v, w1, acc[r][1]);
+                    }
+                }
+                for (int r = 0; r < live; r++) {
+                    float out[16];
+                    _mm256_storeu_ps(out, acc[r][0]);
+                    _mm256_storeu_ps(out + 8, acc[r][1]);
+                    float *target = output + (long)(m0 + r) * stride + n0;
+                    int width = outputs - n0 < 16 ? outputs - n0 : 16;
+                    memcpy(target, out, sizeof(float) * (size_t)width);
+                }
+            }
+        }
+    }
+}
+#endif
 
 // MARK: Dispatch
 
 void ek_gelu(float *x, long count) {
 #if EK_X86
     if (avx512()) return gelu512(x, count);
+    if (avx2()) return gelu256(x, count);
 #endif
     gelu_scalar(x, count);
 }
@@ -313,6 +493,7 @@ void ek_gelu(float *x, long count) {
 void ek_softmax_rows(float *x, int rows, int columns) {
 #if EK_X86
     if (avx512()) return softmax512(x, rows, columns);
+    if (avx2()) return softmax256(x, rows, columns);
 #endif
     softmax_scalar(x, rows, columns);
 }
@@ -321,6 +502,7 @@ void ek_residual_layernorm(float *x, const float *residual, int rows, int column
                            float epsilon) {
 #if EK_X86
     if (avx512()) return layernorm512(x, residual, rows, columns, gamma, beta, epsilon);
+    if (avx2()) return layernorm256(x, residual, rows, columns, gamma, beta, epsilon);
 #endif
     layernorm_scalar(x, residual, rows, columns, gamma, beta, epsilon);
 }

@@ -10,7 +10,7 @@ import WorkerRuntime
 
 /// The memory handler with the sentence-transformers model in process (`scripts/fetch-model.sh`
 /// puts it where the test command expects it).
-@Suite("The memory handler with all-MiniLM-L6-v2", .defaultPass)
+@Suite("The memory handler with all-MiniLM-L6-v2", .tags(.heavy), .pass(.heavy))
 final class SemanticMemoryTests: Sendable {
     private let directories = Mutex<[String]>([])
 

@@ -9,7 +9,7 @@ import TestSupport
 @testable import TextEmbedding
 
 /// Broken model directories: every one is a clear error at load, naming the file, never a crash.
-@Suite("Sentence encoder: broken model directories", .defaultPass)
+@Suite("Sentence encoder: broken model directories", .tags(.heavy), .pass(.heavy))
 struct ModelDirectoryTests {
     /// A copy of the test model (weights linked, not copied) that a test may damage.
     func copy(_ damage: (String) throws -> Void) throws -> String {

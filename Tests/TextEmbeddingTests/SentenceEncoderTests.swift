@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Synchronization
 import Testing
 import TestSupport
 import WorkerJSON
@@ -59,7 +60,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
     return dot / (left.squareRoot() * right.squareRoot())
 }
 
-@Suite("Sentence encoder: all-MiniLM-L6-v2 against Hugging Face's own output", .defaultPass)
+@Suite("Sentence encoder: all-MiniLM-L6-v2 against Hugging Face's own output", .tags(.heavy), .pass(.heavy))
 struct SentenceEncoderTests {
     @Test("token ids equal Hugging Face's tokenizer's for every reference text")
     func tokenIDs() throws {
@@ -89,16 +90,17 @@ struct SentenceEncoderTests {
         #expect(encoder.embed([]).isEmpty)
     }
 
-    @Test("the portable kernels (CPUs without AVX-512: scalar C and OpenBLAS) give the same embeddings")
-    func portableKernels() throws {
+    @Test(
+        "the kernels of CPUs without AVX-512 give the same embeddings: AVX2 with FMA, and portable C with OpenBLAS",
+        arguments: [(2, "AVX2"), (1, "portable")])
+    func otherKernels(level: Int32, name: String) throws {
         _ = try TestModel.load()
-        ek_use_portable_kernels(1)
-        defer { ek_use_portable_kernels(0) }
-        let portable = try SentenceEncoder(directory: TestModel.directory)
-        let texts = TestModel.reference.map(\.text)
-        let vectors = portable.embed(texts)
+        let encoder = try KernelLevel.withLevel(level) { () throws(EmbeddingModelError) in
+            let encoder = try SentenceEncoder(directory: TestModel.directory)
+            return (encoder, encoder.embed(TestModel.reference.map(\.text)))
+        }
         for (index, reference) in TestModel.reference.enumerated() {
-            #expect(cosine(vectors[index], reference.embedding) >= 0.9999, "\(reference.text.prefix(60))")
+            #expect(cosine(encoder.1[index], reference.embedding) >= 0.9999, "\(name): \(reference.text.prefix(60))")
         }
     }
 
@@ -109,5 +111,18 @@ struct SentenceEncoderTests {
                                      "the quarterly sales numbers are due Friday", "my cat sleeps all day"])
         #expect(cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2)
         #expect(cosine(vectors[3], vectors[4]) > cosine(vectors[3], vectors[5]) + 0.2)
+    }
+}
+
+/// One kernel level at a time: the level is process-wide, so tests that change it take turns.
+enum KernelLevel {
+    static let lock = Mutex<Void>(())
+
+    static func withLevel<T>(_ level: Int32, _ body: () throws(EmbeddingModelError) -> T) throws(EmbeddingModelError) -> T {
+        try lock.withLock { _ throws(EmbeddingModelError) -> T in
+            ek_use_portable_kernels(level)
+            defer { ek_use_portable_kernels(0) }
+            return try body()
+        }
     }
 }

@@ -1,8 +1,8 @@
 #ifndef CENCODERKERNELS_H
 #define CENCODERKERNELS_H
 
-/// The element-wise steps of a BERT forward pass, vectorised with AVX-512 where the CPU has it
-/// (chosen at run time; portable C otherwise). The matrix products are OpenBLAS's.
+/// The steps of a BERT forward pass, vectorised with AVX-512 or AVX2 where the CPU has them
+/// (chosen at run time; portable C otherwise). Attention's matrix products are OpenBLAS's.
 
 /// x = 0.5 x (1 + erf(x / sqrt 2)), in place.
 void ek_gelu(float *x, long count);
@@ -33,8 +33,9 @@ void ek_pack_panels(const float *weight, int inputs, int outputs, float *panels)
 void ek_linear_panels(const float *input, int rows, int inputs, const float *panels, const float *bias, int outputs,
                      float *output, int stride);
 
-/// Tests: 1 runs the portable C paths even where AVX-512 is available (set before loading a model).
-void ek_use_portable_kernels(int portable);
+/// Tests: 0 uses the best kernels the CPU has, 1 the portable C ones only, 2 at most AVX2 (as on
+/// CPUs without AVX-512). Set before loading a model (it decides whether weights are packed).
+void ek_use_portable_kernels(int level);
 
 /// The OpenBLAS core type this CPU can run at its best ("SkylakeX", "Haswell"), or NULL when
 /// nothing better than OpenBLAS's own choice is known.
