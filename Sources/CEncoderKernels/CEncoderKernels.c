@@ -57,6 +57,26 @@ const char *ek_best_openblas_core(void) {
     return 0;
 }
 
+// exp: Cephes' expf (x = n ln2 + r, a degree-6 polynomial for exp(r)), clamped to float's range.
+#define EK_EXP_LOW -87.33654f
+#define EK_EXP_HIGH 88.3762626647949f
+#define EK_LOG2E 1.44269504088896341f
+#define EK_LN2_HIGH 0.693359375f
+#define EK_LN2_LOW -2.12194440e-4f
+#define EK_EXP_P0 1.9875691500e-4f
+#define EK_EXP_P1 1.3981999507e-3f
+#define EK_EXP_P2 8.3334519073e-3f
+#define EK_EXP_P3 4.1665795894e-2f
+#define EK_EXP_P4 1.6666665459e-1f
+#define EK_EXP_P5 5.0000001201e-1f
+// erf: Abramowitz and Stegun 7.1.26, 1.5e-7 absolute.
+#define EK_ERF_P 0.3275911f
+#define EK_ERF_A1 0.254829592f
+#define EK_ERF_A2 -0.284496736f
+#define EK_ERF_A3 1.421413741f
+#define EK_ERF_A4 -1.453152027f
+#define EK_ERF_A5 1.061405429f
+
 // MARK: Portable
 
 static void gelu_scalar(float *x, long count) {
@@ -102,17 +122,17 @@ static void layernorm_scalar(float *x, const float *residual, int rows, int colu
 /// exp(x) to about 1 ulp: x = n ln2 + r, a degree-6 polynomial for exp(r) (Cephes' expf), then
 /// scaled by 2^n.
 EK_TARGET static inline __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.3762626647949f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EK_EXP_LOW)), _mm512_set1_ps(EK_EXP_HIGH));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EK_LOG2E)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EK_LN2_HIGH), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EK_LN2_LOW), r);
+    __m512 p = _mm512_set1_ps(EK_EXP_P0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EK_EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EK_EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EK_EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EK_EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EK_EXP_P5));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
 }
@@ -120,12 +140,12 @@ EK_TARGET static inline __m512 exp512(__m512 x) {
 /// erf(x) to 1.5e-7 absolute (Abramowitz and Stegun 7.1.26).
 EK_TARGET static inline __m512 erf512(__m512 x) {
     __m512 ax = _mm512_abs_ps(x);
-    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(ax, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
-    __m512 p = _mm512_set1_ps(1.061405429f);
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(ax, _mm512_set1_ps(EK_ERF_P), _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(EK_ERF_A5);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(EK_ERF_A4));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(EK_ERF_A3));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(EK_ERF_A2));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(EK_ERF_A1));
     p = _mm512_mul_ps(p, t);
     __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
     __m512 y = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
@@ -203,12 +223,6 @@ EK_TARGET static void layernorm512(float *x, const float *residual, int rows, in
     }
 }
 
-EK_TARGET static void add512(float *x, const float *y, long count) {
-    for (long i = 0; i < count; i += 16) {
-        __mmask16 m = tail_mask(count - i);
-        _mm512_mask_storeu_ps(x + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
-    }
-}
 #endif
 
 // MARK: Linear layers on packed panels
@@ -330,16 +344,16 @@ void ek_linear_panels(const float *input, int rows, int inputs, const float *pan
 
 /// exp(x) as exp512, with 2^n built from its exponent bits (AVX2 has no scalef).
 EK_TARGET2 static inline __m256 exp256(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.3762626647949f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EK_EXP_LOW)), _mm256_set1_ps(EK_EXP_HIGH));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EK_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EK_LN2_HIGH), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EK_LN2_LOW), r);
+    __m256 p = _mm256_set1_ps(EK_EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EK_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EK_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EK_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EK_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EK_EXP_P5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
@@ -348,12 +362,12 @@ EK_TARGET2 static inline __m256 exp256(__m256 x) {
 EK_TARGET2 static inline __m256 erf256(__m256 x) {
     __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
     __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(ax, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
-    __m256 p = _mm256_set1_ps(1.061405429f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(ax, _mm256_set1_ps(EK_ERF_P), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(EK_ERF_A5);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(EK_ERF_A4));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(EK_ERF_A3));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(EK_ERF_A2));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(EK_ERF_A1));
     p = _mm256_mul_ps(p, t);
     __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(ax, ax)));
     return _mm256_or_ps(_mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f)), sign);
@@ -507,9 +521,3 @@ void ek_residual_layernorm(float *x, const float *residual, int rows, int column
     layernorm_scalar(x, residual, rows, columns, gamma, beta, epsilon);
 }
 
-void ek_add(float *x, const float *y, long count) {
-#if EK_X86
-    if (avx512()) return add512(x, y, count);
-#endif
-    for (long i = 0; i < count; i++) x[i] += y[i];
-}

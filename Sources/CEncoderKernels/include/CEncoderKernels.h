@@ -14,9 +14,6 @@ void ek_softmax_rows(float *x, int rows, int columns);
 void ek_residual_layernorm(float *x, const float *residual, int rows, int columns, const float *gamma, const float *beta,
                            float epsilon);
 
-/// x += y.
-void ek_add(float *x, const float *y, long count);
-
 /// Whether `ek_linear_panels` runs with AVX-512 here (else callers use BLAS).
 int ek_panels_available(void);
 

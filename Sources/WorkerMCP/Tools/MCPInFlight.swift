@@ -40,6 +40,4 @@ final class MCPInFlight: Sendable {
         for cancel in cancels { cancel() }
         return !cancels.isEmpty
     }
-
-    var count: Int { state.withLock { $0.calls.values.reduce(0) { $0 + $1.count } } }
 }
