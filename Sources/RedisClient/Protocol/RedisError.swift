@@ -1,0 +1,110 @@
+/// A failed Redis call: names the server, the command and what went wrong, and says what to do.
+public struct RedisError: Error, CustomStringConvertible, Sendable {
+    private enum Code: Sendable, Equatable {
+        case invalidURL
+        case invalidSetting
+        case connect
+        case tls
+        case authentication
+        case timeout
+        case connectionLost
+        case protocolViolation
+        case replyTooLarge
+        case server
+        case poolExhausted
+        case shutDown
+        case unexpectedReply
+    }
+
+    private let code: Code
+    /// `host:port` of the server, or the URL when it could not be read.
+    public let server: String
+    /// The command's name (`GET`), or the step (`connect`).
+    public let command: String
+    public let reason: String
+
+    private init(_ code: Code, server: String, command: String, reason: String) {
+        self.code = code
+        self.server = server
+        self.command = command
+        self.reason = reason
+    }
+
+    package static func invalidURL(_ url: String, _ reason: String) -> Self {
+        Self(.invalidURL, server: redactedURL(url), command: "configuration", reason: reason)
+    }
+    package static func invalidSetting(_ name: String, _ value: String, expected: String) -> Self {
+        Self(.invalidSetting, server: "configuration", command: name, reason: "\(value) is not \(expected)")
+    }
+    package static func connect(_ server: String, _ reason: String) -> Self {
+        Self(.connect, server: server, command: "connect", reason: reason)
+    }
+    package static func tls(_ server: String, _ reason: String) -> Self {
+        Self(.tls, server: server, command: "TLS handshake", reason: reason)
+    }
+    package static func authentication(_ server: String, _ command: String, _ reason: String) -> Self {
+        Self(.authentication, server: server, command: command, reason: reason)
+    }
+    package static func timeout(_ server: String, _ command: String, after: Duration) -> Self {
+        Self(.timeout, server: server, command: command, reason: "no reply within \(after)")
+    }
+    package static func connectionLost(_ server: String, _ command: String, _ reason: String) -> Self {
+        Self(.connectionLost, server: server, command: command, reason: reason)
+    }
+    package static func protocolViolation(_ server: String, _ command: String, _ reason: String) -> Self {
+        Self(.protocolViolation, server: server, command: command, reason: reason)
+    }
+    package static func replyTooLarge(_ server: String, _ command: String, limit: Int) -> Self {
+        Self(.replyTooLarge, server: server, command: command, reason: "the reply is larger than \(limit) bytes")
+    }
+    package static func server(_ server: String, _ command: String, _ message: String) -> Self {
+        Self(.server, server: server, command: command, reason: message)
+    }
+    package static func poolExhausted(_ server: String, _ command: String, connections: Int, waited: Duration) -> Self {
+        Self(.poolExhausted, server: server, command: command, reason: "all \(connections) connections stayed busy for \(waited)")
+    }
+    package static func shutDown(_ server: String, _ command: String) -> Self {
+        Self(.shutDown, server: server, command: command, reason: "the Redis client was shut down")
+    }
+    package static func unexpectedReply(_ server: String, _ command: String, _ reply: RedisValue) -> Self {
+        Self(.unexpectedReply, server: server, command: command, reason: "unexpected reply \(reply)")
+    }
+
+    /// The same failure, naming the command that needed the connection (`GET (connect)`).
+    package func forCommand(_ name: String) -> Self {
+        Self(code, server: server, command: "\(name) (\(command))", reason: reason)
+    }
+
+    /// An error reply from the server (`ERR`, `WRONGTYPE`, ...): the connection is still good.
+    public var isServerError: Bool { code == .server }
+    public var isTimeout: Bool { code == .timeout }
+    /// The server could not be reached or the connection broke: worth trying again later.
+    public var isUnavailable: Bool {
+        [.connect, .tls, .timeout, .connectionLost, .poolExhausted].contains(code)
+    }
+    /// The connection is unusable after this error and must be closed.
+    package var breaksConnection: Bool { code != .server && code != .unexpectedReply && code != .poolExhausted }
+
+    public var description: String {
+        let hint: String
+        switch code {
+        case .invalidURL: hint = " (expected redis://[user:password@]host[:port][/db] or rediss://...)"
+        case .connect, .connectionLost: hint = " (check that Redis runs there and REDIS_URL is right)"
+        case .tls: hint = " (check the server's certificate; REDIS_CA_FILE names a private CA)"
+        case .authentication: hint = " (check the user and password in REDIS_URL)"
+        case .timeout: hint = " (the server is slow or unreachable; REDIS_TIMEOUT sets the limit)"
+        case .poolExhausted: hint = " (raise REDIS_POOL_SIZE, or look for slow commands)"
+        case .replyTooLarge: hint = " (REDIS_MAX_REPLY_BYTES sets the limit)"
+        case .invalidSetting, .protocolViolation, .server, .shutDown, .unexpectedReply: hint = ""
+        }
+        return "Redis \(server) \(command) failed: \(reason)\(hint)"
+    }
+
+    /// The URL without its password.
+    static func redactedURL(_ url: String) -> String {
+        // Everything between the scheme and the last `@` is credentials.
+        guard let at = url.lastIndex(of: "@"), let colon = url.firstIndex(of: ":"), colon < at else { return url }
+        let schemeEnd = url.index(colon, offsetBy: 3, limitedBy: at) ?? at
+        return String(url[..<schemeEnd]) + "***" + String(url[at...])
+    }
+}

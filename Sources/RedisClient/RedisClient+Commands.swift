@@ -1,0 +1,95 @@
+import COpenSSL
+
+/// Typed calls for the commands the project uses. Each throws `RedisError`; a reply of the
+/// wrong shape is `unexpectedReply`.
+extension RedisClient {
+    /// `GET`: the value, or nil when the key is missing.
+    public func get(_ key: String) async throws -> [UInt8]? {
+        switch try await send(["GET", RedisArgument(key)]) {
+        case .bulk(let bytes): return bytes
+        case .null: return nil
+        case let other: throw RedisError.unexpectedReply(configuration.server, "GET", other)
+        }
+    }
+
+    /// `SET` with an optional expiry (`EX`/`PX`, whole milliseconds) and `NX`; false when `NX`
+    /// kept an existing value.
+    @discardableResult
+    public func set(_ key: String, _ value: [UInt8], expiresIn: Duration? = nil, onlyIfAbsent: Bool = false) async throws -> Bool {
+        var command: RedisCommand = ["SET", RedisArgument(key), RedisArgument(bytes: value)]
+        if let expiresIn { command += ["PX", RedisArgument(Self.milliseconds(expiresIn))] }
+        if onlyIfAbsent { command.append("NX") }
+        switch try await send(command) {
+        case .status: return true
+        case .null: return false
+        case let other: throw RedisError.unexpectedReply(configuration.server, "SET", other)
+        }
+    }
+
+    /// `DEL`: how many of the keys existed.
+    @discardableResult
+    public func delete(_ keys: [String]) async throws -> Int {
+        try await integer(["DEL"] + keys.map { RedisArgument($0) })
+    }
+
+    /// `INCR`: the value after the increment.
+    public func increment(_ key: String) async throws -> Int64 {
+        Int64(try await integer(["INCR", RedisArgument(key)]))
+    }
+
+    /// `PEXPIRE` (whole milliseconds; `EXPIRE` when whole seconds): false when the key is missing.
+    @discardableResult
+    public func expire(_ key: String, after: Duration) async throws -> Bool {
+        let milliseconds = Self.milliseconds(after)
+        let command: RedisCommand = milliseconds % 1000 == 0
+            ? ["EXPIRE", RedisArgument(key), RedisArgument(milliseconds / 1000)]
+            : ["PEXPIRE", RedisArgument(key), RedisArgument(milliseconds)]
+        return try await integer(command) == 1
+    }
+
+    /// `PTTL`: the time left, nil when the key is missing or never expires.
+    public func timeToLive(_ key: String) async throws -> Duration? {
+        let milliseconds = try await integer(["PTTL", RedisArgument(key)])
+        return milliseconds >= 0 ? .milliseconds(milliseconds) : nil
+    }
+
+    /// `TTL` as Redis answers it: seconds, -1 with no expiry, -2 for a missing key.
+    public func ttl(_ key: String) async throws -> Int {
+        try await integer(["TTL", RedisArgument(key)])
+    }
+
+    /// Runs a Lua script by its SHA-1 (`EVALSHA`), sending its text (`EVAL`) only when the server
+    /// does not have it cached yet.
+    public func eval(_ script: String, keys: [String] = [], arguments: [RedisArgument] = []) async throws -> RedisValue {
+        let tail = [RedisArgument(keys.count)] + keys.map { RedisArgument($0) } + arguments
+        do {
+            return try await send(["EVALSHA", RedisArgument(Self.sha1(script))] + tail)
+        } catch let error as RedisError where error.isServerError && error.reason.hasPrefix("NOSCRIPT") {
+            return try await send(["EVAL", RedisArgument(script)] + tail)
+        }
+    }
+
+    /// `PING`.
+    public func ping() async throws {
+        _ = try await send(["PING"])
+    }
+
+    private func integer(_ command: RedisCommand) async throws -> Int {
+        let reply = try await send(command)
+        guard case .integer(let value) = reply else { throw RedisError.unexpectedReply(configuration.server, command.commandName, reply) }
+        return Int(value)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+    }
+
+    static func sha1(_ text: String) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(SHA_DIGEST_LENGTH))
+        let bytes = Array(text.utf8)
+        _ = SHA1(bytes, bytes.count, &digest)
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
+    }
+}
