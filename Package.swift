@@ -32,15 +32,18 @@ let package = Package(
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
         .library(name: "WorkerMCP", targets: ["WorkerMCP"]),
+        .library(name: "WorkerCache", targets: ["WorkerCache"]),
         .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "MemoryStore", targets: ["MemoryStore"]),
         .library(name: "TextEmbedding", targets: ["TextEmbedding"]),
         .executable(name: "echo", targets: ["Echo"]),
         .executable(name: "memory", targets: ["Memory"]),
+        .executable(name: "context7", targets: ["Context7"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
         .executable(name: "embedding-bench", targets: ["EmbeddingBench"]),
+        .executable(name: "fake-context7", targets: ["FakeContext7Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -125,6 +128,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
+        // The response cache (in process or Redis, single-flight) and Redis-shared rate limits.
+        .target(
+            name: "WorkerCache",
+            dependencies: [
+                "WorkerRuntime", "WorkerJSON", "RedisClient", "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).
         .target(name: "CVectorKernels"),
         .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
@@ -155,6 +167,13 @@ let package = Package(
             ],
             path: "Handlers/Memory", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
+            name: "Context7",
+            dependencies: [
+                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "WorkerCache", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Handlers/Context7", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
+        .executableTarget(
             name: "MockPlatform",
             dependencies: [
                 "WorkerRuntimeTesting", "WorkerJSON",
@@ -169,6 +188,21 @@ let package = Package(
             name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench",
             swiftSettings: swiftSettings),
 
+        .executableTarget(
+            name: "FakeContext7Server",
+            dependencies: ["FakeContext7", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "benchmarks/FakeContext7", swiftSettings: swiftSettings),
+        // A fake of Context7's API: the context7 tests run it in process, benchmarks as `fake-context7`.
+        .target(
+            name: "FakeContext7",
+            dependencies: [
+                "WorkerJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/FakeContext7", swiftSettings: swiftSettings),
         // Helpers the test targets share (loopback servers, child processes, test passes).
         .target(
             name: "TestSupport",
@@ -189,6 +223,14 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerCacheTests",
+            dependencies: [
+                "TestSupport", "WorkerCache", "RedisClient", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),

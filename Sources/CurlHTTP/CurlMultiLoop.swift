@@ -152,6 +152,11 @@ final class CurlMultiLoop: @unchecked Sendable {
             let code = message.pointee.data.result
             if code == CURLE_OK {
                 finish(transfer, error: nil)
+            } else if transfer.overflowed {
+                finish(
+                    transfer,
+                    error: .responseTooLarge(
+                        method: transfer.request.method, url: transfer.request.url, limit: transfer.request.maxResponseBytes ?? 0))
             } else {
                 var reason = transfer.errorMessage
                 if reason.isEmpty { reason = String(cString: curl_easy_strerror(code)) }

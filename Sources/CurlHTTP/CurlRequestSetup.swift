@@ -76,8 +76,8 @@ private func curlWriteCallback(
     _ pointer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ userdata: UnsafeMutableRawPointer?
 ) -> Int {
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
-    transfer.receiveBody(UnsafeRawBufferPointer(start: pointer, count: size * count))
-    return size * count
+    // Returning fewer bytes than given makes curl abort the transfer.
+    return transfer.receiveBody(UnsafeRawBufferPointer(start: pointer, count: size * count)) ? size * count : 0
 }
 
 private func curlHeaderCallback(

@@ -20,6 +20,8 @@ final class CurlTransfer: @unchecked Sendable {
     private var headers: [(name: String, value: String)] = []
     private var received: [UInt8] = []
     private(set) var finished = false
+    /// The body passed `request.maxResponseBytes`; curl was told to stop.
+    private(set) var overflowed = false
 
     var easy: UnsafeMutableRawPointer?
     var headerList: UnsafeMutablePointer<curl_slist>?
@@ -59,14 +61,20 @@ final class CurlTransfer: @unchecked Sendable {
         }
     }
 
-    func receiveBody(_ raw: UnsafeRawBufferPointer) {
+    /// False aborts the transfer (the body is over its limit).
+    func receiveBody(_ raw: UnsafeRawBufferPointer) -> Bool {
         switch delivery {
         case .collect, .callback:
+            if let limit = request.maxResponseBytes, received.count + raw.count > limit {
+                overflowed = true
+                return false
+            }
             received.append(contentsOf: raw)
         case .stream(_, let body, _):
             deliverHeadIfStreaming()
             body.yield(Array(raw))
         }
+        return true
     }
 
     private func deliverHeadIfStreaming() {

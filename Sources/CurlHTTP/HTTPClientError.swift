@@ -6,6 +6,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         case cancelled
         case setup
         case shutDown
+        case responseTooLarge
     }
 
     private let code: Code
@@ -30,6 +31,12 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         Self(code: .shutDown, method: method, url: url, reason: "the HTTP client was shut down")
     }
 
+    static func responseTooLarge(method: String, url: String, limit: Int) -> Self {
+        Self(code: .responseTooLarge, method: method, url: url, reason: "the response body is larger than \(limit) bytes")
+    }
+
+    /// The body passed the request's `maxResponseBytes`.
+    public var isResponseTooLarge: Bool { code == .responseTooLarge }
     public var isTimeout: Bool { code == .timedOut }
     public var isCancellation: Bool { code == .cancelled }
 
@@ -38,7 +45,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         switch code {
         case .timedOut: hint = " (raise the timeout, or check that the server answers)"
         case .transport: hint = " (check that the URL is right and the server is reachable)"
-        case .cancelled, .setup, .shutDown: hint = ""
+        case .cancelled, .setup, .shutDown, .responseTooLarge: hint = ""
         }
         return "\(method) \(url) failed: \(reason)\(hint)"
     }

@@ -12,6 +12,9 @@ public struct HTTPClientRequest: Sendable {
     public var timeout: Duration?
     /// Abort when no byte arrives for this long (a stalled stream); nil never does.
     public var lowSpeedTimeout: Duration?
+    /// The largest body `execute` collects; a longer one aborts the transfer with an error
+    /// (`HTTPClientError.isResponseTooLarge`) instead of filling memory. Nil takes any size.
+    public var maxResponseBytes: Int?
 
     public init(
         method: String = "GET", url: String, headers: [(name: String, value: String)] = [],

@@ -34,7 +34,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         Self(.invalidURL, server: redactedURL(url), command: "configuration", reason: reason)
     }
     package static func invalidSetting(_ name: String, _ value: String, expected: String) -> Self {
-        Self(.invalidSetting, server: "configuration", command: name, reason: "\(value) is not \(expected)")
+        Self(.invalidSetting, server: "configuration", command: "\(name)=\(value)", reason: expected)
     }
     package static func connect(_ server: String, _ reason: String) -> Self {
         Self(.connect, server: server, command: "connect", reason: reason)
@@ -75,6 +75,9 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         Self(code, server: server, command: "\(name) (\(command))", reason: reason)
     }
 
+    /// A problem with `REDIS_URL` or a `REDIS_*` setting rather than with a server.
+    public var isConfigurationError: Bool { code == .invalidURL || code == .invalidSetting }
+
     /// An error reply from the server (`ERR`, `WRONGTYPE`, ...): the connection is still good.
     public var isServerError: Bool { code == .server }
     public var isTimeout: Bool { code == .timeout }
@@ -86,6 +89,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     package var breaksConnection: Bool { code != .server && code != .unexpectedReply && code != .poolExhausted }
 
     public var description: String {
+        if code == .invalidSetting { return "\(command) is not valid: expected \(reason)" }
         let hint: String
         switch code {
         case .invalidURL: hint = " (expected redis://[user:password@]host[:port][/db] or rediss://...)"

@@ -33,6 +33,14 @@ package struct EndpointServer: Sendable {
         if let key = configuration.apiKey {
             router.add(middleware: APIKeyMiddleware(key: Array(key.utf8), healthPath: configuration.healthPath))
         }
+        let limits = store.context.configuration.rateLimits
+        if !limits.isEmpty {
+            let store = store.context.contributions(of: (any RateLimitStore).self).first ?? InProcessRateLimitStore()
+            router.add(
+                middleware: RateLimitMiddleware(
+                    limits: limits, store: store, fallback: InProcessRateLimitStore(), identifiesByKey: configuration.apiKey != nil,
+                    healthPath: configuration.healthPath, logger: self.store.context.logger))
+        }
         if store.context.configuration.podIDIsSet {
             router.add(middleware: WorkerIDMiddleware(workerID: store.context.configuration.workerID))
         }

@@ -6,9 +6,11 @@ import WorkerJSON
 enum MCPToolResult {
     static func success(_ output: JSONValue, modern: Bool) -> JSONValue {
         // structuredContent is an object; other outputs are wrapped so clients can still read them.
+        // A text output is the text block as it is (not as a quoted JSON string): what an agent reads.
         let structured: JSONValue = if case .object = output { output } else { ["result": output] }
+        let text = output.stringValue ?? (try? output.jsonString()) ?? "null"
         var result: [String: JSONValue] = [
-            "content": [["type": "text", "text": .string((try? output.jsonString()) ?? "null")]],
+            "content": [["type": "text", "text": .string(text)]],
             "structuredContent": structured, "isError": false,
         ]
         if modern { result["resultType"] = "complete" }

@@ -76,6 +76,17 @@ extension WorkerConfiguration {
 
         config.mcp.allowedHosts = try patterns(value("MCP_ALLOWED_HOSTS"), "MCP_ALLOWED_HOSTS", origins: false)
         config.mcp.allowedOrigins = try patterns(value("MCP_ALLOWED_ORIGINS"), "MCP_ALLOWED_ORIGINS", origins: true)
+        func rule(_ variable: String) throws(ConfigurationError) -> RateLimitRule? {
+            guard let raw = value(variable) else { return nil }
+            guard let rule = RateLimitRule(parsing: raw) else {
+                throw .invalidValue(variable, raw, expected: "requests/window, such as 100/10s, 5/1m or 20/500ms")
+            }
+            return rule
+        }
+        for route in RateLimitedRoute.allCases {
+            if let rule = try rule(route.variable) { config.rateLimits.routes[route] = rule }
+        }
+        config.rateLimits.fallback = try rule("RATE_LIMIT_DEFAULT")
 
         if let take = value("RUNPOD_WEBHOOK_GET_JOB") {
             let worker = config.workerID

@@ -40,6 +40,8 @@ package struct WorkerConfiguration: Sendable {
     package var limits = Limits()
     /// Who may reach `/mcp` from a browser or through a proxy.
     package var mcp = MCPAccess()
+    /// Request budgets of the HTTP modes (`RATE_LIMIT_<ROUTE>`, `RATE_LIMIT_DEFAULT`); off by default.
+    package var rateLimits = RateLimits()
 
     /// `MCP_ALLOWED_HOSTS` and `MCP_ALLOWED_ORIGINS`: names beyond the defaults (loopback, the
     /// address served on, RunPod's endpoint host) that the `Host` and `Origin` headers of MCP

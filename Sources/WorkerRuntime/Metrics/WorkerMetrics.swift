@@ -27,6 +27,11 @@ package final class WorkerMetrics: Sendable {
         queueDepth.record(0)
     }
 
+    /// A counter from the same factory as the job metrics, for features (the response cache).
+    package func counter(_ label: String, dimensions: [(String, String)] = []) -> Counter {
+        Counter(label: label, dimensions: dimensions, factory: factory)
+    }
+
     package func jobStarted() {
         inProgress.increment()
     }

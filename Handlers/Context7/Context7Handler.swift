@@ -1,0 +1,114 @@
+import CurlHTTP
+import Logging
+import RedisClient
+import WorkerCache
+import WorkerJSON
+import WorkerRuntime
+
+/// Library documentation look-ups against Context7's API for agents (`Handlers/Context7`).
+struct Context7Handler: RawJobHandler {
+    let upstream: Context7Upstream
+    let redis: RedisClient?
+
+    init(configuration: Context7Configuration, http: CurlHTTPClient = CurlHTTPClient(name: "context7"), redis: RedisClient?) {
+        self.upstream = Context7Upstream(configuration: configuration, http: http)
+        self.redis = redis
+    }
+
+    /// Redis is checked, not required: without it the cache and rate limits still answer
+    /// (uncached, counted per process), so an outage is a warning, never a failed start.
+    func start() async throws {
+        let logger = Logger(label: "context7")
+        logger.info("Context7 API: \(upstream.configuration.baseURL) (\(upstream.configuration.apiKey == nil ? "anonymous, lower limits" : "with CONTEXT7_API_KEY"))")
+        guard let redis else { return }
+        do {
+            try await redis.ping()
+        } catch {
+            logger.warning("Redis is not answering yet; jobs run uncached until it does: \(error)")
+        }
+    }
+
+    func shutdown() async throws {
+        await upstream.http.shutdown()
+        await redis?.shutdown()
+    }
+
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+        try output.respond(try await run(try Context7Request.parse(job.input), context: context))
+    }
+
+    func run(_ request: Context7Request, context: JobContext) async throws -> JSONValue {
+        switch request {
+        case .resolveLibrary(let name, let query, let asText):
+            let libraries = try await searchLibraries(name: name, query: query, context: context)
+            return asText ? .string(Context7Text.libraries(libraries)) : ["libraries": .array(libraries)]
+
+        case .getDocs(let id, let query, let tokens, let asText):
+            var libraryID = id
+            var answer = try await upstream.get("/v2/context", query: [("libraryId", id), ("query", query), ("type", "txt")], context: context)
+            if case .redirected(let target) = answer {
+                // Followed once, and only to something that is a library id.
+                guard Context7Request.isLibraryID(target) else {
+                    throw Context7Error.upstream("Context7 redirected \(id) to '\(target)', which is not a library id")
+                }
+                context.logger.info("Context7 moved \(id) to \(target)")
+                libraryID = target
+                answer = try await upstream.get(
+                    "/v2/context", query: [("libraryId", target), ("query", query), ("type", "txt")], context: context)
+                if case .redirected(let again) = answer {
+                    throw Context7Error.upstream("Context7 redirected \(id) to \(target) and then again to \(again); use resolve_library to find its id")
+                }
+            }
+            var content = ""
+            var found = true
+            switch answer {
+            case .ok(let body): content = String(decoding: body, as: UTF8.self)
+            case .notFound: found = false
+            case .redirected: break
+            }
+            var truncated = false
+            if let tokens { (content, truncated) = DocsTrimmer.trim(content, tokens: tokens) }
+            if asText { return .string(content.isEmpty ? Context7Text.noDocumentation : content) }
+            var result: [String: JSONValue] = ["library_id": .string(libraryID), "content": .string(content), "found": .bool(found && !content.isEmpty)]
+            if libraryID != id { result["redirected_from"] = .string(id) }
+            if tokens != nil { result["truncated"] = .bool(truncated) }
+            return .object(result)
+        }
+    }
+
+    private func searchLibraries(name: String, query: String, context: JobContext) async throws -> [JSONValue] {
+        let answer = try await upstream.get("/v2/libs/search", query: [("libraryName", name), ("query", query)], context: context)
+        switch answer {
+        case .notFound, .redirected:
+            return []
+        case .ok(let body):
+            let parsed: JSONValue
+            do {
+                parsed = try JSONValue.parse(body)
+            } catch {
+                throw Context7Error.upstream("Context7's library search answered with malformed JSON (\(error)): \(Context7Upstream.excerpt(body))")
+            }
+            guard let results = parsed["results"]?.arrayValue else {
+                throw Context7Error.upstream("Context7's library search answer has no \"results\" list: \(Context7Upstream.excerpt(body))")
+            }
+            return results.compactMap(Self.library)
+        }
+    }
+
+    static let libraryFields = ["id", "title", "description", "totalSnippets", "trustScore", "benchmarkScore", "versions", "stars", "lastUpdateDate"]
+
+    /// One library in our shape: every field present (null when Context7 left it out); entries
+    /// without an id are dropped, since nothing can be done with them.
+    static func library(_ value: JSONValue) -> JSONValue? {
+        guard case .object(let fields) = value, fields["id"]?.stringValue != nil else { return nil }
+        return .object(Dictionary(uniqueKeysWithValues: libraryFields.map { ($0, fields[$0] ?? .null) }))
+    }
+
+    /// Which answers the cache keeps, and which only briefly ("nothing found").
+    static let cachePolicy = ResponseCachePolicy(isNegative: { answer in
+        if let libraries = answer["libraries"]?.arrayValue { return libraries.isEmpty }
+        if let found = answer["found"]?.boolValue { return !found }
+        if let text = answer.stringValue { return text == Context7Text.noLibraries || text == Context7Text.noDocumentation }
+        return false
+    })
+}

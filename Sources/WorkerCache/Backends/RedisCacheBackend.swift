@@ -1,0 +1,51 @@
+import RedisClient
+import Synchronization
+
+/// Answers cached in Redis (`SET key value PX ttl`): shared by every worker on the server and
+/// kept across restarts. After a failure the cache is skipped for `pause` so that an outage
+/// costs each job nothing instead of a connect timeout.
+package final class RedisCacheBackend: ResponseCacheBackend {
+    private let redis: RedisClient
+    private let pause: Duration
+    private let skipUntil = Mutex<ContinuousClock.Instant?>(nil)
+
+    package init(redis: RedisClient, pause: Duration = .seconds(5)) {
+        self.redis = redis
+        self.pause = pause
+    }
+
+    package var name: String { "redis \(redis.configuration.server)" }
+
+    package func get(_ key: String) async throws -> [UInt8]? {
+        try checkAvailable()
+        return try await guarded { try await redis.get(key) }
+    }
+
+    package func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws {
+        try checkAvailable()
+        try await guarded { try await redis.set(key, value, expiresIn: ttl) }
+    }
+
+    private func checkAvailable() throws {
+        let until = skipUntil.withLock { $0 }
+        if let until, until > .now {
+            throw CacheUnavailable(message: "Redis \(redis.configuration.server) failed recently; the cache is skipped until it is tried again")
+        }
+    }
+
+    private func guarded<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RedisError where error.isUnavailable {
+            let until = ContinuousClock.now + pause
+            skipUntil.withLock { $0 = until }
+            throw error
+        }
+    }
+}
+
+/// The backend is skipped for a while after an outage.
+package struct CacheUnavailable: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
+}

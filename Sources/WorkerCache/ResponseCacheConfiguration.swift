@@ -1,0 +1,45 @@
+import WorkerRuntime
+
+/// The response cache's settings, read once from the environment.
+public struct ResponseCacheConfiguration: Sendable, Equatable {
+    /// How long an answer is kept: `CACHE_TTL` seconds, else the handler's own default, else
+    /// 300. Zero turns the cache off.
+    public var ttl: Duration
+    /// How long an answer the handler marks "nothing found" is kept (`CACHE_NEGATIVE_TTL`,
+    /// default 30 s): long enough to absorb repeats, short enough that new data shows up.
+    public var negativeTTL: Duration
+    /// The in-process cache's size in bytes of keys and answers (`CACHE_MAX_BYTES`, default
+    /// 64 MiB); least recently used entries go first. Unused with Redis.
+    public var maxBytes: Int
+
+    public init(ttl: Duration = .seconds(300), negativeTTL: Duration = .seconds(30), maxBytes: Int = 64 << 20) {
+        self.ttl = ttl
+        self.negativeTTL = negativeTTL
+        self.maxBytes = maxBytes
+    }
+
+    public var isEnabled: Bool { ttl > .zero }
+
+    /// `defaultTTL` is the handler's choice, which `CACHE_TTL` overrides.
+    public static func fromEnvironment(
+        _ env: [String: String], defaultTTL: Duration = .seconds(300)
+    ) throws(ConfigurationError) -> ResponseCacheConfiguration {
+        func seconds(_ name: String, allowZero: Bool) throws(ConfigurationError) -> Duration? {
+            guard let raw = env[name], !raw.isEmpty else { return nil }
+            guard let value = Double(raw), value >= 0, allowZero || value > 0, value <= 31_536_000 else {
+                throw .invalidValue(name, raw, expected: allowZero ? "seconds, 0 to turn the cache off" : "a positive number of seconds")
+            }
+            return .milliseconds(Int64(value * 1000))
+        }
+        var configuration = ResponseCacheConfiguration(ttl: defaultTTL)
+        if let ttl = try seconds("CACHE_TTL", allowZero: true) { configuration.ttl = ttl }
+        if let ttl = try seconds("CACHE_NEGATIVE_TTL", allowZero: true) { configuration.negativeTTL = ttl }
+        if let raw = env["CACHE_MAX_BYTES"], !raw.isEmpty {
+            guard let bytes = Int(raw), bytes >= 1024 else {
+                throw .invalidValue("CACHE_MAX_BYTES", raw, expected: "a whole number of bytes, at least 1024")
+            }
+            configuration.maxBytes = bytes
+        }
+        return configuration
+    }
+}
