@@ -44,6 +44,7 @@ let package = Package(
         .executable(name: "vector-bench", targets: ["VectorBench"]),
         .executable(name: "embedding-bench", targets: ["EmbeddingBench"]),
         .executable(name: "fake-context7", targets: ["FakeContext7Server"]),
+        .executable(name: "redis-bench", targets: ["RedisBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -189,6 +190,8 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .executableTarget(
+            name: "RedisBench", dependencies: ["RedisClient"], path: "benchmarks/RedisBench", swiftSettings: swiftSettings),
+        .executableTarget(
             name: "FakeContext7Server",
             dependencies: ["FakeContext7", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/FakeContext7", swiftSettings: swiftSettings),
@@ -287,6 +290,13 @@ let package = Package(
             dependencies: [
                 "TestSupport", "Memory", "MemoryStore", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "TextEmbedding",
                 .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "Context7Tests",
+            dependencies: [
+                "TestSupport", "Context7", "FakeContext7", "WorkerCache", "RedisClient", "WorkerRuntime", "WorkerRuntimeTesting",
+                "WorkerJSON", "CurlHTTP",
             ],
             swiftSettings: swiftSettings),
         // Whole processes (the built executables) and load: run after everything is built.

@@ -32,13 +32,14 @@ expected = {
     "WorkerJSON": set(),
     "CurlHTTP": {"CCurl", "CCurlHelpers", "WorkerJSON"},
     "EndpointAPI": {"WorkerJSON"},
+    "RedisClient": {"CHiredis", "COpenSSL"},
 }
 problems = []
 for name, allowed in expected.items():
     reached = closure(name) - {name}
     if reached != allowed:
         problems.append(f"{name} reaches {sorted(reached)}, expected exactly {sorted(allowed)}")
-for name in ("WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI"):
+for name in ("WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", "RedisClient", "WorkerCache"):
     leaked = closure(name) & heavy
     if leaked:
         problems.append(f"{name} links {sorted(leaked)}: only WorkerEndpointServer may")

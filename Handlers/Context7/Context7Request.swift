@@ -51,15 +51,12 @@ enum Context7Request: Equatable {
         }
     }
 
-    /// `^/[^/]+/[^/]+([/@][^/]+)?$`, Context7's pattern for library ids.
+    /// `^/[^/]+/[^/]+([/@][^/]+)?$`, Context7's pattern for library ids: two or three non-empty
+    /// parts after a leading slash (`[^/]+` takes an `@version` in its stride).
     static func isLibraryID(_ id: String) -> Bool {
         guard id.hasPrefix("/") else { return false }
         let parts = id.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2 || parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else { return false }
-        if parts.count == 3 { return !parts[1].contains("@") }
-        // `/owner/repo@version`: one @ splitting two non-empty parts.
-        let pinned = parts[1].split(separator: "@", omittingEmptySubsequences: false)
-        return pinned.count <= 2 && pinned.allSatisfy { !$0.isEmpty }
+        return (parts.count == 2 || parts.count == 3) && parts.allSatisfy { !$0.isEmpty }
     }
 
     private static func text(_ fields: [String: JSONValue], _ name: String, required: Bool) throws(Context7Error) -> String? {

@@ -130,6 +130,12 @@ struct RedisClientTests {
         defer { Task { await verified.shutdown() } }
         try await verified.set("secure", [7])
         #expect(try await verified.get("secure") == [7])
+        // Larger than the socket takes at once: the write is finished after a partial TLS write.
+        let large = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try await verified.set("large", large)
+        #expect(try await verified.get("large") == large)
+        let replies = try await verified.pipeline((0..<1000).map { ["INCR", RedisArgument("n\($0 % 10)")] })
+        #expect(replies.count == 1000 && replies.last == .integer(100))
         let byAddress = try client(server) { $0.host = "127.0.0.1" }
         defer { Task { await byAddress.shutdown() } }
         #expect(try await byAddress.get("secure") == [7])

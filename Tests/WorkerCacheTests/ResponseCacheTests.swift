@@ -100,18 +100,20 @@ struct ResponseCacheTests {
 
     @Test("Entries expire after the TTL; negative answers after the shorter negative TTL; TTL 0 turns the cache off")
     func expiry() async throws {
+        let clock = ManualClock()
         let inner = CountingHandler()
-        let handler = caching(inner, configuration: ResponseCacheConfiguration(ttl: .milliseconds(400), negativeTTL: .milliseconds(100)))
+        let backend = MemoryCacheBackend(maxBytes: 1 << 20, now: { clock.now })
+        let handler = caching(inner, backend: backend, configuration: ResponseCacheConfiguration(ttl: .seconds(300), negativeTTL: .seconds(30)))
         _ = await run(handler, ["q": 1])
         _ = await run(handler, ["empty": true])
         _ = await run(handler, ["q": 1])
         _ = await run(handler, ["empty": true])
         #expect(inner.runs.load(ordering: .relaxed) == 2)
-        try await Task.sleep(for: .milliseconds(200))
+        clock.advance(.seconds(31))
         _ = await run(handler, ["q": 1])
         _ = await run(handler, ["empty": true])
         #expect(inner.runs.load(ordering: .relaxed) == 3)
-        try await Task.sleep(for: .milliseconds(300))
+        clock.advance(.seconds(270))
         _ = await run(handler, ["q": 1])
         #expect(inner.runs.load(ordering: .relaxed) == 4)
 
@@ -258,4 +260,13 @@ struct RedisCacheTests {
         for key in ["b", "c", "d", "e"] { _ = counter.hit(key, window: .seconds(1), now: now + .milliseconds(1001)) }
         #expect(counter.keys <= 3)
     }
+}
+
+/// A clock the test moves.
+private final class ManualClock: Sendable {
+    private let offset = Mutex<Duration>(.zero)
+    private let start = ContinuousClock.now
+
+    var now: ContinuousClock.Instant { start + offset.withLock { $0 } }
+    func advance(_ by: Duration) { offset.withLock { $0 += by } }
 }

@@ -128,6 +128,58 @@ package final class RedisSocket {
         }
     }
 
+    /// Writes what the socket takes now, never waiting; the count written, nil on an error (or
+    /// when TLS needs to read first): the caller then writes with `write`, which reports it.
+    package func writeWithoutWaiting(_ bytes: [UInt8]) -> Int? {
+        var offset = 0
+        while offset < bytes.count {
+            let chunk = min(bytes.count - offset, 1 << 30)
+            let written: Int = bytes.withUnsafeBytes { buffer in
+                let start = buffer.baseAddress! + offset
+                if let ssl { return Int(SSL_write(ssl, start, Int32(chunk))) }
+                return send(descriptor, start, chunk, Int32(MSG_NOSIGNAL))
+            }
+            guard written > 0 else {
+                if let ssl {
+                    return SSL_get_error(ssl, Int32(written)) == SSL_ERROR_WANT_WRITE ? offset : (offset == 0 ? nil : offset)
+                }
+                return errno == EAGAIN || errno == EWOULDBLOCK ? offset : (offset == 0 ? nil : offset)
+            }
+            offset += written
+        }
+        return offset
+    }
+
+    /// Reads what is there without waiting: nil when nothing is, 0 when the server closed.
+    package func readWithoutWaiting(into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int? {
+        while true {
+            let count: Int
+            if let ssl {
+                ERR_clear_error()
+                count = Int(SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))))
+            } else {
+                count = recv(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
+            }
+            if count > 0 { return count }
+            if count == 0 && ssl == nil { return 0 }
+            if let ssl {
+                switch SSL_get_error(ssl, Int32(count)) {
+                case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return nil
+                case SSL_ERROR_ZERO_RETURN: return 0
+                case SSL_ERROR_SYSCALL where errno == 0: return 0
+                case SSL_ERROR_SYSCALL: throw .failed(Self.errorText())
+                default: throw .failed("TLS: \(RedisTLSContext.lastError())")
+                }
+            }
+            switch errno {
+            case EAGAIN, EWOULDBLOCK: return nil
+            case EINTR: continue
+            case ECONNRESET: return 0
+            default: throw .failed(Self.errorText())
+            }
+        }
+    }
+
     /// Reads what is there (at least one byte) before `deadline`; 0 when the server closed.
     package func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws(Failure) -> Int {
         while true {

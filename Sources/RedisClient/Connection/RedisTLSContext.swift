@@ -14,6 +14,9 @@ package final class RedisTLSContext: @unchecked Sendable {
         self.verifies = !configuration.insecureTLS
         // TLS 1.2 at least (SSL_CTX_set_min_proto_version is a macro over SSL_CTX_ctrl).
         SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(TLS1_2_VERSION), nil)
+        // A write may be finished later from a copy of what is left (another buffer, another
+        // thread): partial writes report their count, and the buffer may move between tries.
+        SSL_CTX_ctrl(context, SSL_CTRL_MODE, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), nil)
         if configuration.insecureTLS {
             SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
         } else {

@@ -9,6 +9,10 @@ package final class RESPReader {
 
     package init() {
         guard let reader = redisReaderCreate() else { fatalError("hiredis could not allocate a reply reader (out of memory)") }
+        // hiredis frees its buffer whenever it empties and holds more than this; at its default
+        // (16 kB) every pipelined read would free and grow it again. A larger reply's buffer is
+        // still given back.
+        reader.pointee.maxbuf = 256 << 10
         self.reader = reader
     }
 

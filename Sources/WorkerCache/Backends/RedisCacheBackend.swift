@@ -23,7 +23,7 @@ package final class RedisCacheBackend: ResponseCacheBackend {
 
     package func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws {
         try checkAvailable()
-        try await guarded { try await redis.set(key, value, expiresIn: ttl) }
+        _ = try await guarded { try await redis.set(key, value, expiresIn: ttl) }
     }
 
     private func checkAvailable() throws {
