@@ -16,6 +16,8 @@ public final class RedisClient: Sendable {
     private let tls: RedisTLSContext?
     private let pool: Mutex<PoolBox>
     private let nextID = Atomic<Int>(1)
+    /// Calls under way: polling for a reply pays only when nothing else is (see `pollBriefly`).
+    private let callsInFlight = Atomic<Int>(0)
 
     private struct PoolBox: ~Copyable {
         var state: RedisPoolState<RedisConnection>
@@ -81,6 +83,8 @@ public final class RedisClient: Sendable {
     public var openConnections: Int { pool.withLock { $0.state.open } }
 
     private func run(_ commands: [RedisCommand]) async throws -> [RedisValue] {
+        callsInFlight.add(1, ordering: .relaxed)
+        defer { callsInFlight.subtract(1, ordering: .relaxed) }
         var retried = false
         while true {
             let (connection, fresh) = try await lease(commands)
@@ -116,17 +120,21 @@ public final class RedisClient: Sendable {
     /// connection's queue instead.
     static let pollWindow: Duration = .microseconds(100)
 
-    /// When the server answers within `pollWindow` (Redis on the same host or rack), the reply is
-    /// picked up by this task between `Task.yield()`s, with reads that never block: the task gives
-    /// way to every other task meanwhile, and no thread has to wake to hand the reply over. A
-    /// server further away, or one that was slow last time, is waited for on the queue at once.
+    /// Looks for the reply from this task before waiting on the connection's queue, with reads
+    /// that never block. Handing a reply over from the queue costs two thread wake-ups; a look
+    /// costs one `recv`:
+    /// - while other calls are under way, the task yields once and looks once: with other tasks
+    ///   to run first, a nearby server has usually answered by then;
+    /// - alone, and when the server answered the last exchange within `pollWindow` (on this host
+    ///   or rack), it looks between yields for up to that long: nothing else wants the core.
+    /// A server further away, or one that was slow last time, is waited for on the queue at once.
     private func pollBriefly(_ connection: RedisConnection, _ commands: [RedisCommand]) async throws -> [RedisValue]? {
         guard connection.lastRoundTrip <= Self.pollWindow else { return nil }
         let until = ContinuousClock.now + Self.pollWindow
         repeat {
             await Task.yield()
             if let replies = try connection.poll(commands, timeout: configuration.commandTimeout) { return replies }
-        } while ContinuousClock.now < until
+        } while callsInFlight.load(ordering: .relaxed) == 1 && ContinuousClock.now < until
         return nil
     }
 

@@ -3,42 +3,72 @@ import Logging
 import WorkerJSON
 import WorkerRuntime
 
-/// What the cache feature needs at run time: the backend, the settings, the single-flight table
-/// and the handler's rules for what to cache.
+/// What the cache feature needs at run time: the near (in-process) cache, the shared backend
+/// when there is one, the settings, the single-flight table and the handler's rules.
 package final class ResponseCache: Sendable {
-    package let backend: any ResponseCacheBackend
+    package let near: NearCache
+    package let backend: (any ResponseCacheBackend)?
     package let configuration: ResponseCacheConfiguration
     package let handlerName: String
     package let flights = SingleFlight()
     let policy: ResponseCachePolicy
 
-    package init(backend: any ResponseCacheBackend, configuration: ResponseCacheConfiguration, handlerName: String, policy: ResponseCachePolicy) {
+    package init(
+        near: NearCache, backend: (any ResponseCacheBackend)?, configuration: ResponseCacheConfiguration, handlerName: String,
+        policy: ResponseCachePolicy
+    ) {
+        self.near = near
         self.backend = backend
         self.configuration = configuration
         self.handlerName = handlerName
         self.policy = policy
     }
 
-    /// The cached answer, or nil on a miss; a failing backend is logged and counts as a miss.
+    /// For logs: where answers are kept.
+    var description: String { backend.map { "in-process, in front of \($0.name)" } ?? "in-process" }
+
+    /// The cached answer, or nil on a miss: from this process, else from the backend (then kept
+    /// here until the backend's copy expires). A failing backend is logged and counts as a miss.
     func lookup(_ key: String, logger: Logger) async -> (JSONValue?, failed: Bool) {
+        if let answer = near.get(key) { return (answer, false) }
+        guard let backend else { return (nil, false) }
         do {
-            guard let bytes = try await backend.get(key) else { return (nil, false) }
-            return (try JSONValue.parse(bytes), false)
+            guard let (bytes, timeToLive) = try await backend.get(key) else { return (nil, false) }
+            let answer = try JSONValue.parse(bytes)
+            near.set(key, answer, size: bytes.count, ttl: timeToLive ?? ttl(for: answer))
+            return (answer, false)
         } catch {
-            logger.warning("Response cache (\(backend.name)) lookup failed, the job runs uncached: \(error)")
+            log(error, "lookup failed, the job runs uncached", logger)
             return (nil, true)
         }
     }
 
-    /// Stores an answer for `ttl`; a failure is logged, never the job's.
+    /// Stores an answer for its TTL, here and in the backend; a failure is logged, never the job's.
     func store(_ key: String, _ answer: JSONValue, logger: Logger) async {
-        let ttl = policy.isNegative(answer) ? configuration.negativeTTL : configuration.ttl
-        guard ttl > .zero else { return }
+        let ttl = ttl(for: answer)
+        guard ttl > .zero, let bytes = try? answer.serialized() else { return }
+        near.set(key, answer, size: bytes.count, ttl: ttl)
+        guard let backend else { return }
         do {
-            try await backend.set(key, try answer.serialized(), ttl: ttl)
+            try await backend.set(key, bytes, ttl: ttl)
         } catch {
-            logger.warning("Response cache (\(backend.name)) store failed: \(error)")
+            log(error, "store failed", logger)
         }
+    }
+
+    /// A backend failure is a warning; while the backend is skipped after one, only a debug line
+    /// (an outage would otherwise log twice per job).
+    private func log(_ error: any Error, _ what: String, _ logger: Logger) {
+        guard let backend else { return }
+        if error is CacheUnavailable {
+            logger.debug("Response cache (\(backend.name)) \(what): \(error)")
+        } else {
+            logger.warning("Response cache (\(backend.name)) \(what): \(error)")
+        }
+    }
+
+    private func ttl(for answer: JSONValue) -> Duration {
+        policy.isNegative(answer) ? configuration.negativeTTL : configuration.ttl
     }
 }
 
@@ -99,7 +129,7 @@ struct CachingHandler: RawJobHandler {
             }
             if case .value(let value) = output.outcome, !Self.isErrorResult(value) { answer = value }
             // Stored before the flight lands, so a job arriving in between finds it cached.
-            if let answer, !failed { await cache.store(key, answer, logger: context.logger) }
+            if let answer { await cache.store(key, answer, logger: context.logger) }
             cache.flights.finish(key, answer: answer)
         }
     }

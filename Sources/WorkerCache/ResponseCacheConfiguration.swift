@@ -8,8 +8,8 @@ public struct ResponseCacheConfiguration: Sendable, Equatable {
     /// How long an answer the handler marks "nothing found" is kept (`CACHE_NEGATIVE_TTL`,
     /// default 30 s): long enough to absorb repeats, short enough that new data shows up.
     public var negativeTTL: Duration
-    /// The in-process cache's size in bytes of keys and answers (`CACHE_MAX_BYTES`, default
-    /// 64 MiB); least recently used entries go first. Unused with Redis.
+    /// The in-process cache's size in bytes of keys and answers' JSON (`CACHE_MAX_BYTES`,
+    /// default 64 MiB); least recently used entries go first. With Redis it holds recent hits.
     public var maxBytes: Int
 
     public init(ttl: Duration = .seconds(300), negativeTTL: Duration = .seconds(30), maxBytes: Int = 64 << 20) {

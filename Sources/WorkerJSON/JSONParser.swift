@@ -174,8 +174,15 @@ struct JSONParser {
                 }
             default:
                 if byte < 0x20 { throw error("unescaped control character in a string") }
-                scratch.append(byte)
+                // The run up to the next quote, backslash or control byte, copied whole.
+                let runStart = index
                 index += 1
+                while index < bytes.count {
+                    let next = bytes[index]
+                    if next == UInt8(ascii: "\"") || next == UInt8(ascii: "\\") || next < 0x20 { break }
+                    index += 1
+                }
+                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
             }
         }
         throw error("unterminated string")

@@ -37,18 +37,30 @@ private final class CountingHandler: RawJobHandler {
 /// A backend that fails every call, as Redis does during an outage.
 private struct BrokenBackend: ResponseCacheBackend {
     var name: String { "broken" }
-    func get(_ key: String) async throws -> [UInt8]? { throw CacheUnavailable(message: "down") }
+    func get(_ key: String) async throws -> (value: [UInt8], timeToLive: Duration?)? { throw CacheUnavailable(message: "down") }
     func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws { throw CacheUnavailable(message: "down") }
+}
+
+/// A shared backend in memory that counts its calls (another worker's answers can be put in).
+private final class CountingBackend: ResponseCacheBackend {
+    let entries = Mutex<[String: [UInt8]]>([:])
+    let gets = Atomic<Int>(0)
+    var name: String { "counting" }
+    func get(_ key: String) async throws -> (value: [UInt8], timeToLive: Duration?)? {
+        gets.add(1, ordering: .relaxed)
+        return entries.withLock { $0[key] }.map { ($0, .seconds(60)) }
+    }
+    func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws { entries.withLock { $0[key] = value } }
 }
 
 @Suite("The response cache", .defaultPass)
 struct ResponseCacheTests {
     private func caching(
-        _ inner: CountingHandler, backend: any ResponseCacheBackend = MemoryCacheBackend(maxBytes: 1 << 20),
+        _ inner: CountingHandler, backend: (any ResponseCacheBackend)? = nil, near: NearCache = NearCache(maxBytes: 1 << 20),
         configuration: ResponseCacheConfiguration = ResponseCacheConfiguration(),
         policy: ResponseCachePolicy = ResponseCachePolicy(isNegative: { $0["items"] == [] })
     ) -> CachingHandler {
-        let cache = ResponseCache(backend: backend, configuration: configuration, handlerName: "test", policy: policy)
+        let cache = ResponseCache(near: near, backend: backend, configuration: configuration, handlerName: "test", policy: policy)
         let counter = { (name: String) in Counter(label: "test_\(name)") }
         return CachingHandler(inner: inner, cache: cache, hits: counter("hits"), misses: counter("misses"), shared: counter("shared"), failures: counter("failures"))
     }
@@ -102,8 +114,9 @@ struct ResponseCacheTests {
     func expiry() async throws {
         let clock = ManualClock()
         let inner = CountingHandler()
-        let backend = MemoryCacheBackend(maxBytes: 1 << 20, now: { clock.now })
-        let handler = caching(inner, backend: backend, configuration: ResponseCacheConfiguration(ttl: .seconds(300), negativeTTL: .seconds(30)))
+        let handler = caching(
+            inner, near: NearCache(maxBytes: 1 << 20, now: { clock.now }),
+            configuration: ResponseCacheConfiguration(ttl: .seconds(300), negativeTTL: .seconds(30)))
         _ = await run(handler, ["q": 1])
         _ = await run(handler, ["empty": true])
         _ = await run(handler, ["q": 1])
@@ -161,29 +174,45 @@ struct ResponseCacheTests {
         #expect(flights.inFlight == 0)
     }
 
-    @Test("A broken backend is logged and the job runs uncached")
+    @Test("A broken shared backend is logged and the job runs; its answer is still kept in the process")
     func brokenBackend() async {
         let inner = CountingHandler()
         let handler = caching(inner, backend: BrokenBackend())
         #expect(await run(handler, ["q": 1]) != nil)
         #expect(await run(handler, ["q": 1]) != nil)
-        #expect(inner.runs.load(ordering: .relaxed) == 2)
+        #expect(inner.runs.load(ordering: .relaxed) == 1)
+    }
+
+    @Test("With a shared backend: another worker's answer is a hit, then served from the process without asking again")
+    func sharedBackend() async throws {
+        let inner = CountingHandler()
+        let backend = CountingBackend()
+        let key = try CacheKey.make(handler: "test", input: ["q": "shared"])
+        backend.entries.withLock { $0[key] = Array(#"{"from":"another worker"}"#.utf8) }
+        let handler = caching(inner, backend: backend)
+        #expect(await run(handler, ["q": "shared"]) == ["from": "another worker"])
+        #expect(await run(handler, ["q": "shared"]) == ["from": "another worker"])
+        #expect(inner.runs.load(ordering: .relaxed) == 0)
+        #expect(backend.gets.load(ordering: .relaxed) == 1)
+        _ = await run(handler, ["q": "new"])
+        let stored = try CacheKey.make(handler: "test", input: ["q": "new"])
+        #expect(backend.entries.withLock { $0[stored] } != nil)
     }
 
     @Test("The in-process table stays within its byte budget, dropping the least recently used")
     func lruBounds() {
-        var table = LRUTable(capacity: 1000)
+        var table = LRUTable<[UInt8]>(capacity: 1000)
         let now = ContinuousClock.now
-        for index in 0..<100 { table.set("key\(index)", [UInt8](repeating: 1, count: 95), expires: now + .seconds(60)) }
+        for index in 0..<100 { table.set("key\(index)", [UInt8](repeating: 1, count: 95), size: 95, expires: now + .seconds(60)) }
         #expect(table.bytes <= 1000)
         #expect(table.count == 10)
         #expect(table.get("key0", now: now) == nil)
         #expect(table.get("key99", now: now) != nil)
         // key90 is used, so key91 is the oldest now.
         _ = table.get("key90", now: now)
-        table.set("new", [UInt8](repeating: 2, count: 95), expires: now + .seconds(60))
+        table.set("new", [UInt8](repeating: 2, count: 95), size: 95, expires: now + .seconds(60))
         #expect(table.get("key90", now: now) != nil && table.get("key91", now: now) == nil)
-        table.set("huge", [UInt8](repeating: 3, count: 5000), expires: now + .seconds(60))
+        table.set("huge", [UInt8](repeating: 3, count: 5000), size: 5000, expires: now + .seconds(60))
         #expect(table.get("huge", now: now) == nil && table.bytes <= 1000)
         #expect(table.get("new", now: now + .seconds(61)) == nil)
     }
@@ -216,7 +245,9 @@ struct RedisCacheTests {
         defer { Task { await redis.shutdown() } }
         let backend = RedisCacheBackend(redis: redis, pause: .milliseconds(300))
         try await backend.set("worker-cache:t:1", Array("{\"a\":1}".utf8), ttl: .seconds(30))
-        #expect(try await backend.get("worker-cache:t:1") == Array("{\"a\":1}".utf8))
+        let entry = try #require(try await backend.get("worker-cache:t:1"))
+        #expect(entry.value == Array("{\"a\":1}".utf8))
+        #expect(entry.timeToLive.map { $0 > .seconds(25) && $0 <= .seconds(30) } == true)
         let ttl = try await redis.ttl("worker-cache:t:1")
         #expect((25...30).contains(ttl))
         server.stop()

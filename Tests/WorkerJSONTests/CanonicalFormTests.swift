@@ -54,4 +54,17 @@ struct SerializedCountTests {
         }
         #expect(throws: JSONError.self) { try JSONValue.array([1, .number(.nan)]).serializedCount() }
     }
+
+    @Test("Strings with escapes anywhere round-trip, and their count matches (runs between escapes are copied whole)")
+    func escapedRuns() throws {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["plain text ", "\n", "\"", "\\", "\t", "\u{1}", "é", "😀", "code { x: 1 }", "\r\n"]
+        for _ in 0..<200 {
+            let text = (0..<Int.random(in: 0...40, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let value = JSONValue.string(text)
+            let bytes = try value.serialized()
+            #expect(try value.serializedCount() == bytes.count)
+            #expect(try JSONValue.parse(bytes) == value)
+        }
+    }
 }

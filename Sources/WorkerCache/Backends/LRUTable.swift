@@ -1,14 +1,15 @@
-/// A least-recently-used table bounded in bytes (keys plus values), with an expiry per entry;
-/// a pure value, kept under a lock by `MemoryCacheBackend`. Entries are linked through indices
-/// into one array, so every operation is O(1) and nothing is allocated per hit.
-package struct LRUTable {
+/// A least-recently-used table bounded in bytes (each entry's key plus the size its setter gives),
+/// with an expiry per entry; a pure value, kept under a lock by `NearCache`. Entries are linked
+/// through indices into one array, so every operation is O(1) and nothing is allocated per hit.
+package struct LRUTable<Value> {
     private struct Node {
         var key: String
-        var value: [UInt8]
+        var value: Value?
+        var size: Int
         var expires: ContinuousClock.Instant
         var older: Int
         var newer: Int
-        var bytes: Int { key.utf8.count + value.count }
+        var bytes: Int { key.utf8.count + size }
     }
 
     private var nodes: [Node] = []
@@ -27,7 +28,7 @@ package struct LRUTable {
     package var count: Int { index.count }
 
     /// The value, unless missing or expired (an expired entry is dropped); a hit becomes newest.
-    package mutating func get(_ key: String, now: ContinuousClock.Instant) -> [UInt8]? {
+    package mutating func get(_ key: String, now: ContinuousClock.Instant) -> Value? {
         guard let slot = index[key] else { return nil }
         guard nodes[slot].expires > now else {
             remove(slot)
@@ -38,14 +39,14 @@ package struct LRUTable {
         return nodes[slot].value
     }
 
-    /// Stores `value` until `expires`; older entries go until the table fits. A value larger
-    /// than the whole table is not stored.
-    package mutating func set(_ key: String, _ value: [UInt8], expires: ContinuousClock.Instant) {
+    /// Stores `value` (counted as `size` bytes) until `expires`; older entries go until the table
+    /// fits. A value larger than the whole table is not stored.
+    package mutating func set(_ key: String, _ value: Value, size: Int, expires: ContinuousClock.Instant) {
         if let slot = index[key] { remove(slot) }
-        let size = key.utf8.count + value.count
-        guard size <= capacity else { return }
-        while bytes + size > capacity, oldest >= 0 { remove(oldest) }
-        let node = Node(key: key, value: value, expires: expires, older: -1, newer: -1)
+        let total = key.utf8.count + size
+        guard total <= capacity else { return }
+        while bytes + total > capacity, oldest >= 0 { remove(oldest) }
+        let node = Node(key: key, value: value, size: size, expires: expires, older: -1, newer: -1)
         let slot: Int
         if let reused = free.popLast() {
             nodes[reused] = node
@@ -55,7 +56,7 @@ package struct LRUTable {
             slot = nodes.count - 1
         }
         index[key] = slot
-        bytes += size
+        bytes += total
         linkNewest(slot)
     }
 
@@ -63,7 +64,7 @@ package struct LRUTable {
         unlink(slot)
         bytes -= nodes[slot].bytes
         index[nodes[slot].key] = nil
-        nodes[slot].value = []
+        nodes[slot].value = nil
         nodes[slot].key = ""
         free.append(slot)
     }

@@ -16,9 +16,13 @@ package final class RedisCacheBackend: ResponseCacheBackend {
 
     package var name: String { "redis \(redis.configuration.server)" }
 
-    package func get(_ key: String) async throws -> [UInt8]? {
+    /// `GET` and `PTTL` in one round trip, so the near cache keeps the entry no longer than Redis.
+    package func get(_ key: String) async throws -> (value: [UInt8], timeToLive: Duration?)? {
         try checkAvailable()
-        return try await guarded { try await redis.get(key) }
+        let replies = try await guarded { try await redis.pipeline([["GET", RedisArgument(key)], ["PTTL", RedisArgument(key)]]) }
+        guard case .bulk(let value) = replies[0] else { return nil }
+        let milliseconds = replies[1].integer ?? -1
+        return (value, milliseconds > 0 ? .milliseconds(milliseconds) : nil)
     }
 
     package func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws {

@@ -1,7 +1,8 @@
-/// Where cached answers live: in the process or in Redis.
+/// Where cached answers are shared between workers (Redis), behind the in-process `NearCache`.
 package protocol ResponseCacheBackend: Sendable {
-    /// For logs: `in-process` or `redis host:port`.
+    /// For logs: `redis host:port`.
     var name: String { get }
-    func get(_ key: String) async throws -> [UInt8]?
+    /// The answer's JSON and how long it has left, or nil when missing.
+    func get(_ key: String) async throws -> (value: [UInt8], timeToLive: Duration?)?
     func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws
 }
