@@ -118,7 +118,7 @@ public final class RedisClient: Sendable {
 
     /// The longest a call looks for its reply between yields of its task before it waits on the
     /// connection's queue instead.
-    static let pollWindow: Duration = .microseconds(100)
+    static let pollWindow: Duration = .microseconds(250)
 
     /// Looks for the reply from this task before waiting on the connection's queue, with reads
     /// that never block. Handing a reply over from the queue costs two thread wake-ups; a look

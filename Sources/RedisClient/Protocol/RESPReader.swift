@@ -1,18 +1,24 @@
 import CHiredis
 
-/// Replies parsed from the bytes a connection reads, by hiredis's reply reader. Not thread-safe:
-/// one per connection, used by whoever holds the connection.
+/// Replies parsed from the bytes a connection reads, by hiredis's reply reader. hiredis builds
+/// the values through our object functions, straight into `RedisValue`s (not its own
+/// `redisReply` objects, which would cost two allocations, a copy and two frees per reply).
+/// Not thread-safe: one per connection, used by whoever holds the connection.
 package final class RESPReader {
     private let reader: UnsafeMutablePointer<redisReader>
+    private let builder = ReplyBuilder()
     /// Bytes fed since the last complete reply: the size of the reply being read so far.
     private(set) package var pendingBytes = 0
 
     package init() {
-        guard let reader = redisReaderCreate() else { fatalError("hiredis could not allocate a reply reader (out of memory)") }
+        guard let reader = redisReaderCreateWithFunctions(ReplyBuilder.functions) else {
+            fatalError("hiredis could not allocate a reply reader (out of memory)")
+        }
         // hiredis frees its buffer whenever it empties and holds more than this; at its default
         // (16 kB) every pipelined read would free and grow it again. A larger reply's buffer is
         // still given back.
         reader.pointee.maxbuf = 256 << 10
+        reader.pointee.privdata = Unmanaged.passUnretained(builder).toOpaque()
         self.reader = reader
     }
 
@@ -31,13 +37,15 @@ package final class RESPReader {
 
     /// The next complete reply, or nil until more bytes arrive.
     package func next() throws(ReaderFailure) -> RedisValue? {
-        var raw: UnsafeMutableRawPointer? = nil
-        guard redisReaderGetReply(reader, &raw) == REDIS_OK else { throw ReaderFailure(message: errorText()) }
-        guard let raw else { return nil }
-        defer { freeReplyObject(raw) }
+        var token: UnsafeMutableRawPointer? = nil
+        guard redisReaderGetReply(reader, &token) == REDIS_OK else {
+            builder.reset()
+            throw ReaderFailure(message: errorText())
+        }
+        guard token != nil, let reply = builder.take() else { return nil }
         // What is left of the buffer belongs to the following replies.
         pendingBytes = Int(reader.pointee.len) - Int(reader.pointee.pos)
-        return Self.value(raw.assumingMemoryBound(to: redisReply.self))
+        return reply
     }
 
     private func errorText() -> String {
@@ -45,36 +53,88 @@ package final class RESPReader {
             String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
+}
 
-    private static func value(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
-        let reply = reply.pointee
-        switch reply.type {
-        case REDIS_REPLY_STRING:
-            return .bulk(bytes(reply))
-        case REDIS_REPLY_STATUS:
-            return .status(String(decoding: bytes(reply), as: UTF8.self))
-        case REDIS_REPLY_ERROR:
-            return .error(String(decoding: bytes(reply), as: UTF8.self))
-        case REDIS_REPLY_INTEGER:
-            return .integer(Int64(reply.integer))
-        case REDIS_REPLY_ARRAY:
-            var elements: [RedisValue] = []
-            elements.reserveCapacity(Int(reply.elements))
-            for index in 0..<Int(reply.elements) {
-                elements.append(reply.element[index].map(value) ?? .null)
+/// Builds replies as hiredis walks them. RESP is read depth first, in order, so a stack of the
+/// arrays being filled is all it takes: a value goes into the innermost open array, and an array
+/// that has all its elements goes into the one around it, or is the finished reply.
+private final class ReplyBuilder {
+    private var open: [(elements: [RedisValue], expected: Int)] = []
+    private var finished: RedisValue?
+
+    func take() -> RedisValue? {
+        defer { finished = nil }
+        return finished
+    }
+
+    func reset() {
+        open = []
+        finished = nil
+    }
+
+    func attach(_ value: RedisValue) {
+        var value = value
+        while true {
+            guard !open.isEmpty else {
+                finished = value
+                return
             }
-            return .array(elements)
-        default:
-            return .null
+            open[open.count - 1].elements.append(value)
+            guard open[open.count - 1].elements.count == open[open.count - 1].expected else { return }
+            value = .array(open.removeLast().elements)
         }
     }
 
-    private static func bytes(_ reply: redisReply) -> [UInt8] {
-        guard let string = reply.str, reply.len > 0 else { return [] }
-        return string.withMemoryRebound(to: UInt8.self, capacity: Int(reply.len)) {
-            Array(UnsafeBufferPointer(start: $0, count: Int(reply.len)))
+    func beginArray(_ count: Int) {
+        if count <= 0 {
+            attach(.array([]))
+            return
         }
+        var elements: [RedisValue] = []
+        elements.reserveCapacity(count)
+        open.append((elements, count))
     }
+
+    /// hiredis only checks that what we return is not NULL; the values live in the builder.
+    private static var token: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: 1)! }
+
+    private static func builder(_ task: UnsafePointer<redisReadTask>?) -> ReplyBuilder {
+        Unmanaged<ReplyBuilder>.fromOpaque(task!.pointee.privdata!).takeUnretainedValue()
+    }
+
+    /// Written once, then only read by hiredis.
+    nonisolated(unsafe) static let functions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
+        let functions = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
+        functions.initialize(
+            to: redisReplyObjectFunctions(
+                createString: { task, string, length in
+                    let bytes = length == 0 ? [] : string!.withMemoryRebound(to: UInt8.self, capacity: length) {
+                        Array(UnsafeBufferPointer(start: $0, count: length))
+                    }
+                    let value: RedisValue
+                    switch task!.pointee.type {
+                    case REDIS_REPLY_STATUS: value = .status(String(decoding: bytes, as: UTF8.self))
+                    case REDIS_REPLY_ERROR: value = .error(String(decoding: bytes, as: UTF8.self))
+                    default: value = .bulk(bytes)
+                    }
+                    builder(task).attach(value)
+                    return token
+                },
+                createArray: { task, count in
+                    builder(task).beginArray(Int(count))
+                    return token
+                },
+                createInteger: { task, integer in
+                    builder(task).attach(.integer(Int64(integer)))
+                    return token
+                },
+                createNil: { task in
+                    builder(task).attach(.null)
+                    return token
+                },
+                freeObject: { _ in }))
+        return functions
+    }()
 }
 
 /// The reader met bytes that are not RESP.
