@@ -6,7 +6,8 @@ and the same redis-server for both sides:
    (runpod-python 1.12.0 --rp_serve_api, aiohttp per call, redis-py SETEX; context7_peer_worker.py);
 2. 64 concurrent identical uncached get_docs requests: upstream calls made (the fake counts them);
 3. the Redis client alone: GET round trips/s on one connection at pipeline depth 1 and 64
-   (redis-bench) vs redis-benchmark -c 1 -P <depth> against the same server.
+   (redis-bench) vs redis-benchmark -c 1 -P <depth> against the same server (its own, on core 0;
+   both clients on core 1; five alternating rounds, medians).
 Usage: benchmarks/run.sh context7
 """
 import concurrent.futures
@@ -27,10 +28,15 @@ LUA = os.path.join(ROOT, "benchmarks", "context7_get_docs.lua")
 LATENCY_MS = int(os.environ.get("BENCH_UPSTREAM_LATENCY_MS", "50"))
 
 
-def start_redis():
+def pinned(core):
+    """`taskset -c core` when the machine has the cores (steadier figures: no migrations)."""
+    return ["taskset", "-c", str(core)] if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else []
+
+
+def start_redis(core=None):
     directory = tempfile.mkdtemp(prefix="bench-redis-")
     port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    server = subprocess.Popen([*(pinned(core) if core is not None else []), "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                                "--dir", directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
@@ -77,18 +83,25 @@ def peer_command(port):
             "--rp_api_host", "127.0.0.1"]
 
 
-def redis_client_benchmark(redis_port, requests=200_000, rounds=5):
-    """Alternating runs of redis-bench and redis-benchmark, the median of each (the host is noisy)."""
+def redis_client_benchmark(requests=200_000, rounds=5):
+    """Alternating runs of redis-bench and redis-benchmark against a redis-server of their own, the
+    server on core 0 and the clients on core 1; the median of each (the host is noisy)."""
+    server, redis_port, directory = start_redis(core=0)
     samples = {depth: ([], []) for depth in (1, 64)}
-    for _ in range(rounds):
-        for depth in (1, 64):
-            count = requests * (1 if depth == 1 else 5)
-            ours = subprocess.run([os.path.join(RELEASE, "redis-bench"), f"redis://127.0.0.1:{redis_port}", str(count), str(depth)],
-                                  capture_output=True, text=True, check=True).stdout
-            samples[depth][0].append(float(re.search(rf"depth {depth}: (\d+) GET/s", ours).group(1)))
-            peer = subprocess.run(["redis-benchmark", "-p", str(redis_port), "-t", "get", "-c", "1", "-P", str(depth),
-                                   "-n", str(count), "-q"], capture_output=True, text=True).stdout
-            samples[depth][1].append(float(re.search(r"GET: ([\d.]+) requests per second", peer).group(1)))
+    try:
+        for _ in range(rounds):
+            for depth in (1, 64):
+                count = requests * (1 if depth == 1 else 5)
+                ours = subprocess.run([*pinned(1), os.path.join(RELEASE, "redis-bench"), f"redis://127.0.0.1:{redis_port}", str(count),
+                                       str(depth)], capture_output=True, text=True, check=True).stdout
+                samples[depth][0].append(float(re.search(rf"depth {depth}: (\d+) GET/s", ours).group(1)))
+                peer = subprocess.run([*pinned(1), "redis-benchmark", "-p", str(redis_port), "-t", "get", "-c", "1", "-P", str(depth),
+                                       "-n", str(count), "-q"], capture_output=True, text=True).stdout
+                samples[depth][1].append(float(re.search(r"GET: ([\d.]+) requests per second", peer).group(1)))
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(directory, ignore_errors=True)
     median = lambda values: sorted(values)[len(values) // 2]
     return {depth: (median(mine), median(theirs)) for depth, (mine, theirs) in samples.items()}
 
@@ -99,6 +112,10 @@ def main():
     redis_url = f"redis://127.0.0.1:{redis_port}"
     try:
         print(f"context7 benchmark (fake Context7 with {LATENCY_MS} ms latency, redis-server {redis_port}; one run)", flush=True)
+        # The client alone first, while nothing else has run on the machine yet.
+        client = redis_client_benchmark()
+        for depth, (mine, theirs) in client.items():
+            print(f"  Redis GET depth {depth:2d}: RedisClient {mine:10,.0f}/s  redis-benchmark {theirs:10,.0f}/s  ({mine / theirs:.0%})", flush=True)
         results = {}
         for name, command in (("swift", swift_command), ("python peer", peer_command)):
             subprocess.run(["redis-cli", "-p", str(redis_port), "flushall"], capture_output=True)
@@ -110,9 +127,6 @@ def main():
                 results[name] = (rate, p99, errors, calls, completed)
                 print(f"  {name:12s} cached /runsync {rate:9,.0f} req/s  p99 {p99:7.2f} ms  non-2xx {errors}  "
                       f"64 identical cold requests: {calls} upstream calls ({completed} completed)", flush=True)
-        client = redis_client_benchmark(redis_port)
-        for depth, (mine, theirs) in client.items():
-            print(f"  Redis GET depth {depth:2d}: RedisClient {mine:10,.0f}/s  redis-benchmark {theirs:10,.0f}/s  ({mine / theirs:.0%})")
 
         swift, peer = results["swift"], results["python peer"]
         print()
