@@ -123,14 +123,14 @@ package final class RedisTestServer: @unchecked Sendable {
         }
     }
 
-    /// A CA and a server certificate it signed, made with the `openssl` command.
+    /// A CA and a server certificate it signed (P-256 keys: quick to make), made with the `openssl` command.
     private static func makeCertificates(in directory: URL) throws -> TLSFiles {
         let path = directory.path
         let script = """
             set -e
             cd '\(path)'
-            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=Test CA' 2>/dev/null
-            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost' 2>/dev/null
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=Test CA' 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj '/CN=localhost' 2>/dev/null
             printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext
             openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null
             chmod 644 server.key

@@ -51,7 +51,9 @@ struct OpenAIPassthroughTests {
 
     @Test("a streamed request relays SSE text: first chunk alone, then coalesced, ending with [DONE]")
     func streamed() async throws {
-        let stub = StubUpstream(streamEvents: 40, eventGap: .milliseconds(2), firstEventGap: .milliseconds(200))
+        // The first event's gap is wide enough that a loaded machine (the whole suite runs in
+        // parallel) still posts it before the second arrives.
+        let stub = StubUpstream(streamEvents: 40, eventGap: .milliseconds(2), firstEventGap: .milliseconds(600))
         try await stub.run { base in
             let posts = try await runJob(
                 ["openai_route": "/v1/chat/completions", "openai_input": ["model": "ok", "stream": true]], base: base)
