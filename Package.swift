@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "WorkerJSON", targets: ["WorkerJSON"]),
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "EndpointClient", targets: ["EndpointClient"]),
         .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
@@ -87,6 +88,8 @@ let package = Package(
         // RunPod's endpoint API on the wire (statuses, request and status bodies, limits), shared by
         // the server here and the endpoint client.
         .target(name: "EndpointAPI", dependencies: ["WorkerJSON"], swiftSettings: swiftSettings),
+        // A client of RunPod's endpoint API (and of --local workers): every route, and waiting for a result.
+        .target(name: "EndpointClient", dependencies: ["CurlHTTP", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
         // The handler API, the queue worker, one-shot runs, configuration and modes.
         .target(
             name: "WorkerRuntime",
@@ -234,6 +237,14 @@ let package = Package(
                 "TestSupport", "WorkerCache", "RedisClient", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndpointClientTests",
+            dependencies: [
+                "TestSupport", "EndpointClient", "EndpointAPI", "CurlHTTP", "WorkerJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),

@@ -33,13 +33,14 @@ expected = {
     "CurlHTTP": {"CCurl", "CCurlHelpers", "WorkerJSON"},
     "EndpointAPI": {"WorkerJSON"},
     "RedisClient": {"CHiredis", "COpenSSL"},
+    "EndpointClient": {"CurlHTTP", "CCurl", "CCurlHelpers", "EndpointAPI", "WorkerJSON"},
 }
 problems = []
 for name, allowed in expected.items():
     reached = closure(name) - {name}
     if reached != allowed:
         problems.append(f"{name} reaches {sorted(reached)}, expected exactly {sorted(allowed)}")
-for name in ("WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", "RedisClient", "WorkerCache"):
+for name in ("WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", "RedisClient", "WorkerCache", "EndpointClient"):
     leaked = closure(name) & heavy
     if leaked:
         problems.append(f"{name} links {sorted(leaked)}: only WorkerEndpointServer may")

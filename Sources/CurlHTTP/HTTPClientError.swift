@@ -35,6 +35,14 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         Self(code: .responseTooLarge, method: method, url: url, reason: "the response body is larger than \(limit) bytes")
     }
 
+    /// The server was never reached (its name did not resolve, or the connection was refused):
+    /// the request was not sent, so sending it again cannot do anything twice.
+    public var isConnectFailure: Bool {
+        // CURLE_COULDNT_RESOLVE_PROXY 5, CURLE_COULDNT_RESOLVE_HOST 6, CURLE_COULDNT_CONNECT 7.
+        if case .transport(let curlCode) = code { return (5...7).contains(curlCode) }
+        return false
+    }
+
     /// The body passed the request's `maxResponseBytes`.
     public var isResponseTooLarge: Bool { code == .responseTooLarge }
     public var isTimeout: Bool { code == .timedOut }

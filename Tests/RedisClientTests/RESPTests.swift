@@ -1,7 +1,8 @@
 @testable import RedisClient
 import Testing
+import TestSupport
 
-@Suite("RESP: command framing and hiredis's reader building our values")
+@Suite("RESP: command framing and hiredis's reader building our values", .defaultPass)
 struct RESPTests {
     private func read(_ text: String, chunk: Int = .max) throws -> [RedisValue] {
         let reader = RESPReader()

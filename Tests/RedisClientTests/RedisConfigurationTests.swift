@@ -1,7 +1,8 @@
 import RedisClient
 import Testing
+import TestSupport
 
-@Suite("Redis URLs and settings")
+@Suite("Redis URLs and settings", .defaultPass)
 struct RedisConfigurationTests {
     @Test("redis:// with user, password, port and database")
     func fullURL() throws {

@@ -1,7 +1,8 @@
 @testable import RedisClient
 import Testing
+import TestSupport
 
-@Suite("The pool's state machine")
+@Suite("The pool's state machine", .defaultPass)
 struct RedisPoolStateTests {
     @Test("Opens up to capacity, then queues callers in order and hands connections over")
     func capacityAndOrder() {

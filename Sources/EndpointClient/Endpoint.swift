@@ -1,0 +1,52 @@
+/// An endpoint to send jobs to: RunPod's (`https://api.runpod.ai/v2/{id}`) or any server that
+/// speaks its endpoint API (`http://host:port/v2/{id}` for a worker in `--local` or
+/// load-balancing mode). Named by its base URL; the key goes as `Authorization: Bearer`.
+public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+    /// Without a trailing slash: `https://api.runpod.ai/v2/abc123`.
+    public let baseURL: String
+    public let apiKey: String?
+
+    /// `baseURL`, or a bare endpoint id (`abc123`), which names RunPod's API.
+    public init(_ baseURL: String, apiKey: String?) throws(EndpointClientError) {
+        var url = baseURL.trimmingSpaces
+        guard !url.isEmpty else { throw .invalidEndpoint(baseURL, "it is empty") }
+        if !url.contains("/") {
+            guard url.utf8.allSatisfy({ Self.isIDCharacter($0) }) else {
+                throw .invalidEndpoint(baseURL, "an endpoint id is letters, digits, - and _")
+            }
+            url = "https://api.runpod.ai/v2/" + url
+        }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://"), !url.contains(" "), !url.contains("?") else {
+            throw .invalidEndpoint(baseURL, "expected https://api.runpod.ai/v2/<id>, http://host:port/v2/<id> or an endpoint id")
+        }
+        while url.hasSuffix("/") { url.removeLast() }
+        self.baseURL = url
+        self.apiKey = apiKey.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The endpoint named by `variable` (a URL or an id), with `ENDPOINT_API_KEY`, else
+    /// `RUNPOD_API_KEY`; nil when the variable is unset.
+    public static func fromEnvironment(_ env: [String: String], variable: String) throws(EndpointClientError) -> Endpoint? {
+        guard let raw = env[variable], !raw.isEmpty else { return nil }
+        let key = env["ENDPOINT_API_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? env["RUNPOD_API_KEY"]
+        do {
+            return try Endpoint(raw, apiKey: key)
+        } catch {
+            throw .invalidEndpoint("\(variable)=\(raw)", error.reason)
+        }
+    }
+
+    /// For errors and logs: the base URL (never the key).
+    public var description: String { baseURL }
+
+    private static func isIDCharacter(_ byte: UInt8) -> Bool {
+        let lower = byte | 0x20
+        return (lower >= 0x61 && lower <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(self.drop { $0 == " " || $0 == "\n" || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\n" || $0 == "\t" }.reversed())
+    }
+}
