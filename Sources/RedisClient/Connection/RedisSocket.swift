@@ -110,16 +110,30 @@ package final class RedisSocket {
         }
     }
 
+    /// One `SSL_write` or `send` of what is left from `offset`: bytes written, or ≤ 0.
+    private func sendSome(_ bytes: [UInt8], from offset: Int) -> Int {
+        bytes.withUnsafeBytes { buffer in
+            let start = buffer.baseAddress! + offset
+            let chunk = min(bytes.count - offset, 1 << 30)
+            if let ssl { return Int(SSL_write(ssl, start, Int32(chunk))) }
+            return send(descriptor, start, chunk, Int32(MSG_NOSIGNAL))
+        }
+    }
+
+    /// One `SSL_read` or `recv` (`flags` for a plain socket): bytes read, or ≤ 0.
+    private func receiveSome(into buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> Int {
+        if let ssl {
+            ERR_clear_error()
+            return Int(SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))))
+        }
+        return recv(descriptor, buffer.baseAddress, buffer.count, flags)
+    }
+
     /// Writes every byte before `deadline`.
     package func write(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
-            let chunk = min(bytes.count - offset, 1 << 30)
-            let written: Int = bytes.withUnsafeBytes { buffer in
-                let start = buffer.baseAddress! + offset
-                if let ssl { return Int(SSL_write(ssl, start, Int32(chunk))) }
-                return send(descriptor, start, chunk, Int32(MSG_NOSIGNAL))
-            }
+            let written = sendSome(bytes, from: offset)
             if written > 0 {
                 offset += written
                 continue
@@ -133,12 +147,7 @@ package final class RedisSocket {
     package func writeWithoutWaiting(_ bytes: [UInt8]) -> Int? {
         var offset = 0
         while offset < bytes.count {
-            let chunk = min(bytes.count - offset, 1 << 30)
-            let written: Int = bytes.withUnsafeBytes { buffer in
-                let start = buffer.baseAddress! + offset
-                if let ssl { return Int(SSL_write(ssl, start, Int32(chunk))) }
-                return send(descriptor, start, chunk, Int32(MSG_NOSIGNAL))
-            }
+            let written = sendSome(bytes, from: offset)
             guard written > 0 else {
                 if let ssl {
                     return SSL_get_error(ssl, Int32(written)) == SSL_ERROR_WANT_WRITE ? offset : (offset == 0 ? nil : offset)
@@ -153,13 +162,7 @@ package final class RedisSocket {
     /// Reads what is there without waiting: nil when nothing is, 0 when the server closed.
     package func readWithoutWaiting(into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int? {
         while true {
-            let count: Int
-            if let ssl {
-                ERR_clear_error()
-                count = Int(SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))))
-            } else {
-                count = recv(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
-            }
+            let count = receiveSome(into: buffer, flags: Int32(MSG_DONTWAIT))
             if count > 0 { return count }
             if count == 0 && ssl == nil { return 0 }
             if let ssl {
@@ -183,13 +186,7 @@ package final class RedisSocket {
     /// Reads what is there (at least one byte) before `deadline`; 0 when the server closed.
     package func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws(Failure) -> Int {
         while true {
-            let count: Int
-            if let ssl {
-                ERR_clear_error()
-                count = Int(SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))))
-            } else {
-                count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
-            }
+            let count = receiveSome(into: buffer, flags: 0)
             if count > 0 { return count }
             if count == 0 && ssl == nil { return 0 }
             if let ssl {
