@@ -84,7 +84,9 @@ let package = Package(
         // The outbound HTTP client (libcurl's multi interface on a thread of its own).
         .target(name: "CurlHTTP", dependencies: ["CCurl", "CCurlHelpers", "WorkerJSON"], swiftSettings: swiftSettings),
         // A Redis client: hiredis formats commands and reads replies; the socket and TLS (OpenSSL) are ours.
-        .target(name: "RedisClient", dependencies: ["CHiredis", "COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "RedisClient", dependencies: ["CHiredis", "COpenSSL", "ConnectionPool"], swiftSettings: swiftSettings),
+        // The bounded connection pool the clients share (a pure state machine under a mutex).
+        .target(name: "ConnectionPool", swiftSettings: swiftSettings),
         // RunPod's endpoint API on the wire (statuses, request and status bodies, limits), shared by
         // the server here and the endpoint client.
         .target(name: "EndpointAPI", dependencies: ["WorkerJSON"], swiftSettings: swiftSettings),
@@ -248,6 +250,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConnectionPoolTests", dependencies: ["TestSupport", "ConnectionPool"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(

@@ -32,7 +32,8 @@ expected = {
     "WorkerJSON": set(),
     "CurlHTTP": {"CCurl", "CCurlHelpers", "WorkerJSON"},
     "EndpointAPI": {"WorkerJSON"},
-    "RedisClient": {"CHiredis", "COpenSSL"},
+    "ConnectionPool": set(),
+    "RedisClient": {"CHiredis", "COpenSSL", "ConnectionPool"},
     "EndpointClient": {"CurlHTTP", "CCurl", "CCurlHelpers", "EndpointAPI", "WorkerJSON"},
 }
 problems = []

@@ -1,3 +1,4 @@
+import ConnectionPool
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -14,40 +15,16 @@ import Darwin
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
     private let tls: RedisTLSContext?
-    private let pool: Mutex<PoolBox>
-    private let nextID = Atomic<Int>(1)
+    private let pool: ConnectionPool<RedisConnection>
     /// Calls under way: polling for a reply pays only when nothing else is (see `pollBriefly`).
     private let callsInFlight = Atomic<Int>(0)
-
-    private struct PoolBox: ~Copyable {
-        var state: RedisPoolState<RedisConnection>
-        /// A waiter's continuation, or its outcome when it came before the continuation was stored.
-        var waiting: [Int: WaitSlot] = [:]
-
-        /// Delivers to a waiter: the continuation to resume (outside the lock), if it is stored yet.
-        mutating func deliver(_ waiter: Int, _ outcome: Result<WaitOutcome, any Error>) -> CheckedContinuation<WaitOutcome, any Error>? {
-            if case .waiting(let continuation) = waiting.removeValue(forKey: waiter) { return continuation }
-            waiting[waiter] = .outcome(outcome)
-            return nil
-        }
-    }
-
-    private enum WaitSlot {
-        case waiting(CheckedContinuation<WaitOutcome, any Error>)
-        case outcome(Result<WaitOutcome, any Error>)
-    }
-
-    private enum WaitOutcome {
-        case connection(RedisConnection)
-        case open
-    }
 
     /// Throws when the TLS settings cannot be used (an unreadable `REDIS_CA_FILE`); connections
     /// are opened on first use.
     public init(configuration: RedisConfiguration) throws(RedisError) {
         self.configuration = configuration
         self.tls = configuration.tls ? try RedisTLSContext(configuration: configuration) : nil
-        self.pool = Mutex(PoolBox(state: RedisPoolState(capacity: configuration.poolSize)))
+        self.pool = ConnectionPool(capacity: configuration.poolSize)
         // A write to a connection the server closed must fail with EPIPE, not kill the process
         // (OpenSSL writes with write(2), which cannot be told MSG_NOSIGNAL).
         signal(SIGPIPE, SIG_IGN)
@@ -70,17 +47,11 @@ public final class RedisClient: Sendable {
     /// Closes idle connections and fails callers waiting for one; connections in use close when
     /// their call ends. Later calls fail.
     public func shutdown() async {
-        let error = RedisError.shutDown(configuration.server, "waiting for a connection")
-        let (idle, waiters) = pool.withLock { box in
-            let (idle, waiters) = box.state.shutDown()
-            return (idle, waiters.compactMap { box.deliver($0, .failure(error)) })
-        }
-        for waiter in waiters { waiter.resume(throwing: error) }
-        for connection in idle { connection.queue.async { connection.close() } }
+        for connection in pool.shutdown() { connection.queue.async { connection.close() } }
     }
 
     /// Connections open now (idle, lent out or being opened).
-    public var openConnections: Int { pool.withLock { $0.state.open } }
+    public var openConnections: Int { pool.openCount }
 
     private func run(_ commands: [RedisCommand]) async throws -> [RedisValue] {
         callsInFlight.add(1, ordering: .relaxed)
@@ -108,7 +79,7 @@ public final class RedisClient: Sendable {
                 // idle ones are as old, so they go too, and the call is tried on a new one.
                 if !fresh, !retried, error.isUnavailable, !error.isTimeout {
                     retried = true
-                    for stale in pool.withLock({ $0.state.discardIdle() }) { stale.queue.async { stale.close() } }
+                    for stale in pool.discardIdle() { stale.queue.async { stale.close() } }
                     continue
                 }
                 throw error
@@ -142,50 +113,17 @@ public final class RedisClient: Sendable {
     private func lease(_ commands: [RedisCommand]) async throws -> (RedisConnection, Bool) {
         // Named only when something fails: building the name costs more than a GET.
         func command() -> String { commands.count == 1 ? commands[0].commandName : "pipeline" }
-        let id = nextID.add(1, ordering: .relaxed).oldValue
-        let action = pool.withLock { $0.state.lease(waiter: id) }
-        switch action {
-        case .use(let connection): return (connection, false)
-        case .open: return (try await open(command()), true)
-        case .shutDown: throw RedisError.shutDown(configuration.server, command())
-        case .wait:
-            switch try await wait(id, command()) {
-            case .connection(let connection): return (connection, false)
+        do {
+            switch try await pool.lease(waitingAtMost: configuration.commandTimeout) {
+            case .reused(let connection): return (connection, false)
             case .open: return (try await open(command()), true)
             }
+        } catch ConnectionPool<RedisConnection>.Failure.timedOut {
+            throw RedisError.poolExhausted(
+                configuration.server, command(), connections: configuration.poolSize, waited: configuration.commandTimeout)
+        } catch ConnectionPool<RedisConnection>.Failure.shutDown {
+            throw RedisError.shutDown(configuration.server, command())
         }
-    }
-
-    private func wait(_ id: Int, _ command: String) async throws -> WaitOutcome {
-        let timeout = configuration.commandTimeout
-        let server = configuration.server
-        let capacity = configuration.poolSize
-        // The timer fails the wait unless a connection came first.
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            self?.abandon(id, RedisError.poolExhausted(server, command, connections: capacity, waited: timeout))
-        }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let early = pool.withLock { box -> Result<WaitOutcome, any Error>? in
-                    // Served or given up before the continuation existed.
-                    if case .outcome(let outcome) = box.waiting.removeValue(forKey: id) { return outcome }
-                    box.waiting[id] = .waiting(continuation)
-                    return nil
-                }
-                if let early { continuation.resume(with: early) }
-            }
-        } onCancel: {
-            abandon(id, CancellationError())
-        }
-    }
-
-    private func abandon(_ id: Int, _ error: any Error) {
-        let continuation = pool.withLock { box in
-            box.state.abandon(waiter: id) ? box.deliver(id, .failure(error)) : nil
-        }
-        continuation?.resume(throwing: error)
     }
 
     private func open(_ command: String) async throws -> RedisConnection {
@@ -203,31 +141,15 @@ public final class RedisClient: Sendable {
                 }
             }
         } catch {
-            settle(pool.withLock { $0.state.openFailed() }, connection: nil)
+            pool.openFailed()
             throw (error as? RedisError)?.forCommand(command) ?? error
         }
     }
 
     private func release(_ connection: RedisConnection) {
-        settle(pool.withLock { $0.state.release(connection, reusable: !connection.isBroken) }, connection: connection)
-    }
-
-    private func settle(_ action: RedisPoolState<RedisConnection>.ReleaseAction, connection: RedisConnection?) {
-        switch action {
-        case .keep:
-            break
-        case .handOver(let waiter, let connection):
-            resume(waiter, .connection(connection))
-        case .openFor(let waiter):
-            if let connection { connection.queue.async { connection.close() } }
-            resume(waiter, .open)
-        case .close:
-            if let connection { connection.queue.async { connection.close() } }
+        if let closing = pool.release(connection, reusable: !connection.isBroken) {
+            closing.queue.async { closing.close() }
         }
-    }
-
-    private func resume(_ waiter: Int, _ outcome: WaitOutcome) {
-        pool.withLock { $0.deliver(waiter, .success(outcome)) }?.resume(returning: outcome)
     }
 
     private func blocking<T: Sendable>(

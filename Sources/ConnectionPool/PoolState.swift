@@ -1,7 +1,7 @@
 /// The connection pool's bookkeeping as a pure state machine: which connection a caller gets,
-/// when to open one, who waits and who is handed what. No I/O and no locks; `RedisClient` holds
-/// it under a mutex and carries out the actions it returns.
-package struct RedisPoolState<Connection> {
+/// when to open one, who waits and who is handed what. No I/O and no locks: `ConnectionPool`
+/// holds it under a mutex and carries out the actions it returns.
+package struct PoolState<Connection> {
     package enum LeaseAction {
         /// An idle connection: use it.
         case use(Connection)

@@ -1,12 +1,12 @@
-@testable import RedisClient
+@testable import ConnectionPool
 import Testing
 import TestSupport
 
 @Suite("The pool's state machine", .defaultPass)
-struct RedisPoolStateTests {
+struct PoolStateTests {
     @Test("Opens up to capacity, then queues callers in order and hands connections over")
     func capacityAndOrder() {
-        var pool = RedisPoolState<String>(capacity: 2)
+        var pool = PoolState<String>(capacity: 2)
         guard case .open = pool.lease(waiter: 1), case .open = pool.lease(waiter: 2) else { Issue.record("expected opens"); return }
         guard case .wait = pool.lease(waiter: 3), case .wait = pool.lease(waiter: 4) else { Issue.record("expected waits"); return }
         #expect(pool.open == 2)
@@ -19,7 +19,7 @@ struct RedisPoolStateTests {
 
     @Test("A broken connection or a failed open lets a waiter open a new one; with no waiter its place is freed")
     func lostConnections() {
-        var pool = RedisPoolState<String>(capacity: 1)
+        var pool = PoolState<String>(capacity: 1)
         _ = pool.lease(waiter: 1)
         _ = pool.lease(waiter: 2)
         guard case .openFor(waiter: 2) = pool.release("a", reusable: false) else { Issue.record("waiter opens"); return }
@@ -31,7 +31,7 @@ struct RedisPoolStateTests {
 
     @Test("A waiter that gave up is not served; shut down fails waiters and closes idle connections")
     func abandonAndShutDown() {
-        var pool = RedisPoolState<String>(capacity: 1)
+        var pool = PoolState<String>(capacity: 1)
         _ = pool.lease(waiter: 1)
         _ = pool.lease(waiter: 2)
         _ = pool.lease(waiter: 3)
