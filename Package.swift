@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "EndpointClient", targets: ["EndpointClient"]),
+        .library(name: "PostgresClient", targets: ["PostgresClient"]),
         .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
@@ -46,6 +47,7 @@ let package = Package(
         .executable(name: "embedding-bench", targets: ["EmbeddingBench"]),
         .executable(name: "fake-context7", targets: ["FakeContext7Server"]),
         .executable(name: "redis-bench", targets: ["RedisBench"]),
+        .executable(name: "postgres-bench", targets: ["PostgresBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -85,6 +87,8 @@ let package = Package(
         .target(name: "CurlHTTP", dependencies: ["CCurl", "CCurlHelpers", "WorkerJSON"], swiftSettings: swiftSettings),
         // A Redis client: hiredis formats commands and reads replies; the socket and TLS (OpenSSL) are ours.
         .target(name: "RedisClient", dependencies: ["CHiredis", "COpenSSL", "ConnectionPool"], swiftSettings: swiftSettings),
+        // A PostgreSQL client on libpq (blocking calls on each connection's own queue).
+        .target(name: "PostgresClient", dependencies: ["CLibPQ", "ConnectionPool", "WorkerJSON"], swiftSettings: swiftSettings),
         // The bounded connection pool the clients share (a pure state machine under a mutex).
         .target(name: "ConnectionPool", swiftSettings: swiftSettings),
         // RunPod's endpoint API on the wire (statuses, request and status bodies, limits), shared by
@@ -195,6 +199,8 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .executableTarget(
+            name: "PostgresBench", dependencies: ["PostgresClient"], path: "benchmarks/PostgresBench", swiftSettings: swiftSettings),
+        .executableTarget(
             name: "RedisBench", dependencies: ["RedisClient"], path: "benchmarks/RedisBench", swiftSettings: swiftSettings),
         .executableTarget(
             name: "FakeContext7Server",
@@ -250,6 +256,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresClientTests", dependencies: ["TestSupport", "PostgresClient", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "ConnectionPoolTests", dependencies: ["TestSupport", "ConnectionPool"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),

@@ -33,6 +33,7 @@ expected = {
     "CurlHTTP": {"CCurl", "CCurlHelpers", "WorkerJSON"},
     "EndpointAPI": {"WorkerJSON"},
     "ConnectionPool": set(),
+    "PostgresClient": {"CLibPQ", "ConnectionPool", "WorkerJSON"},
     "RedisClient": {"CHiredis", "COpenSSL", "ConnectionPool"},
     "EndpointClient": {"CurlHTTP", "CCurl", "CCurlHelpers", "EndpointAPI", "WorkerJSON"},
 }
@@ -41,7 +42,7 @@ for name, allowed in expected.items():
     reached = closure(name) - {name}
     if reached != allowed:
         problems.append(f"{name} reaches {sorted(reached)}, expected exactly {sorted(allowed)}")
-for name in ("WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", "RedisClient", "WorkerCache", "EndpointClient"):
+for name in ("WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", "RedisClient", "WorkerCache", "EndpointClient", "PostgresClient"):
     leaked = closure(name) & heavy
     if leaked:
         problems.append(f"{name} links {sorted(leaked)}: only WorkerEndpointServer may")

@@ -11,7 +11,7 @@ command -v swift >/dev/null 2>&1 || { echo "swift not found: install a Swift 6 t
 packages=(libcurl4-openssl-dev libssl-dev libpq-dev libhiredis-dev libopenblas-dev pkg-config)
 # `--test`: the servers and tools the test suite runs against as well (started by the tests themselves).
 if [ "${1:-}" = "--test" ]; then
-    packages+=(redis-server redis-tools openssl)
+    packages+=(redis-server redis-tools openssl postgresql)
 fi
 missing=()
 for package in "${packages[@]}"; do

@@ -1,0 +1,171 @@
+import ConnectionPool
+import Dispatch
+
+/// A PostgreSQL client on libpq: a bounded pool of connections, each running libpq's blocking
+/// calls on a dispatch queue of its own (no Swift task ever blocks); parameterized statements
+/// only, prepared once per connection; rows decoded by column name with errors that name the
+/// column; transactions; a dropped connection (a server restart) is noticed before use and
+/// replaced. Make one per process and call `shutdown()` when done.
+public final class PostgresClient: Sendable {
+    public let configuration: PostgresConfiguration
+    private let pool: ConnectionPool<PostgresConnection>
+
+    public init(configuration: PostgresConfiguration) throws(PostgresError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.pool = ConnectionPool(capacity: configuration.poolSize)
+    }
+
+    /// Runs one statement with its parameters (`$1`, `$2`, …) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {
+        let values = parameters.map(\.postgresText)
+        return try await lend(sql) { connection in try await self.run(sql, values, on: connection) }
+    }
+
+    /// The longest a statement's result is looked for between yields before it is waited for on
+    /// the connection's queue.
+    static let pollWindow: Duration = .microseconds(250)
+
+    /// Sends from this task (a send that cannot block), then, when the server answered the last
+    /// statement within `pollWindow`, looks for the result between `Task.yield()`s for up to that
+    /// long (handing a result over from the queue costs two thread wake-ups, a look one `recv`;
+    /// other tasks run between looks); otherwise, or when it is not in by then, waits for it on
+    /// the connection's queue.
+    func run(_ sql: String, _ values: [String?], on connection: PostgresConnection) async throws -> PostgresRows {
+        if !connection.isPrepared(sql) {
+            try await blocking(connection) { try $0.prepare(sql, parameterCount: values.count) }
+        }
+        connection.start(sql, values)
+        if connection.lastRoundTrip <= Self.pollWindow {
+            let until = ContinuousClock.now + Self.pollWindow
+            repeat {
+                await Task.yield()
+                if let rows = try connection.poll() { return rows }
+            } while ContinuousClock.now < until
+        }
+        return try await blocking(connection) { try $0.finish() }
+    }
+
+    /// Runs `body` in a transaction on one connection: committed when it returns, rolled back when
+    /// it throws (the error is rethrown).
+    public func withTransaction<T: Sendable>(_ body: @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        try await lend("BEGIN") { connection in
+            try await self.blocking(connection) { try $0.execute("BEGIN") }
+            let transaction = PostgresTransaction(client: self, connection: connection)
+            do {
+                let result = try await body(transaction)
+                try await self.blocking(connection) { try $0.execute("COMMIT") }
+                return result
+            } catch {
+                try? await self.blocking(connection) { try $0.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    /// Fails callers waiting for a connection and drops idle ones; connections in use close when
+    /// their call ends.
+    public func shutdown() async {
+        for connection in pool.shutdown() { connection.close() }
+    }
+
+    /// Connections open now.
+    public var openConnections: Int { pool.openCount }
+
+    // MARK: Connections
+
+    func withConnection<T: Sendable>(
+        _ sql: String, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        try await lend(sql) { connection in try await self.blocking(connection, body) }
+    }
+
+    /// Lends a live connection to `body` and takes it back (closing it if it broke, or if a
+    /// transaction was left open on it).
+    private func lend<T: Sendable>(_ sql: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await lease(sql)
+        do {
+            let result = try await body(connection)
+            release(connection)
+            return result
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    private func release(_ connection: PostgresConnection) {
+        let reusable = !connection.isBroken && !connection.isInTransaction
+        pool.release(connection, reusable: reusable)?.close()
+    }
+
+    /// `sql` names the statement in errors (by its first words, worked out only then).
+    private func lease(_ sql: String) async throws -> PostgresConnection {
+        while true {
+            let lease: ConnectionPool<PostgresConnection>.Lease
+            do {
+                lease = try await pool.lease(waitingAtMost: configuration.statementTimeout)
+            } catch ConnectionPool<PostgresConnection>.Failure.timedOut {
+                throw PostgresError.poolExhausted(
+                    configuration.server, PostgresConnection.describe(sql), connections: configuration.poolSize,
+                    waited: configuration.statementTimeout)
+            } catch ConnectionPool<PostgresConnection>.Failure.shutDown {
+                throw PostgresError.shutDown(configuration.server, PostgresConnection.describe(sql))
+            }
+            switch lease {
+            case .open:
+                return try await open()
+            case .reused(let connection):
+                // A connection the server dropped while it sat idle (a restart) is replaced, and
+                // the ones idle beside it are as old: they go too.
+                if connection.isAliveWhenIdle() { return connection }
+                release(connection)
+                for stale in pool.discardIdle() { stale.close() }
+            }
+        }
+    }
+
+    private func open() async throws -> PostgresConnection {
+        let queue = DispatchQueue(label: "postgres \(configuration.server)")
+        let configuration = configuration
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                queue.async {
+                    do {
+                        continuation.resume(returning: try PostgresConnection.open(configuration, queue: queue))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+            }
+        } catch {
+            pool.openFailed()
+            throw error
+        }
+    }
+
+    func blocking<T: Sendable>(_ connection: PostgresConnection, _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        // Resumed exactly once below, on every path.
+        try await withUnsafeThrowingContinuation { continuation in
+            connection.queue.async {
+                do {
+                    continuation.resume(returning: try body(connection))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}
+
+/// The statements of one transaction, all on its connection.
+public struct PostgresTransaction: Sendable {
+    let client: PostgresClient
+    let connection: PostgresConnection
+
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {
+        try await client.run(sql, parameters.map(\.postgresText), on: connection)
+    }
+}

@@ -1,0 +1,188 @@
+import PostgresClient
+import Testing
+import TestSupport
+import WorkerJSON
+
+@Suite("PostgreSQL settings", .defaultPass)
+struct PostgresConfigurationTests {
+    @Test("DATABASE_URL is read by libpq's parser; bad values name the variable, never the password")
+    func settings() throws {
+        #expect(try PostgresConfiguration.fromEnvironment([:]) == nil)
+        let configuration = try #require(try PostgresConfiguration.fromEnvironment([
+            "DATABASE_URL": "postgresql://app:s3cret@db.example:6543/leads?sslmode=require", "DATABASE_POOL_SIZE": "3",
+            "DATABASE_STATEMENT_TIMEOUT": "2.5",
+        ]))
+        #expect(configuration.poolSize == 3 && configuration.statementTimeout == .milliseconds(2500))
+        #expect(configuration.server == "db.example:6543/leads")
+        for (name, value) in [("DATABASE_URL", "postgresql://app:s3cret@host:notaport/x?sslmode=maybe=yes"), ("DATABASE_POOL_SIZE", "0")] {
+            var env = ["DATABASE_URL": "postgresql://localhost/x"]
+            env[name] = value
+            do {
+                _ = try PostgresConfiguration.fromEnvironment(env)
+                Issue.record("\(name)=\(value) must be refused")
+            } catch {
+                #expect("\(error)".contains(name) && !"\(error)".contains("s3cret"))
+            }
+        }
+    }
+}
+
+/// Against a real PostgreSQL server started for the test.
+@Suite("PostgreSQL client against a real server", .defaultPass, .enabled(if: PostgresTestServer.isInstalled, "postgresql is installed by scripts/test.sh"))
+struct PostgresClientTests {
+    private func client(_ server: PostgresTestServer, sslmode: String = "disable", _ change: (inout PostgresConfiguration) -> Void = { _ in }) throws -> PostgresClient {
+        var configuration = PostgresConfiguration(url: server.url(sslmode: sslmode), poolSize: 4, statementTimeout: .seconds(5))
+        change(&configuration)
+        return try PostgresClient(configuration: configuration)
+    }
+
+    @Test("Parameterized statements, typed decoding by column, NULLs, JSON and bytea; errors name the column")
+    func queries() async throws {
+        let server = try PostgresTestServer()
+        let db = try client(server)
+        defer { Task { await db.shutdown() } }
+        try await db.query("CREATE TABLE leads (id text PRIMARY KEY, score float8, data jsonb, blob bytea, qualified boolean, n bigint)")
+        let inserted = try await db.query(
+            "INSERT INTO leads VALUES ($1, $2, $3, $4, $5, $6), ($7, NULL, NULL, NULL, NULL, NULL)",
+            ["a'; DROP TABLE leads; --", 0.75, (["k": [1, "two"]] as JSONValue), [UInt8]([0, 255, 10]), true, Int64(1) << 40, "b"])
+        #expect(inserted.affectedRows == 2)
+        let rows = try await db.query("SELECT * FROM leads ORDER BY id")
+        #expect(rows.count == 2 && rows.columns.contains("score"))
+        let first = rows[0]
+        #expect(try first.decode("id", as: String.self) == "a'; DROP TABLE leads; --")
+        #expect(try first.decode("score", as: Double.self) == 0.75)
+        #expect(try first.decode("data", as: JSONValue.self) == ["k": [1, "two"]])
+        #expect(try first.decode("blob", as: [UInt8].self) == [0, 255, 10])
+        #expect(try first.decode("qualified", as: Bool.self))
+        #expect(try first.decode("n", as: Int64.self) == 1 << 40)
+        #expect(try rows[1].decode("score", as: Double?.self) == nil)
+        do {
+            _ = try rows[1].decode("score", as: Double.self)
+            Issue.record("NULL is not a Double")
+        } catch {
+            #expect("\(error)".contains("\"score\"") && "\(error)".contains("NULL"))
+        }
+        do {
+            _ = try first.decode("id", as: Int.self)
+            Issue.record("text is not a number")
+        } catch {
+            #expect("\(error)".contains("\"id\"") && "\(error)".contains("whole number"))
+        }
+        #expect(throws: PostgresError.self) { try first.decode("missing", as: String.self) }
+        do {
+            try await db.query("INSERT INTO leads (id) VALUES ($1)", ["b"])
+            Issue.record("a duplicate key must be refused")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "23505")
+            #expect("\(error)".contains("INSERT INTO leads"))
+        }
+    }
+
+    @Test("Transactions commit, roll back on a thrown error, and never leave a connection mid-transaction")
+    func transactions() async throws {
+        let server = try PostgresTestServer()
+        let db = try client(server) { $0.poolSize = 1 }
+        defer { Task { await db.shutdown() } }
+        try await db.query("CREATE TABLE t (n int)")
+        try await db.withTransaction { tx in
+            try await tx.query("INSERT INTO t VALUES ($1)", [1])
+            try await tx.query("INSERT INTO t VALUES ($1)", [2])
+        }
+        struct Abort: Error {}
+        await #expect(throws: Abort.self) {
+            try await db.withTransaction { tx in
+                try await tx.query("INSERT INTO t VALUES ($1)", [3])
+                throw Abort()
+            }
+        }
+        await #expect(throws: PostgresError.self) {
+            try await db.withTransaction { tx in
+                try await tx.query("INSERT INTO t VALUES ($1)", [4])
+                try await tx.query("SELECT 1/0")
+            }
+        }
+        let rows = try await db.query("SELECT sum(n) AS total, count(*) AS rows FROM t")
+        #expect(try rows[0].decode("total", as: Int.self) == 3 && rows[0].decode("rows", as: Int.self) == 2)
+    }
+
+    @Test("Migrations: applied once, in order, even when two clients race; a failing one is rolled back and named")
+    func migrations() async throws {
+        let server = try PostgresTestServer()
+        let migrations = [
+            PostgresMigration(version: 2, name: "scores", sql: "ALTER TABLE leads ADD COLUMN score float8; INSERT INTO log VALUES ('2')"),
+            PostgresMigration(version: 1, name: "leads", sql: "CREATE TABLE leads (id text PRIMARY KEY); CREATE TABLE log (v text)"),
+        ]
+        let one = try client(server)
+        let two = try client(server)
+        defer { Task { await one.shutdown(); await two.shutdown() } }
+        async let first = one.migrate(migrations)
+        async let second = two.migrate(migrations)
+        let applied = try await [first, second]
+        #expect(applied.sorted { $0.count < $1.count } == [[], [1, 2]])
+        #expect(try await one.query("SELECT count(*) AS n FROM log")[0].decode("n", as: Int.self) == 1)
+        #expect(try await one.migrate(migrations) == [])
+        let broken = migrations + [PostgresMigration(version: 3, name: "bad", sql: "CREATE TABLE x (a int); SELECT nonsense FROM nowhere")]
+        do {
+            try await one.migrate(broken)
+            Issue.record("migration 3 must fail")
+        } catch {
+            #expect("\(error)".contains("3 (bad)"))
+        }
+        #expect(try await one.query("SELECT to_regclass('x') IS NULL AS gone")[0].decode("gone", as: Bool.self))
+        #expect(try await one.query("SELECT max(version) AS v FROM schema_migrations")[0].decode("v", as: Int.self) == 2)
+    }
+
+    @Test("The server killed and restarted: calls fail naming the server, then work on new connections")
+    func restart() async throws {
+        let server = try PostgresTestServer()
+        let db = try client(server) { $0.connectTimeout = .seconds(2) }
+        defer { Task { await db.shutdown() } }
+        try await db.query("CREATE TABLE k (n int)")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<8 { group.addTask { try await db.query("INSERT INTO k VALUES ($1)", [n]) } }
+            try await group.waitForAll()
+        }
+        server.stop()
+        do {
+            try await db.query("SELECT count(*) FROM k")
+            Issue.record("the server is down")
+        } catch let error as PostgresError {
+            #expect(error.isUnavailable)
+            #expect("\(error)".contains("127.0.0.1:\(server.port)"))
+        }
+        try server.start()
+        var counted: Int?
+        for _ in 0..<20 where counted == nil {
+            counted = try? await db.query("SELECT count(*) AS n FROM k")[0].decode("n", as: Int.self)
+            if counted == nil { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(counted == 8)
+    }
+
+    @Test("sslmode=require speaks TLS; a statement over the timeout is cancelled and named")
+    func tlsAndTimeout() async throws {
+        let server = try PostgresTestServer(tls: true)
+        let secure = try client(server, sslmode: "require") { $0.statementTimeout = .milliseconds(500) }
+        defer { Task { await secure.shutdown() } }
+        #expect(try await secure.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")[0].decode("ssl", as: Bool.self))
+        do {
+            try await secure.query("SELECT pg_sleep(3)")
+            Issue.record("pg_sleep(3) must hit the 0.5 s timeout")
+        } catch let error as PostgresError {
+            #expect(error.isTimeout)
+        }
+        #expect(try await secure.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+    }
+
+    @Test("Nobody listening: a clear connect error")
+    func refused() async throws {
+        let db = try PostgresClient(configuration: PostgresConfiguration(url: "postgresql://postgres@127.0.0.1:\(RedisTestServer.unusedPort())/x", connectTimeout: .seconds(2)))
+        defer { Task { await db.shutdown() } }
+        do {
+            try await db.query("SELECT 1")
+            Issue.record("nothing listens there")
+        } catch let error as PostgresError {
+            #expect(error.isUnavailable && "\(error)".contains("DATABASE_URL"))
+        }
+    }
+}
