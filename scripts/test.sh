@@ -13,15 +13,17 @@ results=.build/test-results
 rm -rf "$results" && mkdir -p "$results"
 swift test list --skip-build > "$results/list.txt"
 # Passes chosen by tag (TestSupport's TestPass): the default one, then `heavy` (suites that
-# saturate the cores) and `load` (timing under deliberate load), each alone, so none disturbs the
-# timing checks of another.
+# saturate the cores), `servers` (suites that start redis-server, PostgreSQL clusters and workers on
+# them) and `load` (timing under deliberate load), each alone, so none disturbs the timing checks
+# of another.
 swift test --skip-build --xunit-output "$results/default.xml"
-for pass in heavy load; do
+for pass in heavy servers load; do
     TEST_PASS=$pass swift test --skip-build --xunit-output "$results/$pass.xml"
 done
 # Every listed test ran in exactly one pass, and no pass ran nothing.
 python3 scripts/check-test-passes.py "$results/list.txt" \
-    "$results/default-swift-testing.xml" "$results/heavy-swift-testing.xml" "$results/load-swift-testing.xml"
+    "$results/default-swift-testing.xml" "$results/heavy-swift-testing.xml" "$results/servers-swift-testing.xml" \
+    "$results/load-swift-testing.xml"
 
 # Modules link only what they use; a handler outside the package builds and tests on the public API.
 bash scripts/check-modules.sh

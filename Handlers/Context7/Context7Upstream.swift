@@ -24,7 +24,7 @@ struct Context7Upstream: Sendable {
 
     /// `GET {base}{path}?{query}`, retried as the answer calls for.
     func get(_ path: String, query: [(String, String)], context: JobContext) async throws -> Answer {
-        let url = configuration.baseURL + path + "?" + query.map { "\(Self.encoded($0.0))=\(Self.encoded($0.1))" }.joined(separator: "&")
+        let url = configuration.baseURL + path + "?" + query.map { "\(PercentEncoding.encode($0.0))=\(PercentEncoding.encode($0.1))" }.joined(separator: "&")
         var failures = 0
         var notFinalized = 0
         var rateLimited = 0
@@ -135,21 +135,5 @@ struct Context7Upstream: Sendable {
     static func excerpt(_ body: [UInt8]) -> String {
         let text = String(decoding: body.prefix(200), as: UTF8.self)
         return text.isEmpty ? "an empty body" : "body: \(text)"
-    }
-
-    /// Percent-encodes all but RFC 3986's unreserved characters.
-    static func encoded(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(byte)
-            default:
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

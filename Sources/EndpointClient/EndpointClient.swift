@@ -125,20 +125,7 @@ public final class EndpointClient: Sendable {
     }
 
     /// A job id in a path: ids are the server's, but a stray `/` or `?` must not change the route.
-    static func escaped(_ id: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in id.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.append(byte)
-            default:
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func escaped(_ id: String) -> String { PercentEncoding.encode(id) }
 
     static func excerpt(_ body: [UInt8]) -> String {
         body.isEmpty ? "an empty body" : String(decoding: body.prefix(300), as: UTF8.self)

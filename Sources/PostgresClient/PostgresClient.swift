@@ -1,5 +1,6 @@
 import ConnectionPool
 import Dispatch
+import Synchronization
 
 /// A PostgreSQL client on libpq: a bounded pool of connections, each running libpq's blocking
 /// calls on a dispatch queue of its own (no Swift task ever blocks); parameterized statements
@@ -9,6 +10,8 @@ import Dispatch
 public final class PostgresClient: Sendable {
     public let configuration: PostgresConfiguration
     private let pool: ConnectionPool<PostgresConnection>
+    /// Statements under way: looking for a result between yields only pays while nothing else is.
+    private let callsInFlight = Atomic<Int>(0)
 
     public init(configuration: PostgresConfiguration) throws(PostgresError) {
         try configuration.validate()
@@ -20,6 +23,8 @@ public final class PostgresClient: Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {
         let values = parameters.map(\.postgresText)
+        callsInFlight.add(1, ordering: .relaxed)
+        defer { callsInFlight.subtract(1, ordering: .relaxed) }
         return try await lend(sql) { connection in try await self.run(sql, values, on: connection) }
     }
 
@@ -28,10 +33,10 @@ public final class PostgresClient: Sendable {
     static let pollWindow: Duration = .microseconds(250)
 
     /// Sends from this task (a send that cannot block), then, when the server answered the last
-    /// statement within `pollWindow`, looks for the result between `Task.yield()`s for up to that
-    /// long (handing a result over from the queue costs two thread wake-ups, a look one `recv`;
-    /// other tasks run between looks); otherwise, or when it is not in by then, waits for it on
-    /// the connection's queue.
+    /// statement within `pollWindow`, looks for the result after a `Task.yield()`, and keeps
+    /// looking between yields for up to that long while no other statement is under way (handing
+    /// a result over from the queue costs two thread wake-ups, a look one `recv`); otherwise, or
+    /// when it is not in by then, waits for it on the connection's queue.
     func run(_ sql: String, _ values: [String?], on connection: PostgresConnection) async throws -> PostgresRows {
         if !connection.isPrepared(sql) {
             try await blocking(connection) { try $0.prepare(sql, parameterCount: values.count) }
@@ -42,7 +47,7 @@ public final class PostgresClient: Sendable {
             repeat {
                 await Task.yield()
                 if let rows = try connection.poll() { return rows }
-            } while ContinuousClock.now < until
+            } while callsInFlight.load(ordering: .relaxed) <= 1 && ContinuousClock.now < until
         }
         return try await blocking(connection) { try $0.finish() }
     }
@@ -146,16 +151,7 @@ public final class PostgresClient: Sendable {
     }
 
     func blocking<T: Sendable>(_ connection: PostgresConnection, _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        // Resumed exactly once below, on every path.
-        try await withUnsafeThrowingContinuation { continuation in
-            connection.queue.async {
-                do {
-                    continuation.resume(returning: try body(connection))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+        try await connection.queue.perform { try body(connection) }
     }
 }
 

@@ -8,7 +8,7 @@ import WorkerRuntimeTesting
 
 /// `context7 --local` as a process, against the fake Context7 API and a real redis-server.
 @Suite(
-    "context7 worker processes with Redis", .defaultPass, .tags(.process),
+    "context7 worker processes with Redis", .tags(.process, .servers), .pass(.servers),
     .enabled(if: RedisTestServer.isInstalled, "redis-server is installed by scripts/test.sh"))
 struct Context7ProcessTests {
     private func environment(_ base: String, redis: RedisTestServer?, _ extra: [String: String] = [:]) -> [String: String] {

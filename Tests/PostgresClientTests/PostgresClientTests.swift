@@ -28,7 +28,7 @@ struct PostgresConfigurationTests {
 }
 
 /// Against a real PostgreSQL server started for the test.
-@Suite("PostgreSQL client against a real server", .defaultPass, .enabled(if: PostgresTestServer.isInstalled, "postgresql is installed by scripts/test.sh"))
+@Suite("PostgreSQL client against a real server", .tags(.servers), .pass(.servers), .serialized, .enabled(if: PostgresTestServer.isInstalled, "postgresql is installed by scripts/test.sh"))
 struct PostgresClientTests {
     private func client(_ server: PostgresTestServer, sslmode: String = "disable", _ change: (inout PostgresConfiguration) -> Void = { _ in }) throws -> PostgresClient {
         var configuration = PostgresConfiguration(url: server.url(sslmode: sslmode), poolSize: 4, statementTimeout: .seconds(5))

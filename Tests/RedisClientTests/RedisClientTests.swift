@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// Against a real redis-server started for each test.
-@Suite("Redis client against redis-server", .defaultPass, .enabled(if: RedisTestServer.isInstalled, "redis-server is installed by scripts/test.sh"))
+@Suite("Redis client against redis-server", .tags(.servers), .pass(.servers), .enabled(if: RedisTestServer.isInstalled, "redis-server is installed by scripts/test.sh"))
 struct RedisClientTests {
     private func client(_ server: RedisTestServer, _ change: (inout RedisConfiguration) -> Void = { _ in }) throws -> RedisClient {
         var configuration = try RedisConfiguration(url: server.url)

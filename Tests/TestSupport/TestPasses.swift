@@ -9,6 +9,9 @@ extension Tag {
     @Tag package static var heavy: Self
     /// Measures timing under deliberate load (the heartbeat's cadence): runs alone.
     @Tag package static var load: Self
+    /// Starts real servers (redis-server, PostgreSQL clusters, worker processes on them): runs in
+    /// a pass of its own, so their start-up work does not stall the default pass's timing checks.
+    @Tag package static var servers: Self
     /// Runs the built executables as child processes.
     @Tag package static var process: Self
 }

@@ -235,7 +235,7 @@ struct ResponseCacheTests {
 }
 
 @Suite(
-    "The response cache and rate limits on Redis", .defaultPass,
+    "The response cache and rate limits on Redis", .tags(.servers), .pass(.servers),
     .enabled(if: RedisTestServer.isInstalled, "redis-server is installed by scripts/test.sh"))
 struct RedisCacheTests {
     @Test("Answers are shared through Redis with their TTL; a Redis outage skips the cache, then it is used again")
