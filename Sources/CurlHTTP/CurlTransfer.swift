@@ -113,10 +113,12 @@ final class CurlTransfer: @unchecked Sendable {
 }
 
 extension StringProtocol {
-    func trimmingSpaces() -> String {
+    /// Without surrounding spaces, tabs and line breaks (header values, settings pasted in).
+    package func trimmingSpaces() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
         var slice = Substring(self)
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        while let first = slice.first, isSpace(first) { slice.removeFirst() }
+        while let last = slice.last, isSpace(last) { slice.removeLast() }
         return String(slice)
     }
 }

@@ -1,3 +1,5 @@
+import CurlHTTP
+
 /// An endpoint to send jobs to: RunPod's (`https://api.runpod.ai/v2/{id}`) or any server that
 /// speaks its endpoint API (`http://host:port/v2/{id}` for a worker in `--local` or
 /// load-balancing mode). Named by its base URL; the key goes as `Authorization: Bearer`.
@@ -8,7 +10,7 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// `baseURL`, or a bare endpoint id (`abc123`), which names RunPod's API.
     public init(_ baseURL: String, apiKey: String?) throws(EndpointClientError) {
-        var url = baseURL.trimmingSpaces
+        var url = baseURL.trimmingSpaces()
         guard !url.isEmpty else { throw .invalidEndpoint(baseURL, "it is empty") }
         if !url.contains("/") {
             guard url.utf8.allSatisfy({ Self.isIDCharacter($0) }) else {
@@ -42,11 +44,5 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     private static func isIDCharacter(_ byte: UInt8) -> Bool {
         let lower = byte | 0x20
         return (lower >= 0x61 && lower <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        String(self.drop { $0 == " " || $0 == "\n" || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\n" || $0 == "\t" }.reversed())
     }
 }

@@ -135,15 +135,7 @@ public final class PostgresClient: Sendable {
         let queue = DispatchQueue(label: "postgres \(configuration.server)")
         let configuration = configuration
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                queue.async {
-                    do {
-                        continuation.resume(returning: try PostgresConnection.open(configuration, queue: queue))
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                }
-            }
+            return try await queue.perform { try PostgresConnection.open(configuration, queue: queue) }
         } catch {
             pool.openFailed()
             throw error

@@ -67,9 +67,9 @@ public final class RedisClient: Sendable {
                     release(connection)
                     return replies
                 }
-                let replies = try await blocking(on: connection) { connection in
-                    try connection.execute(
-                        commands, deadline: .now + self.configuration.commandTimeout, timeout: self.configuration.commandTimeout)
+                let timeout = configuration.commandTimeout
+                let replies = try await connection.queue.perform {
+                    try connection.execute(commands, deadline: .now + timeout, timeout: timeout)
                 }
                 release(connection)
                 return replies
@@ -131,15 +131,7 @@ public final class RedisClient: Sendable {
         let configuration = configuration
         let tls = tls
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                queue.async {
-                    do {
-                        continuation.resume(returning: try RedisConnection.open(configuration, tls: tls, queue: queue))
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                }
-            }
+            return try await queue.perform { try RedisConnection.open(configuration, tls: tls, queue: queue) }
         } catch {
             pool.openFailed()
             throw (error as? RedisError)?.forCommand(command) ?? error
@@ -150,11 +142,5 @@ public final class RedisClient: Sendable {
         if let closing = pool.release(connection, reusable: !connection.isBroken) {
             closing.queue.async { closing.close() }
         }
-    }
-
-    private func blocking<T: Sendable>(
-        on connection: RedisConnection, _ body: @escaping @Sendable (RedisConnection) throws -> T
-    ) async throws -> T {
-        try await connection.queue.perform { try body(connection) }
     }
 }

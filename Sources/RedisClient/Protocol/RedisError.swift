@@ -75,9 +75,6 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         Self(code, server: server, command: "\(name) (\(command))", reason: reason)
     }
 
-    /// A problem with `REDIS_URL` or a `REDIS_*` setting rather than with a server.
-    public var isConfigurationError: Bool { code == .invalidURL || code == .invalidSetting }
-
     /// An error reply from the server (`ERR`, `WRONGTYPE`, ...): the connection is still good.
     public var isServerError: Bool { code == .server }
     public var isTimeout: Bool { code == .timeout }
@@ -85,8 +82,6 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     public var isUnavailable: Bool {
         [.connect, .tls, .timeout, .connectionLost, .poolExhausted].contains(code)
     }
-    /// The connection is unusable after this error and must be closed.
-    package var breaksConnection: Bool { code != .server && code != .unexpectedReply && code != .poolExhausted }
 
     public var description: String {
         if code == .invalidSetting { return "\(command) is not valid: expected \(reason)" }

@@ -179,7 +179,7 @@ extension WorkerConfiguration {
 }
 
 /// The value without surrounding spaces and tabs (a stray space in a template is a common slip).
-private func trimmed(_ value: String) -> String {
+func trimmed(_ value: String) -> String {
     var slice = Substring(value)
     while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
     while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }

@@ -13,8 +13,8 @@ public struct RateLimitRule: Sendable, Equatable {
     /// `100/10s`, `5/1m`, `1000/1h`, `20/500ms`, `10/30`; nil when malformed.
     public init?(parsing text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let limit = Int(parts[0].trimmingSpaces), limit > 0 else { return nil }
-        var window = parts[1].trimmingSpaces
+        guard parts.count == 2, let limit = Int(trimmed(String(parts[0]))), limit > 0 else { return nil }
+        var window = trimmed(String(parts[1]))
         var unit: Int64 = 1000
         for (suffix, milliseconds) in [("ms", Int64(1)), ("s", 1000), ("m", 60_000), ("h", 3_600_000)] where window.hasSuffix(suffix) {
             window = String(window.dropLast(suffix.count))
@@ -70,10 +70,4 @@ public struct RateLimits: Sendable, Equatable {
     public var isEmpty: Bool { routes.isEmpty && fallback == nil }
 
     public func rule(for route: RateLimitedRoute) -> RateLimitRule? { routes[route] ?? fallback }
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: String {
-        String(self.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-    }
 }
