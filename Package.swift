@@ -42,10 +42,12 @@ let package = Package(
         .executable(name: "echo", targets: ["Echo"]),
         .executable(name: "memory", targets: ["Memory"]),
         .executable(name: "context7", targets: ["Context7"]),
+        .executable(name: "orchestrator", targets: ["Orchestrator"]),
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
         .executable(name: "embedding-bench", targets: ["EmbeddingBench"]),
         .executable(name: "fake-context7", targets: ["FakeContext7Server"]),
+        .executable(name: "stub-llm", targets: ["StubLLMServer"]),
         .executable(name: "redis-bench", targets: ["RedisBench"]),
         .executable(name: "postgres-bench", targets: ["PostgresBench"]),
     ],
@@ -184,6 +186,14 @@ let package = Package(
             ],
             path: "Handlers/Context7", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         .executableTarget(
+            name: "Orchestrator",
+            dependencies: [
+                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "EndpointClient", "EndpointAPI",
+                "PostgresClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Handlers/Orchestrator", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
+        .executableTarget(
             name: "MockPlatform",
             dependencies: [
                 "WorkerRuntimeTesting", "WorkerJSON",
@@ -206,6 +216,21 @@ let package = Package(
             name: "FakeContext7Server",
             dependencies: ["FakeContext7", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/FakeContext7", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "StubLLMServer",
+            dependencies: ["StubLLM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "benchmarks/StubLLM", swiftSettings: swiftSettings),
+        // An OpenAI-compatible chat API answering the orchestrator's JSON schemas: in process in
+        // the tests, `stub-llm` in benchmarks.
+        .target(
+            name: "StubLLM",
+            dependencies: [
+                "WorkerJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/StubLLM", swiftSettings: swiftSettings),
         // A fake of Context7's API: the context7 tests run it in process, benchmarks as `fake-context7`.
         .target(
             name: "FakeContext7",
@@ -318,6 +343,14 @@ let package = Package(
             dependencies: [
                 "TestSupport", "Context7", "FakeContext7", "WorkerCache", "RedisClient", "WorkerRuntime", "WorkerRuntimeTesting",
                 "WorkerJSON", "CurlHTTP",
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OrchestratorTests",
+            dependencies: [
+                "TestSupport", "Orchestrator", "StubLLM", "FakeContext7", "EndpointClient", "EndpointAPI", "PostgresClient", "WorkerRuntime",
+                "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         // Whole processes (the built executables) and load: run after everything is built.

@@ -1,0 +1,150 @@
+import CurlHTTP
+import EndpointClient
+import PostgresClient
+import WorkerRuntime
+
+/// The orchestrator's settings, read once from the environment (tests build them from a dictionary).
+struct OrchestratorConfiguration: Sendable {
+    /// `DATABASE_URL` and friends; nil keeps workflows in memory (lost with the process).
+    var database: PostgresConfiguration?
+    /// `CONTEXT7_ENDPOINT`: the context7 worker's endpoint; nil skips the context stage.
+    var context7: Endpoint?
+    /// `CONTEXT7_LIBRARY`: the library whose documentation gives the LLM context.
+    var contextLibrary = "/websites/runpod_io"
+    /// `CONTEXT7_QUERY`: the question asked of it; `{industry}` and `{company}` are filled from the lead.
+    var contextQuery = "How does {company} in {industry} use serverless GPUs?"
+    /// `CONTEXT7_TOKENS`: how much documentation to fetch (it goes into the prompts).
+    var contextTokens = 1500
+    /// `MEMORY_ENDPOINT`: the memory worker's endpoint; nil skips storing leads.
+    var memory: Endpoint?
+    /// `MEMORY_NAMESPACE`: where leads are stored.
+    var memoryNamespace = "leads"
+    /// `LLM_BASE_URL` (an OpenAI-compatible API, such as a vLLM endpoint's `/openai/v1`); nil scores by rules.
+    var llm: LLMConfiguration?
+    /// `QUALIFICATION_THRESHOLD`: leads scoring below it are rejected.
+    var threshold = 0.5
+    /// `BATCH_CONCURRENCY`: leads of one batch in flight at once, unless the job asks for fewer or more.
+    var batchConcurrency = 8
+    /// `DOWNSTREAM_RETRIES`: tries after the first of a failed downstream call (within the deadline).
+    var downstreamRetries = 3
+    /// The pauses between those retries: from 250 ms, doubling, jittered, at most 10 s
+    /// (Temporal's shape, with a lower cap: leads are interactive work).
+    var retrySchedule = PollSchedule(initial: .milliseconds(250), factor: 2, cap: .seconds(10), jitter: 0.5)
+    /// `WORKFLOW_TIMEOUT`: the deadline of a workflow not run by a job (recovered ones), and of a
+    /// job without one.
+    var workflowTimeout: Duration = .seconds(600)
+    /// `WORKFLOW_LEASE`: how long a worker owns a workflow without renewing; after that a
+    /// surviving worker may take it over.
+    var lease: Duration = .seconds(30)
+    /// `WORKFLOW_VERSION`: recorded on every workflow and step; recovery takes only its own version's.
+    var codeVersion = Orchestrator.codeVersion
+    /// `WORKFLOW_MAX_RECOVERIES`: a workflow recovered this often without finishing is marked failed.
+    var maxRecoveries = 5
+    /// `WORKFLOW_RECOVERY`: whether this worker takes over workflows of dead workers.
+    var recovery = true
+
+    static func fromEnvironment(_ env: [String: String]) throws -> OrchestratorConfiguration {
+        func value(_ name: String) -> String? {
+            guard let raw = env[name]?.trimmingSpaces(), !raw.isEmpty else { return nil }
+            return raw
+        }
+        func number(_ name: String, _ range: ClosedRange<Double>, _ expected: String) throws(ConfigurationError) -> Double? {
+            guard let raw = value(name) else { return nil }
+            guard let number = Double(raw), range.contains(number) else { throw .invalidValue(name, raw, expected: expected) }
+            return number
+        }
+        func seconds(_ name: String, _ range: ClosedRange<Double>) throws(ConfigurationError) -> Duration? {
+            try number(name, range, "seconds from \(range.lowerBound) to \(range.upperBound)").map { .milliseconds(Int64($0 * 1000)) }
+        }
+        func whole(_ name: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+            guard let raw = value(name) else { return nil }
+            guard let number = Int(raw), range.contains(number) else {
+                throw .invalidValue(name, raw, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+
+        var configuration = OrchestratorConfiguration()
+        do {
+            configuration.database = try PostgresConfiguration.fromEnvironment(env)
+        } catch {
+            throw ConfigurationError.invalidValue("DATABASE_URL", "(hidden)", expected: "\(error)")
+        }
+        do {
+            configuration.context7 = try Endpoint.fromEnvironment(env, variable: "CONTEXT7_ENDPOINT")
+            configuration.memory = try Endpoint.fromEnvironment(env, variable: "MEMORY_ENDPOINT")
+        } catch {
+            throw ConfigurationError.invalidValue(error.endpoint, "", expected: error.reason)
+        }
+        if let library = value("CONTEXT7_LIBRARY") {
+            guard library.hasPrefix("/"), library.split(separator: "/").count >= 2 else {
+                throw ConfigurationError.invalidValue("CONTEXT7_LIBRARY", library, expected: "a Context7 library id such as /vercel/next.js")
+            }
+            configuration.contextLibrary = library
+        }
+        if let query = value("CONTEXT7_QUERY") { configuration.contextQuery = query }
+        if let tokens = try whole("CONTEXT7_TOKENS", 100...100_000) { configuration.contextTokens = tokens }
+        if let namespace = value("MEMORY_NAMESPACE") { configuration.memoryNamespace = namespace }
+        configuration.llm = try LLMConfiguration.fromEnvironment(env)
+        if let threshold = try number("QUALIFICATION_THRESHOLD", 0...1, "a number from 0 to 1") { configuration.threshold = threshold }
+        if let concurrency = try whole("BATCH_CONCURRENCY", 1...OrchestratorRequest.maxConcurrency) { configuration.batchConcurrency = concurrency }
+        if let retries = try whole("DOWNSTREAM_RETRIES", 0...20) { configuration.downstreamRetries = retries }
+        if let timeout = try seconds("WORKFLOW_TIMEOUT", 1...86_400) { configuration.workflowTimeout = timeout }
+        if let lease = try seconds("WORKFLOW_LEASE", 0.5...3600) { configuration.lease = lease }
+        if let version = value("WORKFLOW_VERSION") { configuration.codeVersion = version }
+        if let recoveries = try whole("WORKFLOW_MAX_RECOVERIES", 1...1000) { configuration.maxRecoveries = recoveries }
+        if let raw = value("WORKFLOW_RECOVERY") {
+            switch raw.lowercased() {
+            case "1", "true", "yes", "on": configuration.recovery = true
+            case "0", "false", "no", "off": configuration.recovery = false
+            default: throw ConfigurationError.invalidValue("WORKFLOW_RECOVERY", raw, expected: "true or false")
+            }
+        }
+        return configuration
+    }
+}
+
+/// An OpenAI-compatible chat API that answers in JSON (`LLM_*`).
+struct LLMConfiguration: Sendable, Equatable {
+    /// `LLM_BASE_URL`, without a trailing slash: `https://api.openai.com/v1`, or a RunPod vLLM
+    /// endpoint's `https://api.runpod.ai/v2/{id}/openai/v1`.
+    var baseURL: String
+    /// `LLM_MODEL`.
+    var model: String
+    /// `LLM_API_KEY` (default `ENDPOINT_API_KEY`, then `RUNPOD_API_KEY`, which a RunPod vLLM endpoint takes).
+    var apiKey: String?
+    /// `LLM_TIMEOUT`: one request.
+    var requestTimeout: Duration = .seconds(60)
+    /// `LLM_MAX_TOKENS`: the answer's length limit.
+    var maxTokens = 800
+
+    static func fromEnvironment(_ env: [String: String]) throws(ConfigurationError) -> LLMConfiguration? {
+        func value(_ name: String) -> String? {
+            guard let raw = env[name]?.trimmingSpaces(), !raw.isEmpty else { return nil }
+            return raw
+        }
+        guard var base = value("LLM_BASE_URL") else { return nil }
+        guard base.hasPrefix("http://") || base.hasPrefix("https://"), !base.contains(" ") else {
+            throw .invalidValue("LLM_BASE_URL", base, expected: "an http:// or https:// URL such as https://api.openai.com/v1")
+        }
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let model = value("LLM_MODEL") else {
+            throw .invalidValue("LLM_MODEL", "", expected: "the model to ask (LLM_BASE_URL is set), such as gpt-4o-mini")
+        }
+        var configuration = LLMConfiguration(
+            baseURL: base, model: model, apiKey: value("LLM_API_KEY") ?? value("ENDPOINT_API_KEY") ?? value("RUNPOD_API_KEY"))
+        if let raw = value("LLM_TIMEOUT") {
+            guard let seconds = Double(raw), seconds > 0, seconds <= 3600 else {
+                throw .invalidValue("LLM_TIMEOUT", raw, expected: "seconds, more than 0 and at most 3600")
+            }
+            configuration.requestTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let raw = value("LLM_MAX_TOKENS") {
+            guard let tokens = Int(raw), (16...32_768).contains(tokens) else {
+                throw .invalidValue("LLM_MAX_TOKENS", raw, expected: "a whole number from 16 to 32768")
+            }
+            configuration.maxTokens = tokens
+        }
+        return configuration
+    }
+}

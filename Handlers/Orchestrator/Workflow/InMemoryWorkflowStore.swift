@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import WorkerJSON
+
+/// The workflow store without a database: the same rules as PostgreSQL's, for one process, lost
+/// when it ends (the worker says so at start-up).
+actor InMemoryWorkflowStore: WorkflowStore {
+    private struct Entry {
+        var record: WorkflowRecord
+        var leaseUntil: ContinuousClock.Instant?
+    }
+
+    private var entries: [String: Entry] = [:]
+    nonisolated var description: String { "memory (lost when the worker stops; set DATABASE_URL to keep workflows)" }
+
+    func prepare() async throws {}
+
+    func claim(_ leadID: String, input: JSONValue, owner: String, lease: Duration, version: String) async throws -> WorkflowClaim {
+        let now = Self.nowMs()
+        guard var entry = entries[leadID] else {
+            let record = WorkflowRecord(
+                leadID: leadID, status: .pending, input: input, codeVersion: version, owner: owner, attempts: 1, createdAt: now, updatedAt: now)
+            entries[leadID] = Entry(record: record, leaseUntil: .now + lease)
+            return .claimed(record)
+        }
+        switch entry.record.status {
+        case .qualified, .rejected:
+            return .finished(entry.record)
+        case .pending where entry.record.owner != nil && entry.record.owner != owner && (entry.leaseUntil.map { $0 > .now } ?? false):
+            return .busy(owner: entry.record.owner!)
+        case .pending, .failed:
+            entry.record.status = .pending
+            entry.record.error = nil
+            entry.record.owner = owner
+            entry.record.attempts += 1
+            entry.record.updatedAt = now
+            entry.leaseUntil = .now + lease
+            entries[leadID] = entry
+            return .claimed(entry.record)
+        }
+    }
+
+    func record(_ leadID: String, step: WorkflowStep, owner: String, lease: Duration) async throws {
+        guard var entry = owned(leadID, by: owner) else { throw OrchestratorError.leaseLost(leadID) }
+        if entry.record.step(step.stage) == nil {
+            var step = step
+            step.completedAt = Self.nowMs()
+            entry.record.steps.append(step)
+        }
+        entry.leaseUntil = .now + lease
+        entry.record.updatedAt = Self.nowMs()
+        entries[leadID] = entry
+    }
+
+    func renew(_ leadID: String, owner: String, lease: Duration) async throws -> Bool {
+        guard var entry = owned(leadID, by: owner) else { return false }
+        entry.leaseUntil = .now + lease
+        entries[leadID] = entry
+        return true
+    }
+
+    func finish(_ leadID: String, status: WorkflowStatus, output: JSONValue?, error: JSONValue?, owner: String) async throws {
+        guard var entry = owned(leadID, by: owner) else { throw OrchestratorError.leaseLost(leadID) }
+        entry.record.status = status
+        entry.record.output = output
+        entry.record.error = error
+        entry.record.owner = nil
+        entry.record.updatedAt = Self.nowMs()
+        entry.leaseUntil = nil
+        entries[leadID] = entry
+    }
+
+    func release(_ leadID: String, owner: String) async throws {
+        guard var entry = owned(leadID, by: owner) else { return }
+        entry.record.owner = nil
+        entry.leaseUntil = nil
+        entries[leadID] = entry
+    }
+
+    func claimAbandoned(owner: String, lease: Duration, version: String, limit: Int) async throws -> [WorkflowRecord] {
+        let now = ContinuousClock.now
+        let abandoned = entries.values
+            .filter { $0.record.status == .pending && $0.record.codeVersion == version && ($0.leaseUntil.map { $0 < now } ?? true) }
+            .sorted { $0.record.updatedAt < $1.record.updatedAt }
+            .prefix(limit)
+        var claimed: [WorkflowRecord] = []
+        for var entry in abandoned {
+            entry.record.owner = owner
+            entry.record.attempts += 1
+            entry.record.updatedAt = Self.nowMs()
+            entry.leaseUntil = now + lease
+            entries[entry.record.leadID] = entry
+            claimed.append(entry.record)
+        }
+        return claimed
+    }
+
+    func pendingOfOtherVersions(than version: String) async throws -> Int {
+        entries.values.filter { $0.record.status == .pending && $0.record.codeVersion != version }.count
+    }
+
+    func workflow(_ leadID: String) async throws -> WorkflowRecord? { entries[leadID]?.record }
+
+    private func owned(_ leadID: String, by owner: String) -> Entry? {
+        guard let entry = entries[leadID], entry.record.status == .pending, entry.record.owner == owner else { return nil }
+        return entry
+    }
+
+    static func nowMs() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+    }
+}

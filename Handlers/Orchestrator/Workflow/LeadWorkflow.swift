@@ -1,0 +1,158 @@
+import Logging
+import WorkerJSON
+
+/// One lead's durable workflow: claimed by its id, its finished stages read back, the others run
+/// in order (enrichment beside the memory store), each output saved as it completes, and the
+/// outcome saved last. A retried job or another worker resumes after the last saved stage and
+/// never runs a saved one again. The lease is renewed while it runs; losing it stops the run
+/// without a write.
+struct LeadWorkflow: Sendable {
+    let pipeline: LeadPipeline
+    let store: any WorkflowStore
+    /// This worker process (`RUNPOD_POD_ID` plus a random part: a restarted worker is a new owner).
+    let owner: String
+    var configuration: OrchestratorConfiguration { pipeline.configuration }
+    /// How often a busy lead (held by another live worker) is looked at again.
+    static let busyPoll: Duration = .milliseconds(250)
+
+    /// Runs `lead`'s workflow or returns its stored outcome.
+    func run(_ lead: Lead, deadline: ContinuousClock.Instant, logger: Logger) async throws -> JSONValue {
+        let started = ContinuousClock.now
+        while true {
+            let claim = try await store.claim(
+                lead.id, input: lead.data, owner: owner, lease: configuration.lease, version: configuration.codeVersion)
+            switch claim {
+            case .finished(let record):
+                return Self.report(record.output ?? [:], record: record, resumed: [], reused: true, started: started)
+            case .busy(let other):
+                guard ContinuousClock.now + Self.busyPoll < deadline else { throw OrchestratorError.busy(lead.id, owner: other) }
+                try await Task.sleep(for: Self.busyPoll)
+            case .claimed(let record):
+                return try await resume(record, deadline: deadline, logger: logger, started: started)
+            }
+        }
+    }
+
+    /// Carries on a workflow this worker owns (claimed by a job, or recovered).
+    func resume(_ record: WorkflowRecord, deadline: ContinuousClock.Instant, logger: Logger, started: ContinuousClock.Instant = .now) async throws -> JSONValue {
+        var leadLogger = logger
+        leadLogger[metadataKey: "lead-id"] = .string(record.leadID)
+        let logger = leadLogger
+        let lead: Lead
+        do {
+            lead = try Lead.parse(record.input, at: "the stored lead_data")
+        } catch {
+            try await store.finish(record.leadID, status: .failed, output: nil, error: ["stage": "input", "reason": .string(error.description)], owner: owner)
+            throw error
+        }
+        let leadID = record.leadID
+        do {
+            return try await withThrowingTaskGroup(of: JSONValue.self) { group in
+                group.addTask { try await self.heartbeat(leadID) }
+                group.addTask { try await self.stages(lead, record: record, deadline: deadline, logger: logger, started: started) }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+        } catch is CancellationError {
+            // Stopped (worker shutdown, job cancelled): hand it over at once instead of after the lease.
+            try? await store.release(leadID, owner: owner)
+            throw CancellationError()
+        }
+    }
+
+    private func stages(
+        _ lead: Lead, record: WorkflowRecord, deadline: ContinuousClock.Instant, logger: Logger, started: ContinuousClock.Instant
+    ) async throws -> JSONValue {
+        var saved: [LeadStage: JSONValue] = [:]
+        for step in record.steps { saved[step.stage] = step.output }
+        let resumed = LeadStage.allCases.filter { saved[$0] != nil }
+        if !resumed.isEmpty { logger.info("Resuming lead \(lead.id) after \(resumed.map(\.rawValue).joined(separator: ", "))") }
+        let done = saved
+        do {
+            let context = try await step(.context, lead, done) { try await pipeline.context(lead, deadline: deadline, logger: logger) }
+            let qualification = try await step(.qualification, lead, done) {
+                try await pipeline.qualify(lead, context: context, deadline: deadline, logger: logger)
+            }
+            let score = qualification["score"]?.doubleValue ?? 0
+            if score < configuration.threshold {
+                let output = outcome(lead, .rejected, qualification: qualification, stages: [.context: context, .qualification: qualification])
+                try await store.finish(lead.id, status: .rejected, output: output, error: nil, owner: owner)
+                return Self.report(output, record: record, resumed: resumed, reused: false, started: started)
+            }
+            async let enrichment = step(.enrichment, lead, done) {
+                try await pipeline.enrich(lead, qualification: qualification, context: context, deadline: deadline, logger: logger)
+            }
+            async let memory = step(.memory, lead, done) {
+                try await pipeline.store(lead, qualification: qualification, deadline: deadline, logger: logger)
+            }
+            let (enriched, stored) = try await (enrichment, memory)
+            let strategy = try await step(.strategy, lead, done) {
+                try await pipeline.strategy(
+                    lead, qualification: qualification, enrichment: enriched, context: context, deadline: deadline, logger: logger)
+            }
+            let output = outcome(
+                lead, .qualified, qualification: qualification,
+                stages: [.context: context, .qualification: qualification, .enrichment: enriched, .memory: stored, .strategy: strategy])
+            try await store.finish(lead.id, status: .qualified, output: output, error: nil, owner: owner)
+            return Self.report(output, record: record, resumed: resumed, reused: false, started: started)
+        } catch let error as OrchestratorError where error.isStageFailure {
+            let stage = error.stage?.rawValue ?? "unknown"
+            logger.error("Lead \(lead.id) failed at the \(stage) stage: \(error.reason)")
+            try await store.finish(lead.id, status: .failed, output: nil, error: ["stage": .string(stage), "reason": .string(error.reason)], owner: owner)
+            throw error
+        }
+    }
+
+    /// A stage's saved output, or its output now, saved before it is used.
+    private func step(
+        _ stage: LeadStage, _ lead: Lead, _ done: [LeadStage: JSONValue], _ body: () async throws -> JSONValue
+    ) async throws -> JSONValue {
+        if let output = done[stage] { return output }
+        let started = ContinuousClock.now
+        let output = try await body()
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        try await store.record(
+            lead.id, step: WorkflowStep(stage: stage, output: output, codeVersion: configuration.codeVersion, durationMs: milliseconds),
+            owner: owner, lease: configuration.lease)
+        return output
+    }
+
+    /// Renews the lease a third of the way through it, until cancelled; throws once it was lost.
+    private func heartbeat(_ leadID: String) async throws -> JSONValue {
+        while true {
+            try await Task.sleep(for: configuration.lease / 3)
+            do {
+                guard try await store.renew(leadID, owner: owner, lease: configuration.lease) else { throw OrchestratorError.leaseLost(leadID) }
+            } catch let error as OrchestratorError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // A store outage: the next beat tries again; the stages' own writes wait it out.
+                continue
+            }
+        }
+    }
+
+    private func outcome(_ lead: Lead, _ status: WorkflowStatus, qualification: JSONValue, stages: [LeadStage: JSONValue]) -> JSONValue {
+        var byName: [String: JSONValue] = [:]
+        for (stage, output) in stages { byName[stage.rawValue] = output }
+        return [
+            "lead_id": .string(lead.id), "status": .string(status.rawValue), "score": qualification["score"] ?? .null,
+            "reasons": qualification["reasons"] ?? [], "threshold": .number(configuration.threshold),
+            "stages": .object(byName), "code_version": .string(configuration.codeVersion),
+        ]
+    }
+
+    /// The stored outcome plus how this run went.
+    static func report(_ output: JSONValue, record: WorkflowRecord, resumed: [LeadStage], reused: Bool, started: ContinuousClock.Instant) -> JSONValue {
+        guard case .object(var fields) = output else { return output }
+        let elapsed = ContinuousClock.now - started
+        fields["duration_ms"] = .number(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+        fields["attempts"] = .integer(Int64(record.attempts))
+        if reused { fields["reused"] = true }
+        if !resumed.isEmpty { fields["resumed_after"] = .array(resumed.map { .string($0.rawValue) }) }
+        return .object(fields)
+    }
+}
