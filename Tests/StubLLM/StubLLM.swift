@@ -14,7 +14,9 @@ import WorkerJSON
 /// - `invalid-once`: the first answer of a conversation breaks the schema (score 1.7), the one
 ///   after a re-ask is valid; `not-json-once`: the first is prose, not JSON;
 /// - `always-invalid`: never valid; `truncated`: `finish_reason: length`; `refuse`: a refusal;
-/// - `flaky`: 503 for every other request; `down`: always 500; `unauthorized`: 401.
+/// - `flaky`: 503 for every other request; `down`: always 500; `unauthorized`: 401;
+/// - `slow-strategy`: valid, but `growth_strategy` answers only after 60 s (a worker can be
+///   killed between stages).
 ///
 /// Every answer waits `latency` first. `GET /_stats` returns `{"calls": n}`.
 package final class StubLLM: Sendable {
@@ -31,6 +33,11 @@ package final class StubLLM: Sendable {
 
     package var callCount: Int { calls.load(ordering: .relaxed) }
 
+    /// The recorded requests that asked for `schema`.
+    package func requests(for schema: String) -> Int {
+        requests.withLock { $0.filter { $0["response_format"]?["json_schema"]?["name"]?.stringValue == schema }.count }
+    }
+
     package func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.post("v1/chat/completions") { request, _ in
@@ -42,6 +49,9 @@ package final class StubLLM: Sendable {
                 return Self.json(.badRequest, ["error": ["message": "the body is not JSON"]])
             }
             if self.recording { self.requests.withLock { $0.append(parsed) } }
+            if parsed["model"] == "slow-strategy", parsed["response_format"]?["json_schema"]?["name"] == "growth_strategy" {
+                try await Task.sleep(for: .seconds(60))
+            }
             return Self.answer(parsed, number: number)
         }
         router.get("_stats") { _, _ in Self.json(.ok, ["calls": .integer(Int64(self.callCount))]) }
