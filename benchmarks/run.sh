@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker|server|vector|memory|mcp|embeddings|context7|postgres
+# Usage: benchmarks/run.sh worker|server|vector|memory|mcp|embeddings|context7|postgres|orchestrator
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk; }
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 # Built as the images are (release, Swift runtime static, start-up code laid out together).
-bash scripts/build-release.sh echo mock-platform vector-bench memory embedding-bench context7 fake-context7 redis-bench postgres-bench
+bash scripts/build-release.sh echo mock-platform vector-bench memory embedding-bench context7 fake-context7 redis-bench postgres-bench orchestrator stub-llm
 
 venv=benchmarks/.venv
 requirements="runpod==1.12.0 faiss-cpu numpy fastmcp==4.2.3 torch==2.13.0+cpu sentence-transformers==6.2.0 redis==6.4.0"
@@ -27,5 +27,6 @@ case "${1:-worker}" in
         "$venv/bin/python" benchmarks/bench_embeddings.py ;;
     context7) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_context7.py ;;
     postgres) "$venv/bin/python" benchmarks/bench_postgres.py ;;
-    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp, embeddings, context7, postgres)" >&2; exit 2 ;;
+    orchestrator) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_orchestrator.py ;;
+    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp, embeddings, context7, postgres, orchestrator)" >&2; exit 2 ;;
 esac

@@ -11,8 +11,10 @@ struct OrchestratorConfiguration: Sendable {
     var context7: Endpoint?
     /// `CONTEXT7_LIBRARY`: the library whose documentation gives the LLM context.
     var contextLibrary = "/websites/runpod_io"
-    /// `CONTEXT7_QUERY`: the question asked of it; `{industry}` and `{company}` are filled from the lead.
-    var contextQuery = "How does {company} in {industry} use serverless GPUs?"
+    /// `CONTEXT7_QUERY`: the question asked of it; `{industry}` and `{company}` are filled from the
+    /// lead. The default names the industry only, so leads of one industry share the context7
+    /// worker's cached answer.
+    var contextQuery = "How do {industry} companies use serverless GPUs?"
     /// `CONTEXT7_TOKENS`: how much documentation to fetch (it goes into the prompts).
     var contextTokens = 1500
     /// `MEMORY_ENDPOINT`: the memory worker's endpoint; nil skips storing leads.

@@ -160,7 +160,7 @@ struct OrchestratorProcessTests {
                 let stages = shown["output"]?["steps"]?.arrayValue?.compactMap { $0["stage"]?.stringValue }
                 #expect(stages == ["context", "qualification", "enrichment", "memory", "strategy"])
                 #expect(shown["output"]?["steps"]?[0]?["output"]?["found"] == true)
-                #expect(shown["output"]?["output"]?["stages"]?["qualification"]?["method"] == "llm")
+                #expect(shown["output"]?["steps"]?[1]?["output"]?["method"] == "llm" && shown["output"]?["output"]?["status"] == "qualified")
             }
         }
         }

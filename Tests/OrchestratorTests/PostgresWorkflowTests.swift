@@ -60,7 +60,7 @@ struct PostgresWorkflowTests {
         }
         try await store.record("o1", step: WorkflowStep(stage: .context, output: ["ok": true], codeVersion: "v", durationMs: 1), owner: "w", lease: .seconds(30))
         try await restart.value
-        try await store.finish("o1", status: .qualified, output: ["done": true], error: nil, owner: "w")
+        try await store.finish("o1", status: .qualified, output: ["done": true], error: nil, owner: "w", step: nil)
         let record = try await store.workflow("o1")
         #expect(record?.status == .qualified && record?.steps.count == 1)
     }

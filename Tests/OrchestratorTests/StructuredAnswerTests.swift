@@ -13,18 +13,22 @@ struct StructuredAnswerTests {
     private let request = ChatRequest(messages: [.init(role: "user", content: "lead")], schemaName: "lead_qualification", schema: Prompts.qualificationSchema)
     private let valid = #"{"score": 0.7, "reasons": ["fits"], "bant": {"budget": "b", "authority": "a", "need": "n", "timeline": "t"}}"#
 
-    @Test("The schema check names the path of the first problem")
+    @Test("Answers are checked against the schema (WorkerJSON's checker); the problem names the path")
     func schemaCheck() {
-        let schema = Prompts.qualificationSchema
-        func problem(_ json: String) -> String? { JSONSchemaCheck.problem(with: try! JSONValue.parse(Array(json.utf8)), against: schema) }
+        func problem(_ json: String) -> String? {
+            if case .failure(let problem) = StructuredAnswer.check(
+                ChatAnswer(content: json, refusal: nil, finishReason: "stop"), schema: Prompts.qualificationSchema) { return problem.description }
+            return nil
+        }
+        let bant = #""bant": {"budget": "", "authority": "", "need": "", "timeline": ""}"#
         #expect(problem(valid) == nil)
-        #expect(problem(#"{"score": 1.7, "reasons": ["x"], "bant": {"budget": "", "authority": "", "need": "", "timeline": ""}}"#) == "$.score must be at most 1, got 1.7")
-        #expect(problem(#"{"score": 0.5, "reasons": [], "bant": {"budget": "", "authority": "", "need": "", "timeline": ""}}"#) == "$.reasons must have at least 1 items, got 0")
-        #expect(problem(#"{"score": 0.5, "reasons": ["x"]}"#) == "$.bant is missing")
-        #expect(problem(#"{"score": "high", "reasons": ["x"], "bant": {}}"#)?.hasPrefix("$.bant.authority is missing") == true)
-        #expect(problem(#"{"score": 0.5, "reasons": [3], "bant": {"budget": "", "authority": "", "need": "", "timeline": ""}}"#) == "$.reasons[0] must be a string, got number")
-        #expect(problem(#"{"score": 0.5, "reasons": ["x"], "bant": {"budget": "", "authority": "", "need": "", "timeline": ""}, "extra": 1}"#)?.hasPrefix("$.extra is not a field") == true)
-        #expect(JSONSchemaCheck.problem(with: "urgent", against: ["type": "string", "enum": ["high", "low"]]) == #"$ must be one of "high", "low", got "urgent""#)
+        #expect(problem(#"{"score": 1.7, "reasons": ["x"], "# + bant + "}") == "$.score: must be at most 1")
+        #expect(problem(#"{"score": 0.5, "reasons": [], "# + bant + "}") == "$.reasons: needs at least 1 item(s), got 0")
+        #expect(problem(#"{"score": 0.5, "reasons": ["x"]}"#) == "$.bant: is required")
+        #expect(problem(#"{"score": "high", "reasons": ["x"], "bant": {}}"#) == "$.bant.authority: is required")
+        #expect(problem(#"{"score": 0.5, "reasons": [3], "# + bant + "}") == "$.reasons[0]: expected a string, got number")
+        #expect(problem(#"{"score": 0.5, "reasons": ["x"], "extra": 1, "# + bant + "}")?.hasPrefix("$.extra: is not a known argument") == true)
+        #expect(problem(#"{"score": 0.5, "reasons": ["x"], "# + bant + "} trailing")?.contains("not JSON") == true)
     }
 
     @Test("Invalid, then valid: asked again with the problem in the conversation")
@@ -38,7 +42,7 @@ struct StructuredAnswerTests {
         #expect(value["score"] == 0.7 && attempts == 2)
         let second = try #require(model.requests.last)
         #expect(second.messages.count == 3)
-        #expect(second.messages[2].content.contains("$.bant is missing") || second.messages[2].content.contains("$.score must be at most 1"))
+        #expect(second.messages[2].content.contains("$.bant: is required"), "\(second.messages[2].content)")
     }
 
     @Test(

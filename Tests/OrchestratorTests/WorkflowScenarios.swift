@@ -42,7 +42,7 @@ struct WorkflowScenarios {
         #expect(llm.asked("lead_qualification").first?.messages.last?.content.contains("Serverless GPUs") == true)
 
         let again = try await flow.run(Fixtures.lead(Fixtures.strongLead), deadline: Fixtures.soon, logger: Fixtures.logger)
-        #expect(again["reused"] == true && again["status"] == "qualified")
+        #expect(again["reused"] == true && again["status"] == "qualified" && again["stages"] == result["stages"])
         #expect(context7.calls.count == 1 && memory.calls.count == 1 && llm.count == 3)
     }
 
@@ -130,7 +130,7 @@ struct WorkflowScenarios {
         await #expect { try await store.record("fenced", step: WorkflowStep(stage: .qualification, output: [:], codeVersion: "v", durationMs: 1), owner: "a", lease: lease) } throws: {
             ($0 as? OrchestratorError)?.isLeaseLost == true
         }
-        await #expect { try await store.finish("fenced", status: .qualified, output: [:], error: nil, owner: "a") } throws: {
+        await #expect { try await store.finish("fenced", status: .qualified, output: [:], error: nil, owner: "a", step: nil) } throws: {
             ($0 as? OrchestratorError)?.isLeaseLost == true
         }
         // Saving a stage twice keeps the first output.

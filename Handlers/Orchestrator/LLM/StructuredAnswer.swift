@@ -50,7 +50,7 @@ enum StructuredAnswer {
         } catch {
             return .failure(Problem(description: "the answer is not JSON (\(error))"))
         }
-        if let problem = JSONSchemaCheck.problem(with: value, against: schema) { return .failure(Problem(description: problem)) }
+        if let problem = JSONSchemaCheck.violation(of: value, against: schema, at: "$") { return .failure(Problem(description: problem)) }
         return .success(value)
     }
 

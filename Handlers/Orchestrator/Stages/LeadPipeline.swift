@@ -44,13 +44,14 @@ struct LeadPipeline: Sendable {
         return try await structured(.qualification, request, llm: llm, deadline: deadline, logger: logger) { ScoringRules.score(lead) }
     }
 
-    /// Facts about the lead and its company: the LLM's, or what the rules can tell.
-    func enrich(_ lead: Lead, qualification: JSONValue, context: JSONValue, deadline: ContinuousClock.Instant, logger: Logger) async throws -> JSONValue {
+    /// Facts about the lead and its company: the LLM's, or what the rules can tell. (The
+    /// documentation went into the qualification; later prompts carry its result, not the text.)
+    func enrich(_ lead: Lead, qualification: JSONValue, deadline: ContinuousClock.Instant, logger: Logger) async throws -> JSONValue {
         guard let llm else { return Enrichment.rules(lead) }
         let request = ChatRequest(
             messages: [
                 .init(role: "system", content: Prompts.enrichmentSystem),
-                .init(role: "user", content: Prompts.leadMessage(lead, context: context, qualification: qualification)),
+                .init(role: "user", content: Prompts.leadMessage(lead, qualification: qualification)),
             ],
             schemaName: "lead_enrichment", schema: Prompts.enrichmentSchema)
         var output = try await structured(.enrichment, request, llm: llm, deadline: deadline, logger: logger) { Enrichment.rules(lead) }
@@ -83,13 +84,13 @@ struct LeadPipeline: Sendable {
 
     /// How to approach the lead: the LLM's plan, or the template's.
     func strategy(
-        _ lead: Lead, qualification: JSONValue, enrichment: JSONValue, context: JSONValue, deadline: ContinuousClock.Instant, logger: Logger
+        _ lead: Lead, qualification: JSONValue, enrichment: JSONValue, deadline: ContinuousClock.Instant, logger: Logger
     ) async throws -> JSONValue {
         guard let llm else { return GrowthTemplate.strategy(lead, qualification: qualification) }
         let request = ChatRequest(
             messages: [
                 .init(role: "system", content: Prompts.strategySystem),
-                .init(role: "user", content: Prompts.leadMessage(lead, context: context, qualification: qualification, enrichment: enrichment)),
+                .init(role: "user", content: Prompts.leadMessage(lead, qualification: qualification, enrichment: enrichment)),
             ],
             schemaName: "growth_strategy", schema: Prompts.strategySchema)
         return try await structured(.strategy, request, llm: llm, deadline: deadline, logger: logger) {

@@ -20,7 +20,7 @@ enum Prompts {
     /// Documentation is cut to this many characters in a prompt.
     static let maxContextCharacters = 6000
 
-    static func leadMessage(_ lead: Lead, context: JSONValue, qualification: JSONValue? = nil, enrichment: JSONValue? = nil) -> String {
+    static func leadMessage(_ lead: Lead, context: JSONValue = .null, qualification: JSONValue? = nil, enrichment: JSONValue? = nil) -> String {
         var text = "Lead:\n" + ((try? lead.data.jsonString()) ?? "{}")
         if let qualification, let json = try? qualification.jsonString() { text += "\n\nQualification:\n" + json }
         if let enrichment, let json = try? enrichment.jsonString() { text += "\n\nEnrichment:\n" + json }

@@ -60,7 +60,8 @@ actor InMemoryWorkflowStore: WorkflowStore {
         return true
     }
 
-    func finish(_ leadID: String, status: WorkflowStatus, output: JSONValue?, error: JSONValue?, owner: String) async throws {
+    func finish(_ leadID: String, status: WorkflowStatus, output: JSONValue?, error: JSONValue?, owner: String, step: WorkflowStep?) async throws {
+        if let step { try await record(leadID, step: step, owner: owner, lease: .zero) }
         guard var entry = owned(leadID, by: owner) else { throw OrchestratorError.leaseLost(leadID) }
         entry.record.status = status
         entry.record.output = output

@@ -23,7 +23,9 @@ struct LeadWorkflow: Sendable {
                 lead.id, input: lead.data, owner: owner, lease: configuration.lease, version: configuration.codeVersion)
             switch claim {
             case .finished(let record):
-                return Self.report(record.output ?? [:], record: record, resumed: [], reused: true, started: started)
+                var stages: [LeadStage: JSONValue] = [:]
+                for step in record.steps { stages[step.stage] = step.output }
+                return Self.report(record.output ?? [:], stages: stages, record: record, resumed: [], reused: true, started: started)
             case .busy(let other):
                 guard ContinuousClock.now + Self.busyPoll < deadline else { throw OrchestratorError.busy(lead.id, owner: other) }
                 try await Task.sleep(for: Self.busyPoll)
@@ -42,7 +44,8 @@ struct LeadWorkflow: Sendable {
         do {
             lead = try Lead.parse(record.input, at: "the stored lead_data")
         } catch {
-            try await store.finish(record.leadID, status: .failed, output: nil, error: ["stage": "input", "reason": .string(error.description)], owner: owner)
+            try await store.finish(
+                record.leadID, status: .failed, output: nil, error: ["stage": "input", "reason": .string(error.description)], owner: owner, step: nil)
             throw error
         }
         let leadID = record.leadID
@@ -70,35 +73,40 @@ struct LeadWorkflow: Sendable {
         let done = saved
         do {
             let context = try await step(.context, lead, done) { try await pipeline.context(lead, deadline: deadline, logger: logger) }
-            let qualification = try await step(.qualification, lead, done) {
+            // Saved with the outcome when it rejects the lead: one write instead of two.
+            let (qualification, qualified) = try await compute(.qualification, lead, done) {
                 try await pipeline.qualify(lead, context: context, deadline: deadline, logger: logger)
             }
             let score = qualification["score"]?.doubleValue ?? 0
             if score < configuration.threshold {
-                let output = outcome(lead, .rejected, qualification: qualification, stages: [.context: context, .qualification: qualification])
-                try await store.finish(lead.id, status: .rejected, output: output, error: nil, owner: owner)
-                return Self.report(output, record: record, resumed: resumed, reused: false, started: started)
+                let output = outcome(lead, .rejected, qualification: qualification)
+                try await store.finish(lead.id, status: .rejected, output: output, error: nil, owner: owner, step: qualified)
+                return Self.report(
+                    output, stages: [.context: context, .qualification: qualification], record: record, resumed: resumed, reused: false, started: started)
             }
+            if let qualified { try await store.record(lead.id, step: qualified, owner: owner, lease: configuration.lease) }
             async let enrichment = step(.enrichment, lead, done) {
-                try await pipeline.enrich(lead, qualification: qualification, context: context, deadline: deadline, logger: logger)
+                try await pipeline.enrich(lead, qualification: qualification, deadline: deadline, logger: logger)
             }
             async let memory = step(.memory, lead, done) {
                 try await pipeline.store(lead, qualification: qualification, deadline: deadline, logger: logger)
             }
             let (enriched, stored) = try await (enrichment, memory)
-            let strategy = try await step(.strategy, lead, done) {
-                try await pipeline.strategy(
-                    lead, qualification: qualification, enrichment: enriched, context: context, deadline: deadline, logger: logger)
+            // The last stage is saved with the outcome.
+            let (strategy, planned) = try await compute(.strategy, lead, done) {
+                try await pipeline.strategy(lead, qualification: qualification, enrichment: enriched, deadline: deadline, logger: logger)
             }
-            let output = outcome(
-                lead, .qualified, qualification: qualification,
-                stages: [.context: context, .qualification: qualification, .enrichment: enriched, .memory: stored, .strategy: strategy])
-            try await store.finish(lead.id, status: .qualified, output: output, error: nil, owner: owner)
-            return Self.report(output, record: record, resumed: resumed, reused: false, started: started)
+            let output = outcome(lead, .qualified, qualification: qualification)
+            try await store.finish(lead.id, status: .qualified, output: output, error: nil, owner: owner, step: planned)
+            let stages: [LeadStage: JSONValue] = [
+                .context: context, .qualification: qualification, .enrichment: enriched, .memory: stored, .strategy: strategy,
+            ]
+            return Self.report(output, stages: stages, record: record, resumed: resumed, reused: false, started: started)
         } catch let error as OrchestratorError where error.isStageFailure {
             let stage = error.stage?.rawValue ?? "unknown"
             logger.error("Lead \(lead.id) failed at the \(stage) stage: \(error.reason)")
-            try await store.finish(lead.id, status: .failed, output: nil, error: ["stage": .string(stage), "reason": .string(error.reason)], owner: owner)
+            try await store.finish(
+                lead.id, status: .failed, output: nil, error: ["stage": .string(stage), "reason": .string(error.reason)], owner: owner, step: nil)
             throw error
         }
     }
@@ -107,15 +115,22 @@ struct LeadWorkflow: Sendable {
     private func step(
         _ stage: LeadStage, _ lead: Lead, _ done: [LeadStage: JSONValue], _ body: () async throws -> JSONValue
     ) async throws -> JSONValue {
-        if let output = done[stage] { return output }
+        let (output, fresh) = try await compute(stage, lead, done, body)
+        if let fresh { try await store.record(lead.id, step: fresh, owner: owner, lease: configuration.lease) }
+        return output
+    }
+
+    /// A stage's saved output, or its output now with the step to save (nil when it was saved).
+    private func compute(
+        _ stage: LeadStage, _ lead: Lead, _ done: [LeadStage: JSONValue], _ body: () async throws -> JSONValue
+    ) async throws -> (JSONValue, WorkflowStep?) {
+        if let output = done[stage] { return (output, nil) }
         let started = ContinuousClock.now
         let output = try await body()
         let elapsed = ContinuousClock.now - started
-        let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-        try await store.record(
-            lead.id, step: WorkflowStep(stage: stage, output: output, codeVersion: configuration.codeVersion, durationMs: milliseconds),
-            owner: owner, lease: configuration.lease)
-        return output
+        // In milliseconds, to the microsecond.
+        let milliseconds = ((Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15) * 1000).rounded() / 1000
+        return (output, WorkflowStep(stage: stage, output: output, codeVersion: configuration.codeVersion, durationMs: milliseconds))
     }
 
     /// Renews the lease a third of the way through it, until cancelled; throws once it was lost.
@@ -135,19 +150,24 @@ struct LeadWorkflow: Sendable {
         }
     }
 
-    private func outcome(_ lead: Lead, _ status: WorkflowStatus, qualification: JSONValue, stages: [LeadStage: JSONValue]) -> JSONValue {
-        var byName: [String: JSONValue] = [:]
-        for (stage, output) in stages { byName[stage.rawValue] = output }
-        return [
+    /// The outcome as stored: the stages' outputs are in their own rows, not repeated here.
+    private func outcome(_ lead: Lead, _ status: WorkflowStatus, qualification: JSONValue) -> JSONValue {
+        [
             "lead_id": .string(lead.id), "status": .string(status.rawValue), "score": qualification["score"] ?? .null,
             "reasons": qualification["reasons"] ?? [], "threshold": .number(configuration.threshold),
-            "stages": .object(byName), "code_version": .string(configuration.codeVersion),
+            "code_version": .string(configuration.codeVersion),
         ]
     }
 
-    /// The stored outcome plus how this run went.
-    static func report(_ output: JSONValue, record: WorkflowRecord, resumed: [LeadStage], reused: Bool, started: ContinuousClock.Instant) -> JSONValue {
+    /// The outcome with every stage's output, plus how this run went.
+    static func report(
+        _ output: JSONValue, stages: [LeadStage: JSONValue], record: WorkflowRecord, resumed: [LeadStage], reused: Bool,
+        started: ContinuousClock.Instant
+    ) -> JSONValue {
         guard case .object(var fields) = output else { return output }
+        var byName: [String: JSONValue] = [:]
+        for (stage, stageOutput) in stages { byName[stage.rawValue] = stageOutput }
+        fields["stages"] = .object(byName)
         let elapsed = ContinuousClock.now - started
         fields["duration_ms"] = .number(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
         fields["attempts"] = .integer(Int64(record.attempts))

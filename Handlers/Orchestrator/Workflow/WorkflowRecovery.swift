@@ -60,7 +60,7 @@ final class WorkflowRecovery: Sendable {
                     + "check the workers' logs for lead \(record.leadID), then process_lead retries it"
                 logger.error("Lead \(record.leadID): \(reason)")
                 try? await workflow.store.finish(
-                    record.leadID, status: .failed, output: nil, error: ["stage": "recovery", "reason": .string(reason)], owner: workflow.owner)
+                    record.leadID, status: .failed, output: nil, error: ["stage": "recovery", "reason": .string(reason)], owner: workflow.owner, step: nil)
                 continue
             }
             logger.info("Resuming lead \(record.leadID), left unfinished by a stopped worker (attempt \(record.attempts))")

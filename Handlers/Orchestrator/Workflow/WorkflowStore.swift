@@ -16,8 +16,9 @@ protocol WorkflowStore: Sendable {
     func record(_ leadID: String, step: WorkflowStep, owner: String, lease: Duration) async throws
     /// Extends the lease; false when `owner` no longer owns the workflow.
     func renew(_ leadID: String, owner: String, lease: Duration) async throws -> Bool
-    /// Ends the workflow with its outcome; throws `leaseLost` unless `owner` still owns it.
-    func finish(_ leadID: String, status: WorkflowStatus, output: JSONValue?, error: JSONValue?, owner: String) async throws
+    /// Ends the workflow with its outcome, saving `step` (its last stage) in the same write;
+    /// throws `leaseLost` unless `owner` still owns it.
+    func finish(_ leadID: String, status: WorkflowStatus, output: JSONValue?, error: JSONValue?, owner: String, step: WorkflowStep?) async throws
     /// Gives the workflow up (the worker stops): another worker may take it at once.
     func release(_ leadID: String, owner: String) async throws
     /// Takes over up to `limit` pending workflows of `version` whose lease ran out (their worker
@@ -42,7 +43,7 @@ struct WorkflowStep: Sendable, Equatable {
     var stage: LeadStage
     var output: JSONValue
     var codeVersion: String
-    var durationMs: Int
+    var durationMs: Double
     /// Unix time in milliseconds (set by the store).
     var completedAt: Int64 = 0
 }
@@ -73,7 +74,7 @@ struct WorkflowRecord: Sendable, Equatable {
                 step(stage).map {
                     [
                         "stage": .string(stage.rawValue), "output": $0.output, "code_version": .string($0.codeVersion),
-                        "duration_ms": .integer(Int64($0.durationMs)), "completed_at_ms": .integer($0.completedAt),
+                        "duration_ms": .number($0.durationMs), "completed_at_ms": .integer($0.completedAt),
                     ]
                 }
             }),
