@@ -46,8 +46,7 @@ let package = Package(
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
         .executable(name: "embedding-bench", targets: ["EmbeddingBench"]),
-        .executable(name: "fake-context7", targets: ["FakeContext7Server"]),
-        .executable(name: "stub-llm", targets: ["StubLLMServer"]),
+        .executable(name: "fake-upstream", targets: ["FakeUpstream"]),
         .executable(name: "redis-bench", targets: ["RedisBench"]),
         .executable(name: "postgres-bench", targets: ["PostgresBench"]),
     ],
@@ -213,29 +212,34 @@ let package = Package(
         .executableTarget(
             name: "RedisBench", dependencies: ["RedisClient"], path: "benchmarks/RedisBench", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "FakeContext7Server",
-            dependencies: ["FakeContext7", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "benchmarks/FakeContext7", swiftSettings: swiftSettings),
-        .executableTarget(
-            name: "StubLLMServer",
-            dependencies: ["StubLLM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "benchmarks/StubLLM", swiftSettings: swiftSettings),
+            name: "FakeUpstream",
+            dependencies: ["FakeContext7", "StubLLM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "benchmarks/FakeUpstream", swiftSettings: swiftSettings),
         // An OpenAI-compatible chat API answering the orchestrator's JSON schemas: in process in
-        // the tests, `stub-llm` in benchmarks.
+        // the tests, `fake-upstream llm` in benchmarks.
         .target(
             name: "StubLLM",
             dependencies: [
-                "WorkerJSON",
+                "WorkerJSON", "LoopbackServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/StubLLM", swiftSettings: swiftSettings),
-        // A fake of Context7's API: the context7 tests run it in process, benchmarks as `fake-context7`.
+        // Serving a router on a loopback port: the fakes and TestSupport share it.
+        .target(
+            name: "LoopbackServer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/LoopbackServer", swiftSettings: swiftSettings),
+        // A fake of Context7's API: the context7 tests run it in process, benchmarks as `fake-upstream context7`.
         .target(
             name: "FakeContext7",
             dependencies: [
-                "WorkerJSON",
+                "WorkerJSON", "LoopbackServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -246,7 +250,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
+                "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "LoopbackServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -46,7 +46,7 @@ def start_redis(core=None):
 
 
 def start_fake():
-    fake = subprocess.Popen([os.path.join(RELEASE, "fake-context7"), "--port", "0", "--latency-ms", str(LATENCY_MS)],
+    fake = subprocess.Popen([os.path.join(RELEASE, "fake-upstream"), "context7", "--port", "0", "--latency-ms", str(LATENCY_MS)],
                             stdout=subprocess.PIPE, text=True)
     line = fake.stdout.readline()
     port = int(re.search(r"listening on (\d+)", line).group(1))

@@ -7,7 +7,7 @@ bash scripts/install-deps.sh --test
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk; }
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 # Built as the images are (release, Swift runtime static, start-up code laid out together).
-bash scripts/build-release.sh echo mock-platform vector-bench memory embedding-bench context7 fake-context7 redis-bench postgres-bench orchestrator stub-llm
+bash scripts/build-release.sh echo mock-platform vector-bench memory embedding-bench context7 fake-upstream redis-bench postgres-bench orchestrator
 
 venv=benchmarks/.venv
 requirements="runpod==1.12.0 faiss-cpu numpy fastmcp==4.2.3 torch==2.13.0+cpu sentence-transformers==6.2.0 redis==6.4.0"

@@ -17,6 +17,8 @@ struct OrchestratorConfiguration: Sendable {
     var contextQuery = "How do {industry} companies use serverless GPUs?"
     /// `CONTEXT7_TOKENS`: how much documentation to fetch (it goes into the prompts).
     var contextTokens = 1500
+    /// `CONTEXT7_CACHE_TTL`: how long fetched documentation is reused for the same question (0: never).
+    var contextCacheTTL: Duration = .seconds(300)
     /// `MEMORY_ENDPOINT`: the memory worker's endpoint; nil skips storing leads.
     var memory: Endpoint?
     /// `MEMORY_NAMESPACE`: where leads are stored.
@@ -86,6 +88,9 @@ struct OrchestratorConfiguration: Sendable {
         }
         if let query = value("CONTEXT7_QUERY") { configuration.contextQuery = query }
         if let tokens = try whole("CONTEXT7_TOKENS", 100...100_000) { configuration.contextTokens = tokens }
+        if let ttl = try number("CONTEXT7_CACHE_TTL", 0...86_400, "seconds from 0 (no reuse) to 86400") {
+            configuration.contextCacheTTL = .milliseconds(Int64(ttl * 1000))
+        }
         if let namespace = value("MEMORY_NAMESPACE") { configuration.memoryNamespace = namespace }
         configuration.llm = try LLMConfiguration.fromEnvironment(env)
         if let threshold = try number("QUALIFICATION_THRESHOLD", 0...1, "a number from 0 to 1") { configuration.threshold = threshold }

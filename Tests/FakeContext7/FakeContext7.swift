@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import LoopbackServer
 import Logging
 import NIOCore
 import Synchronization
@@ -179,31 +180,12 @@ package final class FakeContext7: Sendable {
 
     /// Serves on `host:port` (0: a free port) until cancelled; `onListening` gets the port.
     package func serve(host: String = "127.0.0.1", port: Int = 0, onListening: @escaping @Sendable (Int) -> Void) async throws {
-        var logger = Logger(label: "fake-context7")
-        logger.logLevel = .critical
-        let app = Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port)),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        try await app.run()
+        try await LoopbackServer.serve(router(), host: host, port: port, label: "fake-context7", onListening: onListening)
     }
 
     /// Serves on a free loopback port for the duration of `body`.
     package func run<T: Sendable>(_ body: @Sendable (_ base: String) async throws -> T) async throws -> T {
-        let port = ListeningPort()
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { [self] in
-                try await serve { listening in port.value.store(listening, ordering: .releasing) }
-                return nil
-            }
-            while port.value.load(ordering: .acquiring) == 0 { try await Task.sleep(for: .milliseconds(2)) }
-            let result = try await body("http://127.0.0.1:\(port.value.load(ordering: .acquiring))")
-            group.cancelAll()
-            return result
-        }
+        try await runOnLoopback(router(), label: "fake-context7", body)
     }
 }
 
-/// The port a server listens on, once it does (0 until then).
-private final class ListeningPort: Sendable {
-    let value = Atomic<Int>(0)
-}

@@ -21,7 +21,9 @@ struct OrchestratorHandlerTests {
             active.subtract(1, ordering: .relaxed)
             return try await Fixtures.context7Answer(input, call)
         }
-        let handler = try Orchestrator.makeHandler(Fixtures.configuration(), context7: context7, memory: StubEndpoint("memory", Fixtures.memoryAnswer))
+        // No reuse of fetched documentation here: every lead's context call is counted.
+        let handler = try Orchestrator.makeHandler(
+            Fixtures.configuration { $0.contextCacheTTL = .zero }, context7: context7, memory: StubEndpoint("memory", Fixtures.memoryAnswer))
         try await handler.start()
         var leads: [Result<Lead, OrchestratorError>] = (0..<12).map { .success(Fixtures.lead(Fixtures.strongLead.replacing("id", .string("b\($0)")))) }
         leads.append(.success(Fixtures.lead(Fixtures.weakLead)))
@@ -38,6 +40,33 @@ struct OrchestratorHandlerTests {
         #expect(peak.load(ordering: .relaxed) <= 3 && peak.load(ordering: .relaxed) >= 2)
         #expect(context7.calls.count == 13, "the duplicate b0 ran once")
         #expect(!progress.withLock { $0 }.isEmpty)
+    }
+
+    @Test("Documentation is fetched once per question: concurrent leads share the call, failures are not kept, the TTL ends reuse")
+    func contextReuse() async throws {
+        let failNext = Atomic<Bool>(true)
+        let context7 = StubEndpoint("context7") { input, call in
+            try await Task.sleep(for: .milliseconds(20))
+            if failNext.exchange(false, ordering: .relaxed) { throw StubFailure(description: "cold start") }
+            return try await Fixtures.context7Answer(input, call)
+        }
+        let pipeline = LeadPipeline(
+            configuration: Fixtures.configuration { $0.downstreamRetries = 0 }, llm: nil, context7: context7, memory: nil)
+        let software = Fixtures.lead(Fixtures.strongLead)
+        await #expect(throws: OrchestratorError.self) { _ = try await pipeline.context(software, deadline: Fixtures.soon, logger: Fixtures.logger) }
+        try await withThrowingTaskGroup(of: JSONValue.self) { group in
+            for _ in 0..<16 { group.addTask { try await pipeline.context(software, deadline: Fixtures.soon, logger: Fixtures.logger) } }
+            for try await answer in group { #expect(answer["content"] == "Serverless GPUs scale to zero.") }
+        }
+        #expect(context7.calls.count == 2, "one failed call, then one shared by 16 leads")
+        _ = try await pipeline.context(Fixtures.lead(Fixtures.weakLead), deadline: Fixtures.soon, logger: Fixtures.logger)
+        #expect(context7.calls.count == 3 && context7.calls[2]["query"] == "How do Agriculture companies use serverless GPUs?")
+
+        let brief = LeadPipeline(configuration: Fixtures.configuration { $0.contextCacheTTL = .milliseconds(50) }, llm: nil, context7: context7, memory: nil)
+        _ = try await brief.context(software, deadline: Fixtures.soon, logger: Fixtures.logger)
+        try await Task.sleep(for: .milliseconds(80))
+        _ = try await brief.context(software, deadline: Fixtures.soon, logger: Fixtures.logger)
+        #expect(context7.calls.count == 5)
     }
 
     @Test("Through the runtime: process_lead, get_lead, malformed jobs named, a failed stage fails the job with stage and reason")

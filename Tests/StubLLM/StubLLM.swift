@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import LoopbackServer
 import Logging
 import NIOCore
 import Synchronization
@@ -75,7 +76,7 @@ package final class StubLLM: Sendable {
         case "not-json-once" where !reasked: return completion(content: "This lead looks promising!", refusal: nil, finish: "stop")
         default: break
         }
-        let weak = userText.contains("gmail.com") || userText.contains("\"reject\"")
+        let weak = contains(userText, "gmail.com") || contains(userText, "\"reject\"")
         let content: JSONValue
         switch schema {
         case "lead_qualification":
@@ -96,6 +97,15 @@ package final class StubLLM: Sendable {
         return completion(content: (try? content.jsonString()) ?? "{}", refusal: nil, finish: "stop")
     }
 
+    /// A byte search: String's own `contains` compares Characters (grapheme breaking), which made
+    /// this stub the costliest process in the orchestrator benchmark.
+    static func contains(_ text: String, _ word: String) -> Bool {
+        let haystack = Array(text.utf8)
+        let needle = Array(word.utf8)
+        guard needle.count <= haystack.count else { return false }
+        return (0...(haystack.count - needle.count)).contains { start in haystack[start..<(start + needle.count)].elementsEqual(needle) }
+    }
+
     static func completion(content: String?, refusal: String?, finish: String) -> Response {
         var message: [String: JSONValue] = ["role": "assistant", "content": content.map { .string($0) } ?? .null]
         if let refusal { message["refusal"] = .string(refusal) }
@@ -114,30 +124,11 @@ package final class StubLLM: Sendable {
 
     /// Serves on `host:port` (0: a free port) until cancelled; `onListening` gets the port.
     package func serve(host: String = "127.0.0.1", port: Int = 0, onListening: @escaping @Sendable (Int) -> Void) async throws {
-        var logger = Logger(label: "stub-llm")
-        logger.logLevel = .critical
-        let app = Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port)),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        try await app.run()
+        try await LoopbackServer.serve(router(), host: host, port: port, label: "stub-llm", onListening: onListening)
     }
 
     /// Serves on a free loopback port for the duration of `body`; `base` ends in `/v1`.
     package func run<T: Sendable>(_ body: @Sendable (_ base: String) async throws -> T) async throws -> T {
-        let port = Port()
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { [self] in
-                try await serve { listening in port.value.store(listening, ordering: .releasing) }
-                return nil
-            }
-            while port.value.load(ordering: .acquiring) == 0 { try await Task.sleep(for: .milliseconds(2)) }
-            let result = try await body("http://127.0.0.1:\(port.value.load(ordering: .acquiring))/v1")
-            group.cancelAll()
-            return result
-        }
+        try await runOnLoopback(router(), label: "stub-llm") { base in try await body(base + "/v1") }
     }
-}
-
-private final class Port: Sendable {
-    let value = Atomic<Int>(0)
 }

@@ -1,4 +1,4 @@
-"""The context7 handler against the fake Context7 API (`fake-context7`), through the official
+"""The context7 handler against the fake Context7 API (`fake-upstream context7`), through the official
 clients: the MCP client (`mcp` 2.x) using Context7's own tool names, as an agent configured for
 Context7's MCP server does, over streamable HTTP and stdio; and runpod's `Endpoint`."""
 import os
@@ -19,7 +19,7 @@ BIN = os.path.dirname(os.environ.get("ECHO_BIN", os.path.join(os.path.dirname(__
 
 @pytest.fixture(scope="module")
 def fake():
-    process = subprocess.Popen([os.path.join(BIN, "fake-context7"), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([os.path.join(BIN, "fake-upstream"), "context7", "--port", "0"], stdout=subprocess.PIPE, text=True)
     port = int(re.search(r"listening on (\d+)", process.stdout.readline()).group(1))
     yield f"http://127.0.0.1:{port}"
     process.terminate()

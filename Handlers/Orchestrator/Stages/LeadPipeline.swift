@@ -8,6 +8,16 @@ struct LeadPipeline: Sendable {
     let llm: (any LanguageModel)?
     let context7: (any JobEndpoint)?
     let memory: (any JobEndpoint)?
+    let contextCache: ContextCache
+
+    init(configuration: OrchestratorConfiguration, llm: (any LanguageModel)?, context7: (any JobEndpoint)?, memory: (any JobEndpoint)?) {
+        self.configuration = configuration
+        self.llm = llm
+        self.context7 = context7
+        self.memory = memory
+        self.contextCache = ContextCache(ttl: configuration.contextCacheTTL)
+    }
+
     var retrying: Retrying { Retrying(retries: configuration.downstreamRetries, schedule: configuration.retrySchedule) }
 
     /// Documentation from the context7 endpoint for the configured library, asked about this lead.
@@ -20,8 +30,12 @@ struct LeadPipeline: Sendable {
             "action": "get_docs", "library_id": .string(configuration.contextLibrary), "query": .string(query),
             "tokens": .integer(Int64(configuration.contextTokens)),
         ]
-        let output = try await retrying.run(.context, "get_docs on \(context7.name)", deadline: deadline, logger: logger) { within in
-            try await context7.output(of: input, within: within)
+        let retrying = retrying
+        let key = "\(configuration.contextLibrary)\n\(query)\n\(configuration.contextTokens)"
+        let output = try await contextCache.value(for: key) {
+            try await retrying.run(.context, "get_docs on \(context7.name)", deadline: deadline, logger: logger) { within in
+                try await context7.output(of: input, within: within)
+            }
         }
         guard let content = output["content"]?.stringValue else {
             throw OrchestratorError.stage(.context, "\(context7.name) answered get_docs without \"content\": \(Self.excerpt(output))")

@@ -25,7 +25,8 @@ enum Prompts {
         if let qualification, let json = try? qualification.jsonString() { text += "\n\nQualification:\n" + json }
         if let enrichment, let json = try? enrichment.jsonString() { text += "\n\nEnrichment:\n" + json }
         if let content = context["content"]?.stringValue, !content.isEmpty {
-            text += "\n\nProduct documentation:\n" + String(content.prefix(maxContextCharacters))
+            // Cut by Unicode scalars: cutting by Characters walks grapheme breaks through the text.
+            text += "\n\nProduct documentation:\n" + String(content.unicodeScalars.prefix(maxContextCharacters))
         }
         return text
     }
