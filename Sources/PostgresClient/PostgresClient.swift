@@ -22,7 +22,7 @@ public final class PostgresClient: Sendable {
     /// Runs one statement with its parameters (`$1`, `$2`, …) and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {
-        let values = parameters.map(\.postgresText)
+        let values = parameters.map { $0.postgresText }
         callsInFlight.add(1, ordering: .relaxed)
         defer { callsInFlight.subtract(1, ordering: .relaxed) }
         return try await lend(sql) { connection in try await self.run(sql, values, on: connection) }
@@ -154,6 +154,6 @@ public struct PostgresTransaction: Sendable {
 
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {
-        try await client.run(sql, parameters.map(\.postgresText), on: connection)
+        try await client.run(sql, parameters.map { $0.postgresText }, on: connection)
     }
 }
