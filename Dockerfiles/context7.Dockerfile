@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# context7: library documentation look-ups against Context7's API, cached in Redis.
+# Build from the repository root: docker build -f Dockerfiles/context7.Dockerfile -t <registry>/context7:<tag> .
+# Without a RunPod queue (RUNPOD_WEBHOOK_GET_JOB) and with PORT set it serves the endpoint API for
+# load balancing; --local serves it on 8000. scripts/check-images.sh proves this file on a machine
+# without Docker.
+
+FROM swift:6.3-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        pkg-config libcurl4-openssl-dev libpq-dev libhiredis-dev libopenblas-dev libssl-dev python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies resolved in a layer of their own: it is rebuilt only when the manifest changes.
+COPY Package.swift ./
+RUN swift package resolve
+COPY . .
+RUN bash scripts/build-release.sh context7 && mkdir -p /out && strip -o /out/context7 .build-release/release/context7
+
+FROM debian:bookworm-slim
+# Exactly the libraries the binary links (scripts/check-images.sh compares them with ldd), and CA
+# certificates for TLS.
+ARG PACKAGES="ca-certificates libcurl4 libhiredis0.14 libssl3"
+RUN apt-get update && apt-get install -y --no-install-recommends ${PACKAGES} && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/worker --create-home --shell /usr/sbin/nologin worker
+COPY --from=build /out/context7 /usr/local/bin/context7
+ENV OPENBLAS_NUM_THREADS=1
+WORKDIR /var/lib/worker
+USER worker
+# Load-balancing mode: RunPod checks /ping on PORT_HEALTH (else PORT); bash's /dev/tcp needs no curl.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT_HEALTH:-${PORT:-80}} && printf 'GET /ping HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
+ENTRYPOINT ["/usr/local/bin/context7"]

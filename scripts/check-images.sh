@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Proves the Dockerfiles on a machine without Docker. For each handler (default: every
+# Dockerfiles/<handler>.Dockerfile):
+# 1. builds its release binary as the build stage does (scripts/build-release.sh, stripped);
+# 2. builds the run stage's root filesystem: debootstrap --variant=minbase bookworm (cached in
+#    .build/images) plus exactly the Dockerfile's run-stage packages (its ARG PACKAGES), the
+#    non-root user, the binary (and, for memory, the model) where the Dockerfile copies them;
+# 3. checks that the binary finds every library it links inside that root, each from a package;
+# 4. inside it (chroot, as the image's user, from its WORKDIR): runs --test-input, then starts
+#    --local and expects 200 from /ping and a COMPLETED /runsync;
+# 5. prints each image's size (root filesystem plus copied files), beside the same measure for the
+#    equivalent Python worker image (Debian's python3 + pip install runpod==1.12.0 in the same root).
+# Needs root (debootstrap, chroot, mount). Usage: scripts/check-images.sh [HANDLER...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
+[ "$(id -u)" -eq 0 ] || { echo "check-images: run as root (debootstrap and chroot need it)" >&2; exit 1; }
+command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+
+handlers=("$@")
+if [ ${#handlers[@]} -eq 0 ]; then
+    for file in Dockerfiles/*.Dockerfile; do handlers+=("$(basename "$file" .Dockerfile)"); done
+fi
+cache=.build/images
+mkdir -p "$cache"
+base="$cache/bookworm-minbase.tar"
+if [ ! -f "$base" ]; then
+    rm -rf "$cache/base"
+    debootstrap --variant=minbase bookworm "$cache/base" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 \
+        || { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
+    # What makes debian:bookworm-slim slim (debuerreotype --slimify): no documentation, manuals or
+    # translations, now or from packages installed later.
+    cat >"$cache/base/etc/dpkg/dpkg.cfg.d/docker" <<'SLIM'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/overrides/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/man/*
+SLIM
+    find "$cache/base/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    rm -rf "$cache/base"/usr/share/{groff,info,linda,lintian/overrides,locale,man}/*
+    chroot "$cache/base" apt-get clean
+    rm -rf "$cache/base"/var/lib/apt/lists/*
+    tar -C "$cache/base" -cf "$base.partial" . && mv "$base.partial" "$base"
+    rm -rf "$cache/base"
+fi
+
+bash scripts/build-release.sh "${handlers[@]}" fake-upstream >"$cache/build.log" 2>&1 || { tail -30 "$cache/build.log" >&2; exit 1; }
+release=.build-release/release
+
+mounted=()
+cleanup() {
+    for point in "${mounted[@]}"; do umount -l "$point" 2>/dev/null || true; done
+    [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null || true
+    [ -n "${worker_pid:-}" ] && kill "$worker_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# A root filesystem from the cached minbase with `packages` installed, apt's lists and caches gone.
+make_root() {
+    local root=$1; shift
+    rm -rf "$root" && mkdir -p "$root" && tar -C "$root" -xf "$base"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    chroot "$root" apt-get update -qq >/dev/null
+    chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    chroot "$root" apt-get clean
+    rm -rf "$root"/var/lib/apt/lists/*
+}
+
+size_of() { du -sb --exclude=proc --exclude=dev "$1" | cut -f1; }
+
+# The fake Context7 the context7 image is pointed at (the chroot shares the host's network).
+"$release/fake-upstream" context7 --port 0 >"$cache/fake.log" 2>&1 &
+fake_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$cache/fake.log" && break; sleep 0.1; done
+fake_port=$(sed -n 's/.*listening on \([0-9]*\).*/\1/p' "$cache/fake.log")
+
+test_input() {
+    case $1 in
+        echo) echo '{"input": {"hello": "image"}}' ;;
+        memory) echo '{"input": {"action": "embed", "texts": ["a car", "an automobile"]}}' ;;
+        context7) echo '{"input": {"action": "get_docs", "library_id": "/acme/widgets", "query": "install"}}' ;;
+        orchestrator) echo '{"input": {"action": "process_lead", "lead_data": {"id": "image-1", "title": "CTO", "company_size": 300, "industry": "Software"}}}' ;;
+        *) echo '{"input": {}}' ;;
+    esac
+}
+
+sizes=()
+for handler in "${handlers[@]}"; do
+    dockerfile="Dockerfiles/$handler.Dockerfile"
+    [ -f "$dockerfile" ] || { echo "check-images: no $dockerfile" >&2; exit 1; }
+    packages=$(sed -n 's/^ARG PACKAGES="\(.*\)"$/\1/p' "$dockerfile")
+    [ -n "$packages" ] || { echo "check-images: $dockerfile has no ARG PACKAGES=\"…\" line" >&2; exit 1; }
+    root="$cache/$handler-root"
+    # shellcheck disable=SC2086
+    make_root "$root" $packages
+    chroot "$root" useradd --system --uid 10001 --user-group --home-dir /var/lib/worker --create-home --shell /usr/sbin/nologin worker
+    strip -o "$root/usr/local/bin/$handler" "$release/$handler"
+    if grep -q "/opt/models/all-MiniLM-L6-v2" "$dockerfile"; then
+        model=$(bash scripts/fetch-model.sh)
+        mkdir -p "$root/opt/models" && cp -a "$model" "$root/opt/models/all-MiniLM-L6-v2"
+    fi
+
+    # Every library the binary links resolves inside the root, to a file a package installed.
+    links=$(chroot "$root" ldd "/usr/local/bin/$handler")
+    if grep -q "not found" <<<"$links"; then
+        echo "check-images: $handler links libraries $dockerfile does not install:" >&2
+        grep "not found" <<<"$links" >&2
+        exit 1
+    fi
+    for library in $(awk '$2 == "=>" {print $3}' <<<"$links"); do
+        real=$(chroot "$root" readlink -f "$library")
+        chroot "$root" dpkg -S "$real" >/dev/null 2>&1 || chroot "$root" dpkg -S "$library" >/dev/null 2>&1 || {
+            echo "check-images: $handler's $library is in no package of its image" >&2
+            exit 1
+        }
+    done
+
+    mount -t proc proc "$root/proc" && mounted+=("$root/proc")
+    run_as_worker() { chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker PATH=/usr/local/bin:/usr/bin:/bin \
+        OPENBLAS_NUM_THREADS=1 CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" sh -c "cd /var/lib/worker && exec $*"; }
+    output=$(run_as_worker "/usr/local/bin/$handler" --test-input "'$(test_input "$handler")'" 2>&1) \
+        || { echo "check-images: $handler --test-input failed in its image:" >&2; echo "$output" | tail -20 >&2; exit 1; }
+    grep -q '^Job result: {"output"' <<<"$output" || { echo "check-images: $handler --test-input gave no output:" >&2; echo "$output" | tail -5 >&2; exit 1; }
+
+    log="$cache/$handler-local.log"
+    run_as_worker "/usr/local/bin/$handler" --local --port 0 >"$log" 2>&1 &
+    worker_pid=$!
+    port=""
+    for _ in $(seq 300); do
+        port=$(grep "Serving" "$log" | grep -o 'http://[0-9.]*:[0-9]*' | head -1 | sed 's/.*://') && [ -n "$port" ] && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { echo "check-images: $handler --local did not start in its image:" >&2; tail -20 "$log" >&2; exit 1; }
+    ping=""
+    for _ in $(seq 100); do
+        ping=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping" || true)
+        [ "$ping" = 200 ] && break
+        sleep 0.1
+    done
+    [ "$ping" = 200 ] || { echo "check-images: $handler /ping answered '$ping' in its image" >&2; exit 1; }
+    answer=$(curl -s -XPOST "http://127.0.0.1:$port/runsync" -H 'Content-Type: application/json' -d "$(test_input "$handler")")
+    grep -q '"status":"COMPLETED"' <<<"$answer" || { echo "check-images: $handler /runsync in its image: $answer" >&2; exit 1; }
+    kill "$worker_pid" && wait "$worker_pid" 2>/dev/null || true
+    worker_pid=""
+    umount -l "$root/proc"
+
+    size=$(size_of "$root")
+    sizes+=("$handler $size")
+    echo "image $handler: links resolve in its root; --test-input, /ping and /runsync answer as user worker; $((size / 1000000)) MB"
+done
+
+# The Python worker image the same way: Debian's python3 and runpod==1.12.0 in a venv.
+python_root="$cache/python-root"
+python_size_file="$cache/python-size"
+if [ ! -f "$python_size_file" ]; then
+    make_root "$python_root" ca-certificates python3 python3-venv
+    chroot "$python_root" python3 -m venv /opt/venv
+    # This machine's CA bundle for PyPI (behind a proxy here), removed before measuring.
+    cp /etc/ssl/certs/ca-certificates.crt "$python_root/tmp/host-ca.crt"
+    chroot "$python_root" env -i PATH=/usr/bin:/bin PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_CERT=/tmp/host-ca.crt SSL_CERT_FILE=/tmp/host-ca.crt \
+        REQUESTS_CA_BUNDLE=/tmp/host-ca.crt /opt/venv/bin/pip install -q --no-cache-dir runpod==1.12.0 >/dev/null
+    rm -f "$python_root/tmp/host-ca.crt"
+    chroot "$python_root" /opt/venv/bin/python -c "import runpod; assert runpod.__version__ == '1.12.0'"
+    size_of "$python_root" >"$python_size_file"
+    rm -rf "$python_root"
+fi
+python_size=$(cat "$python_size_file")
+echo
+echo "| image | size | vs the Python worker image |"
+echo "|---|---:|---:|"
+for entry in "${sizes[@]}"; do
+    read -r name size <<<"$entry"
+    echo "| $name | $((size / 1000000)) MB | $(awk -v a="$size" -v b="$python_size" 'BEGIN { printf "%.2f", a / b }') |"
+done
+echo "| Python worker (python3 + runpod 1.12.0) | $((python_size / 1000000)) MB | 1.00 |"
