@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 [ "$(id -u)" -eq 0 ] || { echo "check-images: run as root (debootstrap and chroot need it)" >&2; exit 1; }
-command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+command -v debootstrap >/dev/null || { echo "check-images: debootstrap is missing (scripts/install-deps.sh --test installs it)" >&2; exit 1; }
 
 handlers=("$@")
 if [ ${#handlers[@]} -eq 0 ]; then

@@ -9,9 +9,10 @@ fi
 command -v swift >/dev/null 2>&1 || { echo "swift not found: install a Swift 6 toolchain first" >&2; exit 1; }
 
 packages=(libcurl4-openssl-dev libssl-dev libpq-dev libhiredis-dev libopenblas-dev pkg-config)
-# `--test`: the servers and tools the test suite runs against as well (started by the tests themselves).
+# `--test`: the servers and tools the test suite runs against as well (started by the tests themselves),
+# and what scripts/check-images.sh builds image roots with.
 if [ "${1:-}" = "--test" ]; then
-    packages+=(redis-server redis-tools openssl postgresql)
+    packages+=(redis-server redis-tools openssl postgresql debootstrap curl binutils)
 fi
 missing=()
 for package in "${packages[@]}"; do

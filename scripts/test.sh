@@ -40,3 +40,11 @@ if [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
 fi
 ECHO_BIN="$(swift build --show-bin-path)/echo" EMBEDDINGS_MODEL_DIR="$(bash scripts/fetch-model.sh)" \
     "$venv/bin/python" -m pytest -q Tests/python
+
+# Every Dockerfile's run stage, proved without Docker (release builds, a debootstrap root per
+# image, the binary run in it as the image's user). It needs root for debootstrap and chroot.
+if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/check-images.sh
+else
+    echo "test.sh: scripts/check-images.sh needs root (debootstrap, chroot); run it with sudo to check the images" >&2
+fi
