@@ -2,8 +2,6 @@
 clients: the MCP client (`mcp` 2.x) using Context7's own tool names, as an agent configured for
 Context7's MCP server does, over streamable HTTP and stdio; and runpod's `Endpoint`."""
 import os
-import re
-import subprocess
 
 import anyio
 import httpx2
@@ -12,18 +10,15 @@ import runpod
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from workers import Worker
+from workers import Worker, fake_upstream
 
 BIN = os.path.dirname(os.environ.get("ECHO_BIN", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "echo")))
 
 
 @pytest.fixture(scope="module")
 def fake():
-    process = subprocess.Popen([os.path.join(BIN, "fake-upstream"), "context7", "--port", "0"], stdout=subprocess.PIPE, text=True)
-    port = int(re.search(r"listening on (\d+)", process.stdout.readline()).group(1))
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    for base in fake_upstream(os.path.join(BIN, "fake-upstream"), "context7"):
+        yield base
 
 
 @pytest.fixture(scope="module")

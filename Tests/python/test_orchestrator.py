@@ -2,8 +2,6 @@
 through the official clients: runpod's `Endpoint` (run_sync, run + status) and the MCP client
 calling its tools over streamable HTTP."""
 import os
-import re
-import subprocess
 
 import anyio
 import httpx2
@@ -12,7 +10,7 @@ import runpod
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from workers import Worker
+from workers import Worker, fake_upstream
 
 BIN = os.path.dirname(os.environ.get("ECHO_BIN", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "echo")))
 LEAD = {"id": "py-1", "name": "Ada", "title": "VP Engineering", "company": "Acme", "company_size": 400, "industry": "Software",
@@ -21,11 +19,8 @@ LEAD = {"id": "py-1", "name": "Ada", "title": "VP Engineering", "company": "Acme
 
 @pytest.fixture(scope="module")
 def llm():
-    process = subprocess.Popen([os.path.join(BIN, "fake-upstream"), "llm", "--port", "0"], stdout=subprocess.PIPE, text=True)
-    port = int(re.search(r"listening on (\d+)", process.stdout.readline()).group(1))
-    yield f"http://127.0.0.1:{port}/v1"
-    process.terminate()
-    process.wait(timeout=10)
+    for base in fake_upstream(os.path.join(BIN, "fake-upstream"), "llm"):
+        yield base + "/v1"
 
 
 @pytest.fixture(scope="module")

@@ -48,3 +48,14 @@ class Worker:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+def fake_upstream(binary, service):
+    """`fake-upstream <service> --port 0` (context7, llm): yields its base URL, then stops it."""
+    process = subprocess.Popen([binary, service, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r"listening on (\d+)", process.stdout.readline()).group(1))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
