@@ -68,12 +68,13 @@ struct Context7ProcessTests {
         let redis = try RedisTestServer()
         let fake = FakeContext7()
         try await fake.run { base in
-            let worker = try await LocalWorker.start("context7", environment: environment(base, redis: redis, ["CACHE_TTL": "1"]))
+            // Long enough that the repeat lands inside it even while the servers pass loads the machine.
+            let worker = try await LocalWorker.start("context7", environment: environment(base, redis: redis, ["CACHE_TTL": "3"]))
             defer { worker.stop() }
             _ = try await worker.runSync(docs("a"))
             _ = try await worker.runSync(docs("a"))
             #expect(fake.callCount == 1)
-            try await Task.sleep(for: .milliseconds(1300))
+            try await Task.sleep(for: .milliseconds(3300))
             _ = try await worker.runSync(docs("a"))
             #expect(fake.callCount == 2)
         }
