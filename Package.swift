@@ -43,6 +43,7 @@ let package = Package(
         .executable(name: "memory", targets: ["Memory"]),
         .executable(name: "context7", targets: ["Context7"]),
         .executable(name: "orchestrator", targets: ["Orchestrator"]),
+        // new-handler: products
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
         .executable(name: "embedding-bench", targets: ["EmbeddingBench"]),
@@ -192,6 +193,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Handlers/Orchestrator", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
+        // new-handler: targets
         .executableTarget(
             name: "MockPlatform",
             dependencies: [
@@ -357,6 +359,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
+        // new-handler: tests
         // Whole processes (the built executables) and load: run after everything is built.
         .testTarget(
             name: "IntegrationTests",

@@ -25,8 +25,14 @@ python3 scripts/check-test-passes.py "$results/list.txt" \
     "$results/default-swift-testing.xml" "$results/heavy-swift-testing.xml" "$results/servers-swift-testing.xml" \
     "$results/load-swift-testing.xml"
 
+# RunPod templates: well-formed, complete, matching the Dockerfiles and what the handlers read.
+python3 scripts/check-templates.py
+
 # Modules link only what they use; a handler outside the package builds and tests on the public API.
 bash scripts/check-modules.sh
+
+# scripts/new-handler makes a handler that builds, passes its tests and runs (then it is removed).
+bash scripts/check-scaffold.sh
 
 # The official clients (runpod 1.12.0's Endpoint, the openai SDK, the MCP SDK) against the
 # built handlers (`--local`, and `--mcp` for MCP over stdio).
