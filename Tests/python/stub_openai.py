@@ -28,11 +28,8 @@ def chunk(index):
     return f"data: {json.dumps(delta)}\n\n".encode()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes: without this, Nagle's algorithm and the
-    # client's delayed ACK add 40 ms to every answer.
-    disable_nagle_algorithm = True
+class JSONRequestHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON (the fakes of the client tests share it)."""
 
     def log_message(self, *args):
         pass
@@ -44,6 +41,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class Handler(JSONRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without this, Nagle's algorithm and the
+    # client's delayed ACK add 40 ms to every answer.
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         if self.path.rstrip("/") == "/v1/models":

@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+
+from stub_openai import JSONRequestHandler
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 DEPLOY = os.path.join(ROOT, "scripts", "runpod-deploy")
@@ -21,17 +23,8 @@ class FakeRunPod:
         self.items = {"/templates": [], "/endpoints": [], "/v2/serverless": []}
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def answer(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JSONRequestHandler):
+            answer = JSONRequestHandler.send_json
 
             def handle_any(self, method):
                 body = None
