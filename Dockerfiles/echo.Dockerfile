@@ -26,7 +26,8 @@ COPY --from=build /out/echo /usr/local/bin/echo
 ENV OPENBLAS_NUM_THREADS=1
 WORKDIR /var/lib/worker
 USER worker
-# Load-balancing mode: RunPod checks /ping on PORT_HEALTH (else PORT); bash's /dev/tcp needs no curl.
+# Load-balancing mode: RunPod checks HEALTH_CHECK_PATH (/ping) on PORT_HEALTH (else PORT); bash's
+# /dev/tcp needs no curl.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT_HEALTH:-${PORT:-80}} && printf 'GET /ping HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT_HEALTH:-${PORT:-80}} && printf 'GET %s HTTP/1.0\\r\\n\\r\\n' \"${HEALTH_CHECK_PATH:-/ping}\" >&3 && head -c 12 <&3 | grep -q ' 200'"]
 ENTRYPOINT ["/usr/local/bin/echo"]

@@ -7,7 +7,7 @@
 #    non-root user, the binary (and, for memory, the model) where the Dockerfile copies them;
 # 3. checks that the binary finds every library it links inside that root, each from a package;
 # 4. inside it (chroot, as the image's user, from its WORKDIR): runs --test-input, then starts
-#    --local and expects 200 from /ping and a COMPLETED /runsync;
+#    --local and expects 200 from /ping, the Dockerfile's HEALTHCHECK to pass and a COMPLETED /runsync;
 # 5. prints each image's size (root filesystem plus copied files), beside the same measure for the
 #    equivalent Python worker image (Debian's python3 + pip install runpod==1.12.0 in the same root).
 # Needs root (debootstrap, chroot, mount). Usage: scripts/check-images.sh [HANDLER...]
@@ -142,6 +142,13 @@ for handler in "${handlers[@]}"; do
         sleep 0.1
     done
     [ "$ping" = 200 ] || { echo "check-images: $handler /ping answered '$ping' in its image" >&2; exit 1; }
+    # The Dockerfile's HEALTHCHECK, as Docker would run it in the image.
+    mapfile -t healthcheck < <(python3 -c 'import json, sys
+text = open(sys.argv[1]).read().replace("\\\n", " ")
+line = next(l for l in text.splitlines() if l.startswith("HEALTHCHECK"))
+print("\n".join(json.loads(line.split("CMD", 1)[1].strip())))' "$dockerfile")
+    chroot --userspec=10001:10001 "$root" env -i PATH=/usr/bin:/bin PORT="$port" "${healthcheck[@]}" \
+        || { echo "check-images: $handler's HEALTHCHECK failed in its image" >&2; exit 1; }
     answer=$(curl -s -XPOST "http://127.0.0.1:$port/runsync" -H 'Content-Type: application/json' -d "$(test_input "$handler")")
     grep -q '"status":"COMPLETED"' <<<"$answer" || { echo "check-images: $handler /runsync in its image: $answer" >&2; exit 1; }
     kill "$worker_pid" && wait "$worker_pid" 2>/dev/null || true
@@ -150,7 +157,7 @@ for handler in "${handlers[@]}"; do
 
     size=$(size_of "$root")
     sizes+=("$handler $size")
-    echo "image $handler: links resolve in its root; --test-input, /ping and /runsync answer as user worker; $((size / 1000000)) MB"
+    echo "image $handler: links resolve in its root; --test-input, /ping, the HEALTHCHECK and /runsync answer as user worker; $((size / 1000000)) MB"
 done
 
 # The Python worker image the same way: Debian's python3 and runpod==1.12.0 in a venv.
