@@ -85,7 +85,7 @@ struct OrchestratorHandler: RawJobHandler {
         return [
             "total": .integer(Int64(leads.count)), "qualified": .integer(counts["qualified"] ?? 0), "rejected": .integer(counts["rejected"] ?? 0),
             "failed": .integer(counts["failed"] ?? 0), "invalid": .integer(counts["invalid"] ?? 0),
-            "duration_ms": .number(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15),
+            "duration_ms": .number(elapsed.fractionalMilliseconds),
             "leads": .array(reports),
         ]
     }

@@ -129,7 +129,7 @@ struct LeadWorkflow: Sendable {
         let output = try await body()
         let elapsed = ContinuousClock.now - started
         // In milliseconds, to the microsecond.
-        let milliseconds = ((Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15) * 1000).rounded() / 1000
+        let milliseconds = (elapsed.fractionalMilliseconds * 1000).rounded() / 1000
         return (output, WorkflowStep(stage: stage, output: output, codeVersion: configuration.codeVersion, durationMs: milliseconds))
     }
 
@@ -169,10 +169,17 @@ struct LeadWorkflow: Sendable {
         for (stage, stageOutput) in stages { byName[stage.rawValue] = stageOutput }
         fields["stages"] = .object(byName)
         let elapsed = ContinuousClock.now - started
-        fields["duration_ms"] = .number(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+        fields["duration_ms"] = .number(elapsed.fractionalMilliseconds)
         fields["attempts"] = .integer(Int64(record.attempts))
         if reused { fields["reused"] = true }
         if !resumed.isEmpty { fields["resumed_after"] = .array(resumed.map { .string($0.rawValue) }) }
         return .object(fields)
+    }
+}
+
+extension Duration {
+    /// Milliseconds with their fraction: the `duration_ms` of reports and saved steps.
+    var fractionalMilliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
     }
 }

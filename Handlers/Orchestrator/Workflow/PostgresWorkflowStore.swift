@@ -1,3 +1,4 @@
+import EndpointAPI
 import EndpointClient
 import Logging
 import PostgresClient
@@ -64,7 +65,7 @@ struct PostgresWorkflowStore: WorkflowStore {
                 WHERE w.status = 'failed' OR (w.status = 'pending' AND (w.owner IS NULL OR w.owner = EXCLUDED.owner OR w.lease_until < now()))
                 RETURNING w.input, w.code_version, w.attempts, (xmax = 0) AS created,
                     (extract(epoch FROM w.created_at) * 1000)::bigint AS created_ms
-                """, [leadID, input, version, owner, Self.milliseconds(lease)])
+                """, [leadID, input, version, owner, lease.wholeMilliseconds])
         }
         if let row = claimed.first {
             var record = WorkflowRecord(
@@ -92,7 +93,7 @@ struct PostgresWorkflowStore: WorkflowStore {
                     INSERT INTO orchestrator_steps (lead_id, stage, output, code_version, duration_ms)
                     SELECT lead_id, $3::text, $4::jsonb, $5::text, $7::float8 FROM owned ON CONFLICT (lead_id, stage) DO NOTHING RETURNING 1)
                 SELECT (SELECT count(*) FROM owned) AS owned
-                """, [leadID, owner, step.stage.rawValue, step.output, step.codeVersion, Self.milliseconds(lease), step.durationMs])
+                """, [leadID, owner, step.stage.rawValue, step.output, step.codeVersion, lease.wholeMilliseconds, step.durationMs])
         }
         guard try rows.first?.decode("owned", as: Int.self) == 1 else { throw OrchestratorError.leaseLost(leadID) }
     }
@@ -103,7 +104,7 @@ struct PostgresWorkflowStore: WorkflowStore {
                 """
                 UPDATE orchestrator_workflows SET lease_until = now() + $3::bigint * interval '1 millisecond'
                 WHERE lead_id = $1 AND owner = $2 AND status = 'pending'
-                """, [leadID, owner, Self.milliseconds(lease)])
+                """, [leadID, owner, lease.wholeMilliseconds])
         }
         return rows.affectedRows == 1
     }
@@ -146,7 +147,7 @@ struct PostgresWorkflowStore: WorkflowStore {
                       ORDER BY updated_at LIMIT $4 FOR UPDATE SKIP LOCKED) abandoned
                 WHERE w.lead_id = abandoned.lead_id
                 RETURNING w.lead_id, w.input, w.attempts, (extract(epoch FROM w.created_at) * 1000)::bigint AS created_ms
-                """, [owner, Self.milliseconds(lease), version, limit])
+                """, [owner, lease.wholeMilliseconds, version, limit])
         }
         var records: [WorkflowRecord] = []
         for row in rows {
@@ -228,9 +229,5 @@ struct PostgresWorkflowStore: WorkflowStore {
     static func isOutage(_ error: PostgresError) -> Bool {
         // 57P01-57P03: the server is shutting down or starting; 08xxx: connection exceptions.
         error.isUnavailable || (error.sqlState.map { $0.hasPrefix("57P") || $0.hasPrefix("08") } ?? false)
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 }
