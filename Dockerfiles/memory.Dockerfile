@@ -8,7 +8,7 @@
 
 FROM swift:6.3-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        pkg-config libcurl4-openssl-dev libpq-dev libhiredis-dev libopenblas-dev libssl-dev python3-venv \
+        ca-certificates pkg-config libcurl4-openssl-dev libpq-dev libhiredis-dev libopenblas-dev libssl-dev python3-venv \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies resolved in a layer of their own: it is rebuilt only when the manifest changes.
@@ -19,12 +19,16 @@ RUN bash scripts/build-release.sh memory && mkdir -p /out && strip -o /out/memor
     && bash scripts/fetch-model.sh /out/models/all-MiniLM-L6-v2
 
 FROM debian:bookworm-slim
-# Exactly the libraries the binary links (scripts/check-images.sh compares them with ldd), and CA
-# certificates for TLS.
-ARG PACKAGES="ca-certificates libcurl4 libopenblas0-pthread"
+# Exactly the libraries the binary links (scripts/check-images.sh compares them with ldd).
+ARG PACKAGES="libcurl4 libopenblas0-pthread"
 RUN apt-get update && apt-get install -y --no-install-recommends ${PACKAGES} && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/worker --create-home --shell /usr/sbin/nologin worker
 COPY --from=build /out/memory /usr/local/bin/memory
+# CA certificates for TLS: the bundle alone. The ca-certificates package would bring the openssl
+# program and its scripts (2.4 MB) that a worker never runs. libcurl reads the bundle at this
+# path, OpenSSL (Redis TLS) through SSL_CERT_FILE.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 # The default model path the handler looks at (EMBEDDINGS_MODEL_DIR overrides it).
 COPY --from=build /out/models/all-MiniLM-L6-v2 /opt/models/all-MiniLM-L6-v2
 ENV OPENBLAS_NUM_THREADS=1

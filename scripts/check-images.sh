@@ -4,7 +4,8 @@
 # 1. builds its release binary as the build stage does (scripts/build-release.sh, stripped);
 # 2. builds the run stage's root filesystem: debootstrap --variant=minbase bookworm (cached in
 #    .build/images) plus exactly the Dockerfile's run-stage packages (its ARG PACKAGES), the
-#    non-root user, the binary (and, for memory, the model) where the Dockerfile copies them;
+#    non-root user, the binary, the CA bundle (and, for memory, the model) where the Dockerfile
+#    copies them;
 # 3. checks that the binary finds every library it links inside that root, each from a package;
 # 4. inside it (chroot, as the image's user, from its WORKDIR): runs --test-input, then starts
 #    --local and expects 200 from /ping, the Dockerfile's HEALTHCHECK to pass and a COMPLETED /runsync;
@@ -99,6 +100,13 @@ for handler in "${handlers[@]}"; do
     make_root "$root" $packages
     chroot "$root" useradd --system --uid 10001 --user-group --home-dir /var/lib/worker --create-home --shell /usr/sbin/nologin worker
     strip -o "$root/usr/local/bin/$handler" "$release/$handler"
+    # The CA bundle alone, copied as the Dockerfile copies its build stage's (Debian's, as here), at
+    # the path libcurl reads and the one SSL_CERT_FILE names for OpenSSL.
+    bundle=/etc/ssl/certs/ca-certificates.crt
+    grep -qx "COPY --from=build $bundle $bundle" "$dockerfile" && grep -qx "ENV SSL_CERT_FILE=$bundle" "$dockerfile" \
+        || { echo "check-images: $dockerfile does not copy the CA bundle to $bundle and name it in SSL_CERT_FILE" >&2; exit 1; }
+    [ "$(curl-config --ca)" = "$bundle" ] || { echo "check-images: libcurl reads CA certificates from $(curl-config --ca), not $bundle" >&2; exit 1; }
+    mkdir -p "$root/etc/ssl/certs" && cp "$bundle" "$root$bundle"
     if grep -q "/opt/models/all-MiniLM-L6-v2" "$dockerfile"; then
         model=$(bash scripts/fetch-model.sh)
         mkdir -p "$root/opt/models" && cp -a "$model" "$root/opt/models/all-MiniLM-L6-v2"
@@ -121,7 +129,7 @@ for handler in "${handlers[@]}"; do
 
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     run_as_worker() { chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker PATH=/usr/local/bin:/usr/bin:/bin \
-        OPENBLAS_NUM_THREADS=1 CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" sh -c "cd /var/lib/worker && exec $*"; }
+        OPENBLAS_NUM_THREADS=1 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" sh -c "cd /var/lib/worker && exec $*"; }
     output=$(run_as_worker "/usr/local/bin/$handler" --test-input "'$(test_input "$handler")'" 2>&1) \
         || { echo "check-images: $handler --test-input failed in its image:" >&2; echo "$output" | tail -20 >&2; exit 1; }
     grep -q '^Job result: {"output"' <<<"$output" || { echo "check-images: $handler --test-input gave no output:" >&2; echo "$output" | tail -5 >&2; exit 1; }
