@@ -52,23 +52,48 @@ package struct RunPodLogHandler: LogHandler {
     private static let jobIDKey = "job-id"
 
     package func log(event: LogEvent) {
-        var merged = otherMetadata
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let jobID = (merged.removeValue(forKey: Self.jobIDKey) ?? self.jobID).map { "\($0)" }
-        var message = Self.truncated("\(event.message)")
-        if !merged.isEmpty {
-            message += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        // Two lines a job at INFO: the common case (no metadata beyond the job id) copies no
+        // dictionary and counts no characters.
+        var jobID = self.jobID
+        var message = Self.truncated(event.message.description)
+        if !otherMetadata.isEmpty || event.metadata?.isEmpty == false {
+            var merged = otherMetadata
+            if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+            if let tagged = merged.removeValue(forKey: Self.jobIDKey) { jobID = tagged }
+            if !merged.isEmpty {
+                message += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            }
         }
-        let level = Self.name(of: event.level)
+        let id: String?
+        switch jobID {
+        case .string(let value)?: id = value
+        case let other?: id = other.description
+        case nil: id = nil
+        }
         switch format {
         case .json:
             let line: JSONValue = [
-                "requestId": jobID.map(JSONValue.string) ?? .null, "message": .string(message), "level": .string(level),
+                "requestId": id.map(JSONValue.string) ?? .null, "message": .string(message), "level": .string(Self.name(of: event.level)),
             ]
             write(((try? line.jsonString()) ?? message) + "\n")
         case .text:
-            let padded = level.padding(toLength: 7)
-            write(jobID.map { "\(padded)| \($0) | \(message)\n" } ?? "\(padded)| \(message)\n")
+            let padded = Self.paddedName(of: event.level)
+            if let id {
+                write(padded + "| " + id + " | " + message + "\n")
+            } else {
+                write(padded + "| " + message + "\n")
+            }
+        }
+    }
+
+    /// The level's name padded to 7 characters, as runpod-python's text format has it.
+    static func paddedName(of level: Logger.Level) -> String {
+        switch level {
+        case .trace: return "TRACE  "
+        case .debug: return "DEBUG  "
+        case .info, .notice: return "INFO   "
+        case .warning: return "WARN   "
+        case .error, .critical: return "ERROR  "
         }
     }
 
@@ -84,21 +109,23 @@ package struct RunPodLogHandler: LogHandler {
 
     /// Messages over 4096 characters are cut in the middle, as the platform's logger does.
     static func truncated(_ message: String, limit: Int = 4096) -> String {
-        guard message.count > limit else { return message }
+        // A string has at least as many UTF-8 bytes as characters: most messages are decided
+        // without counting characters.
+        guard message.utf8.count > limit, message.count > limit else { return message }
         let half = limit / 2
         return "\(message.prefix(half))\n...TRUNCATED \(message.count - limit) CHARACTERS...\n\(message.suffix(half))"
     }
 
     package static let writeToStandardError: @Sendable (String) -> Void = { line in
-        var bytes = Array(line.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { raw in
-                systemWrite(2, raw.baseAddress! + offset, raw.count - offset)
+        var line = line
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = systemWrite(2, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0, errno == EINTR { continue }
+                if written <= 0 { break }
+                offset += written
             }
-            if written < 0, errno == EINTR { continue }
-            if written <= 0 { break }
-            offset += written
         }
     }
 }
@@ -109,9 +136,3 @@ private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 private let systemWrite = Darwin.write
 #endif
-
-extension String {
-    func padding(toLength length: Int) -> String {
-        count >= length ? self : self + String(repeating: " ", count: length - count)
-    }
-}
