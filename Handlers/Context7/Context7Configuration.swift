@@ -22,33 +22,14 @@ struct Context7Configuration: Sendable {
     var redis: RedisConfiguration?
 
     static func fromEnvironment(_ env: [String: String]) throws(ConfigurationError) -> Context7Configuration {
-        func value(_ name: String) -> String? {
-            guard let raw = env[name], !raw.isEmpty else { return nil }
-            return raw
-        }
+        let env = EnvironmentReader(env)
         var configuration = Context7Configuration()
-        if var base = value("CONTEXT7_BASE_URL") {
-            guard base.hasPrefix("http://") || base.hasPrefix("https://"), !base.contains(" ") else {
-                throw .invalidValue("CONTEXT7_BASE_URL", base, expected: "an http:// or https:// URL such as https://context7.com/api")
-            }
-            while base.hasSuffix("/") { base.removeLast() }
-            configuration.baseURL = base
-        }
-        configuration.apiKey = value("CONTEXT7_API_KEY")
-        if let raw = value("CONTEXT7_TIMEOUT") {
-            guard let seconds = Double(raw), seconds > 0, seconds <= 3600 else {
-                throw .invalidValue("CONTEXT7_TIMEOUT", raw, expected: "seconds, more than 0 and at most 3600")
-            }
-            configuration.requestTimeout = .milliseconds(Int64(seconds * 1000))
-        }
-        if let raw = value("CONTEXT7_RETRIES") {
-            guard let retries = Int(raw), (0...10).contains(retries) else {
-                throw .invalidValue("CONTEXT7_RETRIES", raw, expected: "a whole number from 0 to 10")
-            }
-            configuration.retries = retries
-        }
-        configuration.cache = try ResponseCacheConfiguration.fromEnvironment(env)
-        configuration.redis = try RedisConfiguration.fromWorkerEnvironment(env)
+        if let base = try env.baseURL("CONTEXT7_BASE_URL", example: "https://context7.com/api") { configuration.baseURL = base }
+        configuration.apiKey = env.string("CONTEXT7_API_KEY")
+        if let timeout = try env.seconds("CONTEXT7_TIMEOUT", in: 0.001...3600) { configuration.requestTimeout = timeout }
+        if let retries = try env.whole("CONTEXT7_RETRIES", in: 0...10) { configuration.retries = retries }
+        configuration.cache = try ResponseCacheConfiguration.fromEnvironment(env.environment)
+        configuration.redis = try RedisConfiguration.fromWorkerEnvironment(env.environment)
         return configuration
     }
 }

@@ -26,23 +26,17 @@ struct MemoryConfiguration: Sendable {
         _ env: [String: String], volumeExists: Bool = FileManager.default.fileExists(atPath: "/runpod-volume"),
         fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
     ) throws(ConfigurationError) -> MemoryConfiguration {
-        func value(_ name: String) -> String? {
-            guard let raw = env[name], !raw.isEmpty else { return nil }
-            return raw
-        }
-        let directory = value("MEMORY_DIR") ?? (volumeExists ? "/runpod-volume/memory" : "./.volume/memory")
+        let env = EnvironmentReader(env)
+        let directory = env.string("MEMORY_DIR") ?? (volumeExists ? "/runpod-volume/memory" : "./.volume/memory")
         var embeddings: OpenAIConfiguration?
-        if let base = value("EMBEDDINGS_BASE_URL") {
-            guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
-                throw ConfigurationError.invalidValue("EMBEDDINGS_BASE_URL", base, expected: "an http:// or https:// URL")
-            }
-            var upstream = OpenAIConfiguration(baseURL: base, apiKey: value("EMBEDDINGS_API_KEY"))
+        if let base = try env.baseURL("EMBEDDINGS_BASE_URL", example: "https://api.openai.com/v1") {
+            var upstream = OpenAIConfiguration(baseURL: base, apiKey: env.string("EMBEDDINGS_API_KEY"))
             upstream.timeout = .seconds(60)
             embeddings = upstream
         }
         var configuration = MemoryConfiguration(
-            directory: directory, embeddings: embeddings, embeddingsModel: value("EMBEDDINGS_MODEL") ?? "text-embedding-3-small")
-        if let directory = value("EMBEDDINGS_MODEL_DIR") {
+            directory: directory, embeddings: embeddings, embeddingsModel: env.string("EMBEDDINGS_MODEL") ?? "text-embedding-3-small")
+        if let directory = env.string("EMBEDDINGS_MODEL_DIR") {
             guard fileExists(directory + "/config.json") else {
                 throw ConfigurationError.invalidValue(
                     "EMBEDDINGS_MODEL_DIR", directory, expected: "a sentence-transformers model directory (scripts/fetch-model.sh makes one)")
@@ -51,12 +45,7 @@ struct MemoryConfiguration: Sendable {
         } else if fileExists(defaultModelDirectory + "/config.json") {
             configuration.modelDirectory = defaultModelDirectory
         }
-        if let raw = value("MEMORY_MAX_OPEN_NAMESPACES") {
-            guard let limit = Int(raw), (1...100_000).contains(limit) else {
-                throw ConfigurationError.invalidValue("MEMORY_MAX_OPEN_NAMESPACES", raw, expected: "a whole number from 1 to 100000")
-            }
-            configuration.maxOpenNamespaces = limit
-        }
+        if let limit = try env.whole("MEMORY_MAX_OPEN_NAMESPACES", in: 1...100_000) { configuration.maxOpenNamespaces = limit }
         return configuration
     }
 }

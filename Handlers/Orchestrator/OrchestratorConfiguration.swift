@@ -48,26 +48,7 @@ struct OrchestratorConfiguration: Sendable {
     var recovery = true
 
     static func fromEnvironment(_ env: [String: String]) throws -> OrchestratorConfiguration {
-        func value(_ name: String) -> String? {
-            guard let raw = env[name]?.trimmingSpaces(), !raw.isEmpty else { return nil }
-            return raw
-        }
-        func number(_ name: String, _ range: ClosedRange<Double>, _ expected: String) throws(ConfigurationError) -> Double? {
-            guard let raw = value(name) else { return nil }
-            guard let number = Double(raw), range.contains(number) else { throw .invalidValue(name, raw, expected: expected) }
-            return number
-        }
-        func seconds(_ name: String, _ range: ClosedRange<Double>) throws(ConfigurationError) -> Duration? {
-            try number(name, range, "seconds from \(range.lowerBound) to \(range.upperBound)").map { .milliseconds(Int64($0 * 1000)) }
-        }
-        func whole(_ name: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
-            guard let raw = value(name) else { return nil }
-            guard let number = Int(raw), range.contains(number) else {
-                throw .invalidValue(name, raw, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return number
-        }
-
+        let reader = EnvironmentReader(env)
         var configuration = OrchestratorConfiguration()
         do {
             configuration.database = try PostgresConfiguration.fromEnvironment(env)
@@ -80,33 +61,27 @@ struct OrchestratorConfiguration: Sendable {
         } catch {
             throw ConfigurationError.invalidValue(error.endpoint, "", expected: error.reason)
         }
-        if let library = value("CONTEXT7_LIBRARY") {
+        if let library = reader.string("CONTEXT7_LIBRARY") {
             guard library.hasPrefix("/"), library.split(separator: "/").count >= 2 else {
                 throw ConfigurationError.invalidValue("CONTEXT7_LIBRARY", library, expected: "a Context7 library id such as /vercel/next.js")
             }
             configuration.contextLibrary = library
         }
-        if let query = value("CONTEXT7_QUERY") { configuration.contextQuery = query }
-        if let tokens = try whole("CONTEXT7_TOKENS", 100...100_000) { configuration.contextTokens = tokens }
-        if let ttl = try number("CONTEXT7_CACHE_TTL", 0...86_400, "seconds from 0 (no reuse) to 86400") {
-            configuration.contextCacheTTL = .milliseconds(Int64(ttl * 1000))
+        if let query = reader.string("CONTEXT7_QUERY") { configuration.contextQuery = query }
+        if let tokens = try reader.whole("CONTEXT7_TOKENS", in: 100...100_000) { configuration.contextTokens = tokens }
+        if let ttl = try reader.seconds("CONTEXT7_CACHE_TTL", in: 0...86_400, expected: "seconds from 0 (no reuse) to 86400") {
+            configuration.contextCacheTTL = ttl
         }
-        if let namespace = value("MEMORY_NAMESPACE") { configuration.memoryNamespace = namespace }
+        if let namespace = reader.string("MEMORY_NAMESPACE") { configuration.memoryNamespace = namespace }
         configuration.llm = try LLMConfiguration.fromEnvironment(env)
-        if let threshold = try number("QUALIFICATION_THRESHOLD", 0...1, "a number from 0 to 1") { configuration.threshold = threshold }
-        if let concurrency = try whole("BATCH_CONCURRENCY", 1...OrchestratorRequest.maxConcurrency) { configuration.batchConcurrency = concurrency }
-        if let retries = try whole("DOWNSTREAM_RETRIES", 0...20) { configuration.downstreamRetries = retries }
-        if let timeout = try seconds("WORKFLOW_TIMEOUT", 1...86_400) { configuration.workflowTimeout = timeout }
-        if let lease = try seconds("WORKFLOW_LEASE", 0.5...3600) { configuration.lease = lease }
-        if let version = value("WORKFLOW_VERSION") { configuration.codeVersion = version }
-        if let recoveries = try whole("WORKFLOW_MAX_RECOVERIES", 1...1000) { configuration.maxRecoveries = recoveries }
-        if let raw = value("WORKFLOW_RECOVERY") {
-            switch raw.lowercased() {
-            case "1", "true", "yes", "on": configuration.recovery = true
-            case "0", "false", "no", "off": configuration.recovery = false
-            default: throw ConfigurationError.invalidValue("WORKFLOW_RECOVERY", raw, expected: "true or false")
-            }
-        }
+        if let threshold = try reader.number("QUALIFICATION_THRESHOLD", in: 0...1, expected: "a number from 0 to 1") { configuration.threshold = threshold }
+        if let concurrency = try reader.whole("BATCH_CONCURRENCY", in: 1...OrchestratorRequest.maxConcurrency) { configuration.batchConcurrency = concurrency }
+        if let retries = try reader.whole("DOWNSTREAM_RETRIES", in: 0...20) { configuration.downstreamRetries = retries }
+        if let timeout = try reader.seconds("WORKFLOW_TIMEOUT", in: 1...86_400) { configuration.workflowTimeout = timeout }
+        if let lease = try reader.seconds("WORKFLOW_LEASE", in: 0.5...3600) { configuration.lease = lease }
+        if let version = reader.string("WORKFLOW_VERSION") { configuration.codeVersion = version }
+        if let recoveries = try reader.whole("WORKFLOW_MAX_RECOVERIES", in: 1...1000) { configuration.maxRecoveries = recoveries }
+        if let recovery = try reader.flag("WORKFLOW_RECOVERY") { configuration.recovery = recovery }
         return configuration
     }
 }
@@ -126,32 +101,15 @@ struct LLMConfiguration: Sendable, Equatable {
     var maxTokens = 800
 
     static func fromEnvironment(_ env: [String: String]) throws(ConfigurationError) -> LLMConfiguration? {
-        func value(_ name: String) -> String? {
-            guard let raw = env[name]?.trimmingSpaces(), !raw.isEmpty else { return nil }
-            return raw
-        }
-        guard var base = value("LLM_BASE_URL") else { return nil }
-        guard base.hasPrefix("http://") || base.hasPrefix("https://"), !base.contains(" ") else {
-            throw .invalidValue("LLM_BASE_URL", base, expected: "an http:// or https:// URL such as https://api.openai.com/v1")
-        }
-        while base.hasSuffix("/") { base.removeLast() }
-        guard let model = value("LLM_MODEL") else {
+        let env = EnvironmentReader(env)
+        guard let base = try env.baseURL("LLM_BASE_URL", example: "https://api.openai.com/v1") else { return nil }
+        guard let model = env.string("LLM_MODEL") else {
             throw .invalidValue("LLM_MODEL", "", expected: "the model to ask (LLM_BASE_URL is set), such as gpt-4o-mini")
         }
         var configuration = LLMConfiguration(
-            baseURL: base, model: model, apiKey: value("LLM_API_KEY") ?? value("ENDPOINT_API_KEY") ?? value("RUNPOD_API_KEY"))
-        if let raw = value("LLM_TIMEOUT") {
-            guard let seconds = Double(raw), seconds > 0, seconds <= 3600 else {
-                throw .invalidValue("LLM_TIMEOUT", raw, expected: "seconds, more than 0 and at most 3600")
-            }
-            configuration.requestTimeout = .milliseconds(Int64(seconds * 1000))
-        }
-        if let raw = value("LLM_MAX_TOKENS") {
-            guard let tokens = Int(raw), (16...32_768).contains(tokens) else {
-                throw .invalidValue("LLM_MAX_TOKENS", raw, expected: "a whole number from 16 to 32768")
-            }
-            configuration.maxTokens = tokens
-        }
+            baseURL: base, model: model, apiKey: env.string("LLM_API_KEY") ?? env.string("ENDPOINT_API_KEY") ?? env.string("RUNPOD_API_KEY"))
+        if let timeout = try env.seconds("LLM_TIMEOUT", in: 0.001...3600) { configuration.requestTimeout = timeout }
+        if let tokens = try env.whole("LLM_MAX_TOKENS", in: 16...32_768) { configuration.maxTokens = tokens }
         return configuration
     }
 }

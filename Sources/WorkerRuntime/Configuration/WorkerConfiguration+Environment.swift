@@ -167,14 +167,7 @@ extension WorkerConfiguration {
     }
 
     private static func validateURL(_ url: String, variable: String, original: String) throws(ConfigurationError) {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
-            scheme == "http" || scheme == "https"
-        else {
-            throw .invalidURL(variable, original, expected: "expected an http:// or https:// URL")
-        }
-        guard let host = parsed.host, !host.isEmpty else {
-            throw .invalidURL(variable, original, expected: "the URL has no host")
-        }
+        try EnvironmentReader.checkHTTPURL(url, variable: variable, original: original)
     }
 }
 
