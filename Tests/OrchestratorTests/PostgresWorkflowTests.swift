@@ -26,6 +26,7 @@ struct PostgresWorkflowTests {
             ("reuse", { try await $0.qualifiesOnceAndReuses() }), ("reject", { try await $0.rejectsBelowThreshold() }),
             ("resume", { try await $0.resumesWithoutRepeating() }), ("retries", { try await $0.retriesWithinTheDeadline() }),
             ("leases", { try await $0.leasesFence() }), ("recovery", { try await $0.recoversAbandoned() }),
+            ("damaged", { try await $0.rerunsDamagedStages() }),
         ]
         for (name, scenario) in cases {
             let store = try await Self.store(server, database: name)
@@ -42,6 +43,48 @@ struct PostgresWorkflowTests {
         let ssl = try await store.client.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         #expect(try ssl.first?.decode("ssl", as: Bool.self) == true)
         try await WorkflowScenarios(store: store).qualifiesOnceAndReuses()
+    }
+
+    @Test("A write the server refuses (a full disk) fails the job with the server's reason; saved stages stay, the lead is handed back, and it finishes once writes work")
+    func refusedWrites() async throws {
+        let server = try PostgresTestServer()
+        let store = try await Self.store(server, database: "diskfull")
+        defer { Task { await store.client.shutdown() } }
+        // PostgreSQL's own answer to a full disk (SQLSTATE 53100), given while `disk_full` names the stage.
+        try server.psql(
+            """
+            CREATE TABLE disk_full (stage text);
+            CREATE FUNCTION refuse_step() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM disk_full WHERE stage = NEW.stage) THEN
+                    RAISE EXCEPTION 'could not extend file "base/16384/16390": No space left on device' USING ERRCODE = 'disk_full';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_step BEFORE INSERT ON orchestrator_steps FOR EACH ROW EXECUTE FUNCTION refuse_step();
+            INSERT INTO disk_full VALUES ('enrichment');
+            """, database: "diskfull")
+        let scenarios = WorkflowScenarios(store: store)
+        let llm = WorkflowScenarios.model()
+        let lead = Fixtures.lead(Fixtures.strongLead)
+        let first = scenarios.workflow(owner: "worker-a", llm: llm, memory: StubEndpoint("memory", Fixtures.memoryAnswer))
+        await #expect {
+            _ = try await first.run(lead, deadline: Fixtures.soon, logger: Fixtures.logger)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("No space left on device") && text.contains("53100")
+        }
+        let held = try #require(try await store.workflow(lead.id))
+        #expect(held.status == .pending && held.owner == nil)
+        // The memory stage ran beside enrichment: saved or not, depending on which finished first.
+        #expect(Set(held.steps.map(\.stage)).isSuperset(of: [.context, .qualification]) && !held.steps.contains { $0.stage == .enrichment })
+
+        try server.psql("DELETE FROM disk_full", database: "diskfull")
+        let second = scenarios.workflow(owner: "worker-b", llm: llm, memory: StubEndpoint("memory", Fixtures.memoryAnswer))
+        let result = try await second.run(lead, deadline: Fixtures.soon, logger: Fixtures.logger)
+        #expect(result["status"] == "qualified" && result["resumed_after"]?.arrayValue?.prefix(2) == ["context", "qualification"])
+        #expect(llm.asked("lead_qualification").count == 1 && llm.asked("lead_enrichment").count == 2)
+        #expect(try await store.workflow(lead.id)?.steps.count == 5)
     }
 
     @Test("A database outage is waited out: writes made while it restarts land once it is back")

@@ -87,6 +87,38 @@ struct WorkflowScenarios {
         #expect(memory.calls.count == 3)
     }
 
+    /// A saved stage that cannot be used (a score that is not a number, as a hand edit or a bug
+    /// could leave it) is run again and its new output replaces the row, instead of passing for a
+    /// score of 0; the sound stage before it is kept.
+    func rerunsDamagedStages() async throws {
+        let lead = Fixtures.lead(Fixtures.strongLead)
+        let version = Orchestrator.codeVersion
+        guard case .claimed = try await store.claim(lead.id, input: lead.data, owner: "worker-old", lease: .seconds(30), version: version) else {
+            Issue.record("the first claim failed")
+            return
+        }
+        for (stage, output) in [(LeadStage.context, ["skipped": "no context"] as JSONValue), (.qualification, ["score": "high", "reasons": []])] {
+            try await store.record(
+                lead.id, step: WorkflowStep(stage: stage, output: output, codeVersion: version, durationMs: 1), owner: "worker-old", lease: .seconds(30))
+        }
+        try await store.release(lead.id, owner: "worker-old")
+
+        let llm = Self.model()
+        let flow = workflow(llm: llm, memory: StubEndpoint("memory", Fixtures.memoryAnswer))
+        let result = try await flow.run(lead, deadline: Fixtures.soon, logger: Fixtures.logger)
+        #expect(result["status"] == "qualified" && result["score"] == 0.9)
+        #expect(result["resumed_after"] == ["context"] && result["rerun_damaged"] == ["qualification"])
+        #expect(llm.asked("lead_qualification").count == 1)
+        let stored = try #require(try await store.workflow(lead.id))
+        #expect(stored.status == .qualified && stored.steps.count == 5)
+        #expect(stored.steps.first { $0.stage == .qualification }?.output["score"] == 0.9)
+        #expect(stored.steps.first { $0.stage == .context }?.output == ["skipped": "no context"])
+        #expect(LeadStage.qualification.damage(in: ["score": "high", "reasons": []]) == #"score is "high", not a number from 0 to 1"#)
+        #expect(LeadStage.qualification.damage(in: ["score": 1.5, "reasons": []]) == "score is 1.5, not a number from 0 to 1")
+        #expect(LeadStage.qualification.damage(in: ["score": 0.5, "reasons": [1]]) == "reasons is not a list of strings")
+        #expect(LeadStage.enrichment.damage(in: "text") == "not a JSON object")
+    }
+
     func retriesWithinTheDeadline() async throws {
         let context7 = StubEndpoint("context7") { input, call in
             if call < 3 { throw StubFailure(description: "503 from context7") }
@@ -133,9 +165,9 @@ struct WorkflowScenarios {
         await #expect { try await store.finish("fenced", status: .qualified, output: [:], error: nil, owner: "a", step: nil) } throws: {
             ($0 as? OrchestratorError)?.isLeaseLost == true
         }
-        // Saving a stage twice keeps the first output.
+        // The owner saving a stage again (a damaged row run again) replaces it.
         try await store.record("fenced", step: WorkflowStep(stage: .context, output: ["n": 2], codeVersion: "v", durationMs: 1), owner: "b", lease: lease)
-        #expect(try await store.workflow("fenced")?.step(.context)?.output == ["n": 1])
+        #expect(try await store.workflow("fenced")?.steps.filter { $0.stage == .context }.map(\.output) == [["n": 2]])
     }
 
     /// A dead worker's pending workflow is taken over by a live one, once, and finished from its

@@ -16,6 +16,9 @@ struct InMemoryWorkflowTests {
     @Test("A failing stage fails the lead with stage and reason; the retry resumes and repeats nothing")
     func resumes() async throws { try await scenarios().resumesWithoutRepeating() }
 
+    @Test("A damaged saved stage runs again and replaces its row; sound ones are kept")
+    func damaged() async throws { try await scenarios().rerunsDamagedStages() }
+
     @Test("Downstream failures are retried with backoff, never past the deadline")
     func retries() async throws { try await scenarios().retriesWithinTheDeadline() }
 

@@ -43,11 +43,12 @@ actor InMemoryWorkflowStore: WorkflowStore {
 
     func record(_ leadID: String, step: WorkflowStep, owner: String, lease: Duration) async throws {
         guard var entry = owned(leadID, by: owner) else { throw OrchestratorError.leaseLost(leadID) }
-        if entry.record.step(step.stage) == nil {
-            var step = step
-            step.completedAt = Self.nowMs()
-            entry.record.steps.append(step)
-        }
+        // A stage saved again (its row was damaged, or the answer to the first save was lost)
+        // replaces the row, as in PostgreSQL.
+        var step = step
+        step.completedAt = Self.nowMs()
+        entry.record.steps.removeAll { $0.stage == step.stage }
+        entry.record.steps.append(step)
         entry.leaseUntil = .now + lease
         entry.record.updatedAt = Self.nowMs()
         entries[leadID] = entry

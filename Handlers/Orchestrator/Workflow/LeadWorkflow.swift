@@ -60,6 +60,16 @@ struct LeadWorkflow: Sendable {
             // Stopped (worker shutdown, job cancelled): hand it over at once instead of after the lease.
             try? await store.release(leadID, owner: owner)
             throw CancellationError()
+        } catch let error as OrchestratorError {
+            // A failed stage is saved as the lead's outcome; a lost lease belongs to another worker.
+            throw error
+        } catch {
+            // The store refused a write (a full disk, a database gone for longer than the outage
+            // budget): the saved stages stay, and the lead is handed back at once so that a retry,
+            // here or on another worker, need not wait for the lease to run out.
+            logger.error("Lead \(leadID): its progress could not be saved: \(error)")
+            try? await store.release(leadID, owner: owner)
+            throw error
         }
     }
 
@@ -67,7 +77,16 @@ struct LeadWorkflow: Sendable {
         _ lead: Lead, record: WorkflowRecord, deadline: ContinuousClock.Instant, logger: Logger, started: ContinuousClock.Instant
     ) async throws -> JSONValue {
         var saved: [LeadStage: JSONValue] = [:]
-        for step in record.steps { saved[step.stage] = step.output }
+        var damaged: [LeadStage] = []
+        for step in record.steps {
+            if let damage = step.stage.damage(in: step.output) {
+                // Run again; its new output replaces the row.
+                logger.warning("Lead \(lead.id): the saved \(step.stage.rawValue) output is damaged (\(damage)); running the stage again")
+                damaged.append(step.stage)
+            } else {
+                saved[step.stage] = step.output
+            }
+        }
         let resumed = LeadStage.allCases.filter { saved[$0] != nil }
         if !resumed.isEmpty { logger.info("Resuming lead \(lead.id) after \(resumed.map(\.rawValue).joined(separator: ", "))") }
         let done = saved
@@ -82,7 +101,8 @@ struct LeadWorkflow: Sendable {
                 let output = outcome(lead, .rejected, qualification: qualification)
                 try await store.finish(lead.id, status: .rejected, output: output, error: nil, owner: owner, step: qualified)
                 return Self.report(
-                    output, stages: [.context: context, .qualification: qualification], record: record, resumed: resumed, reused: false, started: started)
+                    output, stages: [.context: context, .qualification: qualification], record: record, resumed: resumed, reused: false,
+                    damaged: damaged, started: started)
             }
             if let qualified { try await store.record(lead.id, step: qualified, owner: owner, lease: configuration.lease) }
             async let enrichment = step(.enrichment, lead, done) {
@@ -101,7 +121,7 @@ struct LeadWorkflow: Sendable {
             let stages: [LeadStage: JSONValue] = [
                 .context: context, .qualification: qualification, .enrichment: enriched, .memory: stored, .strategy: strategy,
             ]
-            return Self.report(output, stages: stages, record: record, resumed: resumed, reused: false, started: started)
+            return Self.report(output, stages: stages, record: record, resumed: resumed, reused: false, damaged: damaged, started: started)
         } catch let error as OrchestratorError where error.isStageFailure {
             let stage = error.stage?.rawValue ?? "unknown"
             logger.error("Lead \(lead.id) failed at the \(stage) stage: \(error.reason)")
@@ -162,7 +182,7 @@ struct LeadWorkflow: Sendable {
     /// The outcome with every stage's output, plus how this run went.
     static func report(
         _ output: JSONValue, stages: [LeadStage: JSONValue], record: WorkflowRecord, resumed: [LeadStage], reused: Bool,
-        started: ContinuousClock.Instant
+        damaged: [LeadStage] = [], started: ContinuousClock.Instant
     ) -> JSONValue {
         guard case .object(var fields) = output else { return output }
         var byName: [String: JSONValue] = [:]
@@ -173,6 +193,7 @@ struct LeadWorkflow: Sendable {
         fields["attempts"] = .integer(Int64(record.attempts))
         if reused { fields["reused"] = true }
         if !resumed.isEmpty { fields["resumed_after"] = .array(resumed.map { .string($0.rawValue) }) }
+        if !damaged.isEmpty { fields["rerun_damaged"] = .array(damaged.map { .string($0.rawValue) }) }
         return .object(fields)
     }
 }

@@ -6,7 +6,8 @@ import WorkerJSON
 
 /// Workflows in PostgreSQL, in the manner of DBOS: a row per lead (status, input, outcome, owner,
 /// lease, code version, attempts) and a row per finished stage (its output). One round trip
-/// saves a stage and renews the lease, fenced by the owner. A database outage (a restart, a
+/// saves a stage and renews the lease, fenced by the owner (so a stage saved again, because its
+/// row was damaged or the answer to the first save was lost, replaces its row). A database outage (a restart, a
 /// dropped connection) is waited out with backoff until the deadline: every write is safe to
 /// repeat, so a statement whose answer was lost is simply sent again.
 struct PostgresWorkflowStore: WorkflowStore {
@@ -91,7 +92,10 @@ struct PostgresWorkflowStore: WorkflowStore {
                     WHERE lead_id = $1 AND owner = $2 AND status = 'pending' RETURNING lead_id),
                 saved AS (
                     INSERT INTO orchestrator_steps (lead_id, stage, output, code_version, duration_ms)
-                    SELECT lead_id, $3::text, $4::jsonb, $5::text, $7::float8 FROM owned ON CONFLICT (lead_id, stage) DO NOTHING RETURNING 1)
+                    SELECT lead_id, $3::text, $4::jsonb, $5::text, $7::float8 FROM owned
+                    ON CONFLICT (lead_id, stage) DO UPDATE SET output = EXCLUDED.output, code_version = EXCLUDED.code_version,
+                        duration_ms = EXCLUDED.duration_ms, completed_at = now()
+                    RETURNING 1)
                 SELECT (SELECT count(*) FROM owned) AS owned
                 """, [leadID, owner, step.stage.rawValue, step.output, step.codeVersion, lease.wholeMilliseconds, step.durationMs])
         }
@@ -119,7 +123,9 @@ struct PostgresWorkflowStore: WorkflowStore {
                 saved AS (
                     INSERT INTO orchestrator_steps (lead_id, stage, output, code_version, duration_ms)
                     SELECT lead_id, $6::text, $7::jsonb, $8::text, $9::float8 FROM done WHERE $6::text IS NOT NULL
-                    ON CONFLICT (lead_id, stage) DO NOTHING RETURNING 1)
+                    ON CONFLICT (lead_id, stage) DO UPDATE SET output = EXCLUDED.output, code_version = EXCLUDED.code_version,
+                        duration_ms = EXCLUDED.duration_ms, completed_at = now()
+                    RETURNING 1)
                 SELECT (SELECT count(*) FROM done) AS owned
                 """,
                 [leadID, owner, status.rawValue, output, error, step?.stage.rawValue, step?.output, step?.codeVersion, step?.durationMs])
