@@ -15,7 +15,10 @@
 
 static int portable_only = 0;
 
-void ek_use_portable_kernels(int portable) { portable_only = portable; }
+void ek_use_portable_kernels(int portable) {
+    portable_only = portable == 3 ? 0 : portable;
+    ek_disable_amx(portable != 0);
+}
 
 static bool avx512(void) {
     if (portable_only != 0) return false;

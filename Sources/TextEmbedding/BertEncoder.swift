@@ -30,8 +30,10 @@ struct BertEncoder: Sendable {
         let bias: FloatTensor
         let inputs: Int
         let outputs: Int
-        /// The weight packed for `ek_linear_panels` (AVX-512 machines).
+        /// The weight packed for `ek_linear_panels` (AVX-512 machines without AMX).
         let panels: OwnedFloats?
+        /// The weight in bfloat16 blocks for `ek_linear_bf16` (AMX machines).
+        let tiles: OwnedBuffer<UInt16>?
     }
 
     struct Norm: Sendable {
@@ -45,6 +47,8 @@ struct BertEncoder: Sendable {
     }
 
     let configuration: BertConfiguration
+    /// Whether the linear layers run on AMX in bfloat16 (decided when the weights are packed).
+    var usesBFloat16: Bool { layers.first?.query.tiles != nil }
     let wordEmbeddings, positionEmbeddings, typeEmbeddings: FloatTensor
     let embeddingNorm: Norm
     let layers: [Layer]
@@ -56,16 +60,23 @@ struct BertEncoder: Sendable {
         func tensor(_ name: String, _ shape: [Int]) throws(EmbeddingModelError) -> FloatTensor {
             try weights.floats(prefix + name, shape: shape)
         }
+        let amx = ek_amx_available() != 0
         let packs = ek_panels_available() != 0
         func linear(_ name: String, inputs: Int, outputs: Int) throws(EmbeddingModelError) -> Linear {
             let weight = try tensor("\(name).weight", [outputs, inputs])
             var panels: OwnedFloats?
-            if packs {
+            var tiles: OwnedBuffer<UInt16>?
+            if amx, ek_bf16_shape_supported(Int32(inputs), Int32(outputs)) != 0 {
+                let packed = OwnedBuffer<UInt16>(count: ek_bf16_panel_halves(Int32(inputs), Int32(outputs)))
+                ek_pack_bf16(weight.pointer, Int32(inputs), Int32(outputs), packed.pointer)
+                tiles = packed
+            } else if packs {
                 let packed = OwnedFloats(count: ek_panel_floats(Int32(inputs), Int32(outputs)))
                 ek_pack_panels(weight.pointer, Int32(inputs), Int32(outputs), packed.pointer)
                 panels = packed
             }
-            return Linear(weight: weight, bias: try tensor("\(name).bias", [outputs]), inputs: inputs, outputs: outputs, panels: panels)
+            return Linear(
+                weight: weight, bias: try tensor("\(name).bias", [outputs]), inputs: inputs, outputs: outputs, panels: panels, tiles: tiles)
         }
         func norm(_ name: String) throws(EmbeddingModelError) -> Norm {
             Norm(gamma: try tensor("\(name).weight", [hidden]), beta: try tensor("\(name).bias", [hidden]))
@@ -90,7 +101,7 @@ struct BertEncoder: Sendable {
         self.layers = layers
         // The packed copies replace the file's linear weights: let the kernel drop the pages read
         // while packing (what is still used, embedding rows and norms, faults back in as needed).
-        if packs { weights.file.release() }
+        if packs || amx { weights.file.release() }
     }
 
     /// The last layer's hidden states of every token of `sequences`, packed: row `t` of a
@@ -101,35 +112,29 @@ struct BertEncoder: Sendable {
         let longest = sequences.map(\.count).max() ?? 0
         var states = [Float](repeating: 0, count: total * hidden)
         guard total > 0 else { return states }
-        var attended = [Float](repeating: 0, count: total * hidden)
-        var projections = [Float](repeating: 0, count: total * 3 * hidden)
-        var context = [Float](repeating: 0, count: total * hidden)
-        var expanded = [Float](repeating: 0, count: total * configuration.intermediate)
-        var scores = [Float](repeating: 0, count: longest * longest)
+        let memory = (
+            attended: ScratchFloats(count: total * hidden), projections: ScratchFloats(count: total * 3 * hidden),
+            context: ScratchFloats(count: total * hidden), expanded: ScratchFloats(count: total * configuration.intermediate),
+            scores: ScratchFloats(count: longest * longest)
+        )
+        // The pointers below are the buffers' only uses: keep them mapped until the pass ends.
+        defer { withExtendedLifetime(memory) {} }
+        let attended = memory.attended.pointer, projections = memory.projections.pointer, context = memory.context.pointer
+        let expanded = memory.expanded.pointer, scores = memory.scores.pointer
 
         states.withUnsafeMutableBufferPointer { states in
             embed(sequences, into: states.baseAddress!)
             for layer in layers {
-                attended.withUnsafeMutableBufferPointer { attended in
-                    projections.withUnsafeMutableBufferPointer { projections in
-                        context.withUnsafeMutableBufferPointer { context in
-                            scores.withUnsafeMutableBufferPointer { scores in
-                                attention(
-                                    layer, sequences: sequences, input: states.baseAddress!, projections: projections.baseAddress!,
-                                    context: context.baseAddress!, scores: scores.baseAddress!, total: total)
-                            }
-                            // Output projection, residual, LayerNorm.
-                            apply(layer.attentionOutput, rows: total, input: context.baseAddress!, output: attended.baseAddress!)
-                        }
-                    }
-                    normalize(attended.baseAddress!, adding: states.baseAddress!, rows: total, layer.attentionNorm)
-                    expanded.withUnsafeMutableBufferPointer { expanded in
-                        apply(layer.intermediate, rows: total, input: attended.baseAddress!, output: expanded.baseAddress!)
-                        gelu(expanded.baseAddress!, count: total * configuration.intermediate)
-                        apply(layer.output, rows: total, input: expanded.baseAddress!, output: states.baseAddress!)
-                    }
-                    normalize(states.baseAddress!, adding: attended.baseAddress!, rows: total, layer.outputNorm)
-                }
+                attention(
+                    layer, sequences: sequences, input: states.baseAddress!, projections: projections, context: context, scores: scores,
+                    total: total)
+                // Output projection, residual, LayerNorm.
+                apply(layer.attentionOutput, rows: total, input: context, output: attended)
+                normalize(attended, adding: states.baseAddress!, rows: total, layer.attentionNorm)
+                apply(layer.intermediate, rows: total, input: attended, output: expanded)
+                gelu(expanded, count: total * configuration.intermediate)
+                apply(layer.output, rows: total, input: expanded, output: states.baseAddress!)
+                normalize(states.baseAddress!, adding: attended, rows: total, layer.outputNorm)
             }
         }
         return states
@@ -188,6 +193,13 @@ struct BertEncoder: Sendable {
         _ linear: Linear, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outputStride: Int? = nil
     ) {
         let stride = outputStride ?? linear.outputs
+        if let tiles = linear.tiles,
+            ek_linear_bf16(
+                input, Int32(rows), Int32(linear.inputs), tiles.pointer, linear.bias.pointer, Int32(linear.outputs), output,
+                Int32(stride)) != 0
+        {
+            return
+        }
         if let panels = linear.panels {
             ek_linear_panels(
                 input, Int32(rows), Int32(linear.inputs), panels.pointer, linear.bias.pointer, Int32(linear.outputs), output,

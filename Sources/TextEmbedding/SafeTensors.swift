@@ -91,8 +91,9 @@ struct FloatTensor: @unchecked Sendable {
     let owner: AnyObject
 }
 
-final class OwnedFloats: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
+/// An allocation freed with its owner (packed weights, converted tensors).
+final class OwnedBuffer<Element>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Element>
 
     init(count: Int) {
         pointer = .allocate(capacity: count)
@@ -100,3 +101,5 @@ final class OwnedFloats: @unchecked Sendable {
 
     deinit { pointer.deallocate() }
 }
+
+typealias OwnedFloats = OwnedBuffer<Float>

@@ -30,9 +30,29 @@ void ek_pack_panels(const float *weight, int inputs, int outputs, float *panels)
 void ek_linear_panels(const float *input, int rows, int inputs, const float *panels, const float *bias, int outputs,
                      float *output, int stride);
 
+/// Whether `ek_linear_bf16` runs here: AMX tiles with bfloat16 (Sapphire Rapids and later), and
+/// the kernel's permission to use them (asked once).
+int ek_amx_available(void);
+
+/// Whether a layer of this shape runs on AMX (inputs and outputs multiples of 32).
+int ek_bf16_shape_supported(int inputs, int outputs);
+
+/// Packs a PyTorch linear weight into bfloat16 blocks as AMX tiles load them; `panels` holds
+/// `ek_bf16_panel_halves(inputs, outputs)` 16-bit values.
+long ek_bf16_panel_halves(int inputs, int outputs);
+void ek_pack_bf16(const float *weight, int inputs, int outputs, unsigned short *panels);
+
+/// output[m][n] = bias[n] + sum_k input[m][k] weight[n][k] on AMX, inputs and weights rounded to
+/// bfloat16 and products summed in float32 (cosine to float32 embeddings above 0.99995). Returns 0,
+/// having written nothing, when it cannot run (no AMX, an unsupported shape, no memory).
+int ek_linear_bf16(const float *input, int rows, int inputs, const unsigned short *panels, const float *bias, int outputs,
+                   float *output, int stride);
+
 /// Tests: 0 uses the best kernels the CPU has, 1 the portable C ones only, 2 at most AVX2 (as on
-/// CPUs without AVX-512). Set before loading a model (it decides whether weights are packed).
+/// CPUs without AVX-512), 3 AVX-512 without AMX. Set before loading a model (it decides how
+/// weights are packed).
 void ek_use_portable_kernels(int level);
+void ek_disable_amx(int disabled);
 
 /// The OpenBLAS core type this CPU can run at its best ("SkylakeX", "Haswell"), or NULL when
 /// nothing better than OpenBLAS's own choice is known.
