@@ -73,11 +73,11 @@ package struct RunPodLogHandler: LogHandler {
         switch format {
         case .json:
             let line: JSONValue = [
-                "requestId": id.map(JSONValue.string) ?? .null, "message": .string(message), "level": .string(Self.name(of: event.level)),
+                "requestId": id.map(JSONValue.string) ?? .null, "message": .string(message), "level": .string(Self.names(of: event.level).plain),
             ]
             write(((try? line.jsonString()) ?? message) + "\n")
         case .text:
-            let padded = Self.paddedName(of: event.level)
+            let padded = Self.names(of: event.level).padded
             if let id {
                 write(padded + "| " + id + " | " + message + "\n")
             } else {
@@ -86,24 +86,14 @@ package struct RunPodLogHandler: LogHandler {
         }
     }
 
-    /// The level's name padded to 7 characters, as runpod-python's text format has it.
-    static func paddedName(of level: Logger.Level) -> String {
+    /// The level's name as runpod-python writes it, and padded to 7 characters for its text format.
+    static func names(of level: Logger.Level) -> (plain: String, padded: String) {
         switch level {
-        case .trace: return "TRACE  "
-        case .debug: return "DEBUG  "
-        case .info, .notice: return "INFO   "
-        case .warning: return "WARN   "
-        case .error, .critical: return "ERROR  "
-        }
-    }
-
-    static func name(of level: Logger.Level) -> String {
-        switch level {
-        case .trace: return "TRACE"
-        case .debug: return "DEBUG"
-        case .info, .notice: return "INFO"
-        case .warning: return "WARN"
-        case .error, .critical: return "ERROR"
+        case .trace: return ("TRACE", "TRACE  ")
+        case .debug: return ("DEBUG", "DEBUG  ")
+        case .info, .notice: return ("INFO", "INFO   ")
+        case .warning: return ("WARN", "WARN   ")
+        case .error, .critical: return ("ERROR", "ERROR  ")
         }
     }
 
