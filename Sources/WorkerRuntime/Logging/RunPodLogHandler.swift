@@ -64,12 +64,7 @@ package struct RunPodLogHandler: LogHandler {
                 message += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             }
         }
-        let id: String?
-        switch jobID {
-        case .string(let value)?: id = value
-        case let other?: id = other.description
-        case nil: id = nil
-        }
+        let id = jobID?.description
         switch format {
         case .json:
             let line: JSONValue = [
