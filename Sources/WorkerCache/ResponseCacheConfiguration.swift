@@ -24,17 +24,14 @@ public struct ResponseCacheConfiguration: Sendable, Equatable {
     public static func fromEnvironment(
         _ env: [String: String], defaultTTL: Duration = .seconds(300)
     ) throws(ConfigurationError) -> ResponseCacheConfiguration {
-        func seconds(_ name: String, allowZero: Bool) throws(ConfigurationError) -> Duration? {
-            guard let raw = env[name], !raw.isEmpty else { return nil }
-            guard let value = Double(raw), value >= 0, allowZero || value > 0, value <= 31_536_000 else {
-                throw .invalidValue(name, raw, expected: allowZero ? "seconds, 0 to turn the cache off" : "a positive number of seconds")
-            }
-            return .milliseconds(Int64(value * 1000))
+        let reader = EnvironmentReader(env)
+        func seconds(_ name: String) throws(ConfigurationError) -> Duration? {
+            try reader.seconds(name, in: 0...31_536_000, expected: "seconds, 0 to turn the cache off")
         }
         var configuration = ResponseCacheConfiguration(ttl: defaultTTL)
-        if let ttl = try seconds("CACHE_TTL", allowZero: true) { configuration.ttl = ttl }
-        if let ttl = try seconds("CACHE_NEGATIVE_TTL", allowZero: true) { configuration.negativeTTL = ttl }
-        if let raw = env["CACHE_MAX_BYTES"], !raw.isEmpty {
+        if let ttl = try seconds("CACHE_TTL") { configuration.ttl = ttl }
+        if let ttl = try seconds("CACHE_NEGATIVE_TTL") { configuration.negativeTTL = ttl }
+        if let raw = reader.string("CACHE_MAX_BYTES") {
             guard let bytes = Int(raw), bytes >= 1024 else {
                 throw .invalidValue("CACHE_MAX_BYTES", raw, expected: "a whole number of bytes, at least 1024")
             }

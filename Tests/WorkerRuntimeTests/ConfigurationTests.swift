@@ -104,6 +104,8 @@ struct ConfigurationTests {
         for (name, bad) in [
             ("WORKER_RESULT_RETRY_SECONDS", "0"), ("HTTP_IDLE_TIMEOUT", "-1"), ("HTTP_MAX_CONNECTIONS", "0"),
             ("QUEUED_INPUT_MB", "lots"), ("RETAINED_RESULTS_MB", "1.5"),
+            // Past Int64 milliseconds: refused, not a trap.
+            ("HTTP_IDLE_TIMEOUT", "1e20"), ("LOCAL_RESULT_RETENTION", "inf"), ("WORKER_DELIVERY_GRACE_SECONDS", "nan"),
         ] {
             do {
                 _ = try WorkerConfiguration.fromEnvironment([name: bad])

@@ -10,9 +10,11 @@ extension WorkerConfiguration {
     package static func fromEnvironment(
         _ env: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> WorkerConfiguration {
-        func value(_ name: String) -> String? {
-            guard let raw = env[name].map(trimmed), !raw.isEmpty else { return nil }
-            return raw
+        let reader = EnvironmentReader(env)
+        func value(_ name: String) -> String? { reader.string(name) }
+        func positiveSeconds(_ name: String) throws(ConfigurationError) -> Duration? {
+            // Bounded: a duration past Int64 milliseconds would trap instead of being refused.
+            try reader.seconds(name, in: 0.001...31_536_000, expected: "a positive number of seconds, at most 31536000 (a year)")
         }
         var config = WorkerConfiguration()
         let podID = value("RUNPOD_POD_ID")
@@ -28,7 +30,7 @@ extension WorkerConfiguration {
             }
             config.pingInterval = .milliseconds(ms)
         }
-        if let count = try whole(value("WORKER_CONCURRENCY"), "WORKER_CONCURRENCY", 1...10_000) { config.concurrency = count }
+        if let count = try reader.whole("WORKER_CONCURRENCY", in: 1...10_000) { config.concurrency = count }
         let levelVariable = env["RUNPOD_LOG_LEVEL"] != nil ? "RUNPOD_LOG_LEVEL" : "RUNPOD_DEBUG_LEVEL"
         if let level = value(levelVariable) {
             guard let parsed = Logger.Level(runpodName: level) else {
@@ -39,10 +41,10 @@ extension WorkerConfiguration {
         }
 
         if let base = value("OPENAI_BASE_URL") {
-            try validateURL(base, variable: "OPENAI_BASE_URL", original: base)
+            try EnvironmentReader.checkHTTPURL(base, variable: "OPENAI_BASE_URL", original: base)
             var openAI = OpenAIConfiguration(baseURL: base, apiKey: value("OPENAI_API_KEY"))
-            if let seconds = try positiveSeconds(value("OPENAI_TIMEOUT"), "OPENAI_TIMEOUT") { openAI.timeout = seconds }
-            if let seconds = try positiveSeconds(value("OPENAI_IDLE_TIMEOUT"), "OPENAI_IDLE_TIMEOUT") { openAI.idleTimeout = seconds }
+            if let seconds = try positiveSeconds("OPENAI_TIMEOUT") { openAI.timeout = seconds }
+            if let seconds = try positiveSeconds("OPENAI_IDLE_TIMEOUT") { openAI.idleTimeout = seconds }
             config.openAI = openAI
         }
         config.port = try port(value("PORT"), "PORT")
@@ -54,23 +56,23 @@ extension WorkerConfiguration {
             config.healthCheckPath = path
         }
         config.serverAPIKey = value("RUNPOD_API_KEY") ?? value("API_KEY")
-        if let seconds = try positiveSeconds(value("WORKER_RESULT_RETRY_SECONDS"), "WORKER_RESULT_RETRY_SECONDS") {
+        if let seconds = try positiveSeconds("WORKER_RESULT_RETRY_SECONDS") {
             config.timings.resultRetryBudget = seconds
         }
-        if let seconds = try positiveSeconds(value("WORKER_DELIVERY_GRACE_SECONDS"), "WORKER_DELIVERY_GRACE_SECONDS") {
+        if let seconds = try positiveSeconds("WORKER_DELIVERY_GRACE_SECONDS") {
             config.timings.deliveryGrace = seconds
         }
-        if let seconds = try positiveSeconds(value("HTTP_IDLE_TIMEOUT"), "HTTP_IDLE_TIMEOUT") { config.limits.idleTimeout = seconds }
-        if let count = try whole(value("HTTP_MAX_CONNECTIONS"), "HTTP_MAX_CONNECTIONS", 1...1_000_000) {
+        if let seconds = try positiveSeconds("HTTP_IDLE_TIMEOUT") { config.limits.idleTimeout = seconds }
+        if let count = try reader.whole("HTTP_MAX_CONNECTIONS", in: 1...1_000_000) {
             config.limits.maxConnections = count
         }
-        if let megabytes = try whole(value("QUEUED_INPUT_MB"), "QUEUED_INPUT_MB", 1...1_000_000) {
+        if let megabytes = try reader.whole("QUEUED_INPUT_MB", in: 1...1_000_000) {
             config.limits.queuedInputBytes = megabytes << 20
         }
-        if let megabytes = try whole(value("RETAINED_RESULTS_MB"), "RETAINED_RESULTS_MB", 1...1_000_000) {
+        if let megabytes = try reader.whole("RETAINED_RESULTS_MB", in: 1...1_000_000) {
             config.limits.retainedResultBytes = megabytes << 20
         }
-        if let seconds = try positiveSeconds(value("LOCAL_RESULT_RETENTION"), "LOCAL_RESULT_RETENTION") {
+        if let seconds = try positiveSeconds("LOCAL_RESULT_RETENTION") {
             config.limits.retention = seconds
         }
 
@@ -91,18 +93,18 @@ extension WorkerConfiguration {
         if let take = value("RUNPOD_WEBHOOK_GET_JOB") {
             let worker = config.workerID
             let jobTake = take.replacing("$ID", with: worker)
-            try validateURL(jobTake, variable: "RUNPOD_WEBHOOK_GET_JOB", original: take)
+            try EnvironmentReader.checkHTTPURL(jobTake, variable: "RUNPOD_WEBHOOK_GET_JOB", original: take)
             func template(_ name: String) throws(ConfigurationError) -> String {
                 guard let raw = value(name) else {
                     throw .invalidValue(name, "", expected: "a URL template; it is required when RUNPOD_WEBHOOK_GET_JOB is set")
                 }
                 let url = raw.replacing("$RUNPOD_POD_ID", with: worker)
-                try validateURL(url.replacing("$ID", with: "job"), variable: name, original: raw)
+                try EnvironmentReader.checkHTTPURL(url.replacing("$ID", with: "job"), variable: name, original: raw)
                 return url
             }
             let ping = try value("RUNPOD_WEBHOOK_PING").map { raw throws(ConfigurationError) -> String in
                 let url = raw.replacing("$RUNPOD_POD_ID", with: worker)
-                try validateURL(url, variable: "RUNPOD_WEBHOOK_PING", original: raw)
+                try EnvironmentReader.checkHTTPURL(url, variable: "RUNPOD_WEBHOOK_PING", original: raw)
                 return url
             }
             config.platform = PlatformEndpoints(
@@ -150,25 +152,6 @@ extension WorkerConfiguration {
         return port
     }
 
-    private static func whole(_ raw: String?, _ variable: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
-        guard let raw else { return nil }
-        guard let number = Int(raw), range.contains(number) else {
-            throw .invalidValue(variable, raw, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return number
-    }
-
-    private static func positiveSeconds(_ raw: String?, _ variable: String) throws(ConfigurationError) -> Duration? {
-        guard let raw else { return nil }
-        guard let seconds = Double(raw), seconds > 0, seconds.isFinite else {
-            throw .invalidValue(variable, raw, expected: "a positive number of seconds")
-        }
-        return .milliseconds(Int64(seconds * 1000))
-    }
-
-    private static func validateURL(_ url: String, variable: String, original: String) throws(ConfigurationError) {
-        try EnvironmentReader.checkHTTPURL(url, variable: variable, original: original)
-    }
 }
 
 /// The value without surrounding spaces and tabs (a stray space in a template is a common slip).
