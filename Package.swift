@@ -11,8 +11,8 @@ let swiftSettings: [SwiftSetting] = [
 /// symbols (the loader never searches them), identical functions folded into one (specializations
 /// and thunks repeat: 1.6 MB of echo's 23; nothing here compares function addresses), and the
 /// functions that start-up and an idle worker run laid out together (`scripts/startup.order`), so
-/// they fault in as a few pages instead of hundreds of scattered ones. Full effect with `scripts/build-release.sh`, which also compiles
-/// every module with function sections.
+/// they fault in as a few pages instead of hundreds of scattered ones. Full effect with
+/// `scripts/build-release.sh`, which also compiles every module with function sections.
 let releaseLinking: [LinkerSetting] = [
     .unsafeFlags(
         [

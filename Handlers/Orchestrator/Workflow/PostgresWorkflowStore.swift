@@ -7,9 +7,9 @@ import WorkerJSON
 /// Workflows in PostgreSQL, in the manner of DBOS: a row per lead (status, input, outcome, owner,
 /// lease, code version, attempts) and a row per finished stage (its output). One round trip
 /// saves a stage and renews the lease, fenced by the owner (so a stage saved again, because its
-/// row was damaged or the answer to the first save was lost, replaces its row). A database outage (a restart, a
-/// dropped connection) is waited out with backoff until the deadline: every write is safe to
-/// repeat, so a statement whose answer was lost is simply sent again.
+/// row was damaged or the answer to the first save was lost, replaces its row). A database
+/// outage (a restart, a dropped connection) is waited out with backoff until the deadline: every
+/// write is safe to repeat, so a statement whose answer was lost is simply sent again.
 struct PostgresWorkflowStore: WorkflowStore {
     let client: PostgresClient
     /// How long an outage is waited out.
@@ -50,6 +50,13 @@ struct PostgresWorkflowStore: WorkflowStore {
                     PRIMARY KEY (lead_id, stage));
                 """),
     ]
+
+    /// How a step saved again (its row was damaged, or the answer to the first save was lost)
+    /// replaces its row; the statements that insert steps end with it.
+    static let replacingStep = """
+        ON CONFLICT (lead_id, stage) DO UPDATE SET output = EXCLUDED.output, code_version = EXCLUDED.code_version,
+            duration_ms = EXCLUDED.duration_ms, completed_at = now()
+        """
 
     func prepare() async throws {
         _ = try await surviving("migrations") { try await client.migrate(Self.migrations) }
@@ -93,8 +100,7 @@ struct PostgresWorkflowStore: WorkflowStore {
                 saved AS (
                     INSERT INTO orchestrator_steps (lead_id, stage, output, code_version, duration_ms)
                     SELECT lead_id, $3::text, $4::jsonb, $5::text, $7::float8 FROM owned
-                    ON CONFLICT (lead_id, stage) DO UPDATE SET output = EXCLUDED.output, code_version = EXCLUDED.code_version,
-                        duration_ms = EXCLUDED.duration_ms, completed_at = now()
+                    \(Self.replacingStep)
                     RETURNING 1)
                 SELECT (SELECT count(*) FROM owned) AS owned
                 """, [leadID, owner, step.stage.rawValue, step.output, step.codeVersion, lease.wholeMilliseconds, step.durationMs])
@@ -123,8 +129,7 @@ struct PostgresWorkflowStore: WorkflowStore {
                 saved AS (
                     INSERT INTO orchestrator_steps (lead_id, stage, output, code_version, duration_ms)
                     SELECT lead_id, $6::text, $7::jsonb, $8::text, $9::float8 FROM done WHERE $6::text IS NOT NULL
-                    ON CONFLICT (lead_id, stage) DO UPDATE SET output = EXCLUDED.output, code_version = EXCLUDED.code_version,
-                        duration_ms = EXCLUDED.duration_ms, completed_at = now()
+                    \(Self.replacingStep)
                     RETURNING 1)
                 SELECT (SELECT count(*) FROM done) AS owned
                 """,

@@ -52,6 +52,8 @@ int ek_linear_bf16(const float *input, int rows, int inputs, const unsigned shor
 /// CPUs without AVX-512), 3 AVX-512 without AMX. Set before loading a model (it decides how
 /// weights are packed).
 void ek_use_portable_kernels(int level);
+/// Whether models loaded from now on are packed for AMX (`ek_use_portable_kernels` sets it); a
+/// model already packed for AMX keeps running on it.
 void ek_disable_amx(int disabled);
 
 /// The OpenBLAS core type this CPU can run at its best ("SkylakeX", "Haswell"), or NULL when
