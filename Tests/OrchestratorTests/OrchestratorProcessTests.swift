@@ -63,9 +63,11 @@ struct OrchestratorProcessTests {
             let doomed = try await LocalWorker.start("orchestrator", environment: env.merging(["LLM_MODEL": "slow-strategy"]) { $1 })
             let submitted = try await client(doomed).run(JobRequest(input: ["action": "process_lead", "lead_data": lead(7)]))
             #expect(submitted.status == .inQueue || submitted.status == .inProgress)
-            try await waitUntil("the stages before the strategy to be saved", timeout: .seconds(20), every: .milliseconds(50)) {
+            // Killed while the strategy is being asked for: the four stages before it saved and its
+            // request at the stub (which arrives a moment after the last save).
+            try await waitUntil("the stages before the strategy saved and the strategy asked for", timeout: .seconds(20), every: .milliseconds(50)) {
                 let rows = try await query(server, "SELECT count(*) AS n FROM orchestrator_steps WHERE lead_id = 'lead-7'")
-                return try rows.first?.decode("n", as: Int.self) == 4
+                return try rows.first?.decode("n", as: Int.self) == 4 && llm.requests(for: "growth_strategy") >= 1
             }
             #expect(llm.requests(for: "growth_strategy") == 1)
             doomed.stop(SIGKILL)
