@@ -57,14 +57,17 @@ cleanup() {
     for point in "${mounted[@]}"; do umount -l "$point" 2>/dev/null || true; done
     [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null || true
     [ -n "${worker_pid:-}" ] && kill "$worker_pid" 2>/dev/null || true
+    [ -n "${tls_pid:-}" ] && kill "$tls_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 
 # A root filesystem from the cached minbase with `packages` installed, apt's lists and caches gone.
+# With EXCLUDE set, dpkg leaves out the paths that file names (copied where the Dockerfile copies it).
 make_root() {
     local root=$1; shift
     rm -rf "$root" && mkdir -p "$root" && tar -C "$root" -xf "$base"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    [ -z "${EXCLUDE:-}" ] || cp "$EXCLUDE" "$root/etc/dpkg/dpkg.cfg.d/worker-exclude-unused"
     chroot "$root" apt-get update -qq >/dev/null
     chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
     chroot "$root" apt-get clean
@@ -72,6 +75,7 @@ make_root() {
 }
 
 size_of() { du -sb --exclude=proc --exclude=dev "$1" | cut -f1; }
+megabytes() { awk -v bytes="$1" 'BEGIN { printf "%.1f", bytes / 1000000 }'; }
 
 # The fake Context7 the context7 image is pointed at (the chroot shares the host's network).
 "$release/fake-upstream" context7 --port 0 >"$cache/fake.log" 2>&1 &
@@ -95,9 +99,12 @@ for handler in "${handlers[@]}"; do
     [ -f "$dockerfile" ] || { echo "check-images: no $dockerfile" >&2; exit 1; }
     packages=$(sed -n 's/^ARG PACKAGES="\(.*\)"$/\1/p' "$dockerfile")
     [ -n "$packages" ] || { echo "check-images: $dockerfile has no ARG PACKAGES=\"…\" line" >&2; exit 1; }
+    exclude=Dockerfiles/dpkg-exclude-unused
+    grep -qx "COPY $exclude /etc/dpkg/dpkg.cfg.d/worker-exclude-unused" "$dockerfile" \
+        || { echo "check-images: $dockerfile does not copy $exclude into /etc/dpkg/dpkg.cfg.d before installing" >&2; exit 1; }
     root="$cache/$handler-root"
     # shellcheck disable=SC2086
-    make_root "$root" $packages
+    EXCLUDE=$exclude make_root "$root" $packages
     chroot "$root" useradd --system --uid 10001 --user-group --home-dir /var/lib/worker --create-home --shell /usr/sbin/nologin worker
     strip -o "$root/usr/local/bin/$handler" "$release/$handler"
     # The CA bundle alone, copied as the Dockerfile copies its build stage's (Debian's, as here), at
@@ -112,6 +119,12 @@ for handler in "${handlers[@]}"; do
         mkdir -p "$root/opt/models" && cp -a "$model" "$root/opt/models/all-MiniLM-L6-v2"
     fi
 
+    # dpkg honoured the exclusions: nothing they name is in the root.
+    while read -r pattern; do
+        if found=$(compgen -G "$root$pattern"); then
+            echo "check-images: $handler's root has files $exclude excludes:" >&2; echo "$found" >&2; exit 1
+        fi
+    done < <(sed -n 's/^path-exclude //p' "$exclude")
     # Every library the binary links resolves inside the root, to a file a package installed.
     links=$(chroot "$root" ldd "/usr/local/bin/$handler")
     if grep -q "not found" <<<"$links"; then
@@ -133,6 +146,24 @@ for handler in "${handlers[@]}"; do
     output=$(run_as_worker "/usr/local/bin/$handler" --test-input "'$(test_input "$handler")'" 2>&1) \
         || { echo "check-images: $handler --test-input failed in its image:" >&2; echo "$output" | tail -20 >&2; exit 1; }
     grep -q '^Job result: {"output"' <<<"$output" || { echo "check-images: $handler --test-input gave no output:" >&2; echo "$output" | tail -5 >&2; exit 1; }
+
+    if [ "$handler" = context7 ]; then
+        # HTTPS from inside the image (libcurl on OpenSSL, without what dpkg-exclude-unused leaves
+        # out): a local TLS server whose certificate the root's bundle trusts for this check only.
+        openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+            -keyout "$cache/tls.key" -out "$cache/tls.crt" 2>/dev/null
+        cat "$cache/tls.crt" >>"$root$bundle"
+        openssl s_server -accept 127.0.0.1:0 -cert "$cache/tls.crt" -key "$cache/tls.key" -www >"$cache/tls.log" 2>&1 &
+        tls_pid=$!
+        for _ in $(seq 100); do grep -q "^ACCEPT" "$cache/tls.log" && break; sleep 0.1; done
+        tls_port=$(sed -n 's/^ACCEPT 127.0.0.1:\([0-9]*\)$/\1/p' "$cache/tls.log")
+        output=$(run_as_worker env CONTEXT7_BASE_URL="https://127.0.0.1:$tls_port" "/usr/local/bin/$handler" --test-input "'$(test_input "$handler")'" 2>&1) \
+            && grep -q '^Job result: {"output"' <<<"$output" \
+            || { echo "check-images: $handler could not fetch over HTTPS in its image:" >&2; echo "$output" | tail -5 >&2; exit 1; }
+        kill "$tls_pid" 2>/dev/null; wait "$tls_pid" 2>/dev/null || true
+        tls_pid=""
+        cp "$bundle" "$root$bundle"
+    fi
 
     log="$cache/$handler-local.log"
     run_as_worker "/usr/local/bin/$handler" --local --port 0 >"$log" 2>&1 &
@@ -165,7 +196,7 @@ print("\n".join(json.loads(line.split("CMD", 1)[1].strip())))' "$dockerfile")
 
     size=$(size_of "$root")
     sizes+=("$handler $size")
-    echo "image $handler: links resolve in its root; --test-input, /ping, the HEALTHCHECK and /runsync answer as user worker; $((size / 1000000)) MB"
+    echo "image $handler: links resolve in its root; --test-input, /ping, the HEALTHCHECK and /runsync answer as user worker; $(megabytes "$size") MB"
 done
 
 # The Python worker image the same way: Debian's python3 and runpod==1.12.0 in a venv.
@@ -189,6 +220,6 @@ echo "| image | size | vs the Python worker image |"
 echo "|---|---:|---:|"
 for entry in "${sizes[@]}"; do
     read -r name size <<<"$entry"
-    echo "| $name | $((size / 1000000)) MB | $(awk -v a="$size" -v b="$python_size" 'BEGIN { printf "%.2f", a / b }') |"
+    echo "| $name | $(megabytes "$size") MB | $(awk -v a="$size" -v b="$python_size" 'BEGIN { printf "%.3f", a / b }') |"
 done
-echo "| Python worker (python3 + runpod 1.12.0) | $((python_size / 1000000)) MB | 1.00 |"
+echo "| Python worker (python3 + runpod 1.12.0) | $(megabytes "$python_size") MB | 1.000 |"
