@@ -55,7 +55,7 @@ package struct EndpointRouteContext: Sendable {
 
     /// The request body, refused (413) over `limit` bytes, by its declared length when it has one.
     package func readBody(_ request: Request, limit: Int) async throws(APIError) -> ByteBuffer {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        if let length = request.headers.firstValue(.contentLength).flatMap(Int.init), length > limit {
             throw APIError.tooLarge("the request body is \(length) bytes; the limit here is \(limit) bytes")
         }
         var request = request

@@ -52,15 +52,15 @@ extension Response {
     /// A job's status envelope.
     package static func json(_ report: JobStatusReport) -> Response {
         let bytes = (try? report.serialized()) ?? Array(#"{"error":"the response could not be encoded"}"#.utf8)
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
+
+    /// Built once: a response's fields are copied on write, and building them costs more than a copy.
+    private static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
     /// A JSON response.
     package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         let bytes = (try? value.serialized()) ?? Array(#"{"error":"the response could not be encoded"}"#.utf8)
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: status, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -9,7 +9,7 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.uri.path != healthPath else { return try await next(request, context) }
-        var presented = request.headers[.authorization] ?? ""
+        var presented = request.headers.firstValue(.authorization) ?? ""
         if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
         guard Self.constantTimeEqual(Array(presented.utf8), key) else {
             throw APIError.unauthorized("missing or wrong API key: send Authorization: Bearer <RUNPOD_API_KEY>")

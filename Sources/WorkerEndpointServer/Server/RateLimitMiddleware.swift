@@ -57,7 +57,7 @@ struct RateLimitMiddleware: RouterMiddleware {
     }
 
     private func clientIdentity(_ request: Request, _ context: Context) -> String {
-        if identifiesByKey, var presented = request.headers[.authorization], !presented.isEmpty {
+        if identifiesByKey, var presented = request.headers.firstValue(.authorization), !presented.isEmpty {
             if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
             // The key itself is never stored or sent to Redis: a hash names it.
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -39,7 +39,7 @@ struct MCPHTTPRoute: Sendable {
 
     func post(_ request: Request, _ context: EndpointRequestContext) async -> Response {
         let headers = request.headers
-        if let denial = policy.check(host: request.head.authority, origin: headers[.origin]) {
+        if let denial = policy.check(host: request.head.authority, origin: headers.firstValue(.origin)) {
             return Self.json(MCPError.invalidRequest(denial.message).message(id: .null), status: denial.status)
         }
         let accept = headers[values: .accept].joined(separator: ",").lowercased()
@@ -48,7 +48,7 @@ struct MCPHTTPRoute: Sendable {
         guard takesJSON || takesSSE else {
             return Self.json(MCPError.invalidRequest("Accept must include application/json or text/event-stream").message(id: .null), status: 406)
         }
-        if let type = headers[.contentType]?.lowercased(), !type.hasPrefix("application/json") {
+        if let type = headers.firstValue(.contentType)?.lowercased(), !type.hasPrefix("application/json") {
             return Self.json(MCPError.invalidRequest("Content-Type must be application/json, got \(type)").message(id: .null), status: 415)
         }
         let message: MCPMessage
@@ -58,7 +58,7 @@ struct MCPHTTPRoute: Sendable {
             return Self.json(error.message(id: .null), status: error.httpStatus)
         }
         let sent = MCPRequestHeaders(
-            protocolVersion: headers[Self.protocolVersion], method: headers[Self.mcpMethod], name: headers[Self.mcpName])
+            protocolVersion: headers.firstValue(Self.protocolVersion), method: headers.firstValue(Self.mcpMethod), name: headers.firstValue(Self.mcpName))
         switch core.answer(message, headers: sent) {
         case .accepted:
             return Response(status: .accepted)
@@ -148,7 +148,7 @@ struct MCPHTTPRoute: Sendable {
 
     /// Whose request this is, for cancellation: the credentials it carries and where it comes from.
     private func client(_ request: Request, _ context: EndpointRequestContext) -> String {
-        "\(request.headers[.authorization] ?? "")|\(context.remoteHost)"
+        "\(request.headers.firstValue(.authorization) ?? "")|\(context.remoteHost)"
     }
 
     static func cancelled(_ id: JSONValue) -> JSONValue {
