@@ -140,6 +140,11 @@ for handler in "${handlers[@]}"; do
         }
     done
 
+    # Without /proc the statically linked Swift runtime cannot read the command line: the worker
+    # must say so rather than silently ignore its flags.
+    output=$(timeout 60 chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker "/usr/local/bin/$handler" --test-input '{"input": {}}' 2>&1 </dev/null || true)
+    grep -q "command line could not be read" <<<"$output" \
+        || { echo "check-images: $handler without /proc did not report its unread command line:" >&2; echo "$output" | tail -5 >&2; exit 1; }
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     run_as_worker() { chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker PATH=/usr/local/bin:/usr/bin:/bin \
         OPENBLAS_NUM_THREADS=1 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" sh -c "cd /var/lib/worker && exec $*"; }

@@ -26,6 +26,9 @@ public final class WorkerRuntime: Service, Sendable {
     let environment: [String: String]
     /// The program's file name: the worker's default name for agents.
     let executable: String
+    /// The process's command line could not be read: with the Swift runtime linked statically,
+    /// Linux gives it only through /proc/self/cmdline, so without /proc every flag is lost.
+    let commandLineUnread: Bool
     let launch = Mutex(Launch())
 
     /// The environment the runtime reads its configuration from (the test harness reads it too).
@@ -45,6 +48,7 @@ public final class WorkerRuntime: Service, Sendable {
         self.logger = logger
         self.arguments = arguments ?? Array(CommandLine.arguments.dropFirst())
         self.executable = arguments == nil ? CommandLine.arguments.first ?? "worker" : "worker"
+        self.commandLineUnread = arguments == nil && CommandLine.arguments.isEmpty
         self.environment = environment ?? ProcessInfo.processInfo.environment
     }
 
