@@ -35,7 +35,7 @@ struct PostgresBench {
             for _ in 0..<clients {
                 group.addTask {
                     var done = 0
-                    var generator = SplitMix64(seed: UInt64.random(in: .min ... .max))
+                    var generator = Xoshiro256StarStar()
                     while ContinuousClock.now < until {
                         let aid = Int.random(in: 1...accounts, using: &generator)
                         let rows = try await db.query("SELECT abalance FROM pgbench_accounts WHERE aid = $1", [aid])
@@ -50,19 +50,28 @@ struct PostgresBench {
     }
 }
 
-/// pgbench draws its account ids from a generator of its own (xoshiro128**, in user space);
-/// `SystemRandomNumberGenerator` makes a `getrandom` system call per number, a cost pgbench
-/// does not pay and that is not the client's.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
+/// pgbench draws its account ids from a generator of its own in user space (xoshiro, in
+/// `pg_prng`); `SystemRandomNumberGenerator` makes a `getrandom` system call per number, a cost
+/// pgbench does not pay and that is not the client's. xoshiro256**, seeded once per task.
+struct Xoshiro256StarStar: RandomNumberGenerator {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
 
-    init(seed: UInt64) { state = seed }
+    init() {
+        var system = SystemRandomNumberGenerator()
+        s = (system.next(), system.next(), system.next(), system.next() | 1)
+    }
 
     mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        let result = rotate(s.1 &* 5, 7) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = rotate(s.3, 45)
+        return result
     }
+
+    private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
