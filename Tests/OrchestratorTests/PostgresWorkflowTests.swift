@@ -26,7 +26,7 @@ struct PostgresWorkflowTests {
             ("reuse", { try await $0.qualifiesOnceAndReuses() }), ("reject", { try await $0.rejectsBelowThreshold() }),
             ("resume", { try await $0.resumesWithoutRepeating() }), ("retries", { try await $0.retriesWithinTheDeadline() }),
             ("leases", { try await $0.leasesFence() }), ("recovery", { try await $0.recoversAbandoned() }),
-            ("damaged", { try await $0.rerunsDamagedStages() }),
+            ("damaged", { try await $0.rerunsDamagedStages() }), ("heartbeat", { try await $0.finishesAheadOfItsHeartbeat() }),
         ]
         for (name, scenario) in cases {
             let store = try await Self.store(server, database: name)

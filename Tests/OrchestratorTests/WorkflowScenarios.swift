@@ -119,6 +119,22 @@ struct WorkflowScenarios {
         #expect(LeadStage.enrichment.damage(in: "text") == "not a JSON object")
     }
 
+    /// A heartbeat that renews right after the run saved its outcome (which ends the lease) finds
+    /// the lease gone: the run still returns its result, not a lease lost to another worker. The
+    /// store's `finish` returns 400 ms after saving, eight heartbeat periods (a third of 150 ms).
+    func finishesAheadOfItsHeartbeat() async throws {
+        let slow = SlowFinishStore(inner: store, pause: .milliseconds(400))
+        let flow = LeadWorkflow(
+            pipeline: LeadPipeline(
+                configuration: Fixtures.configuration { $0.lease = .milliseconds(150) }, llm: nil, context7: nil,
+                memory: StubEndpoint("memory", Fixtures.memoryAnswer)),
+            store: slow, owner: "worker-a")
+        for lead in [Fixtures.strongLead.replacing("id", "ends-qualified"), Fixtures.weakLead.replacing("id", "ends-rejected")] {
+            let result = try await flow.run(Fixtures.lead(lead), deadline: Fixtures.soon, logger: Fixtures.logger)
+            #expect(result["status"] == (lead["id"] == "ends-qualified" ? "qualified" : "rejected"))
+        }
+    }
+
     func retriesWithinTheDeadline() async throws {
         let context7 = StubEndpoint("context7") { input, call in
             if call < 3 { throw StubFailure(description: "503 from context7") }
@@ -237,4 +253,38 @@ extension JSONValue {
         fields[key] = value
         return .object(fields)
     }
+}
+
+/// A store whose `finish` returns `pause` after it saved the outcome: the window in which a
+/// heartbeat finds its lease ended by its own run.
+final class SlowFinishStore: WorkflowStore {
+    let inner: any WorkflowStore
+    let pause: Duration
+
+    init(inner: any WorkflowStore, pause: Duration) {
+        self.inner = inner
+        self.pause = pause
+    }
+
+    var description: String { inner.description }
+    func prepare() async throws { try await inner.prepare() }
+    func claim(_ leadID: String, input: JSONValue, owner: String, lease: Duration, version: String) async throws -> WorkflowClaim {
+        try await inner.claim(leadID, input: input, owner: owner, lease: lease, version: version)
+    }
+    func record(_ leadID: String, step: WorkflowStep, owner: String, lease: Duration) async throws {
+        try await inner.record(leadID, step: step, owner: owner, lease: lease)
+    }
+    func renew(_ leadID: String, owner: String, lease: Duration) async throws -> Bool {
+        try await inner.renew(leadID, owner: owner, lease: lease)
+    }
+    func finish(_ leadID: String, status: WorkflowStatus, output: JSONValue?, error: JSONValue?, owner: String, step: WorkflowStep?) async throws {
+        try await inner.finish(leadID, status: status, output: output, error: error, owner: owner, step: step)
+        try await Task.sleep(for: pause)
+    }
+    func release(_ leadID: String, owner: String) async throws { try await inner.release(leadID, owner: owner) }
+    func claimAbandoned(owner: String, lease: Duration, version: String, limit: Int) async throws -> [WorkflowRecord] {
+        try await inner.claimAbandoned(owner: owner, lease: lease, version: version, limit: limit)
+    }
+    func pendingOfOtherVersions(than version: String) async throws -> Int { try await inner.pendingOfOtherVersions(than: version) }
+    func workflow(_ leadID: String) async throws -> WorkflowRecord? { try await inner.workflow(leadID) }
 }

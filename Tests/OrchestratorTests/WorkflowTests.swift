@@ -19,6 +19,9 @@ struct InMemoryWorkflowTests {
     @Test("A damaged saved stage runs again and replaces its row; sound ones are kept")
     func damaged() async throws { try await scenarios().rerunsDamagedStages() }
 
+    @Test("A renewal landing after the run saved its outcome does not pass for a lost lease")
+    func finishesAheadOfItsHeartbeat() async throws { try await scenarios().finishesAheadOfItsHeartbeat() }
+
     @Test("Downstream failures are retried with backoff, never past the deadline")
     func retries() async throws { try await scenarios().retriesWithinTheDeadline() }
 

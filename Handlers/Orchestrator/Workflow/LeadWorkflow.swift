@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import WorkerJSON
 
 /// One lead's durable workflow: claimed by its id, its finished stages read back, the others run
@@ -49,10 +50,13 @@ struct LeadWorkflow: Sendable {
             throw error
         }
         let leadID = record.leadID
+        let ending = Ending()
         do {
             return try await withThrowingTaskGroup(of: JSONValue.self) { group in
-                group.addTask { try await self.heartbeat(leadID) }
-                group.addTask { try await self.stages(lead, record: record, deadline: deadline, logger: logger, started: started) }
+                group.addTask { try await self.heartbeat(leadID, ending: ending) }
+                group.addTask {
+                    try await self.stages(lead, record: record, deadline: deadline, logger: logger, started: started, ending: ending)
+                }
                 defer { group.cancelAll() }
                 return try await group.next()!
             }
@@ -74,7 +78,8 @@ struct LeadWorkflow: Sendable {
     }
 
     private func stages(
-        _ lead: Lead, record: WorkflowRecord, deadline: ContinuousClock.Instant, logger: Logger, started: ContinuousClock.Instant
+        _ lead: Lead, record: WorkflowRecord, deadline: ContinuousClock.Instant, logger: Logger, started: ContinuousClock.Instant,
+        ending: Ending
     ) async throws -> JSONValue {
         var saved: [LeadStage: JSONValue] = [:]
         var damaged: [LeadStage] = []
@@ -99,7 +104,7 @@ struct LeadWorkflow: Sendable {
             let score = qualification["score"]?.doubleValue ?? 0
             if score < configuration.threshold {
                 let output = outcome(lead, .rejected, qualification: qualification)
-                try await store.finish(lead.id, status: .rejected, output: output, error: nil, owner: owner, step: qualified)
+                try await finish(lead.id, .rejected, output: output, error: nil, step: qualified, ending: ending)
                 return Self.report(
                     output, stages: [.context: context, .qualification: qualification], record: record, resumed: resumed, reused: false,
                     damaged: damaged, started: started)
@@ -117,7 +122,7 @@ struct LeadWorkflow: Sendable {
                 try await pipeline.strategy(lead, qualification: qualification, enrichment: enriched, deadline: deadline, logger: logger)
             }
             let output = outcome(lead, .qualified, qualification: qualification)
-            try await store.finish(lead.id, status: .qualified, output: output, error: nil, owner: owner, step: planned)
+            try await finish(lead.id, .qualified, output: output, error: nil, step: planned, ending: ending)
             let stages: [LeadStage: JSONValue] = [
                 .context: context, .qualification: qualification, .enrichment: enriched, .memory: stored, .strategy: strategy,
             ]
@@ -125,10 +130,18 @@ struct LeadWorkflow: Sendable {
         } catch let error as OrchestratorError where error.isStageFailure {
             let stage = error.stage?.rawValue ?? "unknown"
             logger.error("Lead \(lead.id) failed at the \(stage) stage: \(error.reason)")
-            try await store.finish(
-                lead.id, status: .failed, output: nil, error: ["stage": .string(stage), "reason": .string(error.reason)], owner: owner, step: nil)
+            try await finish(lead.id, .failed, output: nil, error: ["stage": .string(stage), "reason": .string(error.reason)], step: nil, ending: ending)
             throw error
         }
+    }
+
+    /// Saves the outcome. The heartbeat is told first: the saved outcome ends the lease, and a
+    /// renewal landing right after it must not pass for a lease lost to another worker.
+    private func finish(
+        _ leadID: String, _ status: WorkflowStatus, output: JSONValue?, error: JSONValue?, step: WorkflowStep?, ending: Ending
+    ) async throws {
+        ending.mark()
+        try await store.finish(leadID, status: status, output: output, error: error, owner: owner, step: step)
     }
 
     /// A stage's saved output, or its output now, saved before it is used.
@@ -154,11 +167,16 @@ struct LeadWorkflow: Sendable {
     }
 
     /// Renews the lease a third of the way through it, until cancelled; throws once it was lost.
-    private func heartbeat(_ leadID: String) async throws -> JSONValue {
+    /// Once the run saves its outcome it only waits to be cancelled: the stages return the result.
+    private func heartbeat(_ leadID: String, ending: Ending) async throws -> JSONValue {
         while true {
             try await Task.sleep(for: configuration.lease / 3)
+            if ending.isMarked { break }
             do {
-                guard try await store.renew(leadID, owner: owner, lease: configuration.lease) else { throw OrchestratorError.leaseLost(leadID) }
+                guard try await store.renew(leadID, owner: owner, lease: configuration.lease) else {
+                    if ending.isMarked { break }
+                    throw OrchestratorError.leaseLost(leadID)
+                }
             } catch let error as OrchestratorError {
                 throw error
             } catch is CancellationError {
@@ -168,6 +186,8 @@ struct LeadWorkflow: Sendable {
                 continue
             }
         }
+        // The outcome is being saved: the group takes the stages' result and then cancels this.
+        while true { try await Task.sleep(for: .seconds(3600)) }
     }
 
     /// The outcome as stored: the stages' outputs are in their own rows, not repeated here.
@@ -203,4 +223,12 @@ extension Duration {
     var fractionalMilliseconds: Double {
         Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
     }
+}
+
+/// Set once a run starts saving its outcome (which ends the lease), for its heartbeat.
+final class Ending: Sendable {
+    private let marked = Atomic<Bool>(false)
+
+    func mark() { marked.store(true, ordering: .releasing) }
+    var isMarked: Bool { marked.load(ordering: .acquiring) }
 }
