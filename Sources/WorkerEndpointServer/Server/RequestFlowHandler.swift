@@ -45,8 +45,8 @@ final class RequestFlowHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head(let head):
             requestComplete = false
-            if head.headerFields[.expect]?.lowercased() == "100-continue",
-                (head.headerFields[.contentLength].flatMap(Int.init) ?? 0) <= bodyLimit(head.path ?? "/")
+            if head.headerFields.firstValue(.expect)?.lowercased() == "100-continue",
+                (head.headerFields.firstValue(.contentLength).flatMap(Int.init) ?? 0) <= bodyLimit(head.path ?? "/")
             {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
             }
