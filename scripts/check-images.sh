@@ -148,9 +148,14 @@ for handler in "${handlers[@]}"; do
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     run_as_worker() { chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker PATH=/usr/local/bin:/usr/bin:/bin \
         OPENBLAS_NUM_THREADS=1 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" sh -c "cd /var/lib/worker && exec $*"; }
-    output=$(run_as_worker "/usr/local/bin/$handler" --test-input "'$(test_input "$handler")'" 2>&1) \
-        || { echo "check-images: $handler --test-input failed in its image:" >&2; echo "$output" | tail -20 >&2; exit 1; }
-    grep -q '^Job result: {"output"' <<<"$output" || { echo "check-images: $handler --test-input gave no output:" >&2; echo "$output" | tail -5 >&2; exit 1; }
+    # --test-input in the image: it must exit 0 with an output. Arguments are extra NAME=value settings.
+    test_input_in_image() {
+        local output
+        output=$(run_as_worker env "$@" "/usr/local/bin/$handler" --test-input "'$(test_input "$handler")'" 2>&1) \
+            && grep -q '^Job result: {"output"' <<<"$output" \
+            || { echo "check-images: $handler --test-input failed in its image${*:+ with $*}:" >&2; echo "$output" | tail -20 >&2; exit 1; }
+    }
+    test_input_in_image
 
     if [ "$handler" = context7 ]; then
         # HTTPS from inside the image (libcurl on OpenSSL, without what dpkg-exclude-unused leaves
@@ -162,9 +167,7 @@ for handler in "${handlers[@]}"; do
         tls_pid=$!
         for _ in $(seq 100); do grep -q "^ACCEPT" "$cache/tls.log" && break; sleep 0.1; done
         tls_port=$(sed -n 's/^ACCEPT 127.0.0.1:\([0-9]*\)$/\1/p' "$cache/tls.log")
-        output=$(run_as_worker env CONTEXT7_BASE_URL="https://127.0.0.1:$tls_port" "/usr/local/bin/$handler" --test-input "'$(test_input "$handler")'" 2>&1) \
-            && grep -q '^Job result: {"output"' <<<"$output" \
-            || { echo "check-images: $handler could not fetch over HTTPS in its image:" >&2; echo "$output" | tail -5 >&2; exit 1; }
+        test_input_in_image CONTEXT7_BASE_URL="https://127.0.0.1:$tls_port"
         kill "$tls_pid" 2>/dev/null; wait "$tls_pid" 2>/dev/null || true
         tls_pid=""
         cp "$bundle" "$root$bundle"
