@@ -94,7 +94,9 @@ let package = Package(
         // A PostgreSQL client on libpq (blocking calls on each connection's own queue).
         .target(name: "PostgresClient", dependencies: ["CLibPQ", "ConnectionPool", "WorkerJSON"], swiftSettings: swiftSettings),
         // The bounded connection pool the clients share (a pure state machine under a mutex).
-        .target(name: "ConnectionPool", swiftSettings: swiftSettings),
+        .target(name: "ConnectionPool", dependencies: ["CEpoll"], swiftSettings: swiftSettings),
+        // Linux's epoll and eventfd headers, for the pool's readiness reactor.
+        .target(name: "CEpoll"),
         // RunPod's endpoint API on the wire (statuses, request and status bodies, limits), shared by
         // the server here and the endpoint client.
         .target(name: "EndpointAPI", dependencies: ["WorkerJSON"], swiftSettings: swiftSettings),
@@ -290,7 +292,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresClientTests", dependencies: ["TestSupport", "PostgresClient", "WorkerJSON"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConnectionPoolTests", dependencies: ["TestSupport", "ConnectionPool"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConnectionPoolTests", dependencies: ["TestSupport", "ConnectionPool", "WorkerRuntimeTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(

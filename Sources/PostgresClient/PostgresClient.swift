@@ -3,7 +3,8 @@ import Dispatch
 import Synchronization
 
 /// A PostgreSQL client on libpq: a bounded pool of connections, each running libpq's blocking
-/// calls on a dispatch queue of its own (no Swift task ever blocks); parameterized statements
+/// calls on a dispatch queue of its own (no Swift task ever blocks), and one reactor thread that
+/// waits for the results of statements on all of them; parameterized statements
 /// only, prepared once per connection; rows decoded by column name with errors that name the
 /// column; transactions; a dropped connection (a server restart) is noticed before use and
 /// replaced. Make one per process and call `shutdown()` when done.
@@ -12,11 +13,19 @@ public final class PostgresClient: Sendable {
     private let pool: ConnectionPool<PostgresConnection>
     /// Statements under way: looking for a result between yields only pays while nothing else is.
     private let callsInFlight = Atomic<Int>(0)
+    /// Waits for results on every connection's socket (nil when the kernel refused an epoll set or
+    /// a thread: then each connection's queue waits). Ends at `shutdown()` or with the client.
+    private let reactor: ReadinessReactor?
 
     public init(configuration: PostgresConfiguration) throws(PostgresError) {
         try configuration.validate()
         self.configuration = configuration
         self.pool = ConnectionPool(capacity: configuration.poolSize)
+        self.reactor = try? ReadinessReactor()
+    }
+
+    deinit {
+        reactor?.shutdown()
     }
 
     /// Runs one statement with its parameters (`$1`, `$2`, …) and returns its rows.
@@ -28,26 +37,40 @@ public final class PostgresClient: Sendable {
         return try await lend(sql) { connection in try await self.run(sql, values, on: connection) }
     }
 
-    /// The longest a statement's result is looked for between yields before it is waited for on
-    /// the connection's queue.
+    /// The longest a statement's result is looked for between yields before it is waited for.
     static let pollWindow: Duration = .microseconds(250)
 
-    /// Sends from this task (a send that cannot block), then, when the server answered the last
-    /// statement within `pollWindow`, looks for the result after a `Task.yield()`, and keeps
-    /// looking between yields for up to that long while no other statement is under way (handing
-    /// a result over from the queue costs two thread wake-ups, a look one `recv`); otherwise, or
-    /// when it is not in by then, waits for it on the connection's queue.
+    /// Sends from this task (a send that cannot block), then waits for the result. When this is
+    /// the only statement under way and the server answered the last one within `pollWindow`, it
+    /// looks for the result between `Task.yield()`s for up to that long: on one connection a look
+    /// (one `recv`) is cheaper than any hand-over between threads. Otherwise the reactor wakes it
+    /// when the socket has something (one thread waits for all connections, so results that come
+    /// together cost one wake-up); a connection without the reactor, or with part of its statement
+    /// still to send, waits on its own queue.
     func run(_ sql: String, _ values: [String?], on connection: PostgresConnection) async throws -> PostgresRows {
         if !connection.isPrepared(sql) {
             try await blocking(connection) { try $0.prepare(sql, parameterCount: values.count) }
         }
         connection.start(sql, values)
-        if connection.lastRoundTrip <= Self.pollWindow {
+        var looked = false
+        if connection.lastRoundTrip <= Self.pollWindow && callsInFlight.load(ordering: .relaxed) <= 1 {
             let until = ContinuousClock.now + Self.pollWindow
+            looked = true
             repeat {
                 await Task.yield()
                 if let rows = try connection.poll() { return rows }
             } while callsInFlight.load(ordering: .relaxed) <= 1 && ContinuousClock.now < until
+        }
+        if let reactor = connection.reactor, let socket = connection.socket, !connection.wantsWrite {
+            waiting: while true {
+                switch await reactor.readable(socket, until: connection.resultDeadline, recheck: looked) {
+                case .readable:
+                    if let rows = try connection.poll() { return rows }
+                    looked = true
+                case .timedOut: return try connection.abandonLate()
+                case .closed: break waiting
+                }
+            }
         }
         return try await blocking(connection) { try $0.finish() }
     }
@@ -73,6 +96,7 @@ public final class PostgresClient: Sendable {
     /// their call ends.
     public func shutdown() async {
         for connection in pool.shutdown() { connection.close() }
+        reactor?.shutdown()
     }
 
     /// Connections open now.
@@ -134,8 +158,9 @@ public final class PostgresClient: Sendable {
     private func open() async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "postgres \(configuration.server)")
         let configuration = configuration
+        let reactor = reactor
         do {
-            return try await queue.perform { try PostgresConnection.open(configuration, queue: queue) }
+            return try await queue.perform { try PostgresConnection.open(configuration, queue: queue, reactor: reactor) }
         } catch {
             pool.openFailed()
             throw error

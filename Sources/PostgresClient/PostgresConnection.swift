@@ -1,12 +1,14 @@
 import CLibPQ
+import ConnectionPool
 import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One libpq connection. libpq's calls block, so they run only on the connection's own dispatch
-/// queue (`queue`), never on Swift's cooperative pool; the pool lends the connection to one
-/// caller at a time. Statements are prepared once per connection and run by name after.
+/// One libpq connection. libpq's blocking calls run only on the connection's own dispatch queue
+/// (`queue`), never on Swift's cooperative pool; a statement is sent without blocking and its
+/// result read when the client's reactor says the socket has something. The pool lends the
+/// connection to one caller at a time. Statements are prepared once per connection and run by name after.
 package final class PostgresConnection: @unchecked Sendable {
     private let connection: OpaquePointer
     private let server: String
@@ -24,20 +26,29 @@ package final class PostgresConnection: @unchecked Sendable {
     /// The statement started and not yet collected (its SQL, described only for an error).
     private var pending: (sql: String, error: PostgresError?)?
 
-    private init(_ connection: OpaquePointer, server: String, queue: DispatchQueue, timeout: Duration) {
+    /// Waits for results when it took the socket (else `finish` on `queue` does).
+    package let reactor: ReadinessReactor?
+    package let socket: ReadinessReactor.Socket?
+
+    private init(_ connection: OpaquePointer, server: String, queue: DispatchQueue, timeout: Duration, reactor: ReadinessReactor?) {
         self.connection = connection
         self.server = server
         self.queue = queue
         self.resultTimeout = timeout + .seconds(10)
+        self.socket = reactor?.add(PQsocket(connection))
+        self.reactor = socket == nil ? nil : reactor
     }
 
     deinit {
+        if let socket { reactor?.remove(socket) }
         PQfinish(connection)
     }
 
     /// Connects (TLS as `sslmode` says), with TCP keep-alives so that a vanished server is noticed,
     /// and the statement timeout set. Blocking: call it on `queue`.
-    package static func open(_ configuration: PostgresConfiguration, queue: DispatchQueue) throws(PostgresError) -> PostgresConnection {
+    package static func open(
+        _ configuration: PostgresConfiguration, queue: DispatchQueue, reactor: ReadinessReactor? = nil
+    ) throws(PostgresError) -> PostgresConnection {
         let milliseconds = max(1, configuration.statementTimeout.components.seconds * 1000
             + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000)
         let seconds = max(1, configuration.connectTimeout.components.seconds)
@@ -61,7 +72,8 @@ package final class PostgresConnection: @unchecked Sendable {
         // Sends never block (`start`); results are read as they come (`poll`, `finish`).
         // libpq's blocking calls (PQprepare, PQexec) still wait, as its manual says.
         PQsetnonblocking(connection, 1)
-        return PostgresConnection(connection, server: configuration.server, queue: queue, timeout: configuration.statementTimeout)
+        return PostgresConnection(
+            connection, server: configuration.server, queue: queue, timeout: configuration.statementTimeout, reactor: reactor)
     }
 
     /// Whether an idle connection is still good: the server sends a message before it closes a
@@ -69,6 +81,8 @@ package final class PostgresConnection: @unchecked Sendable {
     /// Never waits: any thread may ask, while no call runs.
     package func isAliveWhenIdle() -> Bool {
         guard !isBroken, PQstatus(connection) == CONNECTION_OK else { return false }
+        // The reactor saw every arrival: nothing came, nothing to look at.
+        if let socket, !socket.takeArrivals() { return true }
         var entry = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
         guard Glibc.poll(&entry, 1, 0) > 0 else { return true }
         if PQconsumeInput(connection) == 0 || PQstatus(connection) != CONNECTION_OK {
@@ -137,6 +151,18 @@ package final class PostgresConnection: @unchecked Sendable {
             var entry = pollfd(fd: PQsocket(connection), events: Int16(POLLIN) | (wantsWrite ? Int16(POLLOUT) : 0), revents: 0)
             _ = Glibc.poll(&entry, 1, milliseconds)
         }
+    }
+
+    /// When a result waited for through the reactor is late enough to give up on.
+    package var resultDeadline: ContinuousClock.Instant { started + resultTimeout }
+
+    /// Whether part of the statement is still to be sent (the reactor only waits to read).
+    package var wantsWrite: Bool { PQflush(connection) != 0 }
+
+    /// Gives up on the started statement: no result by `resultDeadline`.
+    package func abandonLate() throws(PostgresError) -> PostgresRows {
+        isBroken = true
+        return try fail(.connectionLost(server, Self.describe(pending?.sql ?? ""), "no result within \(resultTimeout)"))
     }
 
     private func fail(_ error: PostgresError) throws(PostgresError) -> PostgresRows {

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import CEpoll
+import Glibc
+import Synchronization
+
+/// One thread that waits in `epoll_wait` on the sockets of a client's connections and resumes the
+/// task awaiting each one when it can be read. Handing each wait to a thread of its own (a
+/// dispatch queue per connection) costs two thread hand-overs and two system calls more per
+/// statement; here the kernel wakes one thread for all the sockets that became readable together.
+///
+/// Sockets are added once, edge-triggered: an arrival with nobody waiting is remembered
+/// (`Socket.takeArrivals()`), so a wait that starts after its data came ends at once, and an idle
+/// connection that heard from its server (a shutdown notice, a closed socket) says so without a
+/// system call. A caller that read only part of what had arrived asks for a `recheck`, which
+/// makes the kernel look at the socket again. Waits end by their deadline (checked every 250 ms)
+/// or when the reactor shuts down.
+package final class ReadinessReactor: @unchecked Sendable {
+    /// The end of one wait.
+    package enum Wake: Sendable {
+        case readable
+        /// The deadline passed first.
+        case timedOut
+        /// The reactor shut down, or the socket was removed while awaited.
+        case closed
+    }
+
+    /// One added socket and its waiter.
+    package final class Socket: Sendable {
+        package let descriptor: Int32
+        fileprivate let state = Mutex(SocketState())
+
+        fileprivate init(_ descriptor: Int32) {
+            self.descriptor = descriptor
+        }
+
+        /// Whether anything arrived since the last wait ended; clears the mark.
+        package func takeArrivals() -> Bool {
+            state.withLock { state in
+                defer { state.arrived = false }
+                return state.arrived
+            }
+        }
+    }
+
+    fileprivate struct SocketState: ~Copyable {
+        var waiter: UnsafeContinuation<Wake, Never>?
+        var deadline = ContinuousClock.Instant.now
+        var arrived = false
+        /// Removed, or the reactor shut down: nobody would wake a waiter.
+        var closed = false
+
+        mutating func close() -> UnsafeContinuation<Wake, Never>? {
+            closed = true
+            return waiter.take()
+        }
+    }
+
+    private struct Registry: ~Copyable {
+        /// Indexed by descriptor: a socket is removed before its descriptor is closed, so the
+        /// number is never shared by two added sockets.
+        var sockets: [Socket?] = []
+        var running = true
+    }
+
+    private let epoll: Int32
+    private let wakeUp: Int32
+    private let registry = Mutex(Registry())
+
+    /// Starts the reactor's thread; `shutdown()` ends it.
+    package init() throws(ReactorError) {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw ReactorError(operation: "epoll_create1", errno: errno) }
+        wakeUp = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wakeUp >= 0 else {
+            close(epoll)
+            throw ReactorError(operation: "eventfd", errno: errno)
+        }
+        var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: -1))
+        epoll_ctl(epoll, EPOLL_CTL_ADD, wakeUp, &event)
+        // The thread holds the reactor until it ends (at `shutdown`).
+        let unmanaged = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { argument in
+            let reactor = Unmanaged<ReadinessReactor>.fromOpaque(argument!).takeRetainedValue()
+            reactor.loop()
+            return nil
+        }, unmanaged.toOpaque())
+        guard created == 0 else {
+            unmanaged.release()
+            close(wakeUp)
+            close(epoll)
+            throw ReactorError(operation: "pthread_create", errno: created)
+        }
+        pthread_detach(thread)
+    }
+
+    /// Adds a socket; nil when the reactor is shut down or the kernel refused it (the caller then
+    /// waits another way).
+    package func add(_ descriptor: Int32) -> Socket? {
+        guard descriptor >= 0 else { return nil }
+        let socket = Socket(descriptor)
+        let added = registry.withLock { registry -> Bool in
+            guard registry.running else { return false }
+            var event = epoll_event(
+                events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, data: epoll_data_t(fd: descriptor))
+            guard epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event) == 0 else { return false }
+            let index = Int(descriptor)
+            if registry.sockets.count <= index { registry.sockets.append(contentsOf: repeatElement(nil, count: index + 1 - registry.sockets.count)) }
+            registry.sockets[index] = socket
+            return true
+        }
+        return added ? socket : nil
+    }
+
+    /// Removes a socket before its descriptor is closed; a wait on it ends as `.closed`.
+    package func remove(_ socket: Socket) {
+        registry.withLock { registry in
+            var event = epoll_event()
+            epoll_ctl(epoll, EPOLL_CTL_DEL, socket.descriptor, &event)
+            let index = Int(socket.descriptor)
+            if index < registry.sockets.count, registry.sockets[index] === socket { registry.sockets[index] = nil }
+        }
+        socket.state.withLock { $0.close() }?.resume(returning: .closed)
+    }
+
+    /// Waits until `socket` has something to read (or has hung up), at most until `deadline`; at
+    /// once if something arrived since the last wait. `recheck` when the caller may have left
+    /// data unread (it read part of a reply): the kernel then looks at the socket again. One wait
+    /// per socket at a time.
+    package func readable(_ socket: Socket, until deadline: ContinuousClock.Instant, recheck: Bool) async -> Wake {
+        await withUnsafeContinuation { continuation in
+            let early = socket.state.withLock { state -> Wake? in
+                if state.closed { return .closed }
+                if state.arrived {
+                    state.arrived = false
+                    return .readable
+                }
+                state.waiter = continuation
+                state.deadline = deadline
+                return nil
+            }
+            if let early { return continuation.resume(returning: early) }
+            guard recheck else { return }
+            var event = epoll_event(
+                events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, data: epoll_data_t(fd: socket.descriptor))
+            if epoll_ctl(epoll, EPOLL_CTL_MOD, socket.descriptor, &event) != 0 {
+                // Removed meanwhile: the caller's read finds out what happened.
+                socket.state.withLock { $0.waiter.take() }?.resume(returning: .readable)
+            }
+        }
+    }
+
+    /// Ends the thread and the waits under way (as `.closed`); sockets can no longer be added.
+    package func shutdown() {
+        let sockets = registry.withLock { registry in
+            registry.running = false
+            defer { registry.sockets = [] }
+            return registry.sockets.compactMap { $0 }
+        }
+        for socket in sockets { socket.state.withLock { $0.close() }?.resume(returning: .closed) }
+        var one: UInt64 = 1
+        _ = write(wakeUp, &one, 8)
+    }
+
+    private func loop() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var nextSweep = ContinuousClock.now + .milliseconds(250)
+        while true {
+            let count = Int(epoll_wait(epoll, &events, Int32(events.count), 250))
+            var stop = false
+            if count > 0 {
+                let sockets = registry.withLock { registry in
+                    stop = !registry.running
+                    return (0..<count).map { index -> Socket? in
+                        let descriptor = Int(events[index].data.fd)
+                        return descriptor >= 0 && descriptor < registry.sockets.count ? registry.sockets[descriptor] : nil
+                    }
+                }
+                for case let socket? in sockets {
+                    let waiter = socket.state.withLock { state in
+                        if state.waiter == nil { state.arrived = true }
+                        return state.waiter.take()
+                    }
+                    waiter?.resume(returning: .readable)
+                }
+            }
+            if stop { break }
+            let now = ContinuousClock.now
+            if now >= nextSweep {
+                nextSweep = now + .milliseconds(250)
+                let sockets = registry.withLock { $0.sockets.compactMap { $0 } }
+                for socket in sockets {
+                    let late = socket.state.withLock { state in
+                        state.waiter != nil && state.deadline <= now ? state.waiter.take() : nil
+                    }
+                    late?.resume(returning: .timedOut)
+                }
+            }
+        }
+        close(wakeUp)
+        close(epoll)
+    }
+}
+
+/// The kernel refused what the reactor needs (an epoll set, an eventfd, a thread).
+package struct ReactorError: Error, CustomStringConvertible, Sendable {
+    package let operation: String
+    package let errno: Int32
+
+    package var description: String {
+        "\(operation) failed: \(String(cString: strerror(errno))) (the process may be at its descriptor or thread limit)"
+    }
+}
+#endif

@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import ConnectionPool
+import Glibc
+import Testing
+import Synchronization
+import TestSupport
+import WorkerRuntimeTesting
+
+/// A connected pair of Unix sockets: the reactor watches `near`, the test writes to `far`.
+private final class SocketPair: Sendable {
+    let near: Int32
+    let far: Int32
+
+    init() {
+        var pair: [Int32] = [0, 0]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
+        near = pair[0]
+        far = pair[1]
+    }
+
+    func send(_ count: Int) {
+        let bytes = [UInt8](repeating: 7, count: count)
+        #expect(write(far, bytes, count) == count)
+    }
+
+    /// Reads at most `count` bytes from `near`: what a reader that stops early leaves behind.
+    func receive(atMost count: Int) -> Int {
+        var buffer = [UInt8](repeating: 0, count: count)
+        return read(near, &buffer, count)
+    }
+
+    deinit {
+        close(near)
+        close(far)
+    }
+}
+
+@Suite("The readiness reactor", .defaultPass)
+struct ReadinessReactorTests {
+    @Test("A wait ends when data arrives, and not before")
+    func wakesOnArrival() async throws {
+        let reactor = try ReadinessReactor()
+        defer { reactor.shutdown() }
+        let pair = SocketPair()
+        let socket = try #require(reactor.add(pair.near))
+        let far = pair.far
+        let woken = Atomic<Bool>(false)
+        let waiter = Task {
+            defer { woken.store(true, ordering: .relaxed) }
+            return await reactor.readable(socket, until: .now + .seconds(10), recheck: false)
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let wokenEarly = woken.load(ordering: .relaxed)
+        #expect(!wokenEarly, "nothing to read yet")
+        var byte: UInt8 = 1
+        #expect(write(far, &byte, 1) == 1)
+        #expect(await waiter.value == .readable)
+        #expect(pair.receive(atMost: 16) == 1)
+        reactor.remove(socket)
+    }
+
+    @Test("Data that came before the wait ends it at once, and marks an idle socket until taken")
+    func arrivalBeforeWait() async throws {
+        let reactor = try ReadinessReactor()
+        defer { reactor.shutdown() }
+        let pair = SocketPair()
+        let socket = try #require(reactor.add(pair.near))
+        pair.send(3)
+        try await waitUntil("the arrival seen") { socket.takeArrivals() }
+        #expect(!socket.takeArrivals(), "taking the mark clears it")
+        pair.send(3)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await reactor.readable(socket, until: .now + .seconds(10), recheck: false) == .readable)
+        #expect(!socket.takeArrivals(), "the wait took the mark")
+        reactor.remove(socket)
+    }
+
+    @Test("A reader that left data behind is woken by a recheck; without one it would wait for its deadline")
+    func recheckFindsLeftovers() async throws {
+        let reactor = try ReadinessReactor()
+        defer { reactor.shutdown() }
+        let pair = SocketPair()
+        let socket = try #require(reactor.add(pair.near))
+        pair.send(100)
+        #expect(await reactor.readable(socket, until: .now + .seconds(10), recheck: false) == .readable)
+        #expect(pair.receive(atMost: 10) == 10)
+        // 90 bytes still unread and no new arrival: the edge is spent.
+        #expect(await reactor.readable(socket, until: .now + .milliseconds(300), recheck: false) == .timedOut)
+        #expect(await reactor.readable(socket, until: .now + .seconds(10), recheck: true) == .readable)
+        #expect(pair.receive(atMost: 200) == 90)
+        reactor.remove(socket)
+    }
+
+    @Test("A peer that hangs up wakes the waiter (its read then finds the end)")
+    func hangUp() async throws {
+        let reactor = try ReadinessReactor()
+        defer { reactor.shutdown() }
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]) }
+        let socket = try #require(reactor.add(pair[0]))
+        let waiter = Task { await reactor.readable(socket, until: .now + .seconds(10), recheck: false) }
+        try await Task.sleep(for: .milliseconds(50))
+        close(pair[1])
+        #expect(await waiter.value == .readable)
+        var byte: UInt8 = 0
+        #expect(read(pair[0], &byte, 1) == 0)
+        reactor.remove(socket)
+    }
+
+    @Test("Removing a socket or shutting down ends its wait as closed; nothing is added after shutdown")
+    func removeAndShutdown() async throws {
+        let reactor = try ReadinessReactor()
+        let first = SocketPair()
+        let second = SocketPair()
+        let removed = try #require(reactor.add(first.near))
+        let stopped = try #require(reactor.add(second.near))
+        let waitingOnRemoved = Task { await reactor.readable(removed, until: .now + .seconds(10), recheck: false) }
+        let waitingOnStopped = Task { await reactor.readable(stopped, until: .now + .seconds(10), recheck: false) }
+        try await Task.sleep(for: .milliseconds(50))
+        reactor.remove(removed)
+        #expect(await waitingOnRemoved.value == .closed)
+        reactor.shutdown()
+        #expect(await waitingOnStopped.value == .closed)
+        #expect(reactor.add(SocketPair().near) == nil)
+        #expect(await reactor.readable(stopped, until: .now + .seconds(10), recheck: false) == .closed)
+    }
+
+    @Test("Many sockets at once: each waiter is woken for its own socket only")
+    func manySockets() async throws {
+        let reactor = try ReadinessReactor()
+        defer { reactor.shutdown() }
+        let pairs = (0..<32).map { _ in SocketPair() }
+        let sockets = try pairs.map { try #require(reactor.add($0.near)) }
+        let outcomes = await withTaskGroup(of: (Int, ReadinessReactor.Wake).self) { group in
+            for (index, socket) in sockets.enumerated() {
+                let deadline: ContinuousClock.Instant = .now + (index.isMultiple(of: 2) ? .seconds(10) : .milliseconds(400))
+                group.addTask { (index, await reactor.readable(socket, until: deadline, recheck: false)) }
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+            for (index, pair) in pairs.enumerated() where index.isMultiple(of: 2) { pair.send(1) }
+            var outcomes: [Int: ReadinessReactor.Wake] = [:]
+            for await (index, wake) in group { outcomes[index] = wake }
+            return outcomes
+        }
+        for index in 0..<32 { #expect(outcomes[index] == (index.isMultiple(of: 2) ? .readable : .timedOut), "socket \(index)") }
+        for socket in sockets { reactor.remove(socket) }
+    }
+}
+#endif
