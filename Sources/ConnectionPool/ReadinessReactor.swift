@@ -115,6 +115,8 @@ package final class ReadinessReactor: @unchecked Sendable {
     /// Removes a socket before its descriptor is closed; a wait on it ends as `.closed`.
     package func remove(_ socket: Socket) {
         registry.withLock { registry in
+            // After shutdown the thread closes the epoll set (its number may be reused).
+            guard registry.running else { return }
             var event = epoll_event()
             epoll_ctl(epoll, EPOLL_CTL_DEL, socket.descriptor, &event)
             let index = Int(socket.descriptor)
