@@ -32,9 +32,9 @@ expected = {
     "WorkerJSON": set(),
     "CurlHTTP": {"CCurl", "CCurlHelpers", "WorkerJSON"},
     "EndpointAPI": {"WorkerJSON"},
-    "ConnectionPool": set(),
-    "PostgresClient": {"CLibPQ", "ConnectionPool", "WorkerJSON"},
-    "RedisClient": {"CHiredis", "COpenSSL", "ConnectionPool"},
+    "ConnectionPool": {"CEpoll"},
+    "PostgresClient": {"CLibPQ", "ConnectionPool", "CEpoll", "WorkerJSON"},
+    "RedisClient": {"CHiredis", "COpenSSL", "ConnectionPool", "CEpoll"},
     "EndpointClient": {"CurlHTTP", "CCurl", "CCurlHelpers", "EndpointAPI", "WorkerJSON"},
 }
 problems = []
