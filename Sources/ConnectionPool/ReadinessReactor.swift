@@ -153,15 +153,19 @@ package final class ReadinessReactor: @unchecked Sendable {
     }
 
     /// Ends the thread and the waits under way (as `.closed`); sockets can no longer be added.
+    /// Only the first call does anything: the thread closes its descriptors once it has seen the
+    /// shutdown, and their numbers then belong to whatever the process opens next.
     package func shutdown() {
-        let sockets = registry.withLock { registry in
+        let sockets = registry.withLock { registry -> [Socket] in
+            guard registry.running else { return [] }
             registry.running = false
+            // Under the lock: the thread cannot see the shutdown (and close `wakeUp`) before this.
+            var one: UInt64 = 1
+            _ = write(wakeUp, &one, 8)
             defer { registry.sockets = [] }
             return registry.sockets.compactMap { $0 }
         }
         for socket in sockets { socket.state.withLock { $0.close() }?.resume(returning: .closed) }
-        var one: UInt64 = 1
-        _ = write(wakeUp, &one, 8)
     }
 
     private func loop() {

@@ -127,6 +127,22 @@ struct ReadinessReactorTests {
         #expect(await reactor.readable(stopped, until: .now + .seconds(10), recheck: false) == .closed)
     }
 
+    @Test("Shutting down twice writes nothing to descriptors the reactor has given back")
+    func secondShutdown() async throws {
+        let reactor = try ReadinessReactor()
+        reactor.shutdown()
+        // The thread closes its epoll set and eventfd after the shutdown; the next descriptors
+        // opened take their numbers.
+        try await Task.sleep(for: .milliseconds(300))
+        let pairs = (0..<8).map { _ in SocketPair() }
+        reactor.shutdown()
+        for pair in pairs {
+            var buffer = [UInt8](repeating: 0, count: 16)
+            #expect(recv(pair.near, &buffer, 16, Int32(MSG_DONTWAIT)) == -1, "nothing arrived on \(pair.near)")
+            #expect(recv(pair.far, &buffer, 16, Int32(MSG_DONTWAIT)) == -1, "nothing arrived on \(pair.far)")
+        }
+    }
+
     @Test("Many sockets at once: each waiter is woken for its own socket only")
     func manySockets() async throws {
         let reactor = try ReadinessReactor()
