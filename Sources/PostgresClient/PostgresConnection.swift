@@ -156,8 +156,10 @@ package final class PostgresConnection: @unchecked Sendable {
     /// When a result waited for through the reactor is late enough to give up on.
     package var resultDeadline: ContinuousClock.Instant { started + resultTimeout }
 
-    /// Whether part of the statement is still to be sent (the reactor only waits to read).
-    package var wantsWrite: Bool { PQflush(connection) != 0 }
+    /// Whether the started statement is on its way and only its result is to be waited for: not
+    /// when sending failed (the error is reported at once) or part of it is still to be sent (the
+    /// reactor only waits to read).
+    package var awaitsResultOnly: Bool { pending != nil && pending?.error == nil && PQflush(connection) == 0 }
 
     /// Gives up on the started statement: no result by `resultDeadline`.
     package func abandonLate() throws(PostgresError) -> PostgresRows {
