@@ -101,8 +101,7 @@ package final class ReadinessReactor: @unchecked Sendable {
         let socket = Socket(descriptor)
         let added = registry.withLock { registry -> Bool in
             guard registry.running else { return false }
-            var event = epoll_event(
-                events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, data: epoll_data_t(fd: descriptor))
+            var event = Self.socketEvent(descriptor)
             guard epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event) == 0 else { return false }
             let index = Int(descriptor)
             if registry.sockets.count <= index { registry.sockets.append(contentsOf: repeatElement(nil, count: index + 1 - registry.sockets.count)) }
@@ -143,13 +142,18 @@ package final class ReadinessReactor: @unchecked Sendable {
             }
             if let early { return continuation.resume(returning: early) }
             guard recheck else { return }
-            var event = epoll_event(
-                events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, data: epoll_data_t(fd: socket.descriptor))
+            // The same registration again: the kernel looks at the socket now.
+            var event = Self.socketEvent(socket.descriptor)
             if epoll_ctl(epoll, EPOLL_CTL_MOD, socket.descriptor, &event) != 0 {
                 // Removed meanwhile: the caller's read finds out what happened.
                 socket.state.withLock { $0.waiter.take() }?.resume(returning: .readable)
             }
         }
+    }
+
+    /// How every socket is registered: readable or hung up, edge-triggered.
+    private static func socketEvent(_ descriptor: Int32) -> epoll_event {
+        epoll_event(events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, data: epoll_data_t(fd: descriptor))
     }
 
     /// Ends the thread and the waits under way (as `.closed`); sockets can no longer be added.

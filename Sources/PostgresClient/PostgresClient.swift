@@ -61,7 +61,7 @@ public final class PostgresClient: Sendable {
                 if let rows = try connection.poll() { return rows }
             } while callsInFlight.load(ordering: .relaxed) <= 1 && ContinuousClock.now < until
         }
-        if let reactor = connection.reactor, let socket = connection.socket, connection.awaitsResultOnly {
+        if let (reactor, socket) = connection.watch, connection.awaitsResultOnly {
             waiting: while true {
                 switch await reactor.readable(socket, until: connection.resultDeadline, recheck: looked) {
                 case .readable:

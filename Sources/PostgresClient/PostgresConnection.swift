@@ -26,21 +26,20 @@ package final class PostgresConnection: @unchecked Sendable {
     /// The statement started and not yet collected (its SQL, described only for an error).
     private var pending: (sql: String, error: PostgresError?)?
 
-    /// Waits for results when it took the socket (else `finish` on `queue` does).
-    package let reactor: ReadinessReactor?
-    package let socket: ReadinessReactor.Socket?
+    /// The reactor that waits for this connection's results, and its socket there; nil when the
+    /// reactor did not take the socket (then `finish` on `queue` waits).
+    package let watch: (reactor: ReadinessReactor, socket: ReadinessReactor.Socket)?
 
     private init(_ connection: OpaquePointer, server: String, queue: DispatchQueue, timeout: Duration, reactor: ReadinessReactor?) {
         self.connection = connection
         self.server = server
         self.queue = queue
         self.resultTimeout = timeout + .seconds(10)
-        self.socket = reactor?.add(PQsocket(connection))
-        self.reactor = socket == nil ? nil : reactor
+        self.watch = reactor.flatMap { reactor in reactor.add(PQsocket(connection)).map { (reactor, $0) } }
     }
 
     deinit {
-        if let socket { reactor?.remove(socket) }
+        if let watch { watch.reactor.remove(watch.socket) }
         PQfinish(connection)
     }
 
@@ -82,7 +81,7 @@ package final class PostgresConnection: @unchecked Sendable {
     package func isAliveWhenIdle() -> Bool {
         guard !isBroken, PQstatus(connection) == CONNECTION_OK else { return false }
         // The reactor saw every arrival: nothing came, nothing to look at.
-        if let socket, !socket.takeArrivals() { return true }
+        if let watch, !watch.socket.takeArrivals() { return true }
         var entry = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
         guard Glibc.poll(&entry, 1, 0) > 0 else { return true }
         if PQconsumeInput(connection) == 0 || PQstatus(connection) != CONNECTION_OK {
@@ -142,10 +141,7 @@ package final class PostgresConnection: @unchecked Sendable {
         while true {
             if let rows = try poll() { return rows }
             let remaining = deadline - .now
-            guard remaining > .zero else {
-                isBroken = true
-                return try fail(.connectionLost(server, Self.describe(pending?.sql ?? ""), "no result within \(resultTimeout)"))
-            }
+            guard remaining > .zero else { return try abandonLate() }
             let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
             let wantsWrite = PQflush(connection) == 1
             var entry = pollfd(fd: PQsocket(connection), events: Int16(POLLIN) | (wantsWrite ? Int16(POLLOUT) : 0), revents: 0)
