@@ -140,11 +140,13 @@ for handler in "${handlers[@]}"; do
         }
     done
 
-    # Without /proc the statically linked Swift runtime cannot read the command line: the worker
-    # must say so rather than silently ignore its flags.
-    output=$(timeout 60 chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker "/usr/local/bin/$handler" --test-input '{"input": {}}' 2>&1 </dev/null || true)
-    grep -q "command line could not be read" <<<"$output" \
-        || { echo "check-images: $handler without /proc did not report its unread command line:" >&2; echo "$output" | tail -5 >&2; exit 1; }
+    # Without /proc the Swift runtime cannot run (libdispatch's pool stops the process with SIGILL
+    # when it cannot read /proc/<thread>/stat; the command line comes from /proc/self/cmdline): the
+    # worker must refuse to start, saying why, every time, not crash at a random moment.
+    status=0
+    output=$(timeout 60 chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker "/usr/local/bin/$handler" --test-input '{"input": {}}' 2>&1 </dev/null) || status=$?
+    grep -q "^Worker start-up failed: /proc is not mounted" <<<"$output" && [ "$status" -eq 1 ] \
+        || { echo "check-images: $handler without /proc did not refuse to start with exit status 1 (status $status):" >&2; echo "$output" | tail -5 >&2; exit 1; }
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     run_as_worker() { chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker PATH=/usr/local/bin:/usr/bin:/bin \
         OPENBLAS_NUM_THREADS=1 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" sh -c "cd /var/lib/worker && exec $*"; }

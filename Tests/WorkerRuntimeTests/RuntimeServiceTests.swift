@@ -85,6 +85,21 @@ struct RuntimeServiceTests {
         }
     }
 
+    @Test("without /proc the worker refuses to start, saying what is missing and why it matters")
+    func processFilesystemMissing() throws {
+        #if os(Linux)
+        try WorkerRuntime.checkProcessFilesystem()
+        do {
+            try WorkerRuntime.checkProcessFilesystem(probe: "/proc-not-mounted/self/stat")
+            Issue.record("a missing /proc was accepted")
+        } catch {
+            #expect(error.exitCode == 1)
+            #expect(error.description.hasPrefix("/proc is not mounted (/proc-not-mounted/self/stat: No such file or directory)"))
+            #expect(error.description.contains("/proc/<thread>/stat"))
+        }
+        #endif
+    }
+
     @Test("a failed one-shot job, a failed start-up and a mode without its feature are errors from run()")
     func failures() async throws {
         struct FailingStart: RawJobHandler {

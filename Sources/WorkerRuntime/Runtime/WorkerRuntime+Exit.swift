@@ -29,6 +29,14 @@ extension WorkerRuntime {
     /// `dispatch_main`, which ends it with `pthread_exit`; unwinding out of `main` faults in the
     /// binary's unwind tables, about 0.6 MB of an idle worker's resident memory.
     public func runAndExit() -> Never {
+        // Checked here too, before the first task: without /proc the pool may stop the process
+        // before `runForExitStatus` gets to report it.
+        do {
+            try Self.checkProcessFilesystem()
+        } catch {
+            RunPodLogHandler.writeToStandardError("Worker start-up failed: \(error)\n")
+            exit(1)
+        }
         Self.parkMainThread { await self.runForExitStatus() }
     }
 

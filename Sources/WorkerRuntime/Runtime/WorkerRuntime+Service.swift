@@ -15,10 +15,6 @@ extension WorkerRuntime {
         }
         let resolved = try resolve()
         let logger = self.logger ?? Logger(label: "worker")
-        if commandLineUnread {
-            logger.warning(
-                "The command line could not be read (it comes from /proc/self/cmdline: is /proc mounted?); flags are ignored and the worker runs as its environment says")
-        }
         let client = CurlHTTPClient(name: "worker-http", userAgent: "swift-worker-runtime/\(WorkerRuntimeVersion.current)")
         let context = makeContext(
             mode: resolved.mode, configuration: resolved.configuration, client: client, logger: logger, tools: resolved.tools)

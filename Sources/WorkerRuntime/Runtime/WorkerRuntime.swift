@@ -26,9 +26,6 @@ public final class WorkerRuntime: Service, Sendable {
     let environment: [String: String]
     /// The program's file name: the worker's default name for agents.
     let executable: String
-    /// The process's command line could not be read: with the Swift runtime linked statically,
-    /// Linux gives it only through /proc/self/cmdline, so without /proc every flag is lost.
-    let commandLineUnread: Bool
     let launch = Mutex(Launch())
 
     /// The environment the runtime reads its configuration from (the test harness reads it too).
@@ -48,7 +45,6 @@ public final class WorkerRuntime: Service, Sendable {
         self.logger = logger
         self.arguments = arguments ?? Array(CommandLine.arguments.dropFirst())
         self.executable = arguments == nil ? CommandLine.arguments.first ?? "worker" : "worker"
-        self.commandLineUnread = arguments == nil && CommandLine.arguments.isEmpty
         self.environment = environment ?? ProcessInfo.processInfo.environment
     }
 
@@ -140,7 +136,8 @@ extension WorkerRuntime {
         let result = launch.withLock { launch in
             if let resolved = launch.resolved { return resolved }
             let resolved = Result { () throws(WorkerRuntimeError) -> Resolved in
-                try Self.resolve(arguments: arguments, environment: environment, options: options, executable: executable)
+                try Self.checkProcessFilesystem()
+                return try Self.resolve(arguments: arguments, environment: environment, options: options, executable: executable)
             }
             launch.resolved = resolved
             return resolved

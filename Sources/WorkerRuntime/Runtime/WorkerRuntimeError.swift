@@ -15,6 +15,7 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
         case invalidTool(String)
         case startupFailed
         case jobFailed(String)
+        case processFilesystemMissing(String, reason: String)
     }
 
     private let code: Code
@@ -33,6 +34,9 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
     package static func invalidTool(_ what: String) -> Self { Self(code: .invalidTool(what)) }
     package static let startupFailed = Self(code: .startupFailed)
     package static func jobFailed(_ id: String) -> Self { Self(code: .jobFailed(id)) }
+    package static func processFilesystemMissing(_ path: String, reason: String) -> Self {
+        Self(code: .processFilesystemMissing(path, reason: reason))
+    }
 
     /// The process exit status this error calls for (ArgumentParser's for flags; 1 otherwise).
     package var exitCode: Int32 {
@@ -76,6 +80,9 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
             return "the handler's start-up failed (the error is logged above); the worker cannot take jobs"
         case .jobFailed(let id):
             return "job \(id) failed (its error is printed above)"
+        case .processFilesystemMissing(let path, let reason):
+            return
+                "/proc is not mounted (\(path): \(reason)); the Swift runtime needs it (its thread pool reads /proc/<thread>/stat and stops the process without it, and the command line comes from /proc/self/cmdline). Run the worker with /proc mounted, as every container runtime does"
         }
     }
 }
