@@ -291,7 +291,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresClientTests", dependencies: ["TestSupport", "PostgresClient", "WorkerJSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PostgresClientTests", dependencies: ["TestSupport", "PostgresClient", "WorkerJSON", "WorkerRuntimeTesting"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "ConnectionPoolTests", dependencies: ["TestSupport", "ConnectionPool", "WorkerRuntimeTesting"], swiftSettings: swiftSettings),
         .testTarget(

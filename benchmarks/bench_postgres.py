@@ -2,7 +2,8 @@
 """PostgresClient vs pgbench, one run on one machine, the same throwaway PostgreSQL 15 cluster:
 pgbench's select-only transaction (a point SELECT by primary key, prepared) on one connection and
 on eight, `pgbench -S --protocol=prepared -c N -j N` against `postgres-bench` (PostgresClient, a
-pool of N, N tasks); three alternating rounds of 8 s, medians.
+pool of N, N tasks), its tasks on the client's executor and on the shared concurrency pool; three
+alternating rounds of 8 s, medians.
 Usage: benchmarks/run.sh postgres
 """
 import os
@@ -42,24 +43,27 @@ def main():
         subprocess.run([f"{BIN}/pgbench", "-i", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "postgres"],
                        check=True, capture_output=True)
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        samples = {clients: ([], []) for clients in (1, 8)}
+        variants = {"on its executor": ["--client-executor"], "on the shared pool": []}
+        samples = {clients: {name: [] for name in [*variants, "pgbench"]} for clients in (1, 8)}
         for _ in range(3):
             for clients in (1, 8):
-                ours = subprocess.run([os.path.join(RELEASE, "postgres-bench"), url, str(SECONDS), "100000", str(clients)],
-                                      capture_output=True, text=True, check=True).stdout
-                samples[clients][0].append(float(re.search(rf"clients {clients}: (\d+) tps", ours).group(1)))
+                for name, flags in variants.items():
+                    ours = subprocess.run([os.path.join(RELEASE, "postgres-bench"), *flags, url, str(SECONDS), "100000", str(clients)],
+                                          capture_output=True, text=True, check=True).stdout
+                    samples[clients][name].append(float(re.search(rf"clients {clients}: (\d+) tps", ours).group(1)))
                 peer = subprocess.run([f"{BIN}/pgbench", "-S", "--protocol=prepared", "-c", str(clients), "-j", str(clients),
                                        "-T", str(SECONDS), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "postgres"],
                                       capture_output=True, text=True).stdout
-                samples[clients][1].append(float(re.search(r"tps = ([\d.]+)", peer).group(1)))
+                samples[clients]["pgbench"].append(float(re.search(r"tps = ([\d.]+)", peer).group(1)))
         median = lambda values: sorted(values)[len(values) // 2]
         print(f"PostgresClient vs pgbench -S --protocol=prepared ({SECONDS} s, median of 3 alternating rounds)")
         print()
-        print("| point SELECT | PostgresClient (postgres-bench) | pgbench | ratio |")
-        print("|---|---:|---:|---:|")
-        for clients, (mine, theirs) in samples.items():
-            print(f"| {clients} connection{'s' if clients > 1 else ''} | {median(mine):,.0f} tps | {median(theirs):,.0f} tps | "
-                  f"{median(mine) / median(theirs):.0%} |")
+        print("| point SELECT | PostgresClient, tasks on its executor | ratio | PostgresClient, tasks on the shared pool | ratio | pgbench |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for clients, runs in samples.items():
+            peer = median(runs["pgbench"])
+            cells = " | ".join(f"{median(runs[name]):,.0f} tps | {median(runs[name]) / peer:.0%}" for name in variants)
+            print(f"| {clients} connection{'s' if clients > 1 else ''} | {cells} | {peer:,.0f} tps |")
     finally:
         server.terminate()
         server.wait()

@@ -14,6 +14,10 @@ import Synchronization
 /// system call. A caller that read only part of what had arrived asks for a `recheck`, which
 /// makes the kernel look at the socket again. Waits end by their deadline (checked every 250 ms)
 /// or when the reactor shuts down.
+///
+/// The thread is also a `TaskExecutor`: a task that prefers it is resumed by its socket's reply on
+/// the thread that saw the reply, instead of being handed to a pool thread (a second wake-up). It
+/// runs queued jobs, looks at the sockets without sleeping, and sleeps only when no job is left.
 package final class ReadinessReactor: @unchecked Sendable {
     /// The end of one wait.
     package enum Wake: Sendable {
@@ -62,9 +66,19 @@ package final class ReadinessReactor: @unchecked Sendable {
         var running = true
     }
 
+    /// Jobs of tasks that prefer the reactor's thread (it is a `TaskExecutor`), run between waits.
+    private struct JobQueue: ~Copyable {
+        var jobs: [UnownedJob] = []
+        /// The thread is in (or about to enter) a blocking `epoll_wait`: a new job must wake it.
+        var sleeping = false
+        /// The thread has ended: jobs go to the global executor.
+        var ended = false
+    }
+
     private let epoll: Int32
     private let wakeUp: Int32
     private let registry = Mutex(Registry())
+    private let queue = Mutex(JobQueue())
 
     /// Starts the reactor's thread; `shutdown()` ends it.
     package init() throws(ReactorError) {
@@ -175,9 +189,17 @@ package final class ReadinessReactor: @unchecked Sendable {
     private func loop() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         var nextSweep = ContinuousClock.now + .milliseconds(250)
-        while true {
-            let count = Int(epoll_wait(epoll, &events, Int32(events.count), 250))
-            var stop = false
+        var stop = false
+        while !stop {
+            let jobs = queue.withLock { queue in
+                defer { queue.jobs.removeAll(keepingCapacity: true) }
+                queue.sleeping = queue.jobs.isEmpty
+                return queue.jobs
+            }
+            let executor = asUnownedTaskExecutor()
+            for job in jobs { job.runSynchronously(on: executor) }
+            let count = Int(epoll_wait(epoll, &events, Int32(events.count), jobs.isEmpty ? 250 : 0))
+            if jobs.isEmpty && count != 0 { queue.withLock { $0.sleeping = false } }
             if count > 0 {
                 let sockets = registry.withLock { registry in
                     stop = !registry.running
@@ -185,6 +207,10 @@ package final class ReadinessReactor: @unchecked Sendable {
                         let descriptor = Int(events[index].data.fd)
                         return descriptor >= 0 && descriptor < registry.sockets.count ? registry.sockets[descriptor] : nil
                     }
+                }
+                if (0..<count).contains(where: { events[$0].data.fd == -1 }) {
+                    var value: UInt64 = 0
+                    _ = read(wakeUp, &value, 8)
                 }
                 for case let socket? in sockets {
                     let waiter = socket.state.withLock { state in
@@ -194,7 +220,6 @@ package final class ReadinessReactor: @unchecked Sendable {
                     waiter?.resume(returning: .readable)
                 }
             }
-            if stop { break }
             let now = ContinuousClock.now
             if now >= nextSweep {
                 nextSweep = now + .milliseconds(250)
@@ -207,8 +232,35 @@ package final class ReadinessReactor: @unchecked Sendable {
                 }
             }
         }
+        // Jobs still queued, and any enqueued from now on, run on the global executor.
+        let left = queue.withLock { queue in
+            queue.ended = true
+            defer { queue.jobs = [] }
+            return queue.jobs
+        }
+        for job in left { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         close(wakeUp)
         close(epoll)
+    }
+}
+
+extension ReadinessReactor: TaskExecutor {
+    /// Runs the job on the reactor's thread, between two waits. Tasks that mostly wait for this
+    /// client's sockets run there without a hand-over between threads per reply.
+    package func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let accepted = queue.withLock { queue -> Bool in
+            guard !queue.ended else { return false }
+            queue.jobs.append(unowned)
+            if queue.sleeping {
+                queue.sleeping = false
+                // Under the lock: the thread closes `wakeUp` only after marking the queue ended.
+                var one: UInt64 = 1
+                _ = write(wakeUp, &one, 8)
+            }
+            return true
+        }
+        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(unowned)) }
     }
 }
 

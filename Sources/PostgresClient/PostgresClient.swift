@@ -28,6 +28,14 @@ public final class PostgresClient: Sendable {
         reactor?.shutdown()
     }
 
+    /// The client's own thread, the one that waits for every connection's results, as an executor.
+    /// A task that mostly talks to the database (statement after statement, little else) runs
+    /// fastest there: a reply resumes it on the thread that saw the reply arrive, with no hand-over
+    /// to another thread. `Task(executorPreference: db.executor)`, or
+    /// `withTaskExecutorPreference(db.executor)`. Heavy computation belongs elsewhere: while it runs,
+    /// the replies of other connections wait. Nil when the kernel refused the thread.
+    public var executor: (any TaskExecutor)? { reactor }
+
     /// Runs one statement with its parameters (`$1`, `$2`, …) and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {

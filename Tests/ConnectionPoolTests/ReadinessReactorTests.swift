@@ -143,6 +143,64 @@ struct ReadinessReactorTests {
         }
     }
 
+    @Test("As an executor: preferring tasks run on the reactor's thread and are resumed there by their socket's reply")
+    func executorRunsTasksOnItsThread() async throws {
+        let reactor = try ReadinessReactor()
+        defer { reactor.shutdown() }
+        let pairs = (0..<16).map { _ in SocketPair() }
+        let sockets = try pairs.map { try #require(reactor.add($0.near)) }
+        // The reactor has been idle: the first job must wake it from its wait.
+        try await Task.sleep(for: .milliseconds(50))
+        let threads = await withTaskGroup(of: (before: pthread_t, after: pthread_t, wake: ReadinessReactor.Wake).self) { group in
+            for socket in sockets {
+                group.addTask(executorPreference: reactor) {
+                    let before = pthread_self()
+                    let wake = await reactor.readable(socket, until: .now + .seconds(10), recheck: false)
+                    return (before, pthread_self(), wake)
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+            for pair in pairs { pair.send(1) }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(threads.count == 16 && threads.allSatisfy { $0.wake == .readable })
+        let reactorThread = try #require(threads.first?.before)
+        #expect(threads.allSatisfy { pthread_equal($0.before, reactorThread) != 0 && pthread_equal($0.after, reactorThread) != 0 })
+        let outside = await Task { pthread_self() }.value
+        #expect(pthread_equal(outside, reactorThread) == 0, "tasks without the preference run on the shared pool")
+        for socket in sockets { reactor.remove(socket) }
+    }
+
+    @Test("As an executor after shutdown: preferring tasks still run, on the shared pool, and none is lost")
+    func executorAfterShutdown() async throws {
+        let reactor = try ReadinessReactor()
+        let reactorThread = await Task(executorPreference: reactor) { pthread_self() }.value
+        final class Record: Sendable {
+            let finished = Mutex<[Int]>([])
+            let onReactorThread = Atomic<Int>(0)
+        }
+        let record = Record()
+        // Tasks that start just before the shutdown and well after it all finish.
+        for n in 0..<20 {
+            Task(executorPreference: reactor) {
+                await Task.yield()
+                record.finished.withLock { $0.append(n) }
+            }
+        }
+        reactor.shutdown()
+        try await Task.sleep(for: .milliseconds(300))
+        for n in 20..<40 {
+            Task(executorPreference: reactor) {
+                if pthread_equal(pthread_self(), reactorThread) != 0 { record.onReactorThread.add(1, ordering: .relaxed) }
+                record.finished.withLock { $0.append(n) }
+            }
+        }
+        // Polled rather than awaited: a task whose job was dropped would never end.
+        try await waitUntil("40 tasks preferring a reactor that shut down") { record.finished.withLock { $0.count } == 40 }
+        #expect(record.finished.withLock { $0.sorted() } == Array(0..<40))
+        #expect(record.onReactorThread.load(ordering: .relaxed) == 0, "the reactor's thread has ended")
+    }
+
     @Test("Many sockets at once: each waiter is woken for its own socket only")
     func manySockets() async throws {
         let reactor = try ReadinessReactor()

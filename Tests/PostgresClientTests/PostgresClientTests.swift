@@ -2,6 +2,7 @@ import PostgresClient
 import Testing
 import TestSupport
 import WorkerJSON
+import WorkerRuntimeTesting
 
 @Suite("PostgreSQL settings", .defaultPass)
 struct PostgresConfigurationTests {
@@ -130,6 +131,47 @@ struct PostgresClientTests {
         }
         #expect(try await one.query("SELECT to_regclass('x') IS NULL AS gone")[0].decode("gone", as: Bool.self))
         #expect(try await one.query("SELECT max(version) AS v FROM schema_migrations")[0].decode("v", as: Int.self) == 2)
+    }
+
+    @Test("Tasks on the client's executor: statements on every connection at once get their own rows; shutdown ends them")
+    func clientExecutor() async throws {
+        let server = try PostgresTestServer()
+        let db = try client(server) { $0.poolSize = 8 }
+        let executor = try #require(db.executor)
+        try await db.query("CREATE TABLE accounts (id int PRIMARY KEY, balance int)")
+        try await db.query("INSERT INTO accounts SELECT n, n * 10 FROM generate_series(1, 1000) AS n")
+        let checked = try await withThrowingTaskGroup(of: Int.self) { group in
+            for task in 0..<16 {
+                group.addTask(executorPreference: executor) {
+                    for round in 0..<200 {
+                        let id = (task * 200 + round) % 1000 + 1
+                        let rows = try await db.query("SELECT balance FROM accounts WHERE id = $1", [id])
+                        guard rows.count == 1, try rows[0].decode("balance", as: Int.self) == id * 10 else { return -1 }
+                    }
+                    try await db.withTransaction { transaction in
+                        _ = try await transaction.query("UPDATE accounts SET balance = balance + 1 WHERE id = $1", [task + 1])
+                    }
+                    return 200
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(checked == 16 * 200)
+        #expect(try await db.query("SELECT sum(balance) AS s FROM accounts WHERE id <= 16")[0].decode("s", as: Int.self) == (1...16).reduce(0) { $0 + $1 * 10 } + 16)
+        // Statements under way when the client shuts down end (with an error or a result); none hangs.
+        let running = (0..<8).map { _ in Task(executorPreference: executor) { try await db.query("SELECT pg_sleep(0.2)") } }
+        try await Task.sleep(for: .milliseconds(50))
+        await db.shutdown()
+        for task in running {
+            do {
+                _ = try await withTimeout(.seconds(20), "a statement under way at shutdown") { try await task.value }
+            } catch let error as TimeoutError {
+                Issue.record("\(error)")
+            } catch {
+                // Ending with an error is what shutdown may do to a statement under way.
+            }
+        }
+        await #expect(throws: PostgresError.self) { try await Task(executorPreference: executor) { try await db.query("SELECT 1") }.value }
     }
 
     @Test("The server killed and restarted: calls fail naming the server, then work on new connections")

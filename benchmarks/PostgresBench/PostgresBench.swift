@@ -6,22 +6,28 @@ import Glibc
 
 /// pgbench's select-only transaction (`SELECT abalance FROM pgbench_accounts WHERE aid = $1`, a
 /// random aid) through PostgresClient, as `pgbench -S --protocol=prepared -c <n>` runs it:
-/// prints `clients <n>: <tps> tps`. Needs a database initialised by `pgbench -i`.
-/// Usage: postgres-bench <url> <seconds> <accounts> <clients>...
+/// prints `clients <n>: <tps> tps`. Needs a database initialised by `pgbench -i`. The client's
+/// tasks run on the shared concurrency pool, or with `--client-executor` on the client's own thread
+/// (`PostgresClient.executor`), as a task that does little but talk to the database would.
+/// Usage: postgres-bench [--client-executor] <url> <seconds> <accounts> <clients>...
 @main
 struct PostgresBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments
+        var arguments = CommandLine.arguments
+        let onClientExecutor = arguments.count > 1 && arguments[1] == "--client-executor"
+        if onClientExecutor { arguments.remove(at: 1) }
         guard arguments.count >= 5, let seconds = Double(arguments[2]), let accounts = Int(arguments[3]) else {
-            print("usage: postgres-bench <url> <seconds> <accounts> <clients>...")
+            print("usage: postgres-bench [--client-executor] <url> <seconds> <accounts> <clients>...")
             exit(2)
         }
         for clients in arguments[4...].compactMap({ Int($0) }) {
             let db = try PostgresClient(configuration: PostgresConfiguration(url: arguments[1], poolSize: clients))
             // Warm-up: connections opened, statements prepared.
-            try await run(db, clients: clients, until: .now + .milliseconds(500), accounts: accounts)
+            let executor = onClientExecutor ? db.executor : nil
+            try await run(db, clients: clients, until: .now + .milliseconds(500), accounts: accounts, on: executor)
             let started = ContinuousClock.now
-            let count = try await run(db, clients: clients, until: started + .milliseconds(Int64(seconds * 1000)), accounts: accounts)
+            let count = try await run(
+                db, clients: clients, until: started + .milliseconds(Int64(seconds * 1000)), accounts: accounts, on: executor)
             let elapsed = ContinuousClock.now - started
             let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             print("clients \(clients): \(Int(Double(count) / total)) tps")
@@ -30,10 +36,12 @@ struct PostgresBench {
     }
 
     @discardableResult
-    static func run(_ db: PostgresClient, clients: Int, until: ContinuousClock.Instant, accounts: Int) async throws -> Int {
+    static func run(
+        _ db: PostgresClient, clients: Int, until: ContinuousClock.Instant, accounts: Int, on executor: (any TaskExecutor)?
+    ) async throws -> Int {
         try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<clients {
-                group.addTask {
+                group.addTask(executorPreference: executor) {
                     var done = 0
                     var generator = Xoshiro256StarStar()
                     while ContinuousClock.now < until {
