@@ -16,10 +16,13 @@ package struct JobRunner: Sendable {
     var deliveries: ResultDeliveryQueue?
 
     package struct FinalResult: Sendable {
-        package var body: [UInt8]
         package var json: JSONValue
         package var isStream: Bool
         package var isError: Bool
+
+        /// The body as delivered (canonical JSON), serialized only when asked for: the one-shot
+        /// run prints it, while the queue loop and the endpoint server never read it.
+        package var body: [UInt8] { (try? json.serialized()) ?? [] }
     }
 
     /// Returns the final result delivered, or nil when the job was stopped. `executionTimeout`
@@ -93,7 +96,7 @@ package struct JobRunner: Sendable {
             if delivered == .delivered { logger.info("Finished.") }
         }
         metrics.jobFinished(status: isError ? "FAILED" : "COMPLETED", duration: .now - started)
-        return FinalResult(body: payload.bytes, json: payload.json, isStream: isStream, isError: isError)
+        return FinalResult(json: payload.json, isStream: isStream, isError: isError)
     }
 
     /// A job's own `policy.executionTimeout` (ms), when the platform passes it on.
