@@ -12,8 +12,8 @@ import Synchronization
 /// (`Socket.takeArrivals()`), so a wait that starts after its data came ends at once, and an idle
 /// connection that heard from its server (a shutdown notice, a closed socket) says so without a
 /// system call. A caller that read only part of what had arrived asks for a `recheck`, which
-/// makes the kernel look at the socket again. Waits end by their deadline (checked every 250 ms)
-/// or when the reactor shuts down.
+/// makes the kernel look at the socket again. Waits end by their deadline (checked every sweep
+/// interval, 250 ms unless told) or when the reactor shuts down.
 ///
 /// The thread is also a `TaskExecutor`: a task that prefers it is resumed by its socket's reply on
 /// the thread that saw the reply, instead of being handed to a pool thread (a second wake-up). It
@@ -77,11 +77,19 @@ package final class ReadinessReactor: @unchecked Sendable {
 
     private let epoll: Int32
     private let wakeUp: Int32
+    /// How often deadlines are checked, which is also the longest sleep of an idle thread.
+    private let sweepInterval: Duration
+    private let sweepMilliseconds: Int32
     private let registry = Mutex(Registry())
     private let queue = Mutex(JobQueue())
 
-    /// Starts the reactor's thread; `shutdown()` ends it.
-    package init() throws(ReactorError) {
+    /// Starts the reactor's thread; `shutdown()` ends it. `sweepInterval` (at least 1 ms) bounds
+    /// how late a wait ends after its deadline; tests lengthen it to show that nothing else relies
+    /// on the thread waking by itself.
+    package init(sweepInterval: Duration = .milliseconds(250)) throws(ReactorError) {
+        let milliseconds = max(1, min(Int64(Int32.max), sweepInterval.components.seconds * 1000 + sweepInterval.components.attoseconds / 1_000_000_000_000_000))
+        self.sweepInterval = .milliseconds(milliseconds)
+        sweepMilliseconds = Int32(milliseconds)
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw ReactorError(operation: "epoll_create1", errno: errno) }
         wakeUp = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
@@ -178,17 +186,24 @@ package final class ReadinessReactor: @unchecked Sendable {
             guard registry.running else { return [] }
             registry.running = false
             // Under the lock: the thread cannot see the shutdown (and close `wakeUp`) before this.
-            var one: UInt64 = 1
-            _ = write(wakeUp, &one, 8)
+            wakeThread()
             defer { registry.sockets = [] }
             return registry.sockets.compactMap { $0 }
         }
         for socket in sockets { socket.state.withLock { $0.close() }?.resume(returning: .closed) }
     }
 
+    /// Ends the thread's `epoll_wait`. Callers hold the lock under which the thread decides to
+    /// close `wakeUp`, so the descriptor is still the reactor's.
+    private func wakeThread() {
+        var one: UInt64 = 1
+        _ = write(wakeUp, &one, 8)
+    }
+
     private func loop() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
-        var nextSweep = ContinuousClock.now + .milliseconds(250)
+        var nextSweep = ContinuousClock.now + sweepInterval
+        let executor = asUnownedTaskExecutor()
         var stop = false
         while !stop {
             let jobs = queue.withLock { queue in
@@ -196,9 +211,8 @@ package final class ReadinessReactor: @unchecked Sendable {
                 queue.sleeping = queue.jobs.isEmpty
                 return queue.jobs
             }
-            let executor = asUnownedTaskExecutor()
             for job in jobs { job.runSynchronously(on: executor) }
-            let count = Int(epoll_wait(epoll, &events, Int32(events.count), jobs.isEmpty ? 250 : 0))
+            let count = Int(epoll_wait(epoll, &events, Int32(events.count), jobs.isEmpty ? sweepMilliseconds : 0))
             if jobs.isEmpty && count != 0 { queue.withLock { $0.sleeping = false } }
             if count > 0 {
                 let sockets = registry.withLock { registry in
@@ -222,7 +236,7 @@ package final class ReadinessReactor: @unchecked Sendable {
             }
             let now = ContinuousClock.now
             if now >= nextSweep {
-                nextSweep = now + .milliseconds(250)
+                nextSweep = now + sweepInterval
                 let sockets = registry.withLock { $0.sockets.compactMap { $0 } }
                 for socket in sockets {
                     let late = socket.state.withLock { state in
@@ -255,8 +269,7 @@ extension ReadinessReactor: TaskExecutor {
             if queue.sleeping {
                 queue.sleeping = false
                 // Under the lock: the thread closes `wakeUp` only after marking the queue ended.
-                var one: UInt64 = 1
-                _ = write(wakeUp, &one, 8)
+                wakeThread()
             }
             return true
         }

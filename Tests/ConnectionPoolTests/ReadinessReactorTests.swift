@@ -149,8 +149,6 @@ struct ReadinessReactorTests {
         defer { reactor.shutdown() }
         let pairs = (0..<16).map { _ in SocketPair() }
         let sockets = try pairs.map { try #require(reactor.add($0.near)) }
-        // The reactor has been idle: the first job must wake it from its wait.
-        try await Task.sleep(for: .milliseconds(50))
         let threads = await withTaskGroup(of: (before: pthread_t, after: pthread_t, wake: ReadinessReactor.Wake).self) { group in
             for socket in sockets {
                 group.addTask(executorPreference: reactor) {
@@ -171,9 +169,26 @@ struct ReadinessReactorTests {
         for socket in sockets { reactor.remove(socket) }
     }
 
+    @Test("As an executor: a job wakes an idle thread at once rather than at its next sweep")
+    func executorWakesIdleThread() async throws {
+        // A thread that would otherwise sleep a minute: only the enqueue's wake-up can run the job in time.
+        let reactor = try ReadinessReactor(sweepInterval: .seconds(60))
+        defer { reactor.shutdown() }
+        final class Count: Sendable { let value = Atomic<Int>(0) }
+        let ran = Count()
+        for round in 1...3 {
+            // Long enough for the thread to be asleep in its wait again.
+            try await Task.sleep(for: .milliseconds(100))
+            Task(executorPreference: reactor) { ran.value.add(1, ordering: .relaxed) }
+            // Polled rather than awaited: without the wake-up the job would wait out the minute.
+            try await waitUntil("job \(round) on an idle reactor", timeout: .seconds(5)) { ran.value.load(ordering: .relaxed) == round }
+        }
+    }
+
     @Test("As an executor after shutdown: preferring tasks still run, on the shared pool, and none is lost")
     func executorAfterShutdown() async throws {
-        let reactor = try ReadinessReactor()
+        // The shutdown itself must wake the thread: on its own it would sleep a minute with jobs queued.
+        let reactor = try ReadinessReactor(sweepInterval: .seconds(60))
         let reactorThread = await Task(executorPreference: reactor) { pthread_self() }.value
         final class Record: Sendable {
             let finished = Mutex<[Int]>([])
