@@ -21,18 +21,18 @@ public struct JobRequest: Sendable {
         guard case .object(let fields) = body else {
             throw .invalidRequest("the request body must be a JSON object with an \"input\" key, got \(body.typeName)")
         }
-        guard let input = fields["input"] else {
+        guard let input = fields.value(forKey: "input") else {
             throw .invalidRequest("the request body has no \"input\" key: send {\"input\": …}")
         }
         var webhook: String?
-        if let value = fields["webhook"], value != .null {
+        if let value = fields.value(forKey: "webhook"), value != .null {
             guard let url = value.stringValue, url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw .invalidRequest("\"webhook\" must be an http:// or https:// URL")
             }
             webhook = url
         }
         var policy = JobPolicy()
-        if let value = fields["policy"], value != .null {
+        if let value = fields.value(forKey: "policy"), value != .null {
             policy = try JobPolicy(json: value)
         }
         // Most bodies are just {"input": …}: then there is nothing to copy.

@@ -1,6 +1,6 @@
 extension JSONValue {
     public subscript(key: String) -> JSONValue? {
-        if case .object(let object) = self { return object[key] }
+        if case .object(let object) = self { return object.value(forKey: key) }
         return nil
     }
 
@@ -70,5 +70,16 @@ extension JSONValue {
         case .array: return "array"
         case .object: return "object"
         }
+    }
+}
+
+extension [String: JSONValue] {
+    /// `self[key]`, found by comparing keys when there are few: job bodies, inputs and results
+    /// mostly have one to four, and comparing short keys costs less than hashing one (SipHash)
+    /// for the table. Same answer as the subscript: keys compare as `==`, the table's equality.
+    package func value(forKey key: String) -> JSONValue? {
+        guard count <= 4 else { return self[key] }
+        for (candidate, value) in self where candidate == key { return value }
+        return nil
     }
 }

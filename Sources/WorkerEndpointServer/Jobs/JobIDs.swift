@@ -20,20 +20,30 @@ final class JobIDs: Sendable {
         // Version 4 and the RFC 4122 variant, so the id reads as a random UUID.
         high = (high & ~0xF000) | 0x4000
         low = (low & ~(0xC << 60)) | (0x8 << 60)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(44)
-        if sync { bytes.append(contentsOf: "sync-".utf8) }
-        Self.hex(high >> 32, digits: 8, into: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        Self.hex(high >> 16, digits: 4, into: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        Self.hex(high, digits: 4, into: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        Self.hex(low >> 48, digits: 4, into: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        Self.hex(low, digits: 12, into: &bytes)
-        bytes.append(contentsOf: "-u1".utf8)
-        return String(decoding: bytes, as: UTF8.self)
+        // Written straight into the string's storage: no intermediate array to allocate and copy.
+        return String(unsafeUninitializedCapacity: 44) { buffer in
+            var out = buffer.baseAddress!
+            func put(_ text: StaticString) {
+                out.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
+                out += text.utf8CodeUnitCount
+            }
+            func hex(_ value: UInt64, digits: Int) {
+                Self.hex(value, digits: digits, into: out)
+                out += digits
+            }
+            if sync { put("sync-") }
+            hex(high >> 32, digits: 8)
+            put("-")
+            hex(high >> 16, digits: 4)
+            put("-")
+            hex(high, digits: 4)
+            put("-")
+            hex(low >> 48, digits: 4)
+            put("-")
+            hex(low, digits: 12)
+            put("-u1")
+            return out - buffer.baseAddress!
+        }
     }
 
     /// SplitMix64's finalizer: a bijection on 64 bits that scatters neighbouring inputs.
@@ -44,10 +54,13 @@ final class JobIDs: Sendable {
         return z ^ (z >> 31)
     }
 
-    private static func hex(_ value: UInt64, digits: Int, into bytes: inout [UInt8]) {
-        let alphabet: StaticString = "0123456789abcdef"
+    /// The low `digits` nibbles of `value` as lowercase hex, most significant first.
+    private static func hex(_ value: UInt64, digits: Int, into out: UnsafeMutablePointer<UInt8>) {
+        var value = value
         for index in stride(from: digits - 1, through: 0, by: -1) {
-            bytes.append(alphabet.utf8Start[Int((value >> UInt64(index * 4)) & 0xF)])
+            let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+            out[index] = nibble < 10 ? nibble &+ 48 : nibble &+ 87
+            value >>= 4
         }
     }
 }

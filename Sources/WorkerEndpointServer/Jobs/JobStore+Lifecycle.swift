@@ -7,7 +7,7 @@ import WorkerRuntime
 extension JobStore {
     /// Queues a validated request; the job starts when a slot is free. A `/runsync` job that
     /// finds a free slot (and nobody queued before it) starts on the caller's thread
-    /// (`Task.immediate`): the caller waits for it anyway, and a job that finishes without
+    /// (`Task.immediateDetached`): the caller waits for it anyway, and a job that finishes without
     /// suspending then costs no thread hand-off. Returns the job, and its report when it is
     /// already final. With `events`, the job's chunks and final report go there from its start.
     /// Past the queued-input budget (`QUEUED_INPUT_MB`) a job is refused with a 429 and
@@ -85,7 +85,9 @@ extension JobStore {
     private func start(_ started: [StoredJob], immediately first: StoredJob?) -> JobStatusReport? {
         var finished: JobStatusReport?
         for job in started {
-            let task = job === first ? Task.immediate { await self.execute(job) } : Task { await self.execute(job) }
+            // Detached: a job outlives the request that submitted it and takes nothing from its
+            // task (its task-local values cost a copy per job).
+            let task = job === first ? Task.immediateDetached { await self.execute(job) } : Task.detached { await self.execute(job) }
             let now = self.now()
             let (stoppedMeanwhile, report) = state.withLock { _ -> (Bool, JobStatusReport?) in
                 if job.status.isFinal {

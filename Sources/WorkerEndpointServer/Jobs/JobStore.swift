@@ -50,18 +50,21 @@ final class JobStore: Sendable {
     let context: WorkerContext
     let limits: WorkerConfiguration.Limits
     let ids = JobIDs()
+    /// Shared by the runners of all jobs (one is made per job, for its sink).
+    let runnerSettings: JobRunner.Settings
     /// The store's clock: tests move it instead of sleeping through retention periods.
     let now: @Sendable () -> ContinuousClock.Instant
 
     init(context: WorkerContext, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.context = context
         self.limits = context.configuration.limits
+        self.runnerSettings = context.runnerSettings
         self.now = now
         state = Mutex(State(concurrency: max(1, context.configuration.concurrency)))
     }
 
     /// The runtime's job runner, delivering `job`'s output into this store.
-    func runner(for job: StoredJob) -> JobRunner { context.runner(sink: StoreSink(store: self, job: job)) }
+    func runner(for job: StoredJob) -> JobRunner { JobRunner(settings: runnerSettings, inProcessSink: StoreSink(store: self, job: job)) }
     var logger: Logger { context.logger }
     var metrics: WorkerMetrics { context.metrics }
     var workerID: String? { context.configuration.podIDIsSet ? context.configuration.workerID : nil }

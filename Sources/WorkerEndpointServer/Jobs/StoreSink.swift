@@ -3,7 +3,7 @@ import WorkerRuntime
 
 /// Where the runner's output goes in the endpoint server: into the job store, for one job (held
 /// by reference, so nothing is looked up by id on the way).
-struct StoreSink: ResultSink {
+struct StoreSink: InProcessResultSink {
     let store: JobStore
     let job: StoredJob
 
@@ -11,9 +11,13 @@ struct StoreSink: ResultSink {
         if body.json["status"] == "IN_PROGRESS", !isStream {
             store.recordProgress(job, body.json["output"] ?? .null)
         } else {
-            store.recordResult(job, body.json, bytes: body.byteCount, isStream: isStream)
+            record(body, jobID: jobID, isStream: isStream)
         }
         return .delivered
+    }
+
+    func record(_ body: ResultPayload, jobID: String, isStream: Bool) {
+        store.recordResult(job, body.json, bytes: body.byteCount, isStream: isStream)
     }
 
     func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {

@@ -58,9 +58,10 @@ package struct EndpointRouteContext: Sendable {
         if let length = request.headers.firstValue(.contentLength).flatMap(Int.init), length > limit {
             throw APIError.tooLarge("the request body is \(length) bytes; the limit here is \(limit) bytes")
         }
-        var request = request
         do {
-            return try await request.collectBody(upTo: limit)
+            // The body itself, not `collectBody`: that copies the request to store the collected
+            // buffer in it, which nobody reads again.
+            return try await request.body.collect(upTo: limit)
         } catch {
             throw APIError.tooLarge("the request body is over the limit of \(limit) bytes")
         }

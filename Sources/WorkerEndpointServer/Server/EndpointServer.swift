@@ -14,8 +14,9 @@ package struct EndpointServer: Sendable {
     let metrics: PrometheusMetrics
     let routeGroups: [EndpointRouteGroup]
 
-    var health: WorkerHealth { store.context.health }
-    var routeContext: EndpointRouteContext { EndpointRouteContext(store: store, health: health, server: configuration) }
+    let health: WorkerHealth
+    /// Made once: every job route uses it, and building it copied the server's configuration.
+    let routeContext: EndpointRouteContext
 
     /// The server for `context`'s handler; `now` is the job store's clock (tests move it).
     init(
@@ -24,6 +25,8 @@ package struct EndpointServer: Sendable {
     ) {
         self.store = JobStore(context: context, now: now)
         self.configuration = configuration
+        self.health = context.health
+        self.routeContext = EndpointRouteContext(store: store, health: context.health, server: configuration)
         self.metrics = metrics
         self.routeGroups = [OpenAIRoutes.group] + context.contributions(of: EndpointRouteGroup.self)
     }

@@ -4,16 +4,52 @@ import WorkerJSON
 /// Runs one job through the handler and delivers what it produced: stream chunks, progress,
 /// then exactly one final result (or nothing for a job the platform stopped).
 package struct JobRunner: Sendable {
-    let handler: any RawJobHandler
+    /// What every job of a run shares, behind one reference: the endpoint server makes a runner
+    /// per job (its sink is the job's), and copying the configuration's strings and arrays into
+    /// each was a measurable share of a /runsync.
+    package final class Settings: Sendable {
+        let handler: any RawJobHandler
+        let options: WorkerOptions
+        let configuration: WorkerConfiguration
+        let metrics: WorkerMetrics
+        let logger: Logger
+        let resultRetryDelays: [Duration]
+
+        package init(
+            handler: any RawJobHandler, options: WorkerOptions, configuration: WorkerConfiguration, metrics: WorkerMetrics,
+            logger: Logger
+        ) {
+            self.handler = handler
+            self.options = options
+            self.configuration = configuration
+            self.metrics = metrics
+            self.logger = logger
+            self.resultRetryDelays = configuration.timings.resultRetryDelays
+        }
+    }
+
+    let settings: Settings
     let sink: any ResultSink
-    let options: WorkerOptions
-    let configuration: WorkerConfiguration
-    let metrics: WorkerMetrics
-    let logger: Logger
     /// A queue worker's: final results are handed over and delivered in the background, so the
     /// job's slot frees as soon as it finishes. Without one (HTTP modes, one-shot) they are
     /// delivered before `run` returns.
     var deliveries: ResultDeliveryQueue?
+    /// `sink`, when it takes final results at once (set by the initializer that knows).
+    let inProcess: (any InProcessResultSink)?
+
+    package init(settings: Settings, sink: any ResultSink, deliveries: ResultDeliveryQueue? = nil) {
+        self.settings = settings
+        self.sink = sink
+        self.deliveries = deliveries
+        self.inProcess = nil
+    }
+
+    package init(settings: Settings, inProcessSink sink: some InProcessResultSink) {
+        self.settings = settings
+        self.sink = sink
+        self.deliveries = nil
+        self.inProcess = sink
+    }
 
     package struct FinalResult: Sendable {
         package var json: JSONValue
@@ -32,8 +68,9 @@ package struct JobRunner: Sendable {
         _ job: Job, executionTimeout: Duration? = nil, wasStopped: @escaping @Sendable () -> Bool
     ) async -> FinalResult? {
         let started = ContinuousClock.now
+        let metrics = settings.metrics
         metrics.jobStarted()
-        var logger = self.logger
+        var logger = settings.logger
         logger[metadataKey: "job-id"] = .string(job.id)
         if let batch = job.batchID { logger[metadataKey: "batch-id"] = "\(batch)" }
         logger.info("Started.")
@@ -42,9 +79,9 @@ package struct JobRunner: Sendable {
         }
 
         let sink = self.sink
-        let delivery = Delivery(delays: configuration.timings.resultRetryDelays, logger: logger)
+        let delivery = Delivery(delays: settings.resultRetryDelays, logger: logger)
         let writer = JobOutputWriter(
-            aggregateChunks: options.returnAggregateStream,
+            aggregateChunks: settings.options.returnAggregateStream,
             deliver: { chunk in
                 let body = try ResultPayload(ResultBody.forChunk(chunk))
                 guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
@@ -54,14 +91,14 @@ package struct JobRunner: Sendable {
             progress: { body in
                 _ = await delivery.send("progress update") { await sink.postResult(body, jobID: job.id, isStream: false) }
             })
-        let timeout = executionTimeout ?? Self.policyTimeout(job) ?? options.executionTimeout
+        let timeout = executionTimeout ?? Self.policyTimeout(job) ?? settings.options.executionTimeout
         let context = JobContext(
-            job: job, logger: logger, workerID: configuration.workerID, deadline: timeout.map { started + $0 },
+            job: job, logger: logger, workerID: settings.configuration.workerID, deadline: timeout.map { started + $0 },
             progress: writer.progress)
 
         var thrown: (any Error)?
         do {
-            try await handler.handle(job, output: writer, context: context)
+            try await settings.handler.handle(job, output: writer, context: context)
         } catch {
             thrown = error
         }
@@ -74,21 +111,22 @@ package struct JobRunner: Sendable {
         await writer.drainProgress()
 
         let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, logger: logger)
-        let (payload, isError) = ResultBody.encodeForDelivery(body, refreshWorker: options.refreshWorker)
-        let refresh = options.refreshWorker
-        // A refused result would leave the job without an outcome: report why it failed instead.
-        let fallback: @Sendable (String) -> ResultPayload = { reason in
-            ResultBody.encodeForDelivery(["error": .string("the platform refused the job's result: \(reason)")], refreshWorker: refresh).0
-        }
-        if let deliveries {
+        let (payload, isError) = ResultBody.encodeForDelivery(body, refreshWorker: settings.options.refreshWorker)
+        let refresh = settings.options.refreshWorker
+        if let inProcess {
+            inProcess.record(payload, jobID: job.id, isStream: isStream)
+            logger.info("Finished.")
+        } else if let deliveries {
+            var fallback: (@Sendable (String) -> ResultPayload)?
+            if !isError { fallback = { @Sendable reason in Self.refusedResult(reason, refreshWorker: refresh) } }
             await deliveries.deliver(
-                .init(jobID: job.id, payload: payload, isStream: isStream, logger: logger, fallback: isError ? nil : fallback))
+                .init(jobID: job.id, payload: payload, isStream: isStream, logger: logger, fallback: fallback))
         } else {
             var delivered = await delivery.send("job result") {
                 await sink.postResult(payload, jobID: job.id, isStream: isStream)
             }
             if case .rejected(let reason) = delivered, !isError {
-                let replacement = fallback(reason)
+                let replacement = Self.refusedResult(reason, refreshWorker: refresh)
                 delivered = await delivery.send("error result") {
                     await sink.postResult(replacement, jobID: job.id, isStream: isStream)
                 }
@@ -97,6 +135,12 @@ package struct JobRunner: Sendable {
         }
         metrics.jobFinished(status: isError ? "FAILED" : "COMPLETED", duration: .now - started)
         return FinalResult(json: payload.json, isStream: isStream, isError: isError)
+    }
+
+    /// What a job whose result the platform refused reports instead: without it the job would
+    /// have no outcome.
+    private static func refusedResult(_ reason: String, refreshWorker: Bool) -> ResultPayload {
+        ResultBody.encodeForDelivery(["error": .string("the platform refused the job's result: \(reason)")], refreshWorker: refreshWorker).0
     }
 
     /// A job's own `policy.executionTimeout` (ms), when the platform passes it on.
@@ -108,7 +152,7 @@ package struct JobRunner: Sendable {
     private func finalBody(
         outcome: JobOutputWriter.Outcome, thrown: (any Error)?, logger: Logger
     ) -> (JSONValue, isStream: Bool) {
-        let refresh = options.refreshWorker
+        let refresh = settings.options.refreshWorker
         switch (outcome, thrown) {
         case (.streamError(let error), _):
             return (ResultBody.forStreamError(error, refreshWorker: refresh), true)
@@ -119,8 +163,8 @@ package struct JobRunner: Sendable {
             logger.error("Captured Handler Exception: \(error)")
             return (
                 ResultBody.forThrownError(
-                    error, workerID: configuration.podIDIsSet ? configuration.workerID : nil,
-                    hostname: configuration.podHostname, refreshWorker: refresh), false
+                    error, workerID: settings.configuration.podIDIsSet ? settings.configuration.workerID : nil,
+                    hostname: settings.configuration.podHostname, refreshWorker: refresh), false
             )
         case (.stream(let aggregate), nil):
             return (ResultBody.forStreamEnd(aggregate: aggregate, refreshWorker: refresh), true)

@@ -9,6 +9,13 @@ package protocol ResultSink: Sendable {
     func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome
 }
 
+/// A sink in this process that takes every result at once and never refuses one (the endpoint
+/// server's job store): final results go to it directly, without the retry loop or a suspension.
+package protocol InProcessResultSink: ResultSink {
+    /// A final result.
+    func record(_ body: ResultPayload, jobID: String, isStream: Bool)
+}
+
 /// The platform behind a protocol, so the loop runs against an in-memory source in tests.
 package protocol JobSource: ResultSink {
     /// job-take (one job) or job-take-batch (`count` > 1). Returns when the platform answers;

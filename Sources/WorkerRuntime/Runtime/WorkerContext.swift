@@ -35,9 +35,13 @@ package struct WorkerContext: Sendable {
 
     /// Runs one job at a time through the handler, delivering to `sink`.
     package func runner(sink: any ResultSink, deliveries: ResultDeliveryQueue? = nil) -> JobRunner {
-        JobRunner(
-            handler: handler, sink: sink, options: options, configuration: configuration, metrics: metrics, logger: logger,
-            deliveries: deliveries)
+        JobRunner(settings: runnerSettings, sink: sink, deliveries: deliveries)
+    }
+
+    /// What a runner shares with every other runner of this context; made once by callers that
+    /// make a runner per job.
+    package var runnerSettings: JobRunner.Settings {
+        JobRunner.Settings(handler: handler, options: options, configuration: configuration, metrics: metrics, logger: logger)
     }
 
     /// Every contribution of type `T` the features brought (route groups, for example).
