@@ -42,26 +42,26 @@ public struct JobStatusReport: Sendable, Equatable {
     /// Keys in canonical (byte) order, so the bytes equal the canonical form exactly.
     package func serialized() throws(JSONError) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(128)
-        out.append(contentsOf: #"{"delayTime":"#.utf8)
+        out.reserveCapacity(256)
+        out.append(static: #"{"delayTime":"#)
         JSONValue.serialize(integer: delayTime, into: &out)
         if let error {
-            out.append(contentsOf: #","error":"#.utf8)
+            out.append(static: #","error":"#)
             JSONValue.serialize(string: error, into: &out)
         }
-        out.append(contentsOf: #","executionTime":"#.utf8)
+        out.append(static: #","executionTime":"#)
         JSONValue.serialize(integer: executionTime, into: &out)
-        out.append(contentsOf: #","id":"#.utf8)
+        out.append(static: #","id":"#)
         JSONValue.serialize(string: id, into: &out)
         if let output {
-            out.append(contentsOf: #","output":"#.utf8)
+            out.append(static: #","output":"#)
             try output.serialize(into: &out)
         }
-        out.append(contentsOf: #","status":""#.utf8)
+        out.append(static: #","status":""#)
         out.append(contentsOf: status.rawValue.utf8)
         out.append(UInt8(ascii: "\""))
         if let workerID {
-            out.append(contentsOf: #","workerId":"#.utf8)
+            out.append(static: #","workerId":"#)
             JSONValue.serialize(string: workerID, into: &out)
         }
         out.append(UInt8(ascii: "}"))

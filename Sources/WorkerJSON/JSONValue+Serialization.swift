@@ -102,8 +102,8 @@ extension JSONValue {
 
     private static func write(_ value: JSONValue, into out: inout [UInt8]) throws(JSONError) {
         switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let bool): out.append(contentsOf: (bool ? "true" : "false").utf8)
+        case .null: out.append(static: "null")
+        case .bool(let bool): out.append(static: bool ? "true" : "false")
         case .integer(let int): writeInteger(int, into: &out)
         case .number(let double):
             guard double.isFinite else { throw JSONError("\(double) cannot be represented in JSON") }
@@ -120,6 +120,27 @@ extension JSONValue {
                 try write(element, into: &out)
             }
             out.append(UInt8(ascii: "]"))
+        case .object(let object) where object.count == 1:
+            // Nothing to sort (most results are {"output": …}).
+            let (key, value) = object.first!
+            out.append(UInt8(ascii: "{"))
+            writeString(key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            try write(value, into: &out)
+            out.append(UInt8(ascii: "}"))
+        case .object(let object) where object.count == 2:
+            var pairs = object.makeIterator()
+            var (first, second) = (pairs.next()!, pairs.next()!)
+            if second.key.utf8.lexicographicallyPrecedes(first.key.utf8) { swap(&first, &second) }
+            out.append(UInt8(ascii: "{"))
+            writeString(first.key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            try write(first.value, into: &out)
+            out.append(UInt8(ascii: ","))
+            writeString(second.key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            try write(second.value, into: &out)
+            out.append(UInt8(ascii: "}"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
             // The pairs sorted once (no lookup per key afterwards); keys are unique, so the order is total.
@@ -154,7 +175,8 @@ extension JSONValue {
         out.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { bytes in
-            out.reserveCapacity(out.count + bytes.count + 1)
+            // (No reserveCapacity here: it grows the array to the exact size asked, so a body
+            // written string by string would be copied again for every string.)
             // Runs that need no escape are copied whole; most strings are one run.
             var runStart = 0
             var index = 0
@@ -191,5 +213,14 @@ extension JSONValue {
     @inline(__always)
     private static func hexDigit(_ value: UInt8) -> UInt8 {
         value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+}
+
+extension [UInt8] {
+    /// Appends a literal's UTF-8 bytes in one copy (a `String`'s UTF-8 view is appended byte by
+    /// byte).
+    @inlinable
+    package mutating func append(static text: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }

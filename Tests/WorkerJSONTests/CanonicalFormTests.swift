@@ -14,6 +14,17 @@ struct CanonicalFormTests {
         #expect(try JSONValue.parse(#"{"é":1,"e":2,"E":3}"#).jsonString() == #"{"E":3,"e":2,"é":1}"#)
     }
 
+    @Test("objects of one and two keys (written without sorting a list) follow the same rules")
+    func smallObjects() throws {
+        #expect(try JSONValue.object(["k\"\n": 1]).jsonString() == #"{"k\"\n":1}"#)
+        for pair in [#"{"b":1,"a":[2]}"#, #"{"a":[2],"b":1}"#] {
+            #expect(try JSONValue.parse(pair).jsonString() == #"{"a":[2],"b":1}"#, "\(pair)")
+        }
+        #expect(try JSONValue.parse(#"{"é":1,"z":2}"#).jsonString() == #"{"z":2,"é":1}"#)
+        #expect(throws: JSONError.self) { try JSONValue.object(["x": .number(.nan)]).serialized() }
+        #expect(throws: JSONError.self) { try JSONValue.object(["x": 1, "y": .number(.infinity)]).serialized() }
+    }
+
     @Test("numbers are normalised: the same value parsed from any spelling gives the same text", arguments: [
         ("1", "1"), ("1.0", "1"), ("1e0", "1"), ("10E-1", "1"), ("100e-2", "1"), ("-0", "0"), ("-0.0", "0"),
         ("1e15", "1000000000000000"), ("9007199254740993", "9007199254740993"), ("2.5", "2.5"), ("0.1", "0.1"),

@@ -55,12 +55,16 @@ final class JobIDs: Sendable {
     }
 
     /// The low `digits` nibbles of `value` as lowercase hex, most significant first.
+    @inline(__always)
     private static func hex(_ value: UInt64, digits: Int, into out: UnsafeMutablePointer<UInt8>) {
         var value = value
-        for index in stride(from: digits - 1, through: 0, by: -1) {
-            let nibble = UInt8(truncatingIfNeeded: value & 0xF)
-            out[index] = nibble < 10 ? nibble &+ 48 : nibble &+ 87
-            value >>= 4
+        var index = digits
+        while index > 0 {
+            index -= 1
+            let nibble = UInt8(truncatingIfNeeded: value) & 0xF
+            // '0'...'9' then 'a'...'f': 39 is the gap between '9' + 1 and 'a'.
+            out[index] = nibble &+ 48 &+ (nibble > 9 ? 39 : 0)
+            value &>>= 4
         }
     }
 }
