@@ -3,7 +3,8 @@
 
 1. POST /runsync with the echo handler: the Swift `echo --local` vs runpod-python 1.12.0's
    `--rp_serve_api` (its echo worker), wrk with one thread and 16 connections: throughput and p99;
-   and, on the same Swift server in the same run, GET /ping (the bare server): the job path's cost.
+   and, on the same Swift server in the same run, GET /ping (the bare server): the job path's cost,
+   as the median share over short /ping and /runsync rounds run side by side.
 2. OpenAI passthrough overhead: chat/completions through the local server vs straight to the stub
    upstream (p50 of sequential requests), and the first streamed chunk's arrival time both ways.
 Usage: benchmarks/run.sh server
@@ -28,6 +29,9 @@ import stub_openai  # noqa: E402
 RELEASE = os.environ.get("BENCH_BIN", os.path.join(ROOT, ".build-release", "release"))
 PYTHON = os.environ.get("BENCH_PYTHON", sys.executable)
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+# /ping against /runsync: short rounds side by side (see swift_runsync_and_ping).
+PAIRS = int(os.environ.get("BENCH_PAIRS", "9"))
+PAIR_SECONDS = int(os.environ.get("BENCH_PAIR_SECONDS", "3"))
 LUA = os.path.join(ROOT, "benchmarks", "runsync.lua")
 
 
@@ -60,10 +64,11 @@ def quiet_env(**extra):
     return env
 
 
-def wrk(url, script=LUA):
+def wrk(url, script=LUA, seconds=None, warm_up=True):
     lua = ["-s", script] if script else []
-    subprocess.run(["wrk", "-t1", "-c16", "-d2s", *lua, url], capture_output=True)  # warm-up
-    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{SECONDS}s", "--latency", *lua, url],
+    if warm_up:
+        subprocess.run(["wrk", "-t1", "-c16", "-d2s", *lua, url], capture_output=True)
+    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds or SECONDS}s", "--latency", *lua, url],
                          capture_output=True, text=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -94,20 +99,35 @@ def wrk_against(command, env):
         return wrk(f"http://127.0.0.1:{port}/runsync")
 
 
-def swift_runsync_and_ping(rounds=3):
-    """/runsync and /ping alternately on one server, the median of `rounds` runs each (the host is noisy)."""
+def swift_runsync_and_ping():
+    """/ping and /runsync on one server in PAIRS pairs of adjacent PAIR_SECONDS rounds, the order
+    alternating. The host's speed drifts by tens of percent within a minute, more than the gap
+    being measured, so each pair's share is taken between neighbouring rounds and the median pair
+    is the figure; rates and p99 are the medians of their rounds."""
     with local_server(echo_command, quiet_env(WORKER_CONCURRENCY="16")) as port:
-        runsync, ping = [], []
-        for _ in range(rounds):
-            ping.append(wrk(f"http://127.0.0.1:{port}/ping", script=None))
-            runsync.append(wrk(f"http://127.0.0.1:{port}/runsync"))
+        ping_url, runsync_url = f"http://127.0.0.1:{port}/ping", f"http://127.0.0.1:{port}/runsync"
+        wrk(ping_url, script=None, seconds=2)
+        wrk(runsync_url, seconds=2)
+        runsync, ping, shares = [], [], []
+        for index in range(PAIRS):
+            if index % 2 == 0:
+                p = wrk(ping_url, script=None, seconds=PAIR_SECONDS, warm_up=False)
+                r = wrk(runsync_url, seconds=PAIR_SECONDS, warm_up=False)
+            else:
+                r = wrk(runsync_url, seconds=PAIR_SECONDS, warm_up=False)
+                p = wrk(ping_url, script=None, seconds=PAIR_SECONDS, warm_up=False)
+            ping.append(p)
+            runsync.append(r)
+            shares.append(r[0] / p[0])
         median = lambda runs: sorted(runs)[len(runs) // 2]
-        return median(runsync), median(ping)
+        summary = lambda runs: (median([run[0] for run in runs]), median([run[1] for run in runs]), sum(run[2] for run in runs))
+        return summary(runsync), summary(ping), sorted(shares)
 
 
 def runsync_benchmark():
-    swift, ping = swift_runsync_and_ping()
+    swift, ping, shares = swift_runsync_and_ping()
     return {
+        "shares": shares,
         "swift /ping": ping,
         "swift": swift,
         "runpod-python": wrk_against(lambda port: [PYTHON, os.path.join(ROOT, "benchmarks", "runpod_echo_worker.py"),
@@ -157,8 +177,10 @@ def passthrough_benchmark(count=2000):
 
 
 def main():
-    print(f"endpoint API benchmark (wrk -t1 -c16, {SECONDS} s; same machine, one run)")
+    print(f"endpoint API benchmark (wrk -t1 -c16; swift /ping and /runsync in {PAIRS} pairs of {PAIR_SECONDS} s rounds, "
+          f"runpod-python {SECONDS} s; same machine, one run)")
     runsync = runsync_benchmark()
+    shares = runsync.pop("shares")
     for name, (rate, p99, errors) in runsync.items():
         print(f"  /runsync {name:14s} {rate:10,.0f} req/s  p99 {p99:6.2f} ms  non-2xx {errors}", flush=True)
     passthrough = passthrough_benchmark()
@@ -174,7 +196,9 @@ def main():
     print(f"| /runsync req/s (wrk -t1 -c16) | {swift[0]:,.0f} | {peer[0]:,.0f} | {swift[0] / peer[0]:.1f}x |")
     print(f"| /runsync p99 | {swift[1]:.2f} ms | {peer[1]:.2f} ms | {swift[1] / peer[1]:.2f}x |")
     print(f"| /ping req/s, same server (the bare server) | {ping[0]:,.0f} | | |")
-    print(f"| /runsync as a share of /ping | {swift[0] / ping[0]:.0%} | | |")
+    share = shares[len(shares) // 2]
+    print(f"| /runsync as a share of /ping (median of {len(shares)} side-by-side pairs; "
+          f"pairs {shares[0]:.0%}–{shares[-1]:.0%}) | {share:.0%} | | |")
     print()
     print("| passthrough (stub upstream) | direct | through worker | added |")
     print("|---|---:|---:|---:|")

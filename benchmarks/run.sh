@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker|server|vector|memory|mcp|embeddings|context7|postgres|orchestrator
+# Usage: benchmarks/run.sh worker|server|vector|memory|mcp|embeddings|context7|postgres|orchestrator|instructions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
@@ -28,5 +28,8 @@ case "${1:-worker}" in
     context7) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_context7.py ;;
     postgres) "$venv/bin/python" benchmarks/bench_postgres.py ;;
     orchestrator) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_orchestrator.py ;;
-    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp, embeddings, context7, postgres, orchestrator)" >&2; exit 2 ;;
+    instructions)
+        command -v valgrind >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq valgrind; }
+        bash benchmarks/count_instructions.sh ;;
+    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp, embeddings, context7, postgres, orchestrator, instructions)" >&2; exit 2 ;;
 esac
