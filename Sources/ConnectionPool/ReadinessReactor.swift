@@ -87,7 +87,8 @@ package final class ReadinessReactor: @unchecked Sendable {
     /// how late a wait ends after its deadline; tests lengthen it to show that nothing else relies
     /// on the thread waking by itself.
     package init(sweepInterval: Duration = .milliseconds(250)) throws(ReactorError) {
-        let milliseconds = max(1, min(Int64(Int32.max), sweepInterval.components.seconds * 1000 + sweepInterval.components.attoseconds / 1_000_000_000_000_000))
+        // In Double first: a huge interval must not overflow on the way to epoll's Int32 timeout.
+        let milliseconds = Int64(max(1, min(Double(Int32.max), (sweepInterval / .milliseconds(1)).rounded(.up))))
         self.sweepInterval = .milliseconds(milliseconds)
         sweepMilliseconds = Int32(milliseconds)
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))

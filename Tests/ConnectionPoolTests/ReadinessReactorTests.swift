@@ -185,6 +185,14 @@ struct ReadinessReactorTests {
         }
     }
 
+    @Test("Any sweep interval is accepted: none, negative and huge ones are clamped, not trapped on")
+    func sweepIntervalBounds() throws {
+        for interval: Duration in [.zero, .milliseconds(-5), .seconds(Int64.max), .nanoseconds(1)] {
+            let reactor = try ReadinessReactor(sweepInterval: interval)
+            reactor.shutdown()
+        }
+    }
+
     @Test("As an executor after shutdown: preferring tasks still run, on the shared pool, and none is lost")
     func executorAfterShutdown() async throws {
         // The shutdown itself must wake the thread: on its own it would sleep a minute with jobs queued.

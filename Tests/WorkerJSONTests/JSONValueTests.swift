@@ -5,6 +5,23 @@ import WorkerJSON
 
 @Suite("JSONValue", .defaultPass)
 struct JSONValueTests {
+    @Test("a key is found in objects of every size as the table would find it, canonically equal spellings included")
+    func keyLookup() {
+        for size in 0...7 {
+            var object: [String: JSONValue] = [:]
+            for index in 0..<size { object["key\(index)"] = .integer(Int64(index)) }
+            object["caf\u{E9}"] = "precomposed"
+            let value = JSONValue.object(object)
+            for index in 0..<size { #expect(value["key\(index)"] == .integer(Int64(index)), "size \(size)") }
+            #expect(value["key\(size)"] == nil, "size \(size)")
+            #expect(value[""] == nil)
+            // "e" + U+0301 equals "é" as a String, in the table and in the comparisons alike.
+            #expect(value["cafe\u{301}"] == "precomposed", "size \(size)")
+            #expect(object.value(forKey: "cafe\u{301}") == object["cafe\u{301}"])
+        }
+        #expect(JSONValue.array([1])["key"] == nil)
+    }
+
     @Test("parses and serializes every kind of value, keys sorted")
     func roundTrip() throws {
         let text = #"{"b":[1,2.5,"x\"y\n",null,true],"a":{"big":9007199254740993,"neg":-3,"u":"é☃"}}"#
