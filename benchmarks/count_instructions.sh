@@ -19,6 +19,7 @@ for _ in $(seq 120); do curl -s -o /dev/null "http://127.0.0.1:$port/ping" && br
 runsync=(-s benchmarks/runsync.lua "http://127.0.0.1:$port/runsync")
 wrk -t1 -c16 -d5s "${runsync[@]}" >/dev/null
 wrk -t1 -c16 -d3s "http://127.0.0.1:$port/ping" >/dev/null
+declare -A cost
 for route in ping runsync; do
     if [ "$route" = ping ]; then args=("http://127.0.0.1:$port/ping"); else args=("${runsync[@]}"); fi
     callgrind_control -z "$server" >/dev/null 2>&1
@@ -27,6 +28,6 @@ for route in ping runsync; do
     dump=$(grep -l "^desc: Trigger: dump $route\$" "$work"/out.*)
     instructions=$(awk '/^summary:/ {print $2}' "$dump")
     echo "$route: $requests requests, $((instructions / requests)) instructions a request"
-    eval "${route}_cost=$((instructions / requests))"
+    cost[$route]=$((instructions / requests))
 done
-echo "/runsync over /ping: +$((runsync_cost - ping_cost)) instructions a request; ratio of counts $(awk "BEGIN {printf \"%.3f\", $ping_cost / $runsync_cost}")"
+echo "/runsync over /ping: +$((cost[runsync] - cost[ping])) instructions a request; ratio of counts $(awk "BEGIN {printf \"%.3f\", ${cost[ping]} / ${cost[runsync]}}")"

@@ -205,16 +205,21 @@ package final class ReadinessReactor: @unchecked Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         var nextSweep = ContinuousClock.now + sweepInterval
         let executor = asUnownedTaskExecutor()
+        // Swapped with the queue's list under the lock and emptied here, so neither list is
+        // reallocated per turn (a copy handed out under the lock made the queue's list shared,
+        // and emptying a shared list allocates a new one).
+        var batch: [UnownedJob] = []
         var stop = false
         while !stop {
-            let jobs = queue.withLock { queue in
-                defer { queue.jobs.removeAll(keepingCapacity: true) }
-                queue.sleeping = queue.jobs.isEmpty
-                return queue.jobs
+            queue.withLock { queue in
+                swap(&queue.jobs, &batch)
+                queue.sleeping = batch.isEmpty
             }
-            for job in jobs { job.runSynchronously(on: executor) }
-            let count = Int(epoll_wait(epoll, &events, Int32(events.count), jobs.isEmpty ? sweepMilliseconds : 0))
-            if jobs.isEmpty && count != 0 { queue.withLock { $0.sleeping = false } }
+            let idle = batch.isEmpty
+            for job in batch { job.runSynchronously(on: executor) }
+            batch.removeAll(keepingCapacity: true)
+            let count = Int(epoll_wait(epoll, &events, Int32(events.count), idle ? sweepMilliseconds : 0))
+            if idle && count != 0 { queue.withLock { $0.sleeping = false } }
             if count > 0 {
                 let sockets = registry.withLock { registry in
                     stop = !registry.running

@@ -120,26 +120,18 @@ extension JSONValue {
                 try write(element, into: &out)
             }
             out.append(UInt8(ascii: "]"))
-        case .object(let object) where object.count == 1:
-            // Nothing to sort (most results are {"output": …}).
-            let (key, value) = object.first!
+        case .object(let object) where object.count <= 2:
+            // Up to two members are put in order without sorting a list (most results are
+            // {"output": …}).
+            var members = object.makeIterator()
+            var (first, second) = (members.next(), members.next())
+            if let a = first, let b = second, b.key.utf8.lexicographicallyPrecedes(a.key.utf8) { swap(&first, &second) }
             out.append(UInt8(ascii: "{"))
-            writeString(key, into: &out)
-            out.append(UInt8(ascii: ":"))
-            try write(value, into: &out)
-            out.append(UInt8(ascii: "}"))
-        case .object(let object) where object.count == 2:
-            var pairs = object.makeIterator()
-            var (first, second) = (pairs.next()!, pairs.next()!)
-            if second.key.utf8.lexicographicallyPrecedes(first.key.utf8) { swap(&first, &second) }
-            out.append(UInt8(ascii: "{"))
-            writeString(first.key, into: &out)
-            out.append(UInt8(ascii: ":"))
-            try write(first.value, into: &out)
-            out.append(UInt8(ascii: ","))
-            writeString(second.key, into: &out)
-            out.append(UInt8(ascii: ":"))
-            try write(second.value, into: &out)
+            if let first { try writeMember(first, into: &out) }
+            if let second {
+                out.append(UInt8(ascii: ","))
+                try writeMember(second, into: &out)
+            }
             out.append(UInt8(ascii: "}"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
@@ -147,12 +139,17 @@ extension JSONValue {
             let pairs = object.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             for (index, pair) in pairs.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(pair.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                try write(pair.value, into: &out)
+                try writeMember(pair, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// `"key":value`.
+    private static func writeMember(_ member: (key: String, value: JSONValue), into out: inout [UInt8]) throws(JSONError) {
+        writeString(member.key, into: &out)
+        out.append(UInt8(ascii: ":"))
+        try write(member.value, into: &out)
     }
 
     /// Decimal digits straight into the buffer (no intermediate String).

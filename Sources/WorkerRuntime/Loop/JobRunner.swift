@@ -13,6 +13,7 @@ package struct JobRunner: Sendable {
         let configuration: WorkerConfiguration
         let metrics: WorkerMetrics
         let logger: Logger
+        /// Read once: reached through `configuration` per job, it copied the whole timings value.
         let resultRetryDelays: [Duration]
 
         package init(

@@ -16,10 +16,7 @@ package enum ResultBody {
         switch value {
         case .object(let original) where original.value(forKey: "error") == nil && original.value(forKey: "refresh_worker") == nil:
             // Nothing to pop: the output is the value itself, not a copy of it.
-            if !original.isEmpty {
-                if !refreshWorker { return ["output": value] }
-                body["output"] = value
-            }
+            if !original.isEmpty { body["output"] = value }
         case .object(var object):
             let error = object.removeValue(forKey: "error")
             let refresh = object.removeValue(forKey: "refresh_worker")
