@@ -106,10 +106,11 @@ struct CachingHandler: RawJobHandler {
         else {
             return try await inner.handle(job, output: output, context: context)
         }
-        let (cached, failed) = await cache.lookup(key, logger: context.logger)
+        let logger = context.logger
+        let (cached, failed) = await cache.lookup(key, logger: logger)
         if let cached {
             hits.increment()
-            context.logger.debug("Response cache hit")
+            logger.debug("Response cache hit")
             return try output.respond(cached)
         }
         (failed ? failures : misses).increment()
@@ -129,7 +130,7 @@ struct CachingHandler: RawJobHandler {
             }
             if case .value(let value) = output.outcome, !Self.isErrorResult(value) { answer = value }
             // Stored before the flight lands, so a job arriving in between finds it cached.
-            if let answer { await cache.store(key, answer, logger: context.logger) }
+            if let answer { await cache.store(key, answer, logger: logger) }
             cache.flights.finish(key, answer: answer)
         }
     }

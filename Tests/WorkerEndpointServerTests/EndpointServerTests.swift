@@ -413,6 +413,32 @@ struct EndpointServerTests {
         }
     }
 
+    @Test("/metrics: the queue depth follows jobs queued, started and purged (set only when it changes)")
+    func queueDepthGauge() async throws {
+        let (handler, gate) = gatedEcho(blocking: "blocker")
+        try await withServer(handler) { client, _ in
+            func depth() async throws -> Double? {
+                let text = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+                return text.split(separator: "\n").first { $0.hasPrefix("worker_queue_depth ") }.flatMap { Double($0.dropFirst(19)) }
+            }
+            let running = try #require(try await client.call(.post, "/run", json: ["input": "blocker"]).body?["id"]?.stringValue)
+            try await client.waitForStatus(running, "IN_PROGRESS")
+            for index in 0..<2 { try await client.call(.post, "/run", json: ["input": .integer(Int64(index))]) }
+            #expect(try await depth() == 2)
+            try await client.call(.post, "/purge-queue")
+            #expect(try await depth() == 0)
+            // The same depth as before the purge: still set (the purge's 0 was recorded as set).
+            var queued: [String] = []
+            for index in 0..<2 {
+                queued.append(try #require(try await client.call(.post, "/run", json: ["input": .integer(Int64(index))]).body?["id"]?.stringValue))
+            }
+            #expect(try await depth() == 2)
+            gate.open()
+            for id in [running] + queued { #expect(try await client.waitForFinal(id)["status"] == "COMPLETED") }
+            #expect(try await depth() == 0)
+        }
+    }
+
     @Test("/run answers IN_QUEUE even when a free slot started the job at once; HEAD /health; escaped ids are decoded")
     func smallRules() async throws {
         try await withServer { client, _ in

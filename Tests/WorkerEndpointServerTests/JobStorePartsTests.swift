@@ -27,6 +27,37 @@ struct JobStorePartsTests {
         #expect(JobIDs().next(sync: false) != JobIDs().next(sync: false))
     }
 
+    @Test("the job table's keys: any copy of an id finds its entry, digests keep ids apart, other ids find nothing")
+    func jobTableKeys() {
+        let ids = JobIDs()
+        var table: [JobTable.Key: Int] = [:]
+        var made: [String] = []
+        for index in 0..<20_000 {
+            let id = ids.next(sync: index.isMultiple(of: 3))
+            made.append(id)
+            table[JobTable.Key(id)] = index
+        }
+        for (index, id) in made.enumerated() {
+            // A separate string with the same bytes, as a client's path gives.
+            let copy = String(decoding: Array(id.utf8), as: UTF8.self)
+            #expect(table[JobTable.Key(copy)] == index)
+        }
+        #expect(Set(made.map { JobTable.Key($0).hash }).count == made.count, "no two ids share a digest")
+        // Every byte counts, the tail after the last whole 8 bytes included, and so does the length.
+        let base = "sync-0123456789abcdef0123456789abcdef012-u1"
+        var digests = Set<Int>()
+        for position in base.utf8.indices {
+            var bytes = Array(base.utf8)
+            bytes[base.utf8.distance(from: base.utf8.startIndex, to: position)] ^= 1
+            digests.insert(JobTable.Key(String(decoding: bytes, as: UTF8.self)).hash)
+        }
+        #expect(digests.count == base.utf8.count)
+        #expect(JobTable.Key("a").hash != JobTable.Key("a\u{0}").hash)
+        for other in ["", "nope", "é", String(repeating: "x", count: 1000), String(made[0].dropLast())] {
+            #expect(table[JobTable.Key(other)] == nil)
+        }
+    }
+
     @Test("the FIFO releases what it hands out and compacts as it goes")
     func fifo() {
         final class Tracked {}

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 import WorkerJSON
@@ -40,6 +41,23 @@ struct RunPodLogHandlerTests {
             ["requestId": .null, "message": "no job", "level": "INFO"],
             ["requestId": "job-7", "message": "boom code=9", "level": "ERROR"],
         ])
+    }
+
+    @Test("a job's lines carry its job-id and batch-id; a line below the level is never built; so does the handler's logger")
+    func jobLog() throws {
+        let collector = LogCollector()
+        let job = try Job(json: ["id": "job-3", "input": 1, "batchId": "b-1"])
+        let log = JobLog(base: collector.logger(level: .info), job: job)
+        log(.info, "Started.")
+        let built = Mutex(false)
+        log(.debug, "\(built.withLock { $0 = true })")
+        #expect(!built.withLock { $0 }, "the message of a disabled level is not evaluated")
+        let context = JobContext(job: job, logger: collector.logger(), workerID: "w", deadline: nil, progress: { _ in })
+        context.logger.warning("from the handler")
+        #expect(collector.all == ["INFO   | job-3 | Started. batch-id=b-1\n", "WARN   | job-3 | from the handler batch-id=b-1\n"])
+        let plain = JobContext(job: try Job(json: ["id": "job-4", "input": 1]), logger: collector.logger(), workerID: "w", deadline: nil, progress: { _ in })
+        #expect(plain.logger[metadataKey: "job-id"] == "job-4")
+        #expect(plain.logger[metadataKey: "batch-id"] == nil)
     }
 
     @Test("messages over 4,096 characters are cut in the middle; long UTF-8 under 4,096 characters is not")

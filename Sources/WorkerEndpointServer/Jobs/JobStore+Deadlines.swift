@@ -53,7 +53,7 @@ extension JobStore {
         for (id, limit) in timedOut {
             stop(id, as: .timedOut, error: "the job ran longer than its execution timeout of \(limit.wholeMilliseconds) ms")
         }
-        metrics.queued(counts().queued)
+        state.withLock { publishQueueDepth(&$0) }
     }
 
     /// Forgets finished jobs whose retention has passed, oldest first, a small batch per lock hold

@@ -12,21 +12,26 @@ extension JobStore {
     /// already final. With `events`, the job's chunks and final report go there from its start.
     /// Past the queued-input budget (`QUEUED_INPUT_MB`) a job is refused with a 429 and
     /// `Retry-After`, unless the queue is empty: one job larger than the budget still runs.
+    /// `requestBytes` is the length of the body the request came in, when there was one.
     @discardableResult
     func submit(
-        _ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil, retained: Bool = true
+        _ request: JobRequest, sync: Bool, events: AsyncStream<JobEvent>.Continuation? = nil, retained: Bool = true,
+        requestBytes: Int? = nil
     ) throws(APIError) -> (job: StoredJob, finished: JobStatusReport?) {
         let job = StoredJob(
             id: ids.next(sync: sync), request: request, defaults: (limits.defaultExecutionTimeout, limits.defaultTTL),
-            isSync: sync, now: now())
+            isSync: sync, now: now(), requestBytes: requestBytes)
         job.retained = retained
         let admitted = state.withLock { state -> [StoredJob]? in
             guard state.queued == 0 || state.queuedBytes + job.inputBytes <= limits.queuedInputBytes else { return nil }
             if let events { addListener(events, to: job, in: &state) }
             state.jobs.insert(job)
-            state.active[job.key] = job
             enqueue(job, in: &state)
-            return startQueued(in: &state)
+            let started = startQueued(in: &state)
+            // A /runsync job about to run on this thread joins the active set in `start`, and only
+            // if it has not finished by then (most have): two hash-table updates saved per job.
+            if !sync || !started.contains(where: { $0 === job }) { state.active[job.key] = job }
+            return started
         }
         guard let started = admitted else {
             events?.finish()
@@ -57,11 +62,13 @@ extension JobStore {
 
     /// Marks the queued jobs that free slots allow as started (under the lock).
     private func startQueued(in state: inout State) -> [StoredJob] {
-        let limit = context.options.concurrency.evaluate(current: state.concurrency, environment: context.configuration.concurrency)
+        let limit =
+            fixedConcurrency
+            ?? context.options.concurrency.evaluate(current: state.concurrency, environment: context.configuration.concurrency)
         state.concurrency = limit
         var started: [StoredJob] = []
         guard !state.closed, state.running < limit, !state.queue.isEmpty else {
-            metrics.queued(state.queued)
+            publishQueueDepth(&state)
             return started
         }
         let now = self.now()
@@ -75,8 +82,16 @@ extension JobStore {
             job.startedAt = now
             started.append(job)
         }
-        metrics.queued(state.queued)
+        publishQueueDepth(&state)
         return started
+    }
+
+    /// The queue-depth gauge, set when the depth changed since it was last set (twice a job
+    /// otherwise, for the same value). Under the lock, so values are set in order.
+    func publishQueueDepth(_ state: inout State) {
+        guard state.queued != state.publishedQueueDepth else { return }
+        state.publishedQueueDepth = state.queued
+        metrics.queued(state.queued)
     }
 
     /// Runs the started jobs' tasks, after the lock: an immediate task runs its job right here,
@@ -89,12 +104,13 @@ extension JobStore {
             // task (its task-local values cost a copy per job).
             let task = job === first ? Task.immediateDetached { await self.execute(job) } : Task.detached { await self.execute(job) }
             let now = self.now()
-            let (stoppedMeanwhile, report) = state.withLock { _ -> (Bool, JobStatusReport?) in
+            let (stoppedMeanwhile, report) = state.withLock { state -> (Bool, JobStatusReport?) in
                 if job.status.isFinal {
                     return (false, job === first ? job.report(now: now, workerID: workerID) : nil)
                 }
                 if job.stopped { return (true, nil) }
                 job.task = task
+                if job === first { state.active[job.key] = job }
                 return (false, nil)
             }
             // A /cancel or timeout between the start and here found no task to cancel.
@@ -283,6 +299,7 @@ extension JobStore {
             }
             state.queued = 0
             state.queuedBytes = 0
+            publishQueueDepth(&state)
         }
         // A purged job is gone (404), as on the platform: its waiters wake to find nothing.
         for observer in observers {
@@ -290,7 +307,6 @@ extension JobStore {
             for listener in observer.listeners { listener.finish() }
         }
         for _ in removedJobs { metrics.jobStopped(status: JobStatus.cancelled.rawValue) }
-        metrics.queued(0)
         return ["removed": .integer(Int64(removedJobs.count)), "status": "completed"]
     }
 

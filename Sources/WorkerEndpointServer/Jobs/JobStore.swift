@@ -26,11 +26,14 @@ final class JobStore: Sendable {
         var retainedBytes = 0
         var running = 0
         var concurrency: Int
+        /// The queue depth the metrics were last given.
+        var publishedQueueDepth = 0
         var counters = Counters()
         /// Finished jobs in finishing order, one list per retention, for O(1) expiry.
         var expiries = FIFO<StoredJob>()
         var syncExpiries = FIFO<StoredJob>()
-        /// Queued and running jobs: the only ones with a TTL or execution timeout to watch.
+        /// Queued and running jobs: the only ones with a TTL or execution timeout to watch. (A
+        /// /runsync job started on its caller's thread joins when that first run returns unfinished.)
         var active: [ObjectIdentifier: StoredJob] = [:]
         /// Jobs someone waits on (/runsync, /status-sync), whose waits have deadlines.
         var waited: [ObjectIdentifier: StoredJob] = [:]
@@ -52,6 +55,8 @@ final class JobStore: Sendable {
     let ids = JobIDs()
     /// Shared by the runners of all jobs (one is made per job, for its sink).
     let runnerSettings: JobRunner.Settings
+    /// The job concurrency, unless the handler's rule is dynamic (re-evaluated as jobs start).
+    let fixedConcurrency: Int?
     /// The store's clock: tests move it instead of sleeping through retention periods.
     let now: @Sendable () -> ContinuousClock.Instant
 
@@ -60,6 +65,9 @@ final class JobStore: Sendable {
         self.limits = context.configuration.limits
         self.runnerSettings = context.runnerSettings
         self.now = now
+        let concurrency = context.options.concurrency
+        fixedConcurrency =
+            concurrency.isDynamic ? nil : concurrency.evaluate(current: 1, environment: context.configuration.concurrency)
         state = Mutex(State(concurrency: max(1, context.configuration.concurrency)))
     }
 

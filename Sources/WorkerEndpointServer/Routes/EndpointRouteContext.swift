@@ -45,9 +45,14 @@ package struct EndpointRouteContext: Sendable {
 
     /// The request body as JSON: 413 over `limit` bytes, 400 (saying where) when malformed.
     package func readJSON(_ request: Request, limit: Int) async throws(APIError) -> JSONValue {
+        try await readJSONBody(request, limit: limit).json
+    }
+
+    /// `readJSON`, with the body's length.
+    package func readJSONBody(_ request: Request, limit: Int) async throws(APIError) -> (json: JSONValue, bytes: Int) {
         let buffer = try await readBody(request, limit: limit)
         do {
-            return try JSONValue.parse(buffer.readableBytesView)
+            return (try JSONValue.parse(buffer.readableBytesView), buffer.readableBytes)
         } catch {
             throw APIError.badRequest("the request body is \(error)")
         }

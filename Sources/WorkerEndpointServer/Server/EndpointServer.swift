@@ -110,7 +110,8 @@ package struct EndpointServer: Sendable {
         let context = routeContext
         try context.ensureReady()
         let limit = sync ? store.limits.runsyncBodyBytes : store.limits.runBodyBytes
-        let (job, _) = try store.submit(try jobRequest(try await context.readJSON(request, limit: limit)), sync: sync)
+        let body = try await context.readJSONBody(request, limit: limit)
+        let (job, _) = try store.submit(try jobRequest(body.json), sync: sync, requestBytes: body.bytes)
         // Always IN_QUEUE, as on the platform, even when a free slot has started the job already.
         return .json(["id": .string(job.id), "status": .string(JobStatus.inQueue.rawValue)])
     }
@@ -119,8 +120,8 @@ package struct EndpointServer: Sendable {
         let context = routeContext
         try context.ensureReady()
         let wait = try waitParameter(request)
-        let body = try await context.readJSON(request, limit: store.limits.runsyncBodyBytes)
-        let (job, finished) = try store.submit(try jobRequest(body), sync: true)
+        let body = try await context.readJSONBody(request, limit: store.limits.runsyncBodyBytes)
+        let (job, finished) = try store.submit(try jobRequest(body.json), sync: true, requestBytes: body.bytes)
         // A job that finished on this thread (it never suspended) is answered at once.
         if let finished { return .json(finished) }
         guard let report = await store.waitForFinal(job.id, timeout: wait) else { throw notFound(job.id) }

@@ -5,8 +5,10 @@ import WorkerJSON
 public struct JobContext: Sendable {
     /// The whole job object, unknown keys included.
     public let job: Job
-    /// A logger whose metadata carries `job-id`.
-    public let logger: Logger
+    /// A logger whose metadata carries `job-id` (and `batch-id` in a batch). Made on each use, so
+    /// a job that logs nothing pays nothing for it: keep it in a local to log many lines.
+    public var logger: Logger { log.logger }
+    let log: JobLog
     /// The worker's id (`RUNPOD_POD_ID`).
     public let workerID: String
     /// When the job's execution timeout runs out: the job's `policy.executionTimeout` (the HTTP
@@ -22,8 +24,15 @@ public struct JobContext: Sendable {
         job: Job, logger: Logger, workerID: String, deadline: ContinuousClock.Instant?,
         progress: @escaping @Sendable (JSONValue) -> Void
     ) {
+        self.init(job: job, log: JobLog(base: logger, job: job), workerID: workerID, deadline: deadline, progress: progress)
+    }
+
+    package init(
+        job: Job, log: JobLog, workerID: String, deadline: ContinuousClock.Instant?,
+        progress: @escaping @Sendable (JSONValue) -> Void
+    ) {
         self.job = job
-        self.logger = logger
+        self.log = log
         self.workerID = workerID
         self.deadline = deadline
         self.progressSink = progress
@@ -44,7 +53,7 @@ public struct JobContext: Sendable {
         do {
             progressSink(try JSONValue(encoding: value))
         } catch {
-            logger.warning("Progress update dropped: \(error)")
+            log(.warning, "Progress update dropped: \(error)")
         }
     }
 

@@ -71,30 +71,20 @@ package struct JobRunner: Sendable {
         let started = ContinuousClock.now
         let metrics = settings.metrics
         metrics.jobStarted()
-        var logger = settings.logger
-        logger[metadataKey: "job-id"] = .string(job.id)
-        if let batch = job.batchID { logger[metadataKey: "batch-id"] = "\(batch)" }
-        logger.info("Started.")
-        if logger.logLevel <= .trace, let input = try? job.input.jsonString() {
-            logger.trace("Input: \(input.prefix(1024))")
+        let log = JobLog(base: settings.logger, job: job)
+        log(.info, "Started.")
+        if log.base.logLevel <= .trace, let input = try? job.input.jsonString() {
+            log(.trace, "Input: \(input.prefix(1024))")
         }
 
         let sink = self.sink
-        let delivery = Delivery(delays: settings.resultRetryDelays, logger: logger)
+        let delivery = Delivery(delays: settings.resultRetryDelays, log: log)
+        let posts = JobPosts(sink: sink, delivery: delivery, jobID: job.id)
         let writer = JobOutputWriter(
-            aggregateChunks: settings.options.returnAggregateStream,
-            deliver: { chunk in
-                let body = try ResultPayload(ResultBody.forChunk(chunk))
-                guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
-                let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: job.id) }
-                if let reason = outcome.reason { throw DeliveryError(reason: reason) }
-            },
-            progress: { body in
-                _ = await delivery.send("progress update") { await sink.postResult(body, jobID: job.id, isStream: false) }
-            })
+            aggregateChunks: settings.options.returnAggregateStream, deliver: posts.chunk, progress: posts.progress)
         let timeout = executionTimeout ?? Self.policyTimeout(job) ?? settings.options.executionTimeout
         let context = JobContext(
-            job: job, logger: logger, workerID: settings.configuration.workerID, deadline: timeout.map { started + $0 },
+            job: job, log: log, workerID: settings.configuration.workerID, deadline: timeout.map { started + $0 },
             progress: writer.progress)
 
         var thrown: (any Error)?
@@ -106,22 +96,22 @@ package struct JobRunner: Sendable {
         if wasStopped() {
             writer.cancelProgress()
             metrics.jobAbandoned()
-            logger.info("Job stopped.")
+            log(.info, "Job stopped.")
             return nil
         }
         await writer.drainProgress()
 
-        let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, logger: logger)
+        let (body, isStream) = finalBody(outcome: writer.outcome, thrown: thrown, log: log)
         let (payload, isError) = ResultBody.encodeForDelivery(body, refreshWorker: settings.options.refreshWorker)
         let refresh = settings.options.refreshWorker
         if let inProcess {
             inProcess.record(payload, jobID: job.id, isStream: isStream)
-            logger.info("Finished.")
+            log(.info, "Finished.")
         } else if let deliveries {
             var fallback: (@Sendable (String) -> ResultPayload)?
             if !isError { fallback = { @Sendable reason in Self.refusedResult(reason, refreshWorker: refresh) } }
             await deliveries.deliver(
-                .init(jobID: job.id, payload: payload, isStream: isStream, logger: logger, fallback: fallback))
+                .init(jobID: job.id, payload: payload, isStream: isStream, logger: log.logger, fallback: fallback))
         } else {
             var delivered = await delivery.send("job result") {
                 await sink.postResult(payload, jobID: job.id, isStream: isStream)
@@ -132,7 +122,7 @@ package struct JobRunner: Sendable {
                     await sink.postResult(replacement, jobID: job.id, isStream: isStream)
                 }
             }
-            if delivered == .delivered { logger.info("Finished.") }
+            if delivered == .delivered { log(.info, "Finished.") }
         }
         metrics.jobFinished(status: isError ? "FAILED" : "COMPLETED", duration: .now - started)
         return FinalResult(json: payload.json, isStream: isStream, isError: isError)
@@ -151,17 +141,17 @@ package struct JobRunner: Sendable {
     }
 
     private func finalBody(
-        outcome: JobOutputWriter.Outcome, thrown: (any Error)?, logger: Logger
+        outcome: JobOutputWriter.Outcome, thrown: (any Error)?, log: JobLog
     ) -> (JSONValue, isStream: Bool) {
         let refresh = settings.options.refreshWorker
         switch (outcome, thrown) {
         case (.streamError(let error), _):
             return (ResultBody.forStreamError(error, refreshWorker: refresh), true)
         case (.stream, let error?):
-            logger.error("Captured Handler Exception: \(error)")
+            log(.error, "Captured Handler Exception: \(error)")
             return (ResultBody.forStreamThrown(error, refreshWorker: refresh), true)
         case (_, let error?):
-            logger.error("Captured Handler Exception: \(error)")
+            log(.error, "Captured Handler Exception: \(error)")
             return (
                 ResultBody.forThrownError(
                     error, workerID: settings.configuration.podIDIsSet ? settings.configuration.workerID : nil,
@@ -177,6 +167,34 @@ package struct JobRunner: Sendable {
     }
 }
 
+/// Where one job's chunks and progress updates are posted, behind one reference: the writer's
+/// two closures capture only it, where closures capturing the sink, the delivery and the id each
+/// needed a context of their own, made and freed for every job.
+private final class JobPosts: Sendable {
+    let sink: any ResultSink
+    let delivery: Delivery
+    let jobID: String
+
+    init(sink: any ResultSink, delivery: Delivery, jobID: String) {
+        self.sink = sink
+        self.delivery = delivery
+        self.jobID = jobID
+    }
+
+    @Sendable func chunk(_ chunk: JSONValue) async throws {
+        let body = try ResultPayload(ResultBody.forChunk(chunk))
+        guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
+        let (sink, jobID) = (self.sink, self.jobID)
+        let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: jobID) }
+        if let reason = outcome.reason { throw DeliveryError(reason: reason) }
+    }
+
+    @Sendable func progress(_ body: ResultPayload) async {
+        let (sink, jobID) = (self.sink, self.jobID)
+        _ = await delivery.send("progress update") { await sink.postResult(body, jobID: jobID, isStream: false) }
+    }
+}
+
 /// A post that failed for good.
 package struct DeliveryError: Error, CustomStringConvertible {
     let reason: String
@@ -188,11 +206,11 @@ package struct DeliveryError: Error, CustomStringConvertible {
 /// worker (which uses `ResultDeliveryQueue`).
 package struct Delivery: Sendable {
     let delays: [Duration]
-    let logger: Logger
+    let log: JobLog
 
-    package init(delays: [Duration], logger: Logger) {
+    package init(delays: [Duration], log: JobLog) {
         self.delays = delays
-        self.logger = logger
+        self.log = log
     }
 
     package func send(_ what: String, _ attempt: @Sendable () async -> DeliveryOutcome) async -> DeliveryOutcome {
@@ -203,14 +221,14 @@ package struct Delivery: Sendable {
             case .delivered:
                 return outcome
             case .rejected(let reason):
-                logger.error("Failed to return job results. | \(what) refused: \(reason)")
+                log(.error, "Failed to return job results. | \(what) refused: \(reason)")
                 return outcome
             case .failed(let reason), .throttled(let reason, _):
                 guard index < delays.count else {
-                    logger.error("Failed to return job results. | \(what) failed after \(index + 1) attempts: \(reason)")
+                    log(.error, "Failed to return job results. | \(what) failed after \(index + 1) attempts: \(reason)")
                     return outcome
                 }
-                logger.warning("Posting \(what) failed, retrying in \(delays[index]): \(reason)")
+                log(.warning, "Posting \(what) failed, retrying in \(delays[index]): \(reason)")
                 try? await Task.sleep(for: delays[index])
                 index += 1
             }
