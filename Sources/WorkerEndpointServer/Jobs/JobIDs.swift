@@ -46,8 +46,9 @@ final class JobIDs: Sendable {
         }
     }
 
-    /// SplitMix64's finalizer: a bijection on 64 bits that scatters neighbouring inputs.
-    private static func mix(_ value: UInt64) -> UInt64 {
+    /// SplitMix64's step and finalizer: a bijection on 64 bits that scatters neighbouring inputs
+    /// (the job table's digest mixes with it too).
+    static func mix(_ value: UInt64) -> UInt64 {
         var z = value &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

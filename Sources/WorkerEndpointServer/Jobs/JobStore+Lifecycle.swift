@@ -343,9 +343,8 @@ extension JobStore {
         let delays = limits.webhookRetryDelays
         let timeout = limits.webhookTimeout
         let client = context.httpClient
-        var logger = self.logger
-        logger[metadataKey: "job-id"] = "\(job.id)"
-        Task { [logger] in
+        let logger = JobLog(base: self.logger, jobID: job.id).logger
+        Task {
             await Webhook.deliver(payload, to: url, retryDelays: delays, timeout: timeout, client: client, logger: logger)
         }
     }

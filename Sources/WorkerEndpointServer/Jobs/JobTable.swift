@@ -31,7 +31,7 @@ struct JobTable {
                 var state = secret ^ (UInt64(bytes.count) &* 0x9E37_79B9_7F4A_7C15)
                 var offset = 0
                 while offset + 8 <= raw.count {
-                    state = mix(state ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                    state = JobIDs.mix(state ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
                     offset += 8
                 }
                 var tail: UInt64 = 0
@@ -41,16 +41,8 @@ struct JobTable {
                     shift += 8
                     offset += 1
                 }
-                return Int(truncatingIfNeeded: mix(state ^ tail))
+                return Int(truncatingIfNeeded: JobIDs.mix(state ^ tail))
             }
-        }
-
-        /// SplitMix64's finalizer: every input bit reaches every output bit.
-        private static func mix(_ value: UInt64) -> UInt64 {
-            var z = value
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 

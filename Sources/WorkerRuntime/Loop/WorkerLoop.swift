@@ -106,9 +106,8 @@ package struct WorkerLoop: Sendable {
             if let id = error.jobID {
                 // The platform considers it taken: answer it, or it waits for its timeout.
                 let (body, _) = ResultBody.encodeForDelivery(["error": .string(error.description)], refreshWorker: false)
-                var jobLogger = logger
-                jobLogger[metadataKey: "job-id"] = .string(id)
-                await deliveries.deliver(.init(jobID: id, payload: body, isStream: false, logger: jobLogger))
+                await deliveries.deliver(
+                    .init(jobID: id, payload: body, isStream: false, logger: JobLog(base: logger, jobID: id).logger))
             }
             return
         }
@@ -132,9 +131,7 @@ package struct WorkerLoop: Sendable {
             switch outcome {
             case .stop(let ids):
                 for id in ids where inFlight.contains(id) {
-                    var jobLogger = logger
-                    jobLogger[metadataKey: "job-id"] = "\(id)"
-                    jobLogger.info("Stopping job.")
+                    JobLog(base: logger, jobID: id)(.info, "Stopping job.")
                     if inFlight.stop(id) { context.metrics.jobStopped(status: "CANCELLED") }
                 }
             case .nothing:
