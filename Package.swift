@@ -126,7 +126,9 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -195,6 +197,7 @@ let package = Package(
                 "WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "EndpointClient", "EndpointAPI",
                 "PostgresClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Handlers/Orchestrator", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
         // new-handler: targets

@@ -11,8 +11,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies resolved in a layer of their own: it is rebuilt only when the manifest changes.
-COPY Package.swift ./
-RUN swift package resolve
+# Package.resolved pins every version, so an image builds what the tests ran against.
+COPY Package.swift Package.resolved ./
+RUN swift package resolve --force-resolved-versions
 COPY . .
 RUN bash scripts/build-release.sh orchestrator && mkdir -p /out && strip -o /out/orchestrator .build-release/release/orchestrator
 
@@ -33,7 +34,8 @@ ENV OPENBLAS_NUM_THREADS=1
 WORKDIR /var/lib/worker
 USER worker
 # Load-balancing mode: RunPod checks HEALTH_CHECK_PATH (/ping) on PORT_HEALTH (else PORT); bash's
-# /dev/tcp needs no curl.
+# /dev/tcp needs no curl. A queue worker (neither variable set) listens nowhere: its process
+# running is its health (probing a default port made every queue container report unhealthy).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT_HEALTH:-${PORT:-80}} && printf 'GET %s HTTP/1.0\\r\\n\\r\\n' \"${HEALTH_CHECK_PATH:-/ping}\" >&3 && head -c 12 <&3 | grep -q ' 200'"]
+    CMD ["bash", "-c", "port=${PORT_HEALTH:-${PORT:-}}; [ -z \"$port\" ] && exit 0; exec 3<>/dev/tcp/127.0.0.1/$port && printf 'GET %s HTTP/1.0\\r\\n\\r\\n' \"${HEALTH_CHECK_PATH:-/ping}\" >&3 && head -c 12 <&3 | grep -q ' 200'"]
 ENTRYPOINT ["/usr/local/bin/orchestrator"]

@@ -198,6 +198,9 @@ line = next(l for l in text.splitlines() if l.startswith("HEALTHCHECK"))
 print("\n".join(json.loads(line.split("CMD", 1)[1].strip())))' "$dockerfile")
     chroot --userspec=10001:10001 "$root" env -i PATH=/usr/bin:/bin PORT="$port" "${healthcheck[@]}" \
         || { echo "check-images: $handler's HEALTHCHECK failed in its image" >&2; exit 1; }
+    # A queue worker (no PORT, no PORT_HEALTH) listens nowhere: its HEALTHCHECK must pass all the same.
+    chroot --userspec=10001:10001 "$root" env -i PATH=/usr/bin:/bin "${healthcheck[@]}" \
+        || { echo "check-images: $handler's HEALTHCHECK fails for a queue worker (no PORT set)" >&2; exit 1; }
     answer=$(curl -s -XPOST "http://127.0.0.1:$port/runsync" -H 'Content-Type: application/json' -d "$(test_input "$handler")")
     grep -q '"status":"COMPLETED"' <<<"$answer" || { echo "check-images: $handler /runsync in its image: $answer" >&2; exit 1; }
     kill "$worker_pid" && wait "$worker_pid" 2>/dev/null || true

@@ -14,8 +14,14 @@ struct Context7Configuration: Sendable {
     var retries = 3
     /// The first backoff step; later ones double, each jittered.
     var backoffBase: Duration = .milliseconds(250)
-    /// `library_not_finalized` answers waited out (within the job's deadline) before giving up.
+    /// Retries after `library_not_finalized` (202) answers, within the job's deadline: 5, so at
+    /// most 6 calls in all before giving up.
     var notFinalizedRetries = 5
+    /// The largest answer taken from Context7, enforced while it arrives: a declared
+    /// `Content-Length` over it is refused before the body, and a transfer is stopped as soon as
+    /// it passes it. 4 MB is a million tokens at 4 bytes each (the largest `tokens` budget);
+    /// Context7's answers to one question are tens of KB.
+    var maxResponseBytes = 4 << 20
     /// The response cache (`CACHE_TTL`, `CACHE_NEGATIVE_TTL`, `CACHE_MAX_BYTES`).
     var cache = ResponseCacheConfiguration()
     /// `REDIS_URL` and friends: the cache and rate limits go to Redis when set.

@@ -91,14 +91,80 @@ struct Context7Handler: RawJobHandler {
             guard let results = parsed["results"]?.arrayValue else {
                 throw Context7Error.upstream("Context7's library search answer has no \"results\" list: \(Context7Upstream.excerpt(body))")
             }
-            return results.compactMap(Self.library)
+            var libraries: [JSONValue] = []
+            var problems: [String] = []
+            for (index, entry) in results.enumerated() {
+                if let problem = Self.problem(with: entry) {
+                    problems.append("results[\(index)] \(problem)")
+                } else if let library = Self.library(entry) {
+                    libraries.append(library)
+                }
+            }
+            guard !problems.isEmpty else { return libraries }
+            let listed = problems.prefix(3).joined(separator: "; ") + (problems.count > 3 ? "; …" : "")
+            guard !libraries.isEmpty else {
+                throw Context7Error.upstream("Context7's library search answered no entry this handler can pass on: \(listed)")
+            }
+            let logger = context.logger
+            logger.warning("Context7's library search: skipped \(problems.count) of \(results.count) entries: \(listed)")
+            return libraries
         }
     }
 
     static let libraryFields = ["id", "title", "description", "totalSnippets", "trustScore", "benchmarkScore", "versions", "stars", "lastUpdateDate"]
 
-    /// One library in our shape: every field present (null when Context7 left it out); entries
-    /// without an id are dropped, since nothing can be done with them.
+    /// The JSON type Context7 documents for each field passed on (`docs/context7.md`).
+    static let libraryFieldTypes: [(name: String, type: FieldType)] = [
+        ("id", .string), ("title", .string), ("description", .string), ("totalSnippets", .number), ("trustScore", .number),
+        ("benchmarkScore", .number), ("versions", .strings), ("stars", .number), ("lastUpdateDate", .string),
+    ]
+
+    enum FieldType {
+        case string, number, strings
+
+        func accepts(_ value: JSONValue) -> Bool {
+            switch self {
+            case .string: return value.stringValue != nil
+            case .number: return value.doubleValue != nil
+            case .strings: return value.arrayValue?.allSatisfy { $0.stringValue != nil } ?? false
+            }
+        }
+
+        var name: String {
+            switch self {
+            case .string: return "a string"
+            case .number: return "a number"
+            case .strings: return "a list of strings"
+            }
+        }
+    }
+
+    /// Why an entry of the search answer cannot be passed on, nil when it can: an object with an
+    /// id, each field of its documented type or absent (null counts as absent).
+    static func problem(with entry: JSONValue) -> String? {
+        guard case .object(let fields) = entry else { return "is \(shown(entry)), not an object" }
+        guard let id = fields["id"], id != .null else { return "has no id" }
+        let label = id.stringValue.map { "(\($0)) " } ?? ""
+        for (name, type) in libraryFieldTypes {
+            guard let value = fields[name], value != .null, !type.accepts(value) else { continue }
+            return "\(label)has \(name) = \(shown(value)), not \(type.name)"
+        }
+        return nil
+    }
+
+    /// A value as an error shows it: scalars as JSON (cut at 40 characters), containers by kind.
+    private static func shown(_ value: JSONValue) -> String {
+        switch value {
+        case .array: return "an array"
+        case .object: return "an object"
+        default:
+            let text = (try? value.serialized()).map { String(decoding: $0, as: UTF8.self) } ?? value.typeName
+            return text.count > 40 ? String(text.prefix(40)) + "…" : text
+        }
+    }
+
+    /// One library in our shape: every field present (null when Context7 left it out). Check
+    /// the entry with `problem(with:)` first.
     static func library(_ value: JSONValue) -> JSONValue? {
         guard case .object(let fields) = value, fields["id"]?.stringValue != nil else { return nil }
         return .object(Dictionary(uniqueKeysWithValues: libraryFields.map { ($0, fields[$0] ?? .null) }))

@@ -10,6 +10,14 @@ enum Context7Request: Equatable {
     case getDocs(libraryID: String, query: String, tokens: Int?, asText: Bool)
 
     static let actions = ["resolve_library", "get_docs", "resolve-library-id", "query-docs"]
+    /// The fields each action takes. Any other is refused, naming it: the response cache keys
+    /// on the whole input, so a field the handler ignored (a `nonce`) would make every call a miss.
+    static let fieldsByAction: [String: [String]] = [
+        "resolve_library": ["library_name", "query"],
+        "resolve-library-id": ["libraryName", "query"],
+        "get_docs": ["library_id", "query", "topic", "tokens"],
+        "query-docs": ["libraryId", "query"],
+    ]
     /// Context7's limit on `libraryName` and `query`.
     static let maxTextLength = 500
     static let maxTokens = 1_000_000
@@ -20,6 +28,12 @@ enum Context7Request: Equatable {
         }
         guard let action = fields["action"]?.stringValue else {
             throw .input("input.action is missing; use one of \(actions.joined(separator: ", "))")
+        }
+        guard let known = fieldsByAction[action] else {
+            throw .input("unknown action '\(action)'; use one of \(actions.joined(separator: ", "))")
+        }
+        if let unknown = fields.keys.sorted().first(where: { $0 != "action" && !known.contains($0) }) {
+            throw .input("input.\(unknown) is not a field of \(action), which takes \(known.joined(separator: ", ")); leave it out")
         }
         switch action {
         case "resolve_library", "resolve-library-id":

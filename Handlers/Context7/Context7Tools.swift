@@ -20,7 +20,7 @@ enum Context7Tools {
                 [
                     "library_name": ["type": "string", "minLength": 1, "maxLength": 500, "description": "The library's name, such as react or fastapi."],
                     "query": ["type": "string", "minLength": 1, "maxLength": 500, "description": "What you want to do with it (ranks the matches)."],
-                ], required: ["library_name"]),
+                ], required: ["library_name"], closed: true),
             outputSchema: object(["libraries": ["type": "array", "items": ["type": "object"]]], required: ["libraries"]),
             annotations: lookup),
         WorkerTool(
@@ -34,7 +34,7 @@ enum Context7Tools {
                     "query": ["type": "string", "minLength": 1, "maxLength": 500, "description": "The question to answer."],
                     "topic": ["type": "string", "minLength": 1, "maxLength": 500, "description": "Older name for query."],
                     "tokens": ["type": "integer", "minimum": 1, "maximum": 1_000_000, "description": "About how many tokens to return at most."],
-                ], required: ["library_id"]),
+                ], required: ["library_id"], closed: true),
             outputSchema: object(
                 ["library_id": ["type": "string"], "content": ["type": "string"], "found": ["type": "boolean"]],
                 required: ["library_id", "content"]),
@@ -48,7 +48,7 @@ enum Context7Tools {
                 [
                     "query": ["type": "string", "description": "The question or task you need help with."],
                     "libraryName": ["type": "string", "description": "The library name to search for."],
-                ], required: ["query", "libraryName"]),
+                ], required: ["query", "libraryName"], closed: true),
             annotations: lookup),
         WorkerTool(
             name: "query-docs", title: "Query Documentation",
@@ -59,11 +59,15 @@ enum Context7Tools {
                 [
                     "libraryId": ["type": "string", "description": "An exact Context7-compatible library ID, such as /mongodb/docs."],
                     "query": ["type": "string", "description": "The question or task you need help with."],
-                ], required: ["libraryId", "query"]),
+                ], required: ["libraryId", "query"], closed: true),
             annotations: lookup),
     ]
 
-    private static func object(_ properties: [String: JSONValue], required: [String]) -> JSONValue {
-        ["type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) })]
+    /// An object schema; `closed` (the tools' inputs) refuses arguments it does not name, as the
+    /// handler does (`Context7Request.fieldsByAction`), so a misspelt one is reported.
+    private static func object(_ properties: [String: JSONValue], required: [String], closed: Bool = false) -> JSONValue {
+        var schema: [String: JSONValue] = ["type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) })]
+        if closed { schema["additionalProperties"] = false }
+        return .object(schema)
     }
 }

@@ -11,6 +11,8 @@ struct EchoControls: Equatable {
     var stream: Int?
     var refresh = false
     var size: Int?
+    /// A text each progress update carries as its `message`.
+    var note: String?
 
     init(_ input: [String: JSONValue]) throws(EchoInputError) {
         // One pass over the input's keys (usually few) rather than a lookup per control key.
@@ -23,6 +25,9 @@ struct EchoControls: Equatable {
             case "progress": progress = try Self.count(value, key, limit: EchoHandler.maxCount)
             case "stream": stream = try Self.count(value, key, limit: EchoHandler.maxCount)
             case "size": size = try Self.count(value, key, limit: EchoHandler.maxBlobBytes)
+            case "note":
+                note = try Self.string(value, key)
+                guard note!.utf8.count <= 10_000 else { throw EchoInputError(key: key, expected: "a string of at most 10000 bytes", got: value) }
             case "refresh":
                 guard let flag = value.boolValue else { throw EchoInputError(key: key, expected: "true or false", got: value) }
                 refresh = flag

@@ -6,7 +6,7 @@ import WorkerRuntime
 ///
 /// Control keys: `sleep` (seconds, cancellable), `cpu` (seconds of busy work that never yields, like
 /// a synchronous model call), `fail` (throw with that message), `return_error`
-/// (return `{"error": …}`), `progress` (N updates `{"step": i}`), `stream` (N chunks
+/// (return `{"error": …}`), `progress` (N updates `{"step": i}`, spread over `sleep` when both are given; `note` adds a `message` to each), `stream` (N chunks
 /// `{"chunk": i}`), `refresh` (request `refresh_worker`), `size` (add a `blob` of that many bytes).
 struct EchoHandler: RawJobHandler {
     /// Upper bounds that keep a bad job from exhausting the worker.
@@ -21,17 +21,12 @@ struct EchoHandler: RawJobHandler {
             return
         }
         let controls = try EchoControls(object)
-        if let seconds = controls.sleep, seconds > 0 {
-            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-        }
+        try await Self.sleepReportingProgress(controls, context: context)
         if let seconds = controls.cpu, seconds > 0 { Self.busyWork(seconds: seconds) }
         if let message = controls.fail { throw EchoFailure(message: message) }
         if let message = controls.returnError {
             try output.respond(["error": .string(message)])
             return
-        }
-        for step in 0..<controls.progress {
-            context.progress(["step": .integer(Int64(step))])
         }
         if let size = controls.size {
             object["blob"] = .string(String(repeating: "x", count: size))
@@ -50,6 +45,25 @@ struct EchoHandler: RawJobHandler {
 }
 
 extension EchoHandler {
+    /// `progress` updates spread over `sleep`: each one posted, then a share of the sleep, so a
+    /// client polling `/status` sees them while the job runs (the README's example shows this).
+    static func sleepReportingProgress(_ controls: EchoControls, context: JobContext) async throws {
+        let milliseconds = Int64((controls.sleep ?? 0) * 1000)
+        guard controls.progress > 0 else {
+            if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
+            return
+        }
+        let share = milliseconds / Int64(controls.progress)
+        for step in 0..<controls.progress {
+            var update: [String: JSONValue] = ["step": .integer(Int64(step))]
+            if let note = controls.note { update["message"] = .string(note) }
+            context.progress(.object(update))
+            if share > 0 { try await Task.sleep(for: .milliseconds(share)) }
+        }
+        let rest = milliseconds - share * Int64(controls.progress)
+        if rest > 0 { try await Task.sleep(for: .milliseconds(rest)) }
+    }
+
     /// Holds the thread without awaiting: what a CPU-bound handler does to the cooperative pool.
     static func busyWork(seconds: Double) {
         let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))

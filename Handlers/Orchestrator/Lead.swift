@@ -26,6 +26,15 @@ struct Lead: Equatable, Sendable {
     /// The serialized `lead_data` a job may carry (it is stored and sent to the LLM).
     static let maxBytes = 64 << 10
 
+    /// A lead id as kept: trimmed, in Unicode NFC, so "café" typed precomposed or decomposed is one
+    /// lead (one workflow, one memory key; PostgreSQL compares text byte by byte, the memory
+    /// worker keys in NFC).
+    static func normalizedID(_ text: String) -> String {
+        let trimmed = text.trimmingSpaces()
+        if trimmed.utf8.allSatisfy({ $0 < 0x80 }) { return trimmed }
+        return String(decoding: trimmed._nfcCodeUnits, as: UTF8.self)
+    }
+
     static func parse(_ value: JSONValue?, at path: String = "input.lead_data") throws(OrchestratorError) -> Lead {
         guard let value, case .object(let fields) = value else {
             throw .input("\(path) must be an object with at least an \"id\", got \(value?.typeName ?? "nothing")")
@@ -33,7 +42,7 @@ struct Lead: Equatable, Sendable {
         let id: String
         switch fields["id"] {
         case .string(let text)?:
-            id = text.trimmingSpaces()
+            id = normalizedID(text)
         case let number? where number.intValue != nil:
             id = String(number.intValue!)
         case nil, .null?:

@@ -39,7 +39,8 @@ enum Orchestrator {
             throw ConfigurationError.invalidValue("DATABASE_URL", "(hidden)", expected: "\(error)")
         }
         let store: any WorkflowStore = database.map {
-            PostgresWorkflowStore(client: $0, outageBudget: configuration.workflowTimeout, logger: logger)
+            PostgresWorkflowStore(
+                client: $0, outageBudget: configuration.workflowTimeout, logger: logger, startupBudget: configuration.databaseStartupTimeout)
         } ?? InMemoryWorkflowStore()
         let pipeline = LeadPipeline(
             configuration: configuration,

@@ -1,5 +1,6 @@
 import CurlHTTP
 import EndpointClient
+import Logging
 import PostgresClient
 import WorkerRuntime
 
@@ -7,6 +8,10 @@ import WorkerRuntime
 struct OrchestratorConfiguration: Sendable {
     /// `DATABASE_URL` and friends; nil keeps workflows in memory (lost with the process).
     var database: PostgresConfiguration?
+    /// `DATABASE_STARTUP_TIMEOUT`: how long start-up waits for a database it cannot reach before
+    /// the worker reports itself unhealthy (503 on `/ping`; a queue worker exits). A refused
+    /// connection (a wrong password, role or database) fails start-up at once.
+    var databaseStartupTimeout: Duration = .seconds(60)
     /// `CONTEXT7_ENDPOINT`: the context7 worker's endpoint; nil skips the context stage.
     var context7: Endpoint?
     /// `CONTEXT7_LIBRARY`: the library whose documentation gives the LLM context.
@@ -46,6 +51,9 @@ struct OrchestratorConfiguration: Sendable {
     var maxRecoveries = 5
     /// `WORKFLOW_RECOVERY`: whether this worker takes over workflows of dead workers.
     var recovery = true
+    /// Where `RUNPOD_API_KEY` was not sent (a host that is not RunPod's, or plain HTTP), for the
+    /// start-up log: one line per downstream service.
+    var withheldKeys: [String] = []
 
     static func fromEnvironment(_ env: [String: String]) throws -> OrchestratorConfiguration {
         let reader = EnvironmentReader(env)
@@ -55,6 +63,7 @@ struct OrchestratorConfiguration: Sendable {
         } catch {
             throw ConfigurationError.invalidValue("DATABASE_URL", "(hidden)", expected: "\(error)")
         }
+        if let timeout = try reader.seconds("DATABASE_STARTUP_TIMEOUT", in: 1...3600) { configuration.databaseStartupTimeout = timeout }
         do {
             configuration.context7 = try Endpoint.fromEnvironment(env, variable: "CONTEXT7_ENDPOINT")
             configuration.memory = try Endpoint.fromEnvironment(env, variable: "MEMORY_ENDPOINT")
@@ -82,7 +91,27 @@ struct OrchestratorConfiguration: Sendable {
         if let version = reader.string("WORKFLOW_VERSION") { configuration.codeVersion = version }
         if let recoveries = try reader.whole("WORKFLOW_MAX_RECOVERIES", in: 1...1000) { configuration.maxRecoveries = recoveries }
         if let recovery = try reader.flag("WORKFLOW_RECOVERY") { configuration.recovery = recovery }
+        if reader.string("RUNPOD_API_KEY") != nil {
+            var withheld: [(String, String)] = []
+            if let context7 = configuration.context7, context7.apiKey == nil { withheld.append(("CONTEXT7_ENDPOINT", context7.description)) }
+            if let memory = configuration.memory, memory.apiKey == nil { withheld.append(("MEMORY_ENDPOINT", memory.description)) }
+            if let llm = configuration.llm, llm.apiKey == nil { withheld.append(("LLM_BASE_URL", URLCredentials.redacted(llm.baseURL))) }
+            configuration.withheldKeys = withheld.map { entry -> String in
+                let (variable, url) = entry
+                let key = variable == "LLM_BASE_URL" ? "LLM_API_KEY" : "ENDPOINT_API_KEY"
+                return "RUNPOD_API_KEY is not sent to \(url) (\(variable)): it goes only to RunPod's own hosts over HTTPS; "
+                    + "set \(key) to send a key there"
+            }
+        }
         return configuration
+    }
+
+    /// Logs where each downstream service is, without credentials (URLs may carry a password),
+    /// and where RunPod's key was withheld.
+    func logDownstream(to logger: Logger) {
+        let llm = self.llm.map { "\($0.model) at \(URLCredentials.redacted($0.baseURL))" } ?? "none (LLM_BASE_URL unset): rule scorer and templates"
+        logger.info("LLM: \(llm); context7: \(context7?.description ?? "none"); memory: \(memory?.description ?? "none")")
+        for line in withheldKeys { logger.notice("\(line)") }
     }
 }
 
@@ -93,7 +122,9 @@ struct LLMConfiguration: Sendable, Equatable {
     var baseURL: String
     /// `LLM_MODEL`.
     var model: String
-    /// `LLM_API_KEY` (default `ENDPOINT_API_KEY`, then `RUNPOD_API_KEY`, which a RunPod vLLM endpoint takes).
+    /// `LLM_API_KEY`, sent wherever `LLM_BASE_URL` is. Without it, `ENDPOINT_API_KEY`, then
+    /// `RUNPOD_API_KEY` (which a RunPod vLLM endpoint takes), but only when the URL is RunPod's own
+    /// over HTTPS (`URLCredentials.mayReceiveRunPodKey`); any other LLM gets no key it was not given.
     var apiKey: String?
     /// `LLM_TIMEOUT`: one request.
     var requestTimeout: Duration = .seconds(60)
@@ -102,12 +133,21 @@ struct LLMConfiguration: Sendable, Equatable {
 
     static func fromEnvironment(_ env: [String: String]) throws(ConfigurationError) -> LLMConfiguration? {
         let env = EnvironmentReader(env)
-        guard let base = try env.baseURL("LLM_BASE_URL", example: "https://api.openai.com/v1") else { return nil }
+        let base: String
+        do {
+            guard let url = try env.baseURL("LLM_BASE_URL", example: "https://api.openai.com/v1") else { return nil }
+            base = url
+        } catch {
+            // The reader's error repeats the URL, and a URL may carry a password.
+            throw .invalidValue(
+                "LLM_BASE_URL", URLCredentials.redacted(env.string("LLM_BASE_URL") ?? ""),
+                expected: "an http:// or https:// URL with a host, such as https://api.openai.com/v1")
+        }
         guard let model = env.string("LLM_MODEL") else {
             throw .invalidValue("LLM_MODEL", "", expected: "the model to ask (LLM_BASE_URL is set), such as gpt-4o-mini")
         }
-        var configuration = LLMConfiguration(
-            baseURL: base, model: model, apiKey: env.string("LLM_API_KEY") ?? env.string("ENDPOINT_API_KEY") ?? env.string("RUNPOD_API_KEY"))
+        let platformKey = URLCredentials.mayReceiveRunPodKey(base) ? env.string("ENDPOINT_API_KEY") ?? env.string("RUNPOD_API_KEY") : nil
+        var configuration = LLMConfiguration(baseURL: base, model: model, apiKey: env.string("LLM_API_KEY") ?? platformKey)
         if let timeout = try env.seconds("LLM_TIMEOUT", in: 0.001...3600) { configuration.requestTimeout = timeout }
         if let tokens = try env.whole("LLM_MAX_TOKENS", in: 16...32_768) { configuration.maxTokens = tokens }
         return configuration

@@ -5,6 +5,7 @@ struct OrchestratorError: Error, CustomStringConvertible, Equatable {
         case stage
         case leaseLost
         case busy
+        case startup
     }
 
     private let code: Code
@@ -28,6 +29,10 @@ struct OrchestratorError: Error, CustomStringConvertible, Equatable {
         Self(code: .busy, stage: nil,
              reason: "lead \(leadID) is being processed by worker \(owner) and did not finish within this job's deadline; ask get_lead later")
     }
+
+    /// The worker could not start: its database could not be reached within the start-up budget,
+    /// or start-up was stopped (the worker is shutting down).
+    static func startup(_ message: String) -> Self { Self(code: .startup, stage: nil, reason: message) }
 
     var isInputError: Bool { code == .input }
     var isLeaseLost: Bool { code == .leaseLost }

@@ -10,8 +10,10 @@ enum OrchestratorRequest: Equatable {
     case batchProcess([Result<Lead, OrchestratorError>], concurrency: Int?)
     /// `get_lead` `{lead_id}`.
     case getLead(String)
+    /// `get_batch` `{batch_id}`: a batch's report rebuilt from its leads (the id is the job's).
+    case getBatch(String)
 
-    static let actions = ["process_lead", "batch_process", "get_lead"]
+    static let actions = ["process_lead", "batch_process", "get_lead", "get_batch"]
     static let maxBatch = 10_000
     static let maxConcurrency = 64
 
@@ -24,6 +26,7 @@ enum OrchestratorRequest: Equatable {
         }
         switch action {
         case "process_lead":
+            try refuseNUL(fields["lead_data"], at: "input.lead_data")
             return .processLead(try Lead.parse(fields["lead_data"]))
         case "batch_process":
             guard let leads = fields["leads"]?.arrayValue else {
@@ -41,6 +44,7 @@ enum OrchestratorRequest: Equatable {
             }
             let parsed = leads.enumerated().map { index, value -> Result<Lead, OrchestratorError> in
                 do throws(OrchestratorError) {
+                    try refuseNUL(value, at: "input.leads[\(index)]")
                     return .success(try Lead.parse(value, at: "input.leads[\(index)]"))
                 } catch {
                     return .failure(error)
@@ -48,14 +52,17 @@ enum OrchestratorRequest: Equatable {
             }
             return .batchProcess(parsed, concurrency: concurrency)
         case "get_lead":
+            try refuseNUL(fields["lead_id"], at: "input.lead_id")
             let id: String
             switch fields["lead_id"] {
-            case .string(let text)?: id = text.trimmingSpaces()
+            case .string(let text)?: id = Lead.normalizedID(text)
             case let number? where number.intValue != nil: id = String(number.intValue!)
             default: throw .input("input.lead_id must be the lead's id (a string or a whole number)")
             }
             guard !id.isEmpty, id.utf8.count <= Lead.maxIDLength else { throw .input("input.lead_id must be 1 to \(Lead.maxIDLength) bytes") }
             return .getLead(id)
+        case "get_batch":
+            return .getBatch(try batchID(fields["batch_id"]))
         default:
             throw .input("unknown action '\(action)'; use one of \(actions.joined(separator: ", "))")
         }

@@ -5,7 +5,8 @@ import WorkerRuntime
 enum OrchestratorTools {
     static let instructions =
         "Qualifies and enriches B2B sales leads as durable workflows: process_lead runs one lead (by its id, once), "
-        + "batch_process many, get_lead shows a lead's stored outcome and every stage's output."
+        + "batch_process many, get_lead shows a lead's stored outcome and every stage's output, get_batch a batch's report "
+        + "rebuilt from its leads (by the batch_process job's id)."
 
     private static let lead: JSONValue = [
         "type": "object", "required": ["id"],
@@ -29,7 +30,8 @@ enum OrchestratorTools {
             annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: true)),
         WorkerTool(
             name: "batch_process", title: "Qualify many leads",
-            description: "Processes leads concurrently (concurrency 1 to 64) and reports each one's status and score.",
+            description: "Processes leads concurrently (concurrency 1 to 64) and reports each one's status and score. Durable: "
+                + "every lead is recorded before any starts, and a batch whose worker stops is finished by another (get_batch).",
             action: "batch_process",
             inputSchema: [
                 "type": "object", "required": ["leads"],
@@ -44,6 +46,13 @@ enum OrchestratorTools {
             description: "A lead's workflow: status, score, outcome or error, and each finished stage's output.",
             action: "get_lead",
             inputSchema: ["type": "object", "properties": ["lead_id": ["type": ["string", "integer"]]], "required": ["lead_id"]],
+            annotations: .init(readOnly: true, destructive: false, idempotent: true, openWorld: false)),
+        WorkerTool(
+            name: "get_batch", title: "Show a batch",
+            description: "A batch's report rebuilt from its leads' workflows: counts (pending while leads still run) and each "
+                + "lead's status, score or error, in input order. batch_id is the batch_process job's id.",
+            action: "get_batch",
+            inputSchema: ["type": "object", "properties": ["batch_id": ["type": "string"]], "required": ["batch_id"]],
             annotations: .init(readOnly: true, destructive: false, idempotent: true, openWorld: false)),
     ]
 }

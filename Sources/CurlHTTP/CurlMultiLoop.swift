@@ -160,7 +160,7 @@ final class CurlMultiLoop: @unchecked Sendable {
             let code = message.pointee.data.result
             if code == CURLE_OK {
                 finish(transfer, error: nil)
-            } else if transfer.overflowed {
+            } else if transfer.overflowed || (code == CURLE_FILESIZE_EXCEEDED && transfer.request.maxResponseBytes != nil) {
                 finish(
                     transfer,
                     error: .responseTooLarge(

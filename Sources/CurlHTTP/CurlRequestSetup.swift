@@ -21,6 +21,11 @@ enum CurlRequestSetup {
         check(wr_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(request.connectTimeout)), "CONNECTTIMEOUT")
         check(wr_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, request.timeout.map(milliseconds) ?? 0), "TIMEOUT")
         check(wr_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "ERRORBUFFER")
+        if let limit = request.maxResponseBytes, transfer.collectsBody, request.method != "HEAD" {
+            // A declared Content-Length over the limit fails before a byte of the body is read
+            // (CURLE_FILESIZE_EXCEEDED); a body without one is counted as it arrives (receiveBody).
+            check(wr_easy_setopt_offt(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit)), "MAXFILESIZE")
+        }
         if let idle = request.lowSpeedTimeout {
             check(wr_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1), "LOW_SPEED_LIMIT")
             check(wr_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, milliseconds(idle) / 1000)), "LOW_SPEED_TIME")

@@ -41,6 +41,12 @@ final class CurlTransfer: @unchecked Sendable {
 
     private var head: HTTPClientResponseHead { HTTPClientResponseHead(status: status, headers: headers) }
 
+    /// The body is gathered in memory (`execute`, `send`), so `request.maxResponseBytes` applies.
+    var collectsBody: Bool {
+        if case .stream = delivery { return false }
+        return true
+    }
+
     /// One header line, as curl hands them over (status line, fields, then a blank line).
     func receiveHeaderLine(_ raw: UnsafeRawBufferPointer) {
         // Trim bytes, not Characters: "\r\n" is a single Character in Swift.

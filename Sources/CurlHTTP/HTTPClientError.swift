@@ -1,4 +1,4 @@
-/// A failed HTTP exchange: names the request, the URL and what went wrong.
+/// A failed HTTP exchange: names the request, the URL (without its credentials) and what went wrong.
 public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     private enum Code: Sendable, Equatable {
         case transport(curlCode: Int32)
@@ -55,6 +55,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         case .transport: hint = " (check that the URL is right and the server is reachable)"
         case .cancelled, .setup, .shutDown, .responseTooLarge: hint = ""
         }
-        return "\(method) \(url) failed: \(reason)\(hint)"
+        // Never the URL's credentials (user information, a query's key): errors end up in logs.
+        return "\(method) \(URLCredentials.redacted(url)) failed: \(reason)\(hint)"
     }
 }

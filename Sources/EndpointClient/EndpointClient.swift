@@ -18,7 +18,7 @@ public final class EndpointClient: Sendable {
     /// `http` is shared when given (and then not shut down here).
     public init(endpoint: Endpoint, http: CurlHTTPClient? = nil, requestTimeout: Duration = .seconds(30)) {
         self.endpoint = endpoint
-        self.http = http ?? CurlHTTPClient(name: "endpoint \(endpoint.baseURL)")
+        self.http = http ?? CurlHTTPClient(name: "endpoint \(endpoint.description)")
         self.ownsHTTP = http == nil
         self.requestTimeout = requestTimeout
     }

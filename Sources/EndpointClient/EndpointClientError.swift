@@ -14,7 +14,7 @@ public struct EndpointClientError: Error, CustomStringConvertible, Sendable {
     }
 
     private let code: Code
-    /// The endpoint's base URL, or the setting that named it.
+    /// The endpoint's base URL (without credentials), or the setting that named it.
     public let endpoint: String
     public let jobID: String?
     /// What was being done (`POST /run`, `GET /status`) and what went wrong.
@@ -31,23 +31,23 @@ public struct EndpointClientError: Error, CustomStringConvertible, Sendable {
         Self(.invalidEndpoint, endpoint: endpoint, jobID: nil, reason: reason)
     }
     static func transport(_ endpoint: Endpoint, _ jobID: String?, _ reason: String, notSent: Bool) -> Self {
-        Self(notSent ? .notSent : .transport, endpoint: endpoint.baseURL, jobID: jobID, reason: reason)
+        Self(notSent ? .notSent : .transport, endpoint: endpoint.description, jobID: jobID, reason: reason)
     }
     static func jobEnded(_ endpoint: Endpoint, _ report: JobStatusReport) -> Self {
-        Self(.jobEnded(report.status), endpoint: endpoint.baseURL, jobID: report.id,
+        Self(.jobEnded(report.status), endpoint: endpoint.description, jobID: report.id,
              reason: "the job ended \(report.status.rawValue)" + (report.error.map { ": \($0)" } ?? ""))
     }
     static func http(_ endpoint: Endpoint, _ jobID: String?, status: Int, _ reason: String) -> Self {
-        Self(.http(status: status), endpoint: endpoint.baseURL, jobID: jobID, reason: reason)
+        Self(.http(status: status), endpoint: endpoint.description, jobID: jobID, reason: reason)
     }
     static func invalidAnswer(_ endpoint: Endpoint, _ jobID: String?, _ reason: String) -> Self {
-        Self(.invalidAnswer, endpoint: endpoint.baseURL, jobID: jobID, reason: reason)
+        Self(.invalidAnswer, endpoint: endpoint.description, jobID: jobID, reason: reason)
     }
     static func deadline(_ endpoint: Endpoint, _ jobID: String?, _ reason: String) -> Self {
-        Self(.deadline, endpoint: endpoint.baseURL, jobID: jobID, reason: reason)
+        Self(.deadline, endpoint: endpoint.description, jobID: jobID, reason: reason)
     }
     static func cancelled(_ endpoint: Endpoint, _ jobID: String?) -> Self {
-        Self(.cancelled, endpoint: endpoint.baseURL, jobID: jobID, reason: "the call was cancelled")
+        Self(.cancelled, endpoint: endpoint.description, jobID: jobID, reason: "the call was cancelled")
     }
 
     /// The HTTP status the endpoint answered with, when it answered with an error.
@@ -83,7 +83,7 @@ public struct EndpointClientError: Error, CustomStringConvertible, Sendable {
         let hint: String
         switch code {
         case .invalidEndpoint: return "endpoint \(endpoint) is not usable: \(reason)"
-        case .http(401), .http(403): hint = " (check ENDPOINT_API_KEY or RUNPOD_API_KEY)"
+        case .http(401), .http(403): hint = " (check ENDPOINT_API_KEY; RUNPOD_API_KEY is sent only to RunPod's own https:// hosts)"
         case .transport, .notSent: hint = " (check that the endpoint's URL is right and it is reachable)"
         default: hint = ""
         }

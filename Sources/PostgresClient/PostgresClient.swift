@@ -36,10 +36,11 @@ public final class PostgresClient: Sendable {
     /// the replies of other connections wait. Nil when the kernel refused the thread.
     public var executor: (any TaskExecutor)? { reactor }
 
-    /// Runs one statement with its parameters (`$1`, `$2`, …) and returns its rows.
+    /// Runs one statement with its parameters (`$1`, `$2`, …) and returns its rows. Text holding
+    /// a NUL character is refused before anything is sent (libpq would cut it there).
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {
-        let values = parameters.map { $0.postgresText }
+        let values = try PostgresParameters.texts(parameters, server: configuration.server, sql: sql)
         callsInFlight.add(1, ordering: .relaxed)
         defer { callsInFlight.subtract(1, ordering: .relaxed) }
         return try await lend(sql) { connection in try await self.run(sql, values, on: connection) }
@@ -163,14 +164,25 @@ public final class PostgresClient: Sendable {
         }
     }
 
+    /// Opens a connection on a queue of its own. Cancelling the calling task ends the wait for the
+    /// server within moments (a worker stopping while the database does not answer) and throws
+    /// `CancellationError`.
     private func open() async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "postgres \(configuration.server)")
         let configuration = configuration
         let reactor = reactor
+        let cancellation = ConnectCancellation()
         do {
-            return try await queue.perform { try PostgresConnection.open(configuration, queue: queue, reactor: reactor) }
+            return try await withTaskCancellationHandler {
+                try await queue.perform {
+                    try PostgresConnection.open(configuration, queue: queue, reactor: reactor, cancellation: cancellation)
+                }
+            } onCancel: {
+                cancellation.cancel()
+            }
         } catch {
             pool.openFailed()
+            if cancellation.isCancelled { throw CancellationError() }
             throw error
         }
     }
@@ -187,6 +199,7 @@ public struct PostgresTransaction: Sendable {
 
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresRows {
-        try await client.run(sql, parameters.map { $0.postgresText }, on: connection)
+        let values = try PostgresParameters.texts(parameters, server: client.configuration.server, sql: sql)
+        return try await client.run(sql, values, on: connection)
     }
 }

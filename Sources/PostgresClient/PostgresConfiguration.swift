@@ -47,11 +47,12 @@ public struct PostgresConfiguration: Sendable, Equatable {
         return configuration
     }
 
-    /// Throws unless libpq can read `url`.
+    /// Throws unless libpq can read `url`. The error never shows the password (libpq's parser
+    /// quotes the token it could not read, which may be the password).
     public func validate() throws(PostgresError) {
         var message: UnsafeMutablePointer<CChar>? = nil
         guard let options = PQconninfoParse(url, &message) else {
-            let reason = message.map { String(cString: $0) } ?? "it cannot be read"
+            let reason = hidingPassword(message.map { String(cString: $0) } ?? "it cannot be read")
             if let message { PQfreemem(message) }
             throw .configuration("DATABASE_URL is not a PostgreSQL connection string: \(reason.trimmingNewlines) (expected postgresql://user:password@host:port/database?sslmode=require)")
         }
@@ -60,10 +61,29 @@ public struct PostgresConfiguration: Sendable, Equatable {
 
     /// `host:port/database` for errors and logs (never the password).
     public var server: String {
+        guard let fields = options() else { return "(unreadable DATABASE_URL)" }
+        return "\(fields["host"] ?? fields["hostaddr"] ?? "localhost"):\(fields["port"] ?? "5432")/\(fields["dbname"] ?? fields["user"] ?? "")"
+    }
+
+    /// `text` with the password of `url` replaced by `(hidden)`: as libpq reads it, and as written
+    /// in a URI (percent-escapes included). libpq's connection errors do not quote it; this makes
+    /// sure no error or log line ever does. Passwords shorter than 4 characters are left alone
+    /// (replacing them would garble the text more than it hides).
+    package func hidingPassword(_ text: String) -> String {
+        var shown = text
+        for secret in [options()?["password"], Self.passwordInURI(url).map { String($0) }] {
+            guard let secret, secret.count >= 4 else { continue }
+            shown = shown.replacing(secret, with: "(hidden)")
+        }
+        return shown
+    }
+
+    /// libpq's reading of `url`: every option it sets; nil when it cannot read it.
+    private func options() -> [String: String]? {
         var message: UnsafeMutablePointer<CChar>? = nil
         guard let options = PQconninfoParse(url, &message) else {
             if let message { PQfreemem(message) }
-            return "(unreadable DATABASE_URL)"
+            return nil
         }
         defer { PQconninfoFree(options) }
         var fields: [String: String] = [:]
@@ -72,7 +92,21 @@ public struct PostgresConfiguration: Sendable, Equatable {
             if let value = options[index].val { fields[String(cString: keyword)] = String(cString: value) }
             index += 1
         }
-        return "\(fields["host"] ?? fields["hostaddr"] ?? "localhost"):\(fields["port"] ?? "5432")/\(fields["dbname"] ?? fields["user"] ?? "")"
+        return fields
+    }
+
+    /// The password as written in a `postgresql://user:password@host/…` URI, read as libpq reads
+    /// it (the user information ends at the first `@` before any `/`); nil when there is none.
+    static func passwordInURI(_ url: String) -> Substring? {
+        let lowered = url.lowercased()
+        let scheme = lowered.hasPrefix("postgresql://") ? 13 : lowered.hasPrefix("postgres://") ? 11 : 0
+        guard scheme > 0 else { return nil }
+        let authority = url.dropFirst(scheme).prefix { $0 != "/" }
+        guard let at = authority.firstIndex(of: "@") else { return nil }
+        let userInformation = authority[..<at]
+        guard let colon = userInformation.firstIndex(of: ":") else { return nil }
+        let password = userInformation[userInformation.index(after: colon)...]
+        return password.isEmpty ? nil : password
     }
 }
 

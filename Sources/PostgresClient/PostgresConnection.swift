@@ -44,9 +44,12 @@ package final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Connects (TLS as `sslmode` says), with TCP keep-alives so that a vanished server is noticed,
-    /// and the statement timeout set. Blocking: call it on `queue`.
+    /// and the statement timeout set. Blocking: call it on `queue`; `cancellation` ends the wait
+    /// for the server (`PostgresConnect`). A refused connection (password, role, database) is
+    /// `PostgresError.isRefused`, one that could not be made `isUnavailable`.
     package static func open(
-        _ configuration: PostgresConfiguration, queue: DispatchQueue, reactor: ReadinessReactor? = nil
+        _ configuration: PostgresConfiguration, queue: DispatchQueue, reactor: ReadinessReactor? = nil,
+        cancellation: ConnectCancellation? = nil
     ) throws(PostgresError) -> PostgresConnection {
         let milliseconds = max(1, configuration.statementTimeout.components.seconds * 1000
             + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000)
@@ -56,18 +59,7 @@ package final class PostgresConnection: @unchecked Sendable {
             ("options", "-c statement_timeout=\(milliseconds)"), ("keepalives", "1"), ("keepalives_idle", "10"),
             ("keepalives_interval", "5"), ("keepalives_count", "3"), ("tcp_user_timeout", String(milliseconds + 5000)),
         ]
-        let connection = withCStrings(settings.map(\.0)) { keywords in
-            withCStrings(settings.map(\.1)) { values in
-                // expand_dbname = 1: the first dbname (the URL) is read as a whole connection string.
-                PQconnectdbParams(keywords, values, 1)
-            }
-        }
-        guard let connection else { throw .connect(configuration.server, "libpq could not allocate a connection") }
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let reason = String(cString: PQerrorMessage(connection)).trimmingNewlines
-            PQfinish(connection)
-            throw .connect(configuration.server, reason)
-        }
+        let connection = try PostgresConnect.connect(settings, configuration, cancellation: cancellation)
         // Sends never block (`start`); results are read as they come (`poll`, `finish`).
         // libpq's blocking calls (PQprepare, PQexec) still wait, as its manual says.
         PQsetnonblocking(connection, 1)
@@ -189,6 +181,7 @@ package final class PostgresConnection: @unchecked Sendable {
 
     /// Runs `sql` with `parameters` (text format), prepared on first use. Blocking: on `queue`.
     package func query(_ sql: String, _ parameters: [String?]) throws(PostgresError) -> PostgresRows {
+        try PostgresParameters.check(parameters, server: server, sql: sql)
         try prepare(sql, parameterCount: parameters.count)
         start(sql, parameters)
         return try finish()
@@ -264,15 +257,6 @@ package final class PostgresConnection: @unchecked Sendable {
     static func describe(_ sql: String) -> String {
         let words = sql.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).prefix(4).joined(separator: " ")
         return words.count > 60 ? String(words.prefix(60)) + "…" : words
-    }
-}
-
-/// Runs `body` with the strings as a NULL-terminated array of C strings.
-private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    withOptionalCStrings(strings.map { $0 }) { pointers in
-        var terminated = Array(UnsafeBufferPointer(start: pointers, count: strings.count))
-        terminated.append(nil)
-        return terminated.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
 

@@ -100,8 +100,10 @@ struct BertEncoder: Sendable {
         }
         self.layers = layers
         // The packed copies replace the file's linear weights: let the kernel drop the pages read
-        // while packing (what is still used, embedding rows and norms, faults back in as needed).
-        if packs || amx { weights.file.release() }
+        // while packing and while checking that every weight is finite (what is still used,
+        // embedding rows and norms, and the linear weights where nothing was packed, faults back
+        // in as needed).
+        weights.file.release()
     }
 
     /// The last layer's hidden states of every token of `sequences`, packed: row `t` of a

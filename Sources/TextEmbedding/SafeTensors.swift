@@ -1,3 +1,4 @@
+import CEncoderKernels
 import WorkerJSON
 
 /// A `.safetensors` file: an 8-byte little-endian header length, a JSON header naming each
@@ -35,27 +36,48 @@ struct SafeTensors: Sendable {
         let dataCount = file.count - dataStart
         var entries: [String: Entry] = [:]
         for (name, value) in fields where name != "__metadata__" {
-            guard let dtype = value["dtype"]?.stringValue, let shape = value["shape"]?.arrayValue?.compactMap(\.intValue),
-                let offsets = value["data_offsets"]?.arrayValue?.compactMap(\.intValue), offsets.count == 2
+            guard let dtype = value["dtype"]?.stringValue, let listedShape = value["shape"]?.arrayValue,
+                let listedOffsets = value["data_offsets"]?.arrayValue
             else { throw .invalid(path, "tensor \(name) lacks dtype, shape or data_offsets") }
+            let shape = listedShape.compactMap(\.intValue), offsets = listedOffsets.compactMap(\.intValue)
+            guard shape.count == listedShape.count, offsets.count == 2, listedOffsets.count == 2 else {
+                throw .invalid(path, "tensor \(name) has a shape or data_offsets that are not lists of whole numbers")
+            }
             guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataCount else {
                 throw .invalid(path, "tensor \(name) lies at bytes \(offsets[0])..<\(offsets[1]) past the data's \(dataCount) bytes (truncated file?)")
             }
-            let elements = shape.reduce(1, *)
+            // Sizes from the file, so multiplied without trapping: a damaged header is an error.
+            var elements = 1
+            for dimension in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+                guard dimension >= 0, !overflow else { throw .invalid(path, "tensor \(name) has an impossible shape \(shape)") }
+                elements = product
+            }
             let width = dtype == "F32" ? 4 : dtype == "F16" || dtype == "BF16" ? 2 : dtype == "I64" ? 8 : 0
-            if width > 0, elements * width != offsets[1] - offsets[0] {
-                throw .invalid(path, "tensor \(name): shape \(shape) of \(dtype) needs \(elements * width) bytes, it has \(offsets[1] - offsets[0])")
+            if width > 0 {
+                let (bytes, overflow) = elements.multipliedReportingOverflow(by: width)
+                guard !overflow, bytes == offsets[1] - offsets[0] else {
+                    throw .invalid(path, "tensor \(name): shape \(shape) of \(dtype) does not fit its \(offsets[1] - offsets[0]) bytes")
+                }
             }
             entries[name] = Entry(dtype: dtype, shape: shape, start: dataStart + offsets[0], end: dataStart + offsets[1])
         }
         self.entries = entries
     }
 
-    /// A float tensor of exactly `shape`: float32 in place when aligned, else converted.
+    /// A float tensor of exactly `shape`: float32 in place when aligned, else converted. Every
+    /// value must be finite: one NaN or infinity makes every embedding that meets it NaN.
     func floats(_ name: String, shape: [Int]) throws(EmbeddingModelError) -> FloatTensor {
         guard let entry = entries[name] else { throw .missingTensor(path, name) }
         guard entry.shape == shape else { throw .shapeMismatch(path, name, expected: shape, got: entry.shape) }
-        let count = shape.reduce(1, *)
+        let tensor = try converted(name, entry)
+        let first = ek_first_nonfinite(tensor.pointer, tensor.count)
+        if first >= 0 { throw .nonFinite(path, name, element: first, value: tensor.pointer[first]) }
+        return tensor
+    }
+
+    private func converted(_ name: String, _ entry: Entry) throws(EmbeddingModelError) -> FloatTensor {
+        let count = entry.shape.reduce(1, *)
         let source = file.base + entry.start
         switch entry.dtype {
         case "F32":

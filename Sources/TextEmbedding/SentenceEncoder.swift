@@ -42,18 +42,22 @@ public struct SentenceEncoder: Sendable {
         guard activation == "gelu" else { throw .unsupported(file("config.json"), "hidden_act \(activation)") }
         let positions = config["position_embedding_type"]?.stringValue ?? "absolute"
         guard positions == "absolute" else { throw .unsupported(file("config.json"), "position_embedding_type \(positions)") }
-        func size(_ key: String, default fallback: Int? = nil) throws(EmbeddingModelError) -> Int {
-            guard let value = config[key]?.intValue ?? fallback, value > 0 else {
-                throw .invalid(file("config.json"), "\(key) must be a positive whole number")
+        // A value given must be right: a default stands in only for a key that is absent (or null).
+        func size(_ key: String, default fallback: Int? = nil, atLeast minimum: Int = 1) throws(EmbeddingModelError) -> Int {
+            let given = Self.given(config[key])
+            let wanted: Int? = given.map { $0.intValue } ?? fallback
+            guard let number = wanted, number >= minimum else {
+                let found = given.map { " (it is \(Self.quoted($0)))" } ?? " (it is missing)"
+                throw .invalid(file("config.json"), "\(key) must be a whole number of at least \(minimum)\(found)")
             }
-            return value
+            return number
         }
         let configuration = BertConfiguration(
             layers: try size("num_hidden_layers"), heads: try size("num_attention_heads"), hidden: try size("hidden_size"),
-            intermediate: try size("intermediate_size"),
-            layerNormEpsilon: Float(config["layer_norm_eps"]?.doubleValue ?? 1e-12),
-            maxPositions: try size("max_position_embeddings", default: 512), typeVocabulary: try size("type_vocab_size", default: 2),
-            vocabulary: try size("vocab_size"))
+            intermediate: try size("intermediate_size"), layerNormEpsilon: try Self.epsilon(config, file("config.json")),
+            // [CLS], one word piece and [SEP] at least.
+            maxPositions: try size("max_position_embeddings", default: 512, atLeast: 3),
+            typeVocabulary: try size("type_vocab_size", default: 2), vocabulary: try size("vocab_size"))
         guard configuration.hidden % configuration.heads == 0 else {
             throw .invalid(file("config.json"), "hidden_size \(configuration.hidden) is not a multiple of num_attention_heads")
         }
@@ -74,6 +78,11 @@ public struct SentenceEncoder: Sendable {
         }
         guard let poolingPath else { throw .invalid(file("modules.json"), "it lists no Pooling module") }
         let poolingConfig = try Self.json(file("\(poolingPath)/config.json"))
+        if let width = Self.given(poolingConfig["word_embedding_dimension"]), width.intValue != configuration.hidden {
+            throw .invalid(
+                file("\(poolingPath)/config.json"),
+                "word_embedding_dimension \(Self.quoted(width)) does not match config.json's hidden_size \(configuration.hidden)")
+        }
         if poolingConfig["pooling_mode_mean_tokens"]?.boolValue == true {
             pooling = .mean
         } else if poolingConfig["pooling_mode_cls_token"]?.boolValue == true {
@@ -85,16 +94,26 @@ public struct SentenceEncoder: Sendable {
         }
         self.normalizes = normalizes
 
-        let sentenceConfig = (try? Self.json(file("sentence_bert_config.json"))) ?? [:]
-        maxSequenceLength = min(sentenceConfig["max_seq_length"]?.intValue ?? 512, configuration.maxPositions)
+        // Optional files: absent means the defaults, present means read (a damaged one is an error).
+        let sentenceConfig = try Self.json(file("sentence_bert_config.json"), optional: true) ?? [:]
+        let sequenceLength = Self.given(sentenceConfig["max_seq_length"])
+        let givenLength: Int? = sequenceLength.map { $0.intValue } ?? 512
+        guard let length = givenLength, length >= 3 else {
+            throw .invalid(
+                file("sentence_bert_config.json"),
+                "max_seq_length must be a whole number of at least 3 (it is \(sequenceLength.map(Self.quoted) ?? "?"))")
+        }
+        maxSequenceLength = min(length, configuration.maxPositions)
         lowercaseInput = sentenceConfig["do_lower_case"]?.boolValue ?? false
-        let tokenizerConfig = (try? Self.json(file("tokenizer_config.json"))) ?? [:]
+        let tokenizerConfig = try Self.json(file("tokenizer_config.json"), optional: true) ?? [:]
+        // Exactly the model's vocabulary: a shorter file still loads and tokenizes, into the wrong
+        // ids, and its vectors would silently mix with good ones.
         let vocabulary = WordPieceTokenizer.vocabulary(try Self.text(file("vocab.txt")))
-        guard vocabulary.count <= configuration.vocabulary, !vocabulary.isEmpty else {
-            throw .invalid(file("vocab.txt"), "\(vocabulary.count) tokens for a model of vocab_size \(configuration.vocabulary)")
+        guard vocabulary.ids == configuration.vocabulary else {
+            throw .vocabularySize(file("vocab.txt"), lines: vocabulary.ids, configured: configuration.vocabulary)
         }
         tokenizer = try WordPieceTokenizer(
-            vocabulary: vocabulary, lowercase: tokenizerConfig["do_lower_case"]?.boolValue ?? true,
+            vocabulary: vocabulary.tokens, lowercase: tokenizerConfig["do_lower_case"]?.boolValue ?? true,
             stripAccents: tokenizerConfig["strip_accents"]?.boolValue,
             splitChinese: tokenizerConfig["tokenize_chinese_chars"]?.boolValue ?? true)
 
@@ -104,6 +123,25 @@ public struct SentenceEncoder: Sendable {
         dimension = configuration.hidden
         name = directory.split(separator: "/").last.map(String.init) ?? "model"
         BLASThreads.pinToOne()
+        try probe(directory)
+    }
+
+    /// The text embedded once at load.
+    static let probeText = "A short sentence to check the model at start-up."
+
+    /// One short text through the whole model: its vector must be finite, and of unit length when
+    /// the model normalises (else not zero). Damage no check of the files sees (values that
+    /// overflow in the forward pass, a configuration that does not fit the weights) is found here,
+    /// before the worker reports ready, instead of in every job.
+    func probe(_ directory: String) throws(EmbeddingModelError) {
+        let vector = pooled([tokenize(Self.probeText)])[0]
+        guard vector.count == dimension, vector.allSatisfy(\.isFinite) else {
+            throw .failedProbe(directory, "has NaN or infinite components")
+        }
+        let norm = vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        if normalizes ? abs(norm - 1) > 1e-3 : !(norm > 0) {
+            throw .failedProbe(directory, "has length \(norm), not \(normalizes ? "1" : "above 0")")
+        }
     }
 
     /// Token ids as the model sees them (`[CLS] … [SEP]`, truncated at `maxSequenceLength`).
@@ -212,6 +250,40 @@ public struct SentenceEncoder: Sendable {
         } catch {
             throw .invalid(path, "\(error)")
         }
+    }
+
+    /// An optional file: nil when it does not exist, an error when it exists but cannot be used.
+    static func json(_ path: String, optional: Bool) throws(EmbeddingModelError) -> JSONValue? {
+        do throws(EmbeddingModelError) {
+            return try json(path)
+        } catch {
+            if optional, error == .missingFile(path) { return .none }
+            throw error
+        }
+    }
+
+    /// A value the configuration gives: nil when the key is absent or null.
+    static func given(_ value: JSONValue?) -> JSONValue? {
+        guard let value, value != .null else { return .none }
+        return value
+    }
+
+    static func quoted(_ value: JSONValue) -> String {
+        (try? value.jsonString()) ?? "not JSON"
+    }
+
+    /// `layer_norm_eps`: LayerNorm divides by sqrt(variance + epsilon), so it must be a positive
+    /// finite float32 (zero or negative gives NaN for some rows, and then for every text).
+    static func epsilon(_ config: JSONValue, _ path: String) throws(EmbeddingModelError) -> Float {
+        guard let raw = Self.given(config["layer_norm_eps"]) else { return 1e-12 }
+        guard let number = raw.doubleValue else {
+            throw .invalid(path, "layer_norm_eps must be a positive finite number, such as BERT's 1e-12 (it is \(quoted(raw)))")
+        }
+        let value = Float(number)
+        guard value.isFinite, value > 0 else {
+            throw .invalid(path, "layer_norm_eps must be a positive finite float32, such as BERT's 1e-12 (it is \(quoted(raw)))")
+        }
+        return value
     }
 }
 

@@ -29,17 +29,19 @@ struct WordPieceTokenizer: Sendable {
         self.separator = separator
     }
 
-    /// `vocab.txt`: one token per line, the id is the line number.
-    static func vocabulary(_ text: String) -> [String: Int32] {
+    /// `vocab.txt`: one token per line (LF or CRLF), the id is the line number. `ids` counts the
+    /// lines (a final newline ends the last one), which must be the model's `vocab_size` exactly.
+    static func vocabulary(_ text: String) -> (tokens: [String: Int32], ids: Int) {
         var vocabulary: [String: Int32] = [:]
-        var id: Int32 = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            var token = Substring(line)
-            if token.hasSuffix("\r") { token = token.dropLast() }
-            if !token.isEmpty, vocabulary[String(token)] == nil { vocabulary[String(token)] = id }
+        var id = 0
+        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            var bytes = line
+            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+            let token = String(decoding: bytes, as: UTF8.self)
+            if !token.isEmpty, vocabulary[token] == nil { vocabulary[token] = Int32(clamping: id) }
             id += 1
         }
-        return vocabulary
+        return (vocabulary, text.utf8.last == UInt8(ascii: "\n") ? id - 1 : id)
     }
 
     /// The ids the model sees: `[CLS]`, at most `maxLength - 2` word pieces, `[SEP]`.

@@ -1,16 +1,34 @@
+import Logging
 import RedisClient
+import Synchronization
 import WorkerRuntime
 
 /// Request counts in Redis, so every worker process on one server shares each client's budget:
 /// one `EVAL` counts and starts the window atomically (INCR, PEXPIRE on the first request, PTTL).
-package struct RedisRateLimitStore: RateLimitStore {
+///
+/// When Redis stops answering (down, stalled, unreachable) the store counts in this process for
+/// `pause`, as docs/failure-model.md promises: a request never waits on a server that just failed.
+/// Then one probe (`PING`, off the request path) decides whether Redis is back; until it answers,
+/// requests go on counting here. One warning per outage and one line when it ends, whatever the
+/// request rate (an outage once logged a line per request).
+package final class RedisRateLimitStore: RateLimitStore {
     let redis: RedisClient
+    private let local: InProcessRateLimitStore
+    private let pause: Duration
+    private let logger: Logger
+    private let state = Mutex(OutageState())
 
-    package init(redis: RedisClient) {
+    package init(redis: RedisClient, pause: Duration = .seconds(5), logger: Logger = Logger(label: "rate-limits")) {
         self.redis = redis
+        self.pause = pause
+        self.logger = logger
+        self.local = InProcessRateLimitStore()
     }
 
     package var name: String { "redis \(redis.configuration.server)" }
+
+    /// Whether Redis is being skipped now (for tests and `/health`-style reporting).
+    package var isSkippingRedis: Bool { state.withLock { $0.skipUntil != nil } }
 
     static let script = """
         local count = redis.call('INCR', KEYS[1])
@@ -21,6 +39,24 @@ package struct RedisRateLimitStore: RateLimitStore {
         """
 
     package func hit(_ key: String, window: Duration) async throws -> RateLimitCount {
+        switch state.withLock({ $0.route(now: .now) }) {
+        case .redis:
+            break
+        case .local:
+            return try await local.hit(key, window: window)
+        case .localAndProbe:
+            Task { await probe() }
+            return try await local.hit(key, window: window)
+        }
+        do {
+            return try await count(key, window: window)
+        } catch let error as RedisError where error.isUnavailable {
+            markDown(error)
+            return try await local.hit(key, window: window)
+        }
+    }
+
+    private func count(_ key: String, window: Duration) async throws -> RateLimitCount {
         let (seconds, attoseconds) = window.components
         let milliseconds = max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
         let reply = try await redis.eval(Self.script, keys: ["worker-ratelimit:" + key], arguments: [RedisArgument(milliseconds)])
@@ -28,5 +64,62 @@ package struct RedisRateLimitStore: RateLimitStore {
             throw RedisError.unexpectedReply(redis.configuration.server, "EVAL (rate limit)", reply)
         }
         return RateLimitCount(count: Int(count), resetIn: .milliseconds(ttl))
+    }
+
+    private func markDown(_ error: RedisError) {
+        let first = state.withLock { $0.failed(until: .now + pause) }
+        if first {
+            logger.warning(
+                "Rate limits: \(name) failed (\(error)); counting in this process until it answers again (checked every \(pause))")
+        } else {
+            logger.debug("Rate limits: \(name) still failing (\(error))")
+        }
+    }
+
+    private func probe() async {
+        do {
+            try await redis.ping()
+            state.withLock { $0.recovered() }
+            logger.notice("Rate limits: \(name) answers again; counting there")
+        } catch let error as RedisError {
+            markDown(error)
+        } catch {
+            state.withLock { $0.probeEnded(until: .now + pause) }
+        }
+    }
+}
+
+/// Whether requests count in Redis or here, as a value: skipped until an instant, then one probe.
+struct OutageState {
+    enum Route: Equatable { case redis, local, localAndProbe }
+
+    private(set) var skipUntil: ContinuousClock.Instant?
+    private var probing = false
+
+    /// Where a request counts now; the first request after the pause also starts the probe.
+    mutating func route(now: ContinuousClock.Instant) -> Route {
+        guard let until = skipUntil else { return .redis }
+        guard until <= now, !probing else { return .local }
+        probing = true
+        return .localAndProbe
+    }
+
+    /// Records a failure; true when it starts an outage (the one to log loudly).
+    mutating func failed(until: ContinuousClock.Instant) -> Bool {
+        defer {
+            skipUntil = until
+            probing = false
+        }
+        return skipUntil == nil
+    }
+
+    mutating func probeEnded(until: ContinuousClock.Instant) {
+        skipUntil = until
+        probing = false
+    }
+
+    mutating func recovered() {
+        skipUntil = nil
+        probing = false
     }
 }

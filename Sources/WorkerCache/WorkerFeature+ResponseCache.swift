@@ -30,8 +30,10 @@ extension WorkerFeature {
     }
 
     /// Rate limits (`RATE_LIMIT_*`) counted in Redis, so that worker processes sharing the server
-    /// share each client's budget. Without this feature each process counts on its own.
-    public static func sharedRateLimits(redis: RedisClient) -> WorkerFeature {
-        WorkerFeature(name: "shared rate limits", contributions: [RedisRateLimitStore(redis: redis) as any RateLimitStore])
+    /// share each client's budget. Without this feature each process counts on its own; while
+    /// Redis does not answer, each process counts on its own too (checked again every few seconds).
+    public static func sharedRateLimits(redis: RedisClient, logger: Logger = Logger(label: "rate-limits")) -> WorkerFeature {
+        WorkerFeature(
+            name: "shared rate limits", contributions: [RedisRateLimitStore(redis: redis, logger: logger) as any RateLimitStore])
     }
 }

@@ -16,7 +16,7 @@ import WorkerRuntimeTesting
 struct Context7HandlerTests {
     /// Runs `body` with a handler on a fresh fake (quick backoff, so retries take milliseconds).
     private func withHandler<T: Sendable>(
-        apiKey: String? = nil, latency: Duration = .zero,
+        apiKey: String? = nil, latency: Duration = .zero, configure: @Sendable (inout Context7Configuration) -> Void = { _ in },
         _ body: @Sendable (Context7Handler, FakeContext7) async throws -> T
     ) async throws -> T {
         let fake = FakeContext7(latency: latency)
@@ -26,22 +26,28 @@ struct Context7HandlerTests {
             configuration.apiKey = apiKey
             configuration.backoffBase = .milliseconds(10)
             configuration.notFinalizedRetries = 3
+            configure(&configuration)
             let handler = Context7Handler(configuration: configuration, http: CurlHTTPClient(name: "context7-test"), redis: nil)
             defer { Task { try? await handler.shutdown() } }
             return try await body(handler, fake)
         }
     }
 
-    private func run(_ handler: Context7Handler, _ input: JSONValue, deadline: Duration = .seconds(30)) async throws -> JSONValue {
+    /// Runs one job on the handler; `logs` keeps what it logs.
+    private func run(
+        _ handler: Context7Handler, _ input: JSONValue, deadline: Duration = .seconds(30), logs: LogCollector? = nil
+    ) async throws -> JSONValue {
         let job = Job(id: "c7", input: input)
-        return try await handler.run(try Context7Request.parse(input), context: .testing(job: job, deadline: .now + deadline))
+        let context: JobContext =
+            if let logs { .testing(job: job, logger: logs.logger(), deadline: .now + deadline) } else { .testing(job: job, deadline: .now + deadline) }
+        return try await handler.run(try Context7Request.parse(input), context: context)
     }
 
     /// The error a job ends with, as text.
     private func failure(_ handler: Context7Handler, _ input: JSONValue, deadline: Duration = .seconds(30)) async -> String {
         do {
             let output = try await run(handler, input, deadline: deadline)
-            return "no error: \(output)"
+            return "no error: \(String(describing: output).prefix(300))"
         } catch {
             return "\(error)"
         }
@@ -222,6 +228,9 @@ struct Context7HandlerTests {
         (["action": "get_docs", "library_id": "/a/b", "query": "x", "tokens": 0], "input.tokens"),
         (["action": "get_docs", "library_id": "/a/b", "query": "x", "tokens": 2.5], "input.tokens"),
         (["action": "query-docs", "libraryId": "/a/b"], "input.query is missing"),
+        (["action": "get_docs", "library_id": "/a/b", "query": "x", "nonce": "1"], "input.nonce is not a field of get_docs"),
+        (["action": "resolve-library-id", "libraryName": "react", "query": "x", "library_name": "react"], "input.library_name is not a field"),
+        (["action": "resolve_library", "library_name": "react", "nonce": .null], "input.nonce is not a field of resolve_library"),
     ] as [(JSONValue, String)])
     func badInput(input: JSONValue, expected: String) {
         do {
@@ -277,6 +286,129 @@ struct Context7HandlerTests {
             #expect(result.output?["libraries"]?.arrayValue?.first?["id"] == "/vapor/vapor")
             let failed = try await Context7.makeRuntime(configuration).test(["action": "get_docs", "library_id": "nope", "query": "x"])
             #expect(failed.error?.contains("not a Context7 library id") == true)
+        }
+    }
+
+    // Issue 27, item 4.10.
+
+    @Test("Retry-After: 0 on every answer: when retrying stops, the error names what Context7 answered, not the deadline")
+    func retryAfterZero() async throws {
+        try await withHandler { handler, fake in
+            let limited = await failure(handler, ["action": "get_docs", "library_id": "/test/always429", "query": "a"])
+            #expect(limited.contains("rate limited") && limited.contains("rate_limit_exceeded"), "\(limited)")
+            #expect(limited.contains("gave up after 6 tries (5 retries allowed)") && limited.contains("CONTEXT7_API_KEY"), "\(limited)")
+            #expect(!limited.contains("deadline"), "\(limited)")
+            #expect(fake.callCount == 1 + Context7Upstream.maxRateLimitWaits)
+
+            let processing = await failure(handler, ["action": "get_docs", "library_id": "/test/always202", "query": "a"])
+            #expect(processing.contains("still processing") && processing.contains("library_not_finalized"), "\(processing)")
+            #expect(processing.contains("gave up after 4 tries (3 retries allowed)") && !processing.contains("deadline"), "\(processing)")
+            #expect(fake.callCount == 6 + 4)
+
+            let unavailable = await failure(handler, ["action": "get_docs", "library_id": "/test/always503", "query": "a"])
+            #expect(unavailable.contains("HTTP 503") && unavailable.contains("search_failed"), "\(unavailable)")
+            #expect(unavailable.contains("gave up after 4 tries (3 retries allowed)") && !unavailable.contains("deadline"), "\(unavailable)")
+            #expect(fake.callCount == 6 + 4 + 4)
+
+            // Retry-After: 0 still waits the backoff step, so a short deadline ends the retries:
+            // the error says so, and still names the rate limit.
+            let late = await failure(handler, ["action": "get_docs", "library_id": "/test/always429", "query": "b"], deadline: .milliseconds(40))
+            #expect(late.contains("rate_limit_exceeded") && late.contains("deadline"), "\(late)")
+        }
+    }
+
+    @Test("202 library_not_finalized: exactly 5 retries (6 calls) by default, as docs/context7.md says")
+    func notFinalizedRetryCount() async throws {
+        #expect(Context7Configuration().notFinalizedRetries == 5)
+        try await withHandler(configure: { $0.notFinalizedRetries = Context7Configuration().notFinalizedRetries }) { handler, fake in
+            let message = await failure(handler, ["action": "get_docs", "library_id": "/test/always202", "query": "a"])
+            #expect(fake.callCount == 6)
+            #expect(message.contains("still processing") && message.contains("gave up after 6 tries (5 retries allowed)"), "\(message)")
+        }
+    }
+
+    @Test("Search entries with a field of the wrong JSON type are skipped with a warning naming it; only such entries is an error")
+    func mistypedEntries() async throws {
+        try await withHandler { handler, _ in
+            let logs = LogCollector()
+            let output = try await run(handler, ["action": "resolve_library", "library_name": "mistyped"], logs: logs)
+            #expect(output["libraries"]?.arrayValue?.map { $0["id"] } == ["/good/one"])
+            #expect(output["libraries"]?[0]?["versions"] == ["v1"])
+            let logged = logs.all.joined(separator: "\n")
+            #expect(logged.contains("skipped 6 of 7 entries") && logged.contains("results[1] has id = 42, not a string"), "\(logged)")
+            #expect(logged.contains("results[2] (/bad/title) has title = 7, not a string"), "\(logged)")
+
+            let text = try await run(handler, ["action": "resolve-library-id", "libraryName": "mistyped", "query": "x"])
+            #expect(text.stringValue?.contains("/bad/") == false)
+
+            let message = await failure(handler, ["action": "resolve_library", "library_name": "allmistyped"])
+            #expect(message.contains("no entry this handler can pass on"), "\(message)")
+            #expect(message.contains("(/bad/versions) has versions = \"v1.0.0\", not a list of strings"), "\(message)")
+        }
+        for (entry, problem) in [
+            (JSONValue.string("x"), "is \"x\", not an object"), (["title": "no id"], "has no id"),
+            (["id": "/a/b", "trustScore": "high"], "(/a/b) has trustScore = \"high\", not a number"),
+            (["id": "/a/b", "versions": ["v1", 2]], "(/a/b) has versions = an array, not a list of strings"),
+            (["id": "/a/b", "stars": true], "(/a/b) has stars = true, not a number"),
+        ] as [(JSONValue, String)] {
+            #expect(Context7Handler.problem(with: entry) == problem)
+        }
+        #expect(Context7Handler.problem(with: ["id": "/a/b", "title": .null, "stars": 3, "benchmarkScore": 87.5, "versions": []]) == nil)
+    }
+
+    @Test("An answer over the size limit is stopped while it arrives: a declared 20 MB one before its body, an undeclared one near the limit")
+    func oversizedAnswers() async throws {
+        let limit = Context7Configuration().maxResponseBytes
+        #expect(limit == 4 << 20)
+        // A raw server: it counts what the kernel took from it, so a client that stopped reading
+        // (and closed) shows as writes that fail, not as bytes a framework buffered.
+        for declared in [true, false] {
+            let body = 64 << 20
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                + (declared ? "Content-Length: \(body)\r\n\r\n" : "Transfer-Encoding: identity\r\nConnection: close\r\n\r\n")
+            let reply = Array(head.utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: body)
+            let server = try ScriptedTCPServer { _ in reply }
+            defer { server.stop() }
+            var configuration = Context7Configuration()
+            configuration.baseURL = "http://127.0.0.1:\(server.port)"
+            let handler = Context7Handler(configuration: configuration, http: CurlHTTPClient(name: "context7-test"), redis: nil)
+            let message = await failure(handler, ["action": "get_docs", "library_id": "/test/huge", "query": "a"])
+            #expect(message.contains("more than 4 MB") && message.contains("/v2/context"), "\(message)")
+            try await Task.sleep(for: .milliseconds(300))
+            // Declared: refused on its Content-Length (only socket buffers' worth left the server);
+            // undeclared: stopped once past the limit, with at most the sockets' buffers on top.
+            let written = server.writtenBytes
+            #expect(written < (declared ? 12 << 20 : 16 << 20), "\(written) of \(body) bytes left the server (declared: \(declared))")
+        }
+    }
+
+
+    @Test("An unknown input field (a nonce) is refused, naming it, so it cannot turn cached calls into misses")
+    func unknownFields() async throws {
+        let fake = FakeContext7()
+        try await fake.run { base in
+            var configuration = Context7Configuration()
+            configuration.baseURL = base
+            let runtime = try Context7.makeRuntime(configuration)
+            let input: JSONValue = ["action": "get_docs", "library_id": "/acme/widgets", "query": "install"]
+            #expect(try await runtime.test(input).succeeded)
+            for nonce in ["1", "2"] {
+                var salted = try #require(input.objectValue)
+                salted["nonce"] = .string(nonce)
+                let result = try await runtime.test(.object(salted))
+                #expect(result.error?.contains("input.nonce is not a field of get_docs") == true, "\(result.error ?? "no error")")
+            }
+            #expect(try await runtime.test(input).succeeded)
+            #expect(fake.callCount == 1, "the salted calls never reach Context7 and the repeat is a cache hit")
+        }
+    }
+
+    @Test("Each tool takes exactly the fields its action does, and refuses others")
+    func toolArguments() {
+        for tool in Context7Tools.all {
+            let properties = Set((tool.inputSchema["properties"]?.objectValue ?? [:]).keys)
+            #expect(properties == Set(Context7Request.fieldsByAction[tool.action ?? ""] ?? []), "\(tool.name)")
+            #expect(tool.inputSchema["additionalProperties"] == false, "\(tool.name)")
         }
     }
 }

@@ -50,6 +50,23 @@ struct EchoHandlerTests {
         #expect(sized["size"] == 1000)
     }
 
+    @Test("sleep with progress posts each update while sleeping, not after (the README's /status example)")
+    func progressDuringSleep() async throws {
+        let job = Job(id: "p", input: ["sleep": 0.6, "progress": 3])
+        let posted = Mutex<[(JSONValue, ContinuousClock.Instant)]>([])
+        let start = ContinuousClock.now
+        try await EchoHandler().handle(
+            job, output: JobOutputWriter(aggregateChunks: false) { _ in },
+            context: .testing(job: job) { update in posted.withLock { $0.append((update, ContinuousClock.now)) } })
+        let end = ContinuousClock.now
+        let updates = posted.withLock { $0 }
+        #expect(updates.map(\.0) == [["step": 0], ["step": 1], ["step": 2]])
+        #expect(end - start >= .milliseconds(600))
+        // The first update is posted before any sleeping, the last a third of the sleep before the end.
+        #expect(try #require(updates.first).1 - start < .milliseconds(150))
+        #expect(end - (try #require(updates.last).1) >= .milliseconds(190))
+    }
+
     @Test("sleep waits, and cancelling the job (a platform stop) ends the sleep at once")
     func sleepCancellable() async throws {
         let start = ContinuousClock.now

@@ -12,6 +12,8 @@ import WorkerJSON
 ///
 /// - `/test/ratelimited`: 429 `rate_limit_exceeded` (`Retry-After: 1`) twice per query, then 200;
 /// - `/test/notfinalized`: 202 `library_not_finalized` twice per query, then 200;
+/// - `/test/always429`, `/test/always202`, `/test/always503`: that answer (`rate_limit_exceeded`,
+///   `library_not_finalized`, `search_failed`) on every call, each with `Retry-After: 0`;
 /// - `/test/moved`: 301 `library_redirected` to `/test/newhome`; `/test/loop`: 301 to `/test/loop2`, which
 ///   redirects again;
 /// - `/test/missing`: 404 `library_not_found`; `/test/nosnippets`: 404 `no_snippets_found`;
@@ -19,7 +21,8 @@ import WorkerJSON
 /// - `/test/slow`: answers after 5 s; `/test/cut`: a body cut off mid-stream;
 /// - `/test/forbidden`: 403 `access_denied`; `/test/teapot`: 418 with a text body;
 /// - library name `nothing`: 404 `no_libraries_found`; `garbage`: 200 with a body that is not JSON;
-///   `noresults`: 200 without a `results` list;
+///   `noresults`: 200 without a `results` list; `mistyped`: one good entry among entries with fields
+///   of the wrong JSON type (`mistypedResults`); `allmistyped`: only such entries;
 /// - `Authorization: Bearer ctx7sk-bad`: 401 `invalid_api_key` on every route;
 /// - anything else: libraries and snippets made up from the name or id and the query.
 ///
@@ -70,6 +73,8 @@ package final class FakeContext7: Sendable {
         case "nothing": return Self.error(.notFound, "no_libraries_found", "No libraries found matching your query")
         case "garbage": return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "{\"results\": [oops")))
         case "noresults": return Self.json(["libraries": []])
+        case "mistyped": return Self.json(["results": .array(Self.mistypedResults), "searchFilterApplied": false])
+        case "allmistyped": return Self.json(["results": .array(Array(Self.mistypedResults.dropFirst()))])
         default:
             if let scripted = try await scripted(name, key: "search:\(name):\(query)") { return scripted }
         }
@@ -121,6 +126,15 @@ package final class FakeContext7: Sendable {
         case "/test/notfinalized":
             guard firstTimes(2) else { return nil }
             return Self.error(.accepted, "library_not_finalized", "Library is being processed")
+        case "/test/always429", "/test/always202", "/test/always503":
+            var response =
+                switch name {
+                case "/test/always429": Self.error(.tooManyRequests, "rate_limit_exceeded", "Rate limit exceeded")
+                case "/test/always202": Self.error(.accepted, "library_not_finalized", "Library is being processed")
+                default: Self.error(.serviceUnavailable, "search_failed", "Search temporarily unavailable")
+                }
+            response.headers[.retryAfter] = "0"
+            return response
         case "/test/moved":
             return Self.json(["error": "library_redirected", "message": "Library moved", "redirectUrl": "/test/newhome"], status: .movedPermanently)
         case "/test/loop", "/test/loop2":
@@ -150,6 +164,20 @@ package final class FakeContext7: Sendable {
             return nil
         }
     }
+
+    /// A text body of `bytes` (a multiple of 64 KB), written 64 KB at a time and counted; with
+    /// `declared` its size is sent as `Content-Length`, else it goes chunked.
+    /// A search answer's entries: the first as Context7 documents it, every other with one field
+    /// of the wrong JSON type (or not an object at all).
+    package static let mistypedResults: [JSONValue] = [
+        ["id": "/good/one", "title": "Good", "description": "Fine.", "totalSnippets": 10, "trustScore": 8, "versions": ["v1"]],
+        ["id": 42, "title": "Numeric id"],
+        ["id": "/bad/title", "title": 7],
+        ["id": "/bad/versions", "title": "Bad versions", "versions": "v1.0.0"],
+        ["id": "/bad/trust", "title": "Bad trust", "trustScore": "high"],
+        ["id": "/bad/snippets", "title": "Bad snippets", "totalSnippets": ["many"]],
+        "not an object",
+    ]
 
     /// Eight snippets in Context7's text shape, each about 400 bytes, separated by rule lines.
     package static func snippets(id: String, query: String) -> String {

@@ -75,21 +75,31 @@ struct MCPProcessTests {
         #expect(try await call(port, Self.toolCall(id: 6, ["after": true])).body?["result"]?["structuredContent"] == ["after": true])
     }
 
-    @Test("notifications/cancelled from the same client stops the call, whose POST then ends (no hang)")
+    @Test("notifications/cancelled from the same session stops the call, whose POST then ends (no hang); no other client's does")
     func cancelNotification() async throws {
         let (worker, port) = try await worker()
         defer { worker.signal(SIGKILL) }
-        let pending = Task { try await call(port, Self.toolCall(id: "slow", ["sleep": 60])) }
+        let initialize: JSONValue = [
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": ["protocolVersion": "2025-06-18", "capabilities": [:], "clientInfo": ["name": "t", "version": "1"]],
+        ]
+        var request = try HTTPClientRequest.json(url: "http://127.0.0.1:\(port)/mcp", body: initialize)
+        request.headers.append(("Accept", "application/json, text/event-stream"))
+        let initialized = try await client.execute(request)
+        let session = try #require(initialized.header("Mcp-Session-Id"))
+        #expect(session.count == 32)
+        let mine = [("Mcp-Session-Id", session)]
+        let pending = Task { try await call(port, Self.toolCall(id: "slow", ["sleep": 60]), headers: mine) }
         try await waitUntil("the call to start") { try await inProgress(port) == 1 }
-        // Another client's cancel with the same id must not touch it.
-        let foreign = try await call(
-            port, ["jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": "slow"]],
-            headers: [("Authorization", "Bearer someone-else")])
-        #expect(foreign.status == 202)
+        let cancel: JSONValue = ["jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": "slow"]]
+        // Other clients' cancels with the same id must not touch it: one with the same (absent) key
+        // from the same address, one with a session of its own, one with another key.
+        for headers in [[], [("Mcp-Session-Id", "someone-else")], [("Authorization", "Bearer someone-else")]] {
+            #expect(try await call(port, cancel, headers: headers).status == 202)
+        }
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await inProgress(port) == 1)
-        let cancel = try await call(port, ["jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": "slow"]])
-        #expect(cancel.status == 202)
+        #expect(try await call(port, cancel, headers: mine).status == 202)
         let answer = try await withTimeout(.seconds(10)) { try await pending.value }
         #expect(answer.body?["error"]?["code"] == -32800)
         #expect(try await inProgress(port) == 0)
@@ -142,6 +152,58 @@ struct MCPProcessTests {
     }
 }
 
+/// SSE answers to clients that never read: bounded per response, and a stalled call ends.
+@Suite("MCP over HTTP with clients that do not read", .tags(.process, .heavy), .pass(.heavy))
+struct MCPUnreadSSETests {
+    private static func send(_ arguments: JSONValue, to port: Int) throws -> RawConnection {
+        let body = try MCPProcessTests.toolCall(id: 1, arguments, token: "p").jsonString()
+        let connection = try RawConnection(port: port, receiveBuffer: 4096)
+        connection.write(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Accept: application/json, text/event-stream\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        return connection
+    }
+
+    @Test("10 clients taking a burst of 100,000 progress updates each and reading none: only the newest wait, memory stays flat")
+    func progressBurst() async throws {
+        let worker = try ChildProcess("echo", arguments: ["--local", "--port", "0"], environment: ["WORKER_CONCURRENCY": "8"])
+        defer { worker.signal(SIGKILL) }
+        let port = try await worker.servingPort()
+        let before = worker.residentBytes
+        // The updates come at once, then the jobs sleep: whatever is held for the readers is held now.
+        let connections = try (0..<10).map { _ in try Self.send(["progress": 100_000, "sleep": 8], to: port) }
+        try await Task.sleep(for: .seconds(5))
+        let during = worker.residentBytes
+        // Unbounded, each response held its 100,000 updates: 373 MB more for these 10 (88 MB now).
+        #expect(during - before < 160 << 20, "the worker grew from \(before >> 20) MB to \(during >> 20) MB")
+        _ = connections
+    }
+
+    @Test("A client that accepts no SSE bytes for HTTP_IDLE_TIMEOUT: its call is cancelled, its connection closed; others are served")
+    func stalledWrites() async throws {
+        let worker = try ChildProcess(
+            "echo", arguments: ["--local", "--port", "0"], environment: ["HTTP_IDLE_TIMEOUT": "2", "WORKER_CONCURRENCY": "8"])
+        defer { worker.signal(SIGKILL) }
+        let port = try await worker.servingPort()
+        // 20,000 updates of 1 KB over 20 s: megabytes a second, soon more than the socket holds.
+        let note = JSONValue.string(String(repeating: "n", count: 900))
+        let connections = try (0..<2).map { _ in try Self.send(["progress": 20_000, "sleep": 20, "note": note], to: port) }
+        try await waitUntil("the write deadline", timeout: .seconds(15)) {
+            worker.stderr.components(separatedBy: "accepted no SSE bytes").count - 1 == 2
+        }
+        // Cancelled, not finished: their jobs would sleep for 20 s more.
+        let client0 = CurlHTTPClient(name: "mcp-unread-health")
+        try await waitUntil("the calls' jobs to stop", timeout: .seconds(5)) {
+            let health = try await client0.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"))
+            return try JSONValue.parse(health.body)["jobs"]?["inProgress"]?.intValue == 0
+        }
+        let client = CurlHTTPClient(name: "mcp-unread")
+        let ping = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/ping"))
+        #expect(ping.status == 200)
+        _ = connections
+    }
+}
+
 /// A stdio client that stops reading its answers: the worker stops reading its requests once
 /// 64 MB of answers wait, instead of holding them all; the answers all arrive once it reads.
 @Suite("MCP over stdio with a client that does not read", .tags(.process, .heavy), .pass(.heavy))
@@ -180,4 +242,42 @@ struct MCPStdioBackpressureTests {
         }
         #expect(answers == count)
     }
+
+    /// A worker whose client sent 40 calls of 2 MB answers and read none: its reading paused.
+    private func stalledWorker() async throws -> ChildProcess {
+        let worker = try ChildProcess("echo", arguments: ["--mcp"], standardInput: true, captureOutput: false)
+        let writer = Thread {
+            for index in 0..<40 {
+                worker.writeInput(
+                    #"{"jsonrpc":"2.0","id":\#(index),"method":"tools/call","params":{"name":"echo","arguments":{"size":1048576}}}"# + "\n")
+            }
+        }
+        writer.start()
+        var last = worker.cpuTime
+        for _ in 0..<60 {
+            try await Task.sleep(for: .seconds(1))
+            let now = worker.cpuTime
+            if now - last < .milliseconds(30) { break }
+            last = now
+        }
+        return worker
+    }
+
+    @Test("A client that closes its input without reading any answer: the worker ends (it once waited forever)")
+    func eofWhileUnread() async throws {
+        let worker = try await stalledWorker()
+        defer { worker.signal(SIGKILL) }
+        worker.closeInput()
+        #expect(try await worker.wait(timeout: .seconds(20)) == 0)
+        #expect(worker.stderr.contains("stopped reading"))
+    }
+
+    @Test("SIGTERM while the client reads nothing: the worker ends (one signal is enough)")
+    func sigtermWhileUnread() async throws {
+        let worker = try await stalledWorker()
+        defer { worker.signal(SIGKILL) }
+        worker.signal(SIGTERM)
+        _ = try await worker.wait(timeout: .seconds(20))
+    }
 }
+

@@ -28,7 +28,7 @@ struct ServerHardeningTests {
         defer { worker.signal(SIGKILL) }
         let connection = try RawConnection(port: port)
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: 12 << 20)
-        connection.write("POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+        connection.write("POST /run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
         // As Python's http.client does: the whole body, then read.
         let wrote = connection.write(body)
         let (answer, closed) = connection.read(timeout: .seconds(10))
@@ -38,7 +38,7 @@ struct ServerHardeningTests {
         #expect(closed, "the server closed the connection after the 413")
         // A body past what the server will drain is cut off, not read for ever.
         let huge = try RawConnection(port: port)
-        huge.write("POST /run HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n")
+        huge.write("POST /run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000000\r\n\r\n")
         let started = ContinuousClock.now
         var sent = 0
         let chunk = [UInt8](repeating: 0x20, count: 1 << 20)
@@ -55,7 +55,7 @@ struct ServerHardeningTests {
         let input = #"{"input":{"text":"\#(String(repeating: "a", count: 2 << 20))"}}"#
         let connection = try RawConnection(port: port)
         connection.write(
-            "POST /runsync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(input.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+            "POST /runsync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(input.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
         // Without the answer the server would wait for the body and the client for the answer.
         let interim = connection.read(timeout: .seconds(3)) { $0.contains("\r\n\r\n") }.text
         #expect(interim.hasPrefix("HTTP/1.1 100 Continue"), "\(interim)")
@@ -64,7 +64,7 @@ struct ServerHardeningTests {
         #expect(final.contains("HTTP/1.1 200"), "\(final.prefix(300))")
 
         let large = try RawConnection(port: port)
-        large.write("POST /run HTTP/1.1\r\nHost: x\r\nContent-Length: \(20 << 20)\r\nExpect: 100-continue\r\n\r\n")
+        large.write("POST /run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(20 << 20)\r\nExpect: 100-continue\r\n\r\n")
         let refused = large.read(timeout: .seconds(5)) { $0.contains("\r\n\r\n") }.text
         #expect(refused.hasPrefix("HTTP/1.1 413"), "\(refused)")
     }

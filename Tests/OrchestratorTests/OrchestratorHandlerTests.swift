@@ -31,7 +31,7 @@ struct OrchestratorHandlerTests {
         leads.append(.success(Fixtures.lead(Fixtures.strongLead.replacing("id", "b0"))))
         let progress = Mutex<[JSONValue]>([])
         let context = JobContext.testing(job: Job(id: "batch", input: [:]), progress: { value in progress.withLock { $0.append(value) } })
-        let report = await handler.batch(leads, concurrency: 3, deadline: Fixtures.soon, context: context)
+        let report = try await handler.batch(leads, concurrency: 3, deadline: Fixtures.soon, context: context)
         try await handler.shutdown()
         #expect(report["total"] == 15 && report["qualified"] == 13 && report["rejected"] == 1 && report["invalid"] == 1 && report["failed"] == 0)
         let rows = try #require(report["leads"]?.arrayValue)

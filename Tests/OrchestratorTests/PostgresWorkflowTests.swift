@@ -4,6 +4,7 @@ import PostgresClient
 import Testing
 import TestSupport
 import WorkerJSON
+import WorkerRuntimeTesting
 
 /// The workflow rules against a real PostgreSQL (installed by scripts/test.sh).
 @Suite(
@@ -27,12 +28,40 @@ struct PostgresWorkflowTests {
             ("resume", { try await $0.resumesWithoutRepeating() }), ("retries", { try await $0.retriesWithinTheDeadline() }),
             ("leases", { try await $0.leasesFence() }), ("recovery", { try await $0.recoversAbandoned() }),
             ("damaged", { try await $0.rerunsDamagedStages() }), ("heartbeat", { try await $0.finishesAheadOfItsHeartbeat() }),
+            ("batches", { try await $0.queuesBatchesDurably() }),
         ]
         for (name, scenario) in cases {
             let store = try await Self.store(server, database: name)
             try await scenario(WorkflowScenarios(store: store))
             await store.client.shutdown()
         }
+    }
+
+    @Test("A NUL character: get_lead of \"L1\\u0000anything\" is an input error, not lead L1; the store's lookup is refused by the client; lead data with one is refused before jsonb sees it")
+    func nulCharacters() async throws {
+        let server = try PostgresTestServer()
+        let store = try await Self.store(server, database: "nul")
+        defer { Task { await store.client.shutdown() } }
+        _ = try await WorkflowScenarios(store: store).workflow()
+            .run(Fixtures.lead(["id": "L1", "title": "CEO"]), deadline: Fixtures.soon, logger: Fixtures.logger)
+        #expect(try await store.workflow("L1") != nil)
+        // libpq took "L1\0anything" as "L1": the lookup found lead L1.
+        await #expect {
+            _ = try await store.workflow("L1\u{0}anything")
+        } throws: { ($0 as? PostgresError)?.parameterPosition == 1 }
+
+        var configuration = Fixtures.configuration()
+        configuration.database = PostgresConfiguration(url: server.url(database: "nul"), poolSize: 2)
+        // A runtime per job: `test` shuts the handler, and so its database client, down after each.
+        func run(_ input: JSONValue) async throws -> JobTestResult { try await Orchestrator.makeRuntime(configuration).test(input) }
+        let shown = try await run(["action": "get_lead", "lead_id": "L1\u{0}anything"])
+        #expect(shown.output == nil && shown.error?.contains("input.lead_id contains a NUL character") == true, "\(shown)")
+        // jsonb refuses \u0000 (SQLSTATE 22P05): the job says which field instead.
+        let refused = try await run(["action": "process_lead", "lead_data": ["id": "L2", "notes": "a\u{0}b"]])
+        #expect(refused.error?.contains("input.lead_data.notes contains a NUL character") == true && refused.error?.contains("22P05") == false, "\(refused)")
+        #expect(try await store.workflow("L2") == nil)
+        let found = try await run(["action": "get_lead", "lead_id": "L1"])
+        #expect(found.output?["lead_id"] == "L1" && found.output?["found"] == true)
     }
 
     @Test("sslmode=require: workflows over TLS")

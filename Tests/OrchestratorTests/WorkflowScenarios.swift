@@ -287,4 +287,12 @@ final class SlowFinishStore: WorkflowStore {
     }
     func pendingOfOtherVersions(than version: String) async throws -> Int { try await inner.pendingOfOtherVersions(than: version) }
     func workflow(_ leadID: String) async throws -> WorkflowRecord? { try await inner.workflow(leadID) }
+    func enqueue(_ batch: BatchRecord, leads: [Lead], owner: String, lease: Duration, version: String) async throws {
+        try await inner.enqueue(batch, leads: leads, owner: owner, lease: lease, version: version)
+    }
+    func renewAll(_ leadIDs: [String], owner: String, lease: Duration) async throws {
+        try await inner.renewAll(leadIDs, owner: owner, lease: lease)
+    }
+    func releaseAll(_ leadIDs: [String], owner: String) async throws { try await inner.releaseAll(leadIDs, owner: owner) }
+    func batch(_ batchID: String) async throws -> BatchRecord? { try await inner.batch(batchID) }
 }

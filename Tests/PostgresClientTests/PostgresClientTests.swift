@@ -79,6 +79,40 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("Text holding a NUL character is refused before it is sent, naming the parameter, instead of being cut short there")
+    func nulInText() async throws {
+        let server = try PostgresTestServer()
+        let db = try client(server)
+        defer { Task { await db.shutdown() } }
+        try await db.query("CREATE TABLE leads (id text PRIMARY KEY, note text)")
+        try await db.query("INSERT INTO leads VALUES ($1, $2)", ["L1", "first"])
+        // libpq takes C strings: "L1\0anything" used to arrive as "L1" and find lead L1.
+        do {
+            let rows = try await db.query("SELECT id FROM leads WHERE id = $1", ["L1\u{0}anything"])
+            Issue.record("a NUL in $1 must be refused, got \(rows.count) rows")
+        } catch let error as PostgresError {
+            #expect(error.parameterPosition == 1 && error.sqlState == nil && !error.isUnavailable)
+            let text = "\(error)"
+            #expect(text.contains("$1") && text.contains("NUL") && text.contains("SELECT id FROM leads") && text.contains("not sent"), "\(text)")
+        }
+        // Nothing is sent: neither insert lands with its text cut at the NUL.
+        await #expect {
+            _ = try await db.query("INSERT INTO leads VALUES ($1, $2)", ["L2", "cut\u{0}here"])
+        } throws: { ($0 as? PostgresError)?.parameterPosition == 2 }
+        await #expect {
+            _ = try await db.withTransaction { transaction in
+                _ = try await transaction.query("INSERT INTO leads VALUES ($1, $2)", ["L3\u{0}", "x"])
+                return 0
+            }
+        } throws: { ($0 as? PostgresError)?.parameterPosition == 1 }
+        let rows = try await db.query("SELECT id FROM leads ORDER BY id")
+        #expect(try rows.map { try $0.decode("id", as: String.self) } == ["L1"])
+        // The connections are still good, and the forms that carry a NUL go through: bytea, and
+        // JSON (written as \u0000; the json type keeps it, jsonb refuses it with its own SQLSTATE).
+        #expect(try await db.query("SELECT $1::bytea AS b", [[UInt8]([76, 0, 49])])[0].decode("b", as: [UInt8].self) == [76, 0, 49])
+        #expect(try await db.query("SELECT $1::json AS j", [JSONValue.string("a\u{0}b")])[0].decode("j", as: JSONValue.self) == .string("a\u{0}b"))
+    }
+
     @Test("Transactions commit, roll back on a thrown error, and never leave a connection mid-transaction")
     func transactions() async throws {
         let server = try PostgresTestServer()

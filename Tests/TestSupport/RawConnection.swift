@@ -8,9 +8,14 @@ import Foundation
 package final class RawConnection: @unchecked Sendable {
     package let fd: Int32
 
-    package init(port: Int) throws {
+    /// `receiveBuffer` shrinks the socket's receive buffer (set before connecting, so the window
+    /// stays small): a client that reads nothing then holds only that much of what is sent to it.
+    package init(port: Int, receiveBuffer: Int? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawConnectionError(description: "socket: \(String(cString: strerror(errno)))") }
+        if var size = receiveBuffer.map(Int32.init) {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -76,7 +76,7 @@ struct ModelDirectoryTests {
         let cases: [(String, String, String)] = [
             ("config.json", config.replacing("\"bert\"", with: "\"roberta\""), "model_type roberta"),
             ("config.json", config.replacing("\"gelu\"", with: "\"relu\""), "hidden_act relu"),
-            ("config.json", config.replacing("\"hidden_size\": 384", with: "\"hidden_size\": 768"), "shape"),
+            ("config.json", config.replacing("\"intermediate_size\": 1536", with: "\"intermediate_size\": 3072"), "shape"),
             ("config.json", config.replacing("\"num_hidden_layers\": 6", with: "\"num_hidden_layers\": 7"), "encoder.layer.6"),
             ("modules.json", #"[{"type": "sentence_transformers.models.Transformer", "path": ""}, {"type": "sentence_transformers.models.Dense", "path": "2_Dense"}]"#, "Dense"),
             ("1_Pooling/config.json", #"{"pooling_mode_mean_sqrt_len_tokens": true}"#, "pooling"),

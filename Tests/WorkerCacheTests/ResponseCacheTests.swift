@@ -287,6 +287,18 @@ struct RedisCacheTests {
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await storeA.hit("run:ip:5.6.7.8", window: .milliseconds(200)).count == 1)
 
+        // Redis down: counted here at once; back: counted in Redis again after one probe.
+        let paused = RedisRateLimitStore(redis: one, pause: .milliseconds(200))
+        server.stop()
+        #expect(try await paused.hit("run:ip:9.9.9.9", window: .seconds(10)).count == 1)
+        #expect(paused.isSkippingRedis)
+        #expect(try await paused.hit("run:ip:9.9.9.9", window: .seconds(10)).count == 2)
+        try server.start()
+        try await Task.sleep(for: .milliseconds(250))
+        _ = try await paused.hit("run:ip:9.9.9.9", window: .seconds(10))
+        try await waitUntil(timeout: .seconds(5)) { !paused.isSkippingRedis }
+        #expect(try await paused.hit("run:ip:9.9.9.9", window: .seconds(10)).count == 1)
+
         var counter = FixedWindowCounter(maxKeys: 3)
         let now = ContinuousClock.now
         #expect(counter.hit("a", window: .seconds(1), now: now).count == 1)

@@ -44,13 +44,17 @@ def test_orchestrator_through_runpod_endpoint(worker):
     batch = job.output(timeout=30)
     assert [lead.get("status") for lead in batch["leads"]] == ["qualified", "rejected", "invalid"]
     assert "input.leads[2].id is missing" in batch["leads"][2]["error"]
+    # The batch's report rebuilt from its leads, by the job's id.
+    rebuilt = endpoint.run_sync({"action": "get_batch", "batch_id": job.job_id}, timeout=30)
+    assert rebuilt["finished"] is True and rebuilt["total"] == 3 and rebuilt["pending"] == 0
+    assert [lead.get("status") for lead in rebuilt["leads"]] == ["qualified", "rejected", "invalid"]
 
 
 def test_orchestrator_mcp_tools(worker):
     async def body():
         async with Client(streamable_http_client(f"{worker.base}/mcp", http_client=httpx2.AsyncClient())) as client:
             tools = {tool.name for tool in (await client.list_tools()).tools}
-            assert tools == {"process_lead", "batch_process", "get_lead"}
+            assert tools == {"process_lead", "batch_process", "get_lead", "get_batch"}
             shown = await client.call_tool("get_lead", {"lead_id": "py-1"})
             assert not shown.is_error
             assert shown.structured_content["status"] == "qualified"

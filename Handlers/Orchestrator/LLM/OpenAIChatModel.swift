@@ -28,21 +28,23 @@ struct OpenAIChatModel: LanguageModel {
         var headers: [(name: String, value: String)] = []
         if let key = configuration.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
         let url = configuration.baseURL + "/chat/completions"
+        // Errors (saved with the lead, logged) name the URL without its credentials.
+        let shown = URLCredentials.redacted(url)
         var failures = 0
         while true {
             let left = deadline - .now
-            guard left > .zero else { throw LLMError("\(url) did not answer before the deadline" + (failures > 0 ? " (\(failures) failed tries)" : "")) }
+            guard left > .zero else { throw LLMError("\(shown) did not answer before the deadline" + (failures > 0 ? " (\(failures) failed tries)" : "")) }
             var http = try HTTPClientRequest.json(url: url, body: body, headers: headers, timeout: min(configuration.requestTimeout, left))
             http.maxResponseBytes = Self.maxResponseBytes
             let retryReason: String
             var wait: Duration?
             do {
                 let response = try await self.http.execute(http)
-                if response.status == 200 { return try Self.answer(response.body, url: url) }
+                if response.status == 200 { return try Self.answer(response.body, url: shown) }
                 let message = Self.errorMessage(response.body)
                 guard response.status == 429 || response.status >= 500 else {
                     let hint = response.status == 401 || response.status == 403 ? "; check LLM_API_KEY" : response.status == 404 ? "; check LLM_BASE_URL and LLM_MODEL" : ""
-                    throw LLMError("\(url) answered \(response.status): \(message)\(hint)")
+                    throw LLMError("\(shown) answered \(response.status): \(message)\(hint)")
                 }
                 retryReason = "\(response.status): \(message)"
                 if response.status == 429, let seconds = response.header("Retry-After").flatMap({ Double($0) }), seconds >= 0, seconds < 3600 {
@@ -50,13 +52,13 @@ struct OpenAIChatModel: LanguageModel {
                 }
             } catch let error as HTTPClientError {
                 if error.isCancellation { throw CancellationError() }
-                if error.isResponseTooLarge { throw LLMError("\(url) answered with more than \(Self.maxResponseBytes >> 20) MB") }
+                if error.isResponseTooLarge { throw LLMError("\(shown) answered with more than \(Self.maxResponseBytes >> 20) MB") }
                 retryReason = "\(error)"
             }
             failures += 1
             let pause = wait ?? backoff.delay(attempt: failures - 1)
             guard failures <= retries, ContinuousClock.now + pause < deadline else {
-                throw LLMError("\(url) failed \(failures) times; the last: \(retryReason)")
+                throw LLMError("\(shown) failed \(failures) times; the last: \(retryReason)")
             }
             try await Task.sleep(for: pause)
         }

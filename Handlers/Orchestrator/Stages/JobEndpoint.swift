@@ -10,7 +10,8 @@ protocol JobEndpoint: Sendable {
 }
 
 extension EndpointClient: JobEndpoint {
-    var name: String { endpoint.baseURL }
+    /// The endpoint's URL without credentials: stage errors (saved, logged) name it.
+    var name: String { endpoint.description }
 
     func output(of input: JSONValue, within deadline: Duration) async throws -> JSONValue {
         // Most downstream jobs end within /runsync's wait; polls (from 50 ms) only cover the rest.

@@ -33,8 +33,10 @@ struct LeadPipeline: Sendable {
         let retrying = retrying
         let key = "\(configuration.contextLibrary)\n\(query)\n\(configuration.contextTokens)"
         let output = try await contextCache.value(for: key) {
-            try await retrying.run(.context, "get_docs on \(context7.name)", deadline: deadline, logger: logger) { within in
-                try await context7.output(of: input, within: within)
+            try await retrying.run(.context, "get_docs on \(context7.name)", deadline: deadline, logger: logger) { (within: Duration) -> JSONValue in
+                // Checked before the cache keeps it: an answer too large to save is never reused.
+                let answer = try await context7.output(of: input, within: within)
+                return try Self.bounded(.context, answer, from: "\(context7.name) (get_docs)")
             }
         }
         guard let content = output["content"]?.stringValue else {
@@ -90,8 +92,9 @@ struct LeadPipeline: Sendable {
             "action": "store", "namespace": .string(configuration.memoryNamespace), "key": .string(key),
             "content": .string(Prompts.memoryText(lead, qualification: qualification)), "metadata": .object(metadata),
         ]
-        let output = try await retrying.run(.memory, "store on \(memory.name)", deadline: deadline, logger: logger) { within in
-            try await memory.output(of: input, within: within)
+        let output = try await retrying.run(.memory, "store on \(memory.name)", deadline: deadline, logger: logger) { (within: Duration) -> JSONValue in
+            let answer = try await memory.output(of: input, within: within)
+            return try Self.bounded(.memory, answer, from: "\(memory.name) (store)")
         }
         return ["namespace": .string(configuration.memoryNamespace), "key": .string(key), "stored": output]
     }
@@ -125,7 +128,8 @@ struct LeadPipeline: Sendable {
             throw OrchestratorError.stage(stage, "the LLM (\(llm.name)) failed: \(error)")
         }
         switch outcome {
-        case .valid(let value, let attempts):
+        case .valid(let answer, let attempts):
+            let value = try Self.bounded(stage, answer, from: "the LLM (\(llm.name))")
             guard case .object(var fields) = value else { return value }
             fields["method"] = "llm"
             fields["model"] = .string(llm.name)
@@ -138,6 +142,21 @@ struct LeadPipeline: Sendable {
             fields["llm_attempts"] = .integer(Int64(attempts))
             return .object(fields)
         }
+    }
+
+    /// `answer` if it fits in a saved step (`LeadStage.maxSavedBytes` of JSON); else the stage
+    /// fails, naming where the answer came from and its size, and nothing of it is saved (a step
+    /// that large would be read back by every later run of the lead).
+    static func bounded(_ stage: LeadStage, _ answer: JSONValue, from source: String) throws(OrchestratorError) -> JSONValue {
+        guard let size = try? answer.serializedCount() else {
+            throw .stage(stage, "\(source) answered JSON that cannot be saved (a number that is not finite)")
+        }
+        guard size > LeadStage.maxSavedBytes else { return answer }
+        let mebibytes = (Double(size) / 1_048_576 * 10).rounded() / 10
+        throw .stage(
+            stage,
+            "\(source) answered \(mebibytes) MiB (\(size) bytes of JSON); a stage saves at most \(LeadStage.maxSavedBytes >> 20) MiB, "
+                + "so the answer was not saved")
     }
 
     static func excerpt(_ value: JSONValue) -> String {

@@ -12,6 +12,7 @@ actor InMemoryWorkflowStore: WorkflowStore {
     }
 
     private var entries: [String: Entry] = [:]
+    private var batches: [String: BatchRecord] = [:]
     nonisolated var description: String { "memory (lost when the worker stops; set DATABASE_URL to keep workflows)" }
 
     func prepare() async throws {}
@@ -103,6 +104,53 @@ actor InMemoryWorkflowStore: WorkflowStore {
     }
 
     func workflow(_ leadID: String) async throws -> WorkflowRecord? { entries[leadID]?.record }
+
+    func enqueue(_ batch: BatchRecord, leads: [Lead], owner: String, lease: Duration, version: String) async throws {
+        let now = Self.nowMs()
+        if batches[batch.batchID] == nil {
+            var stored = batch
+            stored.createdAt = now
+            stored.leads = [:]
+            batches[batch.batchID] = stored
+        }
+        for lead in leads {
+            guard var entry = entries[lead.id] else {
+                let record = WorkflowRecord(
+                    leadID: lead.id, status: .pending, input: lead.data, codeVersion: version, owner: owner, attempts: 0, createdAt: now,
+                    updatedAt: now)
+                entries[lead.id] = Entry(record: record, leaseUntil: .now + lease)
+                continue
+            }
+            // A failed lead is queued again (the batch retries it); pending and ended ones stay.
+            guard entry.record.status == .failed else { continue }
+            entry.record.status = .pending
+            entry.record.error = nil
+            entry.record.owner = owner
+            entry.record.updatedAt = now
+            entry.leaseUntil = .now + lease
+            entries[lead.id] = entry
+        }
+    }
+
+    func renewAll(_ leadIDs: [String], owner: String, lease: Duration) async throws {
+        for leadID in leadIDs {
+            guard var entry = owned(leadID, by: owner) else { continue }
+            entry.leaseUntil = .now + lease
+            entries[leadID] = entry
+        }
+    }
+
+    func releaseAll(_ leadIDs: [String], owner: String) async throws {
+        for leadID in leadIDs { try await release(leadID, owner: owner) }
+    }
+
+    func batch(_ batchID: String) async throws -> BatchRecord? {
+        guard var batch = batches[batchID] else { return nil }
+        for leadID in batch.leadIDs {
+            if let record = entries[leadID]?.record { batch.leads[leadID] = BatchLeadState(record) }
+        }
+        return batch
+    }
 
     private func owned(_ leadID: String, by owner: String) -> Entry? {
         guard let entry = entries[leadID], entry.record.status == .pending, entry.record.owner == owner else { return nil }

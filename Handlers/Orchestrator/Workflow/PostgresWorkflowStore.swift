@@ -15,6 +15,9 @@ struct PostgresWorkflowStore: WorkflowStore {
     /// How long an outage is waited out.
     let outageBudget: Duration
     let logger: Logger
+    /// How long start-up waits for a database it cannot reach (`DATABASE_STARTUP_TIMEOUT`); a
+    /// refused connection (password, role, database) fails start-up at once.
+    var startupBudget: Duration = .seconds(60)
     var description: String { "PostgreSQL \(client.configuration.server)" }
 
     /// Shaped for the hot path, a save per stage: the saves change only unindexed columns of the
@@ -49,6 +52,16 @@ struct PostgresWorkflowStore: WorkflowStore {
                     completed_at timestamptz NOT NULL DEFAULT now(),
                     PRIMARY KEY (lead_id, stage));
                 """),
+        // A batch is recorded when it is accepted, with its leads (each a pending workflow,
+        // written in the same statement): `get_batch` rebuilds its report from them.
+        PostgresMigration(
+            version: 2, name: "orchestrator batches",
+            sql: """
+                CREATE TABLE orchestrator_batches (
+                    batch_id text PRIMARY KEY,
+                    entries jsonb NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now());
+                """),
     ]
 
     /// How a step saved again (its row was damaged, or the answer to the first save was lost)
@@ -59,7 +72,13 @@ struct PostgresWorkflowStore: WorkflowStore {
         """
 
     func prepare() async throws {
-        _ = try await surviving("migrations") { try await client.migrate(Self.migrations) }
+        do {
+            _ = try await surviving("migrations", within: startupBudget) { try await client.migrate(Self.migrations) }
+        } catch let error as PostgresError where Self.isOutage(error) {
+            throw OrchestratorError.startup(
+                "PostgreSQL \(client.configuration.server) could not be reached within \(startupBudget) "
+                    + "(DATABASE_STARTUP_TIMEOUT); the last error: \(error)")
+        }
     }
 
     func claim(_ leadID: String, input: JSONValue, owner: String, lease: Duration, version: String) async throws -> WorkflowClaim {
@@ -79,7 +98,9 @@ struct PostgresWorkflowStore: WorkflowStore {
             var record = WorkflowRecord(
                 leadID: leadID, status: .pending, input: try row.decode("input"), codeVersion: try row.decode("code_version"), owner: owner,
                 attempts: try row.decode("attempts"), createdAt: try row.decode("created_ms"))
-            if try !row.decode("created", as: Bool.self) { record.steps = try await steps(of: leadID) }
+            // A new row, or one queued by a batch and started now for the first time (attempts 1:
+            // steps are saved only by a worker that started it), has no steps to read.
+            if try !row.decode("created", as: Bool.self), record.attempts > 1 { record.steps = try await steps(of: leadID) }
             return .claimed(record)
         }
         guard let record = try await workflow(leadID) else {
@@ -219,10 +240,11 @@ struct PostgresWorkflowStore: WorkflowStore {
         return steps
     }
 
-    /// Runs `body`, waiting out an unreachable database (jittered, up to `outageBudget`).
-    private func surviving<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+    /// Runs `body`, waiting out an unreachable database (jittered, up to `budget`, by default
+    /// `outageBudget`). A refused connection is not an outage: it is thrown at once.
+    func surviving<T>(_ what: String, within budget: Duration? = nil, _ body: () async throws -> T) async throws -> T {
         let schedule = PollSchedule(initial: .milliseconds(100), factor: 2, cap: .seconds(2), jitter: 0.3)
-        let until = ContinuousClock.now + outageBudget
+        let until = ContinuousClock.now + (budget ?? outageBudget)
         var attempt = 0
         while true {
             do {

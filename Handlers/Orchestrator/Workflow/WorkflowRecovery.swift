@@ -2,8 +2,9 @@ import Logging
 import Synchronization
 import WorkerJSON
 
-/// Takes over the workflows of dead workers: at start-up and then every half lease, pending
-/// workflows of this code version whose lease ran out are claimed (`FOR UPDATE SKIP LOCKED` in
+/// Takes over the workflows of dead workers: at start-up and then every half lease (more often
+/// while it finds work), pending workflows of this code version whose lease ran out (running, or
+/// queued by a batch and not started) are claimed (`FOR UPDATE SKIP LOCKED` in
 /// PostgreSQL: two workers never take the same one) and resumed in the background, at most
 /// `BATCH_CONCURRENCY` at a time. One taken over too often is marked failed instead (a dead
 /// letter: something in it kills workers).
@@ -25,9 +26,19 @@ final class WorkflowRecovery: Sendable {
 
     func start() {
         let task = Task { [self] in
+            // While a round finds work (a dead worker's batch), look again soon: its leads are
+            // then taken up as fast as room frees, not a round per interval. A round with room
+            // that finds nothing ends that.
+            var draining = false
             while !Task.isCancelled {
-                await recoverOnce()
-                try? await Task.sleep(for: interval)
+                let room = configuration.batchConcurrency - running.load(ordering: .relaxed)
+                let started = await recoverOnce()
+                if !started.isEmpty {
+                    draining = true
+                } else if room > 0 {
+                    draining = false
+                }
+                try? await Task.sleep(for: draining ? min(interval, .milliseconds(100)) : interval)
             }
         }
         loop.withLock { $0 = task }
@@ -63,7 +74,11 @@ final class WorkflowRecovery: Sendable {
                     record.leadID, status: .failed, output: nil, error: ["stage": "recovery", "reason": .string(reason)], owner: workflow.owner, step: nil)
                 continue
             }
-            logger.info("Resuming lead \(record.leadID), left unfinished by a stopped worker (attempt \(record.attempts))")
+            if record.attempts == 1 {
+                logger.info("Starting lead \(record.leadID), queued by a batch whose worker stopped before it")
+            } else {
+                logger.info("Resuming lead \(record.leadID), left unfinished by a stopped worker (attempt \(record.attempts))")
+            }
             running.add(1, ordering: .relaxed)
             started.append(record.leadID)
             let deadline = ContinuousClock.now + configuration.workflowTimeout

@@ -28,6 +28,21 @@ protocol WorkflowStore: Sendable {
     func pendingOfOtherVersions(than version: String) async throws -> Int
     /// The workflow and its steps, for `get_lead`.
     func workflow(_ leadID: String) async throws -> WorkflowRecord?
+
+    /// Records an accepted batch and every one of its leads as pending, in one write, before any
+    /// of them starts: new leads are added not yet started (attempts 0), failed ones are queued
+    /// again, leads already pending or ended are left as they are. Queued leads are leased to
+    /// `owner`, the batch's worker, which holds them (`renewAll`) while it runs; if it dies,
+    /// recovery takes them over after the lease like any other pending workflow. `leads` are
+    /// distinct. Recording the same batch again (a job delivered twice) adds nothing.
+    func enqueue(_ batch: BatchRecord, leads: [Lead], owner: String, lease: Duration, version: String) async throws
+    /// Extends the leases `owner` holds on those of these workflows still pending.
+    func renewAll(_ leadIDs: [String], owner: String, lease: Duration) async throws
+    /// Gives those of these pending workflows that `owner` holds back at once (a stopped batch's
+    /// leads not yet started): recovery takes them without waiting for the lease.
+    func releaseAll(_ leadIDs: [String], owner: String) async throws
+    /// The batch with its leads' workflows as they are now, for `get_batch`; nil for an unknown id.
+    func batch(_ batchID: String) async throws -> BatchRecord?
 }
 
 enum WorkflowStatus: String, Sendable, CaseIterable {

@@ -14,6 +14,10 @@ void ek_softmax_rows(float *x, int rows, int columns);
 void ek_residual_layernorm(float *x, const float *residual, int rows, int columns, const float *gamma, const float *beta,
                            float epsilon);
 
+/// The index of the first NaN or infinite value among `count` floats, or -1 when every one is
+/// finite (a model's weights are checked once, at load).
+long ek_first_nonfinite(const float *x, long count);
+
 /// Whether `ek_linear_panels` runs with AVX-512 here (else callers use BLAS).
 int ek_panels_available(void);
 

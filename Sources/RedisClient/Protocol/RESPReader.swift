@@ -85,13 +85,19 @@ private final class ReplyBuilder {
         }
     }
 
+    /// Elements reserved up front for an array, whatever count the server announced.
+    static let reservedElements = 1024
+
     func beginArray(_ count: Int) {
         if count <= 0 {
             attach(.array([]))
             return
         }
+        // The count comes from the wire: a hostile or broken server can announce 2^31 elements in
+        // 13 bytes. Reserve only what a modest reply needs; a real array grows as its elements
+        // arrive, and the connection's reply limit bounds how far (REDIS_MAX_REPLY_BYTES).
         var elements: [RedisValue] = []
-        elements.reserveCapacity(count)
+        elements.reserveCapacity(min(count, Self.reservedElements))
         open.append((elements, count))
     }
 

@@ -79,10 +79,14 @@ package struct EndpointRouteContext: Sendable {
 
     /// Queues a job whose chunks and final report come as events, from its very first chunk.
     /// With `retained` false the result is not kept once final (the events were its only reader).
+    /// With `newestOnly`, a reader slower than the job sees only the newest 64 events (the final
+    /// report is always the last): for readers to whom each update supersedes the one before
+    /// (MCP's progress), so a job that reports 100,000 times in a burst holds 64, not 100,000.
     package func submitListening(
-        _ request: JobRequest, sync: Bool, retained: Bool = true
+        _ request: JobRequest, sync: Bool, retained: Bool = true, newestOnly: Bool = false
     ) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
-        let (events, continuation) = AsyncStream<JobEvent>.makeStream()
+        let (events, continuation) = AsyncStream<JobEvent>.makeStream(
+            bufferingPolicy: newestOnly ? .bufferingNewest(64) : .unbounded)
         return (try store.submit(request, sync: sync, events: continuation, retained: retained).job.id, events)
     }
 

@@ -1,17 +1,25 @@
+import HTTPTypes
 import Hummingbird
 
 /// Routes another module adds to the endpoint server (the OpenAI routes here; MCP next). They are
-/// mounted under `/` and under `/v2/{endpoint id}/`, behind the server's API-key check and
-/// worker-id header, and reach jobs only through `EndpointRouteContext`, never the store itself.
-/// A feature contributes one by listing it in `WorkerFeature.contributions`.
+/// mounted under `/` and under `/v2/{endpoint id}/`, behind the server's request guard (Host,
+/// Origin, body type), API-key check and worker-id header, and reach jobs only through
+/// `EndpointRouteContext`, never the store itself. A feature contributes one by listing it in
+/// `WorkerFeature.contributions`.
 package struct EndpointRouteGroup: Sendable {
     package let name: String
     package let add: @Sendable (_ router: any RouterMethods<EndpointRequestContext>, _ server: EndpointRouteContext) -> Void
+    /// How the group's clients are told that the request guard refused them, for the paths it
+    /// recognises as its own (nil for others): a protocol with its own error shape (MCP's
+    /// JSON-RPC errors) answers in it. The server's `{"error": "…"}` otherwise.
+    package let refusal: (@Sendable (_ path: String, _ status: HTTPResponse.Status, _ message: String) -> Response?)?
 
     package init(
-        name: String, add: @escaping @Sendable (_ router: any RouterMethods<EndpointRequestContext>, _ server: EndpointRouteContext) -> Void
+        name: String, add: @escaping @Sendable (_ router: any RouterMethods<EndpointRequestContext>, _ server: EndpointRouteContext) -> Void,
+        refusal: (@Sendable (_ path: String, _ status: HTTPResponse.Status, _ message: String) -> Response?)? = nil
     ) {
         self.name = name
         self.add = add
+        self.refusal = refusal
     }
 }

@@ -9,12 +9,17 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.uri.path != healthPath else { return try await next(request, context) }
-        var presented = request.headers.firstValue(.authorization) ?? ""
-        if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
-        guard Self.constantTimeEqual(Array(presented.utf8), key) else {
+        guard Self.presentsKey(request.headers, key: key) else {
             throw APIError.unauthorized("missing or wrong API key: send Authorization: Bearer <RUNPOD_API_KEY>")
         }
         return try await next(request, context)
+    }
+
+    /// Whether `headers` carry `key`, as `Bearer <key>` or bare.
+    static func presentsKey(_ headers: HTTPFields, key: [UInt8]) -> Bool {
+        var presented = headers.firstValue(.authorization) ?? ""
+        if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
+        return constantTimeEqual(Array(presented.utf8), key)
     }
 
     /// Compares without an early exit, so the time taken does not reveal how much matched. The

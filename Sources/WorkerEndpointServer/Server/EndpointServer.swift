@@ -17,6 +17,8 @@ package struct EndpointServer: Sendable {
     let health: WorkerHealth
     /// Made once: every job route uses it, and building it copied the server's configuration.
     let routeContext: EndpointRouteContext
+    /// Host, Origin and body type, checked on every route but the health check.
+    let requestGuard: RequestGuard
 
     /// The server for `context`'s handler; `now` is the job store's clock (tests move it).
     init(
@@ -29,10 +31,14 @@ package struct EndpointServer: Sendable {
         self.routeContext = EndpointRouteContext(store: store, health: context.health, server: configuration)
         self.metrics = metrics
         self.routeGroups = [OpenAIRoutes.group] + context.contributions(of: EndpointRouteGroup.self)
+        self.requestGuard = RequestGuard(
+            policy: HostOriginPolicy(configuration: context.configuration, server: configuration), healthPath: configuration.healthPath)
     }
 
     package func makeRouter() -> Router<EndpointRequestContext> {
         let router = Router(context: EndpointRequestContext.self)
+        // First: a refused request learns nothing else (not even whether its key is right).
+        router.add(middleware: RequestGuardMiddleware(requestGuard: requestGuard, render: refusalResponse))
         if let key = configuration.apiKey {
             router.add(middleware: APIKeyMiddleware(key: Array(key.utf8), healthPath: configuration.healthPath))
         }
@@ -65,6 +71,29 @@ package struct EndpointServer: Sendable {
         let router = Router(context: EndpointRequestContext.self)
         router.get(RouterPath(configuration.healthPath)) { _, _ in ping() }
         return router
+    }
+
+    /// The request guard's refusal, in the shape of the route group the path belongs to.
+    private var refusalResponse: @Sendable (_ path: String, _ refusal: RequestGuard.Refusal) -> Response {
+        let renderers = routeGroups.compactMap(\.refusal)
+        return { path, refusal in
+            for render in renderers {
+                if let response = render(path, refusal.status, refusal.message) { return response }
+            }
+            return .json(["error": .string(refusal.message)], status: refusal.status)
+        }
+    }
+
+    /// Whether a request is refused from its head alone (Host, Origin, body type, API key): the
+    /// connection then answers its `Expect: 100-continue` with the refusal instead of inviting the
+    /// body.
+    func refusesFromHead(_ head: HTTPRequest) -> Bool {
+        if requestGuard.refusal(head) != nil { return true }
+        guard let key = configuration.apiKey else { return false }
+        let target = head.path ?? "/"
+        let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
+        guard path != configuration.healthPath else { return false }
+        return !APIKeyMiddleware<EndpointRequestContext>.presentsKey(head.headerFields, key: Array(key.utf8))
     }
 
     func ping() -> Response {

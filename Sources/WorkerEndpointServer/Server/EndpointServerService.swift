@@ -18,18 +18,7 @@ struct EndpointServerService: Service {
         let logger = context.logger
         var services: [any Service] = [JanitorService(store: server.store), HandlerLifecycleService(store: server.store)]
         let limits = server.store.limits
-        // The routes' own limits (413 beyond), so a 100 Continue is never sent for a body they refuse.
-        let bodyLimit: @Sendable (String) -> Int = { path in
-            let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
-            if route.hasSuffix("/run") { return limits.runBodyBytes }
-            return max(limits.runBodyBytes, limits.runsyncBodyBytes)
-        }
-        // Facing the network in load-balancing mode: idle and header-less connections are closed,
-        // and connections are capped below the descriptor limit (the health listener shares the cap).
-        let http = HTTPServerBuilder.http1(
-            configuration: .init(
-                additionalChannelHandlers: [RequestFlowHandler(bodyLimit: bodyLimit), ClientHangUpHandler()],
-                idleTimeout: .nanoseconds(Int64(limits.idleTimeout / .nanoseconds(1)))))
+        let http = server.httpServer()
         let connections = ConnectionCap(limits.maxConnections, logger: logger)
         services.append(
             Application(
@@ -63,6 +52,30 @@ struct EndpointServerService: Service {
         } onGracefulShutdown: {
             Task { await group.triggerGracefulShutdown() }
         }
+    }
+}
+
+extension EndpointServer {
+    /// HTTP/1.1 with the connection-level handling the routes rely on: `Expect: 100-continue`
+    /// and refusals before the body (`RequestFlowHandler`), keep-alive as the client asked
+    /// (`HTTP1KeepAliveHandler`), hang-up signals (`ClientHangUpHandler`) and the idle timeout.
+    func httpServer() -> HTTPServerBuilder {
+        let limits = store.limits
+        // The routes' own limits (413 beyond), so a 100 Continue is never sent for a body they refuse.
+        let bodyLimit: @Sendable (String) -> Int = { path in
+            let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+            if route.hasSuffix("/run") { return limits.runBodyBytes }
+            return max(limits.runBodyBytes, limits.runsyncBodyBytes)
+        }
+        let server = self
+        // Facing the network in load-balancing mode: idle and header-less connections are closed,
+        // and connections are capped below the descriptor limit (the health listener shares the cap).
+        return HTTPServerBuilder.http1(
+            configuration: .init(
+                additionalChannelHandlers: [
+                    RequestFlowHandler(bodyLimit: bodyLimit, refusesFromHead: { server.refusesFromHead($0) }), ClientHangUpHandler(),
+                ],
+                idleTimeout: .nanoseconds(Int64(limits.idleTimeout / .nanoseconds(1)))))
     }
 }
 

@@ -7,12 +7,18 @@ import NIOHTTPTypes
 /// connection, right after HTTP decoding:
 ///
 /// - `Expect: 100-continue` is answered `100 Continue` when the declared length is within the
-///   path's limit (`bodyLimit`); otherwise the route answers 413 from the length alone and the client never
-///   sends the body. (curl and libcurl otherwise wait a second before every body over 1 MB.)
-/// - After a 413 the connection closes (`Connection: close`), once the rest of the body has been
-///   read and discarded, up to `drainBytes` or `drainTime`, whichever comes first. A client that
-///   writes its whole body before reading (Python's `urllib`, `http.client`) then gets the 413
-///   instead of blocking on a full TCP window while the server waits for it, both for ever.
+///   path's limit (`bodyLimit`) and the request is not refused from its head alone
+///   (`refusesFromHead`: Host, Origin, body type, API key); otherwise the route answers (413, 421,
+///   403, 415, 401) at once and the client never sends the body. (curl and libcurl otherwise wait
+///   a second before every body over 1 MB.)
+/// - After a 413, or any refusal (4xx, 5xx) answered before the request's body has all arrived,
+///   the connection closes (`Connection: close`), once the rest of the body has been read and
+///   discarded, up to `drainBytes` or `drainTime`, whichever comes first. A client that writes its
+///   whole body before reading (Python's `urllib`, `http.client`) then gets the refusal instead
+///   of blocking on a full TCP window while the server waits for it, both for ever; and a refused
+///   client cannot make the server read a body of any size.
+///
+/// It also puts `HTTP1KeepAliveHandler` in front of the HTTP-types codec when added.
 final class RequestFlowHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -21,23 +27,32 @@ final class RequestFlowHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private enum State {
         case normal
-        /// A 413 is being written.
+        /// A refusal (a 413, or an error answered before the body ended) is being written.
         case refusing
-        /// The 413 is written; the body's rest is read and dropped until the budget runs out.
+        /// The refusal is written; the body's rest is read and dropped until the budget runs out.
         case draining(bytesLeft: Int)
     }
 
     private let bodyLimit: @Sendable (_ path: String) -> Int
+    private let refusesFromHead: @Sendable (HTTPRequest) -> Bool
     private let drainBytes: Int
     private let drainTime: TimeAmount
     private var state = State.normal
     /// The current request's end has been read.
     private var requestComplete = true
 
-    init(bodyLimit: @escaping @Sendable (_ path: String) -> Int, drainBytes: Int = 64 << 20, drainTime: TimeAmount = .seconds(5)) {
+    init(
+        bodyLimit: @escaping @Sendable (_ path: String) -> Int, refusesFromHead: @escaping @Sendable (HTTPRequest) -> Bool = { _ in false },
+        drainBytes: Int = 64 << 20, drainTime: TimeAmount = .seconds(5)
+    ) {
         self.bodyLimit = bodyLimit
+        self.refusesFromHead = refusesFromHead
         self.drainBytes = drainBytes
         self.drainTime = drainTime
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        HTTP1KeepAliveHandler.install(in: context.pipeline.syncOperations)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -46,7 +61,8 @@ final class RequestFlowHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             requestComplete = false
             if head.headerFields.firstValue(.expect)?.lowercased() == "100-continue",
-                (head.headerFields.firstValue(.contentLength).flatMap(Int.init) ?? 0) <= bodyLimit(head.path ?? "/")
+                (head.headerFields.firstValue(.contentLength).flatMap(Int.init) ?? 0) <= bodyLimit(head.path ?? "/"),
+                !refusesFromHead(head)
             {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
             }
@@ -58,7 +74,7 @@ final class RequestFlowHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .body(let buffer) where buffer.readableBytes < left:
             state = .draining(bytesLeft: left - buffer.readableBytes)
         default:
-            // The body is over (the client now reads the 413), or it is longer than we will read.
+            // The body is over (the client now reads the refusal), or it is longer than we will read.
             context.close(promise: nil)
         }
     }
@@ -71,7 +87,7 @@ final class RequestFlowHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(var response) where response.status == .contentTooLarge:
+        case .head(var response) where response.status == .contentTooLarge || (response.status.code >= 400 && !requestComplete):
             state = .refusing
             response.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(response)), promise: promise)

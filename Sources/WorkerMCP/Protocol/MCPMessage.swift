@@ -27,8 +27,9 @@ enum MCPMessage: Equatable {
         guard let id = fields["id"] else { return .notification(method: method, params: params) }
         switch id {
         case .string, .integer: return .request(id: id, method: method, params: params)
-        case .number(let number) where number.rounded() == number: return .request(id: id, method: method, params: params)
-        default: throw .invalidRequest("\"id\" must be a string or an integer")
+        // A number that is not a 64-bit integer (1.5, 1e3, 123456789012345678901234567890) could not
+        // be echoed exactly: the answer would carry a float the client never sent.
+        default: throw .invalidRequest("\"id\" must be a string or an integer within 64 bits, got \((try? id.jsonString()) ?? id.typeName)")
         }
     }
 }

@@ -51,7 +51,10 @@ struct MCPServerCore: Sendable {
             if let version = headers?.protocolVersion, !MCPVersion.all.contains(version) {
                 return reply(.unsupportedVersion(version), id: .null)
             }
-            if method == "notifications/cancelled", let requestID = params["requestId"] { return .cancel(requestID: requestID) }
+            // Only ids a request can carry: a 1.0 would otherwise match the call with id 1.
+            if method == "notifications/cancelled", let requestID = params["requestId"], requestID.isRequestID {
+                return .cancel(requestID: requestID)
+            }
             return .accepted
         case .request(let id, let method, let params):
             do throws(MCPError) {
@@ -199,5 +202,15 @@ struct MCPServerCore: Sendable {
         guard value.hasPrefix("=?base64?"), value.hasSuffix("?="), value.count >= 11 else { return value }
         let payload = value.dropFirst(9).dropLast(2)
         return Data(base64Encoded: String(payload)).flatMap { String(validating: $0, as: UTF8.self) } ?? value
+    }
+}
+
+extension JSONValue {
+    /// A string or a 64-bit integer: what `MCPMessage.classify` accepts as a request's id.
+    var isRequestID: Bool {
+        switch self {
+        case .string, .integer: return true
+        default: return false
+        }
     }
 }

@@ -14,8 +14,10 @@ protocol MCPJobs: Sendable {
 
 extension EndpointRouteContext: MCPJobs {
     func start(_ input: JSONValue) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
-        // The call's answer is the only reader of its result: nothing is kept afterwards.
-        try submitListening(JobRequest(input: input), sync: true, retained: false)
+        // The call's answer is the only reader of its result: nothing is kept afterwards. Its
+        // events only become progress notifications (the answer comes from the final report), so
+        // a burst keeps the newest.
+        try submitListening(JobRequest(input: input), sync: true, retained: false, newestOnly: true)
     }
 
     func stop(_ id: String) {

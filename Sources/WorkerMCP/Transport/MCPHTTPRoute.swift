@@ -1,7 +1,10 @@
+import Dispatch
 import EndpointAPI
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
+import Synchronization
 import WorkerEndpointServer
 import WorkerJSON
 import WorkerRuntime
@@ -12,21 +15,19 @@ import WorkerRuntime
 /// and asked for progress), so two requests with the same id never meet.
 struct MCPHTTPRoute: Sendable {
     let core: MCPServerCore
-    let policy: MCPAccessPolicy
     let server: EndpointRouteContext
     let inFlight: MCPInFlight
 
     static let mcpMethod = HTTPField.Name("Mcp-Method")!
     static let mcpName = HTTPField.Name("Mcp-Name")!
     static let protocolVersion = HTTPField.Name("MCP-Protocol-Version")!
+    static let sessionID = HTTPField.Name("Mcp-Session-Id")!
 
     static func group(inFlight: MCPInFlight) -> EndpointRouteGroup {
         EndpointRouteGroup(name: "mcp") { router, server in
             let worker = server.worker
             let route = MCPHTTPRoute(
-                core: MCPServerCore(tools: worker.tools, serverVersion: WorkerRuntimeVersion.current),
-                policy: MCPAccessPolicy(configuration: worker.configuration, server: server.server), server: server,
-                inFlight: inFlight)
+                core: MCPServerCore(tools: worker.tools, serverVersion: WorkerRuntimeVersion.current), server: server, inFlight: inFlight)
             router.post("mcp") { request, context in await route.post(request, context) }
             // No server-to-client stream and no sessions to end: both are refused as the spec allows.
             for method in [HTTPRequest.Method.get, .delete] {
@@ -34,22 +35,31 @@ struct MCPHTTPRoute: Sendable {
                     Response(status: .methodNotAllowed, headers: [.allow: "POST"])
                 }
             }
+        } refusal: { path, status, message in
+            // The server's request guard (Host and Origin by `HostOriginPolicy`, the body's type)
+            // refuses before the route runs; MCP clients get its refusal as a JSON-RPC error.
+            guard path.hasSuffix("/mcp") else { return nil }
+            return Response.json(MCPError.invalidRequest(message).message(id: .null), status: status)
         }
     }
 
     func post(_ request: Request, _ context: EndpointRequestContext) async -> Response {
         let headers = request.headers
-        if let denial = policy.check(host: request.head.authority, origin: headers.firstValue(.origin)) {
-            return Self.json(MCPError.invalidRequest(denial.message).message(id: .null), status: denial.status)
-        }
-        let accept = headers[values: .accept].joined(separator: ",").lowercased()
-        let takesJSON = accept.isEmpty || accept.contains("application/json") || accept.contains("*/*") || accept.contains("application/*")
-        let takesSSE = accept.contains("text/event-stream")
+        // Host and Origin were checked by the server's request guard, before the route.
+        let accept = headers[values: .accept].joined(separator: ",")
+        let ranges = MediaRange.list(accept)
+        // A range with q=0 refuses what it names; the most specific range covering a type decides.
+        let takesJSON = accept.isEmpty || MediaRange.accepts(ranges, type: "application", subtype: "json")
+        let takesSSE = ranges.contains { $0.type == "text" && $0.subtype == "event-stream" && $0.quality > 0 }
         guard takesJSON || takesSSE else {
             return Self.json(MCPError.invalidRequest("Accept must include application/json or text/event-stream").message(id: .null), status: 406)
         }
-        if let type = headers.firstValue(.contentType)?.lowercased(), !type.hasPrefix("application/json") {
+        if let type = headers.firstValue(.contentType), MediaRange(type)?.isJSON != true {
             return Self.json(MCPError.invalidRequest("Content-Type must be application/json, got \(type)").message(id: .null), status: 415)
+        }
+        if let session = headers.firstValue(Self.sessionID), !MCPSession.isValid(session) {
+            return Self.json(
+                MCPError.invalidRequest("Mcp-Session-Id must be 1 to 128 visible ASCII characters").message(id: .null), status: 400)
         }
         let message: MCPMessage
         do {
@@ -66,7 +76,12 @@ struct MCPHTTPRoute: Sendable {
             inFlight.cancel(.init(client: client(request, context), id: requestID))
             return Response(status: .accepted)
         case .reply(let reply, let status):
-            return Self.json(reply, status: status)
+            var response = Self.json(reply, status: status)
+            if case .request(_, "initialize", _) = message, status == 200 {
+                // Kept nowhere: any replica accepts any id. It only scopes this client's cancels.
+                response.headers[Self.sessionID] = MCPSession.newID()
+            }
+            return response
         case .call(let call):
             do {
                 try server.ensureReady()
@@ -92,13 +107,20 @@ struct MCPHTTPRoute: Sendable {
     }
 
     /// The call's progress as SSE events, then its answer, then the stream ends.
+    ///
+    /// Bounded for a client that does not read: progress waiting to be written keeps only the
+    /// newest `pendingProgress` updates (each supersedes the one before), and a write that the
+    /// client leaves unaccepted for `HTTP_IDLE_TIMEOUT` ends the call and the connection. Unbounded,
+    /// 100 such clients once grew a worker to 4 GB and kept their jobs running.
     private func stream(_ call: MCPToolCall, key: MCPInFlight.Key, _ context: EndpointRequestContext) -> Response {
         let runner = MCPToolRunner(jobs: server)
+        let writeTimeout = server.worker.configuration.limits.idleTimeout
+        let logger = server.worker.logger
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: .init { writer in
                 let cancellation = MCPCallCancellation(jobs: server)
-                let (events, continuation) = AsyncStream<JSONValue>.makeStream()
+                let (events, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .bufferingNewest(Self.pendingProgress))
                 let outcome = Task {
                     let outcome = await watched(cancellation, key: key, context) {
                         await runner.run(call, cancellation: cancellation) { continuation.yield($0) }
@@ -106,9 +128,22 @@ struct MCPHTTPRoute: Sendable {
                     continuation.finish()
                     return outcome
                 }
+                let writes = PendingWrite()
+                let channel = context.channel
+                let watchdog = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(250))
+                        guard writes.stalled(longerThan: writeTimeout) else { continue }
+                        logger.warning("MCP: a client accepted no SSE bytes for \(writeTimeout); its call is cancelled and its connection closed")
+                        cancellation.cancel()
+                        channel.close(promise: nil)
+                        return
+                    }
+                }
+                defer { watchdog.cancel() }
                 do {
-                    for await event in events { try await writer.write(Self.event(event)) }
-                    if case .message(let reply) = await outcome.value { try await writer.write(Self.event(reply)) }
+                    for await event in events { try await writes.during { try await writer.write(Self.event(event)) } }
+                    if case .message(let reply) = await outcome.value { try await writes.during { try await writer.write(Self.event(reply)) } }
                     try await writer.finish(nil)
                 } catch {
                     // The client is gone: stop its job.
@@ -117,6 +152,9 @@ struct MCPHTTPRoute: Sendable {
                 }
             })
     }
+
+    /// Progress updates held for a client that reads slowly; older ones are dropped.
+    static let pendingProgress = 16
 
     /// Runs a call, cancelling it when the client sends `notifications/cancelled` or hangs up.
     private func watched(
@@ -146,9 +184,13 @@ struct MCPHTTPRoute: Sendable {
         }
     }
 
-    /// Whose request this is, for cancellation: the credentials it carries and where it comes from.
+    /// Whose call this is, for cancellation: the session its client echoes (the random id issued
+    /// with `initialize`, which no other client knows), else its own connection. A key or an
+    /// address is no identity here: every local client, or every client behind one balancer with
+    /// one key, shares them, and one could cancel another's call with id 1.
     private func client(_ request: Request, _ context: EndpointRequestContext) -> String {
-        "\(request.headers.firstValue(.authorization) ?? "")|\(context.remoteHost)"
+        if let session = request.headers.firstValue(Self.sessionID) { return "session:" + session }
+        return "connection:\(ObjectIdentifier(context.channel).hashValue)"
     }
 
     static func cancelled(_ id: JSONValue) -> JSONValue {
@@ -161,5 +203,22 @@ struct MCPHTTPRoute: Sendable {
 
     static func json(_ value: JSONValue, status: Int) -> Response {
         Response.json(value, status: HTTPResponse.Status(code: status))
+    }
+}
+
+/// When the write under way started (uptime nanoseconds; 0: none), for the SSE write deadline.
+final class PendingWrite: Sendable {
+    private let since = Atomic<UInt64>(0)
+
+    func during<T>(_ write: () async throws -> T) async rethrows -> T {
+        since.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        defer { since.store(0, ordering: .relaxed) }
+        return try await write()
+    }
+
+    func stalled(longerThan limit: Duration) -> Bool {
+        let started = since.load(ordering: .relaxed)
+        guard started != 0 else { return false }
+        return Duration.nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started)) > limit
     }
 }

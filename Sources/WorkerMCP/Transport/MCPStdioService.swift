@@ -20,13 +20,18 @@ struct MCPStdioService: Service {
             let inFlight = MCPInFlight()
             await withTaskGroup(of: Void.self) { group in
                 for await line in channel.lines() {
-                    if case .message = line { await channel.taken() }
+                    if case .message = line, await !channel.taken() {
+                        logger.warning("MCP: standard input ended and the client reads no answers; the requests left are dropped")
+                        break
+                    }
                     Self.handle(line, core: core, jobs: jobs, inFlight: inFlight, channel: channel, group: &group)
                 }
                 await group.waitForAll()
             }
             channel.stop()
-            await channel.flush()
+            if await !channel.flush() {
+                logger.warning("MCP: the client stopped reading standard output; answers left unwritten are dropped")
+            }
         }
     }
 

@@ -32,6 +32,13 @@ final class StdioChannel: Sendable {
     /// Calls running: a desktop agent rarely has more than a few; past this, new ones wait.
     private let calls = Atomic<Int>(0)
     static let maxCalls = 16
+    /// Standard input has ended (EOF, or the client closed it).
+    private let inputEnded = Atomic<Bool>(false)
+    /// When the writer last got bytes out (uptime nanoseconds): a client still reading moves it.
+    private let lastWrite = Atomic<Int>(Int(DispatchTime.now().uptimeNanoseconds))
+    /// After the input ended, how long answers may wait on a client that reads none before the
+    /// remaining requests are dropped (a client that sent its requests and reads slowly goes on).
+    static let abandonAfter: Duration = .seconds(5)
 
     /// Takes over standard output for the protocol: its descriptor is duplicated for messages,
     /// and descriptor 1 then points at standard error, so a stray `print` in a handler lands in
@@ -61,6 +68,9 @@ final class StdioChannel: Sendable {
             var chunk = [UInt8](repeating: 0, count: 64 * 1024)
             reading: while !stopping.load(ordering: .relaxed) {
                 if unwritten.load(ordering: .relaxed) > maxPendingBytes || queued.load(ordering: .relaxed) > Self.maxQueuedLines {
+                    // Paused, but a client that closed its end while not reading is gone: end as at EOF
+                    // (it once kept the worker alive forever, waiting to read requests nobody reads answers to).
+                    if Self.hungUp(input) { break reading }
                     usleep(5000)
                     continue
                 }
@@ -99,20 +109,27 @@ final class StdioChannel: Sendable {
                 queued.add(1, ordering: .relaxed)
                 continuation.yield(.message(pending))
             }
+            inputEnded.store(true, ordering: .relaxed)
             continuation.finish()
         }
         return stream
     }
 
     /// The server took a line; before it starts the work the line asks for, it waits while too
-    /// many answers are unwritten, so a client that stops reading stops the work too.
-    func taken() async {
+    /// many answers are unwritten, so a client that stops reading stops the work too. False when
+    /// the client is gone: its input ended and it has read nothing for `abandonAfter`.
+    func taken() async -> Bool {
         queued.subtract(1, ordering: .relaxed)
         while unwritten.load(ordering: .relaxed) > maxPendingBytes || calls.load(ordering: .relaxed) >= Self.maxCalls,
             !stopping.load(ordering: .relaxed), !Task.isCancelled
         {
+            if inputEnded.load(ordering: .relaxed), unwritten.load(ordering: .relaxed) > maxPendingBytes {
+                let idle = Int(DispatchTime.now().uptimeNanoseconds) - lastWrite.load(ordering: .relaxed)
+                if Duration.nanoseconds(idle) > Self.abandonAfter { return false }
+            }
             try? await Task.sleep(for: .milliseconds(5))
         }
+        return true
     }
 
     func callStarted() { calls.add(1, ordering: .relaxed) }
@@ -139,12 +156,34 @@ final class StdioChannel: Sendable {
                     return
                 }
                 offset += written
+                lastWrite.store(Int(DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
             }
         }
     }
 
-    /// Waits until every message sent so far is written.
-    func flush() async {
-        await withCheckedContinuation { continuation in writer.async { continuation.resume() } }
+    /// Waits until every message sent so far is written, or `timeout` passes: a client that
+    /// stopped reading would otherwise hold the worker forever at its end (and through SIGTERM).
+    /// Returns false when answers were left unwritten.
+    @discardableResult
+    func flush(timeout: Duration = .seconds(5)) async -> Bool {
+        let written = WrittenMark()
+        writer.async { written.done.store(true, ordering: .releasing) }
+        let deadline = ContinuousClock.now + timeout
+        while !written.done.load(ordering: .acquiring) {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
     }
+
+    /// Whether the other end of standard input is closed (a pipe with no writer left).
+    private static func hungUp(_ descriptor: Int32) -> Bool {
+        var probe = pollfd(fd: descriptor, events: 0, revents: 0)
+        return poll(&probe, 1, 0) > 0 && probe.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0
+    }
+}
+
+/// Set by the writer queue once it reaches a flush's mark.
+private final class WrittenMark: Sendable {
+    let done = Atomic<Bool>(false)
 }

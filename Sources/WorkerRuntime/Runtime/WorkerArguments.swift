@@ -1,7 +1,8 @@
 import ArgumentParser
 
 /// The runtime's command-line flags, with runpod-python's spellings accepted too.
-/// Flags it does not know are left for the handler's own code.
+/// Flags it does not know are an error (`UnknownArguments`), except those the handler declares
+/// as its own (`WorkerOptions.handlerFlags`), which are left for the handler's code.
 package struct WorkerArguments: ParsableArguments, Sendable {
     @Option(
         name: [.customLong("test-input"), .customLong("test_input")],
@@ -36,8 +37,24 @@ package struct WorkerArguments: ParsableArguments, Sendable {
     @Flag(help: "Allow serving on a non-loopback address without RUNPOD_API_KEY.")
     package var allowUnauthenticated = false
 
+    @Flag(
+        name: .customLong("rp_debugger"),
+        help: "Accepted for runpod-python's command lines; this runtime adds no rp_debugger output (a warning says so).")
+    package var rpDebugger = false
+
     @Argument(parsing: .allUnrecognized, help: .hidden)
     package var unrecognized: [String] = []
 
     package init() {}
+
+    /// Every spelling the runtime accepts, for the error that lists them (a test keeps it true).
+    package static let knownFlags = [
+        "--test-input", "--log-level", "--local", "--host", "--port", "--concurrency", "--mcp", "--list-tools",
+        "--allow-unauthenticated", "--help",
+    ]
+    /// runpod-python's spellings of the same flags.
+    package static let runpodFlags = [
+        "--test_input", "--rp_log_level", "--rp_serve_api", "--rp_api_host", "--rp_api_port", "--rp_api_concurrency",
+        "--rp_debugger",
+    ]
 }

@@ -16,10 +16,15 @@ public struct WorkerOptions: Sendable {
     /// The actions agents may call as tools (over MCP); none gives one tool named after the
     /// worker that takes its job input.
     public var tools: [WorkerTool]
+    /// Flags the handler's own code reads (`--model-dir`): the runtime leaves them, and the bare
+    /// words after them, for it. Any other flag the runtime does not know stops the worker with an
+    /// error naming it.
+    public var handlerFlags: [String]
 
     public init(
         concurrency: JobConcurrency = .environment, returnAggregateStream: Bool = false, refreshWorker: Bool = false,
-        executionTimeout: Duration? = nil, name: String? = nil, instructions: String? = nil, tools: [WorkerTool] = []
+        executionTimeout: Duration? = nil, name: String? = nil, instructions: String? = nil, tools: [WorkerTool] = [],
+        handlerFlags: [String] = []
     ) {
         self.concurrency = concurrency
         self.returnAggregateStream = returnAggregateStream
@@ -28,6 +33,7 @@ public struct WorkerOptions: Sendable {
         self.name = name
         self.instructions = instructions
         self.tools = tools
+        self.handlerFlags = handlerFlags
     }
 }
 

@@ -15,6 +15,9 @@ extension WorkerRuntime {
         }
         let resolved = try resolve()
         let logger = self.logger ?? Logger(label: "worker")
+        if resolved.rpDebugger {
+            logger.warning("--rp_debugger is accepted for runpod-python's command lines but adds nothing here: results carry no rp_debugger output")
+        }
         let client = CurlHTTPClient(name: "worker-http", userAgent: "swift-worker-runtime/\(WorkerRuntimeVersion.current)")
         let context = makeContext(
             mode: resolved.mode, configuration: resolved.configuration, client: client, logger: logger, tools: resolved.tools)

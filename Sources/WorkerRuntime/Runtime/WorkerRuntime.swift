@@ -129,6 +129,8 @@ extension WorkerRuntime {
         package let tools: ToolCatalog
         /// `--list-tools`: print the tools and exit.
         package let listTools: Bool
+        /// `--rp_debugger` was passed: accepted, and a warning says it does nothing here.
+        package var rpDebugger = false
     }
 
     /// Parses the flags and reads the environment, once.
@@ -154,6 +156,7 @@ extension WorkerRuntime {
         } catch {
             throw .arguments(WorkerArguments.fullMessage(for: error), exitCode: WorkerArguments.exitCode(for: error).rawValue)
         }
+        try UnknownArguments.check(parsed.unrecognized, handlerFlags: options.handlerFlags)
         var configuration: WorkerConfiguration
         do {
             configuration = try WorkerConfiguration.fromEnvironment(environment)
@@ -188,6 +191,7 @@ extension WorkerRuntime {
                         + "--allow-unauthenticated is passed: refusing to serve on a network without an API key"))
         }
         let tools = try ToolCatalog(options: options, executable: executable)
-        return Resolved(mode: mode, configuration: configuration, tools: tools, listTools: parsed.listTools)
+        return Resolved(
+            mode: mode, configuration: configuration, tools: tools, listTools: parsed.listTools, rpDebugger: parsed.rpDebugger)
     }
 }

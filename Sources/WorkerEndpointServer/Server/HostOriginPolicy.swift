@@ -1,0 +1,94 @@
+import WorkerRuntime
+
+/// Which `Host` and `Origin` headers the endpoint server answers, on every route but the health
+/// check (`RequestGuardMiddleware`). Host checks stop DNS rebinding (a web page whose name
+/// suddenly resolves to 127.0.0.1) from reaching a server that needs no key; Origin checks stop
+/// any browser page of a foreign site, key or not. A request without `Origin` is not a browser's
+/// cross-site request; one without `Host` (HTTP/1.0) cannot be a rebinding browser's.
+package struct HostOriginPolicy: Sendable, Equatable {
+    /// Host patterns: `name` (without a port, lower-cased), `*.suffix` or `*`.
+    package let hosts: [String]
+    package let origins: [String]
+
+    package enum Denial: Equatable, Sendable {
+        /// 403: a browser page of another site.
+        case foreignOrigin(String)
+        /// 421: a name this server was not told it answers to.
+        case foreignHost(String)
+
+        package var status: Int {
+            switch self {
+            case .foreignOrigin: return 403
+            case .foreignHost: return 421
+            }
+        }
+
+        package var message: String {
+            switch self {
+            case .foreignOrigin(let origin):
+                return "Origin '\(origin)' is not allowed to call this server; add it to MCP_ALLOWED_ORIGINS to allow it"
+            case .foreignHost(let host):
+                return "Host '\(host)' is not a name this server answers to; add it to MCP_ALLOWED_HOSTS to allow it"
+            }
+        }
+    }
+
+    package init(hosts: [String], origins: [String]) {
+        // Normalized once: the Host check runs on every request.
+        self.hosts = hosts.map { $0.hasPrefix("*") ? $0.lowercased() : Self.hostName($0) }
+        self.origins = origins
+    }
+
+    /// Loopback names, the address served on, RunPod's names for the endpoint, and
+    /// `MCP_ALLOWED_HOSTS`. With an API key and no hosts configured, any Host is fine (a page
+    /// rebinding a name cannot supply the key); so it is in load-balancing mode without
+    /// `MCP_ALLOWED_HOSTS`: the worker is reached only through RunPod's proxy, which checks the
+    /// caller's key and whose forwarded `Host` is not documented (a guess would refuse every
+    /// request), and no browser can rebind a name onto a worker's address. The key is the
+    /// server's when there is one (the key its routes require), else the configuration's.
+    package init(configuration: WorkerConfiguration, server: ServerConfiguration?) {
+        var hosts = ["localhost", "127.0.0.1", "::1"]
+        if let server, !["0.0.0.0", "::", "[::]"].contains(server.host) { hosts.append(server.host.lowercased()) }
+        if let id = configuration.endpointID?.lowercased() { hosts.append("\(id).api.runpod.ai") }
+        if server?.kind == .loadBalancing { hosts.append("*.api.runpod.ai") }
+        hosts += configuration.mcp.allowedHosts
+        let key = server.map(\.apiKey) ?? configuration.serverAPIKey
+        if configuration.mcp.allowedHosts.isEmpty, key != nil || server?.kind == .loadBalancing { hosts.append("*") }
+        self.init(hosts: hosts, origins: configuration.mcp.allowedOrigins)
+    }
+
+    package func check(host: String?, origin: String?) -> Denial? {
+        let requestHost = host.map(Self.hostName)
+        if let requestHost, !Self.matches(requestHost, hosts) { return .foreignHost(host ?? "") }
+        guard let origin else { return nil }
+        let lowered = origin.lowercased()
+        if origins.contains("*") || origins.contains(lowered) { return nil }
+        // `null` (a sandboxed or file page) has no host: foreign unless allowed by name above.
+        let parts = lowered.split(separator: "/", omittingEmptySubsequences: true)
+        guard parts.count >= 2, parts[0].hasSuffix(":"), lowered.contains("://") else { return .foreignOrigin(origin) }
+        let originHost = Self.hostName(String(parts[1]))
+        if originHost == requestHost { return nil }
+        let named = hosts.filter { $0 != "*" } + origins.filter { !$0.contains("://") }.map(Self.hostName)
+        return Self.matches(originHost, named) ? nil : .foreignOrigin(origin)
+    }
+
+    /// Whether `host` (a host name as `hostName` gives it) matches one of `patterns` (normalized).
+    private static func matches(_ host: String, _ patterns: [String]) -> Bool {
+        patterns.contains { pattern in
+            if pattern == "*" { return true }
+            if pattern.hasPrefix("*.") { return host.hasSuffix(pattern.dropFirst(1)) && host.count > pattern.count - 1 }
+            return pattern == host
+        }
+    }
+
+    /// `Example.com:8000` → `example.com`; `[::1]:8000` → `::1`.
+    package static func hostName(_ value: String) -> String {
+        let lowered = value.lowercased()
+        if lowered.hasPrefix("[") {
+            return String(lowered.dropFirst().prefix { $0 != "]" })
+        }
+        let colons = lowered.filter { $0 == ":" }.count
+        if colons == 1, let colon = lowered.firstIndex(of: ":") { return String(lowered[..<colon]) }
+        return lowered
+    }
+}
