@@ -210,25 +210,9 @@ struct MCPUnreadSSETests {
 struct MCPStdioBackpressureTests {
     @Test("120 answers of 1 MB (2 MB each as MCP sends them), unread: memory stays bounded; every answer arrives once read")
     func unreadAnswers() async throws {
-        let worker = try ChildProcess("echo", arguments: ["--mcp"], standardInput: true, captureOutput: false)
-        defer { worker.signal(SIGKILL) }
         let count = 120
-        // Writes block once the worker stops reading: from a thread of their own.
-        let writer = Thread {
-            for index in 0..<count {
-                worker.writeInput(
-                    #"{"jsonrpc":"2.0","id":\#(index),"method":"tools/call","params":{"name":"echo","arguments":{"size":1048576}}}"# + "\n")
-            }
-        }
-        writer.start()
-        // Wait until the worker has done all it will do while nobody reads: its CPU time settles.
-        var last = worker.cpuTime
-        for _ in 0..<90 {
-            try await Task.sleep(for: .seconds(1))
-            let now = worker.cpuTime
-            if now - last < .milliseconds(30) { break }
-            last = now
-        }
+        let worker = try await stalledWorker(calls: count)
+        defer { worker.signal(SIGKILL) }
         let resident = worker.residentBytes
         // Unbounded, the answers alone would be 240 MB beside the results the job store keeps.
         #expect(resident < 250 << 20, "the worker holds \(resident >> 20) MB of unread answers")
@@ -243,18 +227,20 @@ struct MCPStdioBackpressureTests {
         #expect(answers == count)
     }
 
-    /// A worker whose client sent 40 calls of 2 MB answers and read none: its reading paused.
-    private func stalledWorker() async throws -> ChildProcess {
+    /// A worker whose client sent `calls` calls of 2 MB answers and read none, once it has done all
+    /// it will do while nobody reads (its CPU time settles).
+    private func stalledWorker(calls: Int = 40) async throws -> ChildProcess {
         let worker = try ChildProcess("echo", arguments: ["--mcp"], standardInput: true, captureOutput: false)
+        // Writes block once the worker stops reading: from a thread of their own.
         let writer = Thread {
-            for index in 0..<40 {
+            for index in 0..<calls {
                 worker.writeInput(
                     #"{"jsonrpc":"2.0","id":\#(index),"method":"tools/call","params":{"name":"echo","arguments":{"size":1048576}}}"# + "\n")
             }
         }
         writer.start()
         var last = worker.cpuTime
-        for _ in 0..<60 {
+        for _ in 0..<90 {
             try await Task.sleep(for: .seconds(1))
             let now = worker.cpuTime
             if now - last < .milliseconds(30) { break }

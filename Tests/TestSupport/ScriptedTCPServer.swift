@@ -19,6 +19,17 @@ package final class ScriptedTCPServer: Sendable {
     package var writtenBytes: Int { sent.load(ordering: .relaxed) }
 
     package init(answer: @escaping @Sendable (_ received: [UInt8]) -> [UInt8]?) throws {
+        let (fd, port) = try Self.listeningSocket(backlog: 16)
+        self.port = port
+        listener = fd
+        let thread = Thread { [self] in acceptLoop(answer) }
+        thread.start()
+    }
+
+    deinit { stop() }
+
+    /// A TCP socket listening on 127.0.0.1 on a free port.
+    package static func listeningSocket(backlog: Int32) throws -> (descriptor: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         var address = sockaddr_in()
@@ -29,20 +40,15 @@ package final class ScriptedTCPServer: Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
+        guard bound == 0, listen(fd, backlog) == 0 else {
             close(fd)
             throw POSIXError(.EADDRINUSE)
         }
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        listener = fd
-        let thread = Thread { [self] in acceptLoop(answer) }
-        thread.start()
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
-
-    deinit { stop() }
 
     /// Closes the listener and ends every connection. Connections are shut down under the lock
     /// their threads close them under, so a descriptor number another part of the process has
