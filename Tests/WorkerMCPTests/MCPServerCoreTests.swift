@@ -181,6 +181,24 @@ struct MCPServerCoreTests {
         }
     }
 
+    @Test("ids: strings and 64-bit integers only, so every answer echoes its id exactly; a cancel naming 1.0 matches nothing")
+    func ids() throws {
+        // Parsed from text, as it arrives: 30 digits do not fit 64 bits and would come back as a float.
+        for text in [#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"ping"}"#,
+            #"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, #"{"jsonrpc":"2.0","id":1.0,"method":"ping"}"#]
+        {
+            let parsed = try JSONValue.parse(Array(text.utf8))
+            #expect(throws: MCPError.self, "\(text)") { try MCPMessage.classify(parsed) }
+        }
+        let big = try JSONValue.parse(Array(#"{"jsonrpc":"2.0","id":9223372036854775807,"method":"ping"}"#.utf8))
+        #expect(try MCPMessage.classify(big) == .request(id: .integer(.max), method: "ping", params: [:]))
+        let cancelFloat = core.answer(
+            .notification(method: "notifications/cancelled", params: ["requestId": .number(1.0)]), headers: nil)
+        #expect(cancelFloat == .accepted)
+        let cancelOne = core.answer(.notification(method: "notifications/cancelled", params: ["requestId": 1]), headers: nil)
+        #expect(cancelOne == .cancel(requestID: 1))
+    }
+
     @Test("progress notifications count up, or pass a handler's own increasing progress and total through")
     func progress() {
         var tracker = ProgressTracker()
