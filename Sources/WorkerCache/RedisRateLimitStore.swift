@@ -8,20 +8,24 @@ import WorkerRuntime
 ///
 /// When Redis stops answering (down, stalled, unreachable) the store counts in this process for
 /// `pause`, as docs/failure-model.md promises: a request never waits on a server that just failed.
-/// Then one probe (`PING`, off the request path) decides whether Redis is back; until it answers,
-/// requests go on counting here. One warning per outage and one line when it ends, whatever the
+/// Then one probe (the counting script itself on a key of its own, off the request path: a
+/// server that answers `PING` but stalls scripts is not back) decides whether Redis is back;
+/// until it answers, requests go on counting here. One warning per outage and one line when it ends, whatever the
 /// request rate (an outage once logged a line per request).
 package final class RedisRateLimitStore: RateLimitStore {
     let redis: RedisClient
     private let local: InProcessRateLimitStore
     private let pause: Duration
-    private let logger: Logger
-    private let state = Mutex(OutageState())
+    private let givenLogger: Logger?
+    /// Made when a line is logged (rarely: at an outage's start and end), so that it has the log
+    /// format the runtime set up after this store was made.
+    private var logger: Logger { givenLogger ?? Logger(label: "rate-limits") }
+    private let state = Mutex(RedisOutage())
 
-    package init(redis: RedisClient, pause: Duration = .seconds(5), logger: Logger = Logger(label: "rate-limits")) {
+    package init(redis: RedisClient, pause: Duration = .seconds(5), logger: Logger? = nil) {
         self.redis = redis
         self.pause = pause
-        self.logger = logger
+        self.givenLogger = logger
         self.local = InProcessRateLimitStore()
     }
 
@@ -78,7 +82,7 @@ package final class RedisRateLimitStore: RateLimitStore {
 
     private func probe() async {
         do {
-            try await redis.ping()
+            _ = try await count("probe", window: .milliseconds(1))
             state.withLock { $0.recovered() }
             logger.notice("Rate limits: \(name) answers again; counting there")
         } catch let error as RedisError {
@@ -86,40 +90,5 @@ package final class RedisRateLimitStore: RateLimitStore {
         } catch {
             state.withLock { $0.probeEnded(until: .now + pause) }
         }
-    }
-}
-
-/// Whether requests count in Redis or here, as a value: skipped until an instant, then one probe.
-struct OutageState {
-    enum Route: Equatable { case redis, local, localAndProbe }
-
-    private(set) var skipUntil: ContinuousClock.Instant?
-    private var probing = false
-
-    /// Where a request counts now; the first request after the pause also starts the probe.
-    mutating func route(now: ContinuousClock.Instant) -> Route {
-        guard let until = skipUntil else { return .redis }
-        guard until <= now, !probing else { return .local }
-        probing = true
-        return .localAndProbe
-    }
-
-    /// Records a failure; true when it starts an outage (the one to log loudly).
-    mutating func failed(until: ContinuousClock.Instant) -> Bool {
-        defer {
-            skipUntil = until
-            probing = false
-        }
-        return skipUntil == nil
-    }
-
-    mutating func probeEnded(until: ContinuousClock.Instant) {
-        skipUntil = until
-        probing = false
-    }
-
-    mutating func recovered() {
-        skipUntil = nil
-        probing = false
     }
 }

@@ -32,7 +32,7 @@ extension WorkerFeature {
     /// Rate limits (`RATE_LIMIT_*`) counted in Redis, so that worker processes sharing the server
     /// share each client's budget. Without this feature each process counts on its own; while
     /// Redis does not answer, each process counts on its own too (checked again every few seconds).
-    public static func sharedRateLimits(redis: RedisClient, logger: Logger = Logger(label: "rate-limits")) -> WorkerFeature {
+    public static func sharedRateLimits(redis: RedisClient, logger: Logger? = nil) -> WorkerFeature {
         WorkerFeature(
             name: "shared rate limits", contributions: [RedisRateLimitStore(redis: redis, logger: logger) as any RateLimitStore])
     }

@@ -42,6 +42,21 @@ struct HostileServerTests {
         #expect(error?.description.contains("REDIS_MAX_REPLY_BYTES") == true)
     }
 
+    @Test("What a reply under way costs counts its parsed values, not only its bytes (4-byte elements cost far more once built)")
+    func parsedCost() throws {
+        let reader = RESPReader()
+        let flood = Array("*2147483647\r\n".utf8) + Array(repeating: Array(":1\r\n".utf8), count: 1000).flatMap { $0 }
+        try flood.withUnsafeBytes { try reader.feed($0) }
+        #expect(try reader.next() == nil)
+        #expect(reader.pendingCost >= 1000 * RESPReader.elementCost)
+        let whole = RESPReader()
+        try Array("*2\r\n:1\r\n:2\r\n$1\r\nx\r\n".utf8).withUnsafeBytes { try whole.feed($0) }
+        _ = try whole.next()
+        #expect(whole.pendingCost > 0)
+        _ = try whole.next()
+        #expect(whole.pendingCost == 0)
+    }
+
     @Test("The reader reserves a bounded number of elements whatever the count")
     func boundedReservation() throws {
         let reader = RESPReader()

@@ -41,9 +41,35 @@ struct RateLimitOutageTests {
         #expect(warnings.count == 1, "\(logs.all)")
     }
 
+    @Test("A Redis that answers PING but stalls scripts is not taken for back: requests keep counting here, none waits")
+    func pingButStalled() async throws {
+        let server = try ScriptedTCPServer { received in
+            String(decoding: received, as: UTF8.self).contains("PING") ? Array("+PONG\r\n".utf8) : []
+        }
+        defer { server.stop() }
+        var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)")
+        configuration.commandTimeout = .milliseconds(200)
+        let redis = try RedisClient(configuration: configuration)
+        defer { Task { await redis.shutdown() } }
+        let store = RedisRateLimitStore(redis: redis, pause: .milliseconds(150), logger: LogCollector().logger())
+        _ = try await store.hit("run:ip:2", window: .seconds(10))
+        #expect(store.isSkippingRedis)
+        // Through several pauses and probes: every request is answered here, at once.
+        let end = ContinuousClock.now + .seconds(1)
+        var slowest: Duration = .zero
+        while ContinuousClock.now < end {
+            let started = ContinuousClock.now
+            _ = try await store.hit("run:ip:2", window: .seconds(10))
+            slowest = max(slowest, ContinuousClock.now - started)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(slowest < .milliseconds(100), "a request waited \(slowest) on the stalled server")
+        #expect(store.isSkippingRedis)
+    }
+
     @Test("The outage state: skip, one probe after the pause, recovery")
     func outageState() {
-        var state = OutageState()
+        var state = RedisOutage()
         let now = ContinuousClock.now
         #expect(state.route(now: now) == .redis)
         let first = state.failed(until: now + .seconds(5))

@@ -45,8 +45,8 @@ struct MCPHTTPHeaderTests {
         "an Accept whose only JSON and SSE ranges have q=0 is refused like a missing type (406); real weights and wildcards are taken",
         arguments: [
             ("application/json;q=0", 406), ("application/json;q=0, text/event-stream;q=0", 406), ("application/json; q=0", 406),
-            ("text/event-stream;q=0", 406), ("application/json;q=0, */*", 406), ("text/html", 406),
-            ("application/json", 200), ("application/json;q=0.5", 200), ("text/event-stream", 200), ("application/json, text/event-stream", 200),
+            ("text/event-stream;q=0", 406), ("text/html", 406),
+            ("application/json", 200), ("application/json;q=0.5", 200), ("application/json, text/event-stream", 200),
             ("*/*", 200), ("application/*", 200), ("*/*;q=0, application/json", 200),
         ])
     func accept(header: String, status: Int) async throws {
@@ -54,6 +54,21 @@ struct MCPHTTPHeaderTests {
             let (answered, body) = try await Self.post(client, [.accept: header, .contentType: "application/json"])
             #expect(answered == status, "\(header): \(String(describing: body))")
             if status == 200 { #expect(body?["result"] == [:]) }
+        }
+    }
+
+    @Test("a client that takes only SSE (by name, or by a wildcard beside JSON at q=0) gets the answer as one SSE event", arguments: [
+        "text/event-stream", "application/json;q=0, */*",
+    ])
+    func sseOnly(header: String) async throws {
+        try await withMCPServer { client in
+            let body = ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            try await client.execute(uri: "/mcp", method: .post, headers: [.accept: header, .contentType: "application/json"], body: body) { response in
+                #expect(response.status.code == 200, "\(header)")
+                #expect(response.headers[.contentType] == "text/event-stream", "\(header)")
+                let text = String(buffer: response.body)
+                #expect(text.hasPrefix("event: message\ndata: ") && text.contains(#""result":{}"#), "\(text)")
+            }
         }
     }
 

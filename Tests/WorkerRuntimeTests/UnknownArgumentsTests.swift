@@ -35,6 +35,17 @@ struct UnknownArgumentsTests {
         }
     }
 
+    @Test("--port and --host without --local would be ignored: refused, saying where they apply")
+    func serverFlagsAlone() throws {
+        #expect(try #require(message(["--port", "9000"])).contains("--port only with --local"))
+        #expect(try #require(message(["--host", "0.0.0.0"])).contains("--host only with --local"))
+        #expect(message(["--local", "--port", "9000"]) == nil)
+        #expect(message(["--rp_serve_api", "--rp_api_port", "9000", "--rp_api_host", "127.0.0.1"]) == nil)
+        #expect(throws: Never.self) {
+            _ = try WorkerRuntime.resolve(arguments: ["--host", "0.0.0.0"], environment: ["PORT": "8080"])
+        }
+    }
+
     @Test("runpod-python's own spellings still work, --rp_debugger included")
     func runpodSpellings() throws {
         let resolved = try WorkerRuntime.resolve(

@@ -77,6 +77,8 @@ package final class RedisConnection: @unchecked Sendable {
             }
             while true {
                 if let replies = try parseReplies(commands) { return replies }
+                // A server that never stops sending must not keep the call past its deadline.
+                guard ContinuousClock.now < deadline else { throw RedisSocket.Failure.timedOut }
                 let count = try socket.read(into: buffer, deadline: deadline)
                 try take(count, commands)
             }
@@ -110,6 +112,7 @@ package final class RedisConnection: @unchecked Sendable {
             }
             while true {
                 if let replies = try parseReplies(commands) { return replies }
+                if let exchange, ContinuousClock.now - exchange.started > timeout { throw RedisSocket.Failure.timedOut }
                 guard let count = try socket.readWithoutWaiting(into: buffer) else { return nil }
                 try take(count, commands)
             }
@@ -174,7 +177,7 @@ package final class RedisConnection: @unchecked Sendable {
     private func take(_ count: Int, _ commands: [RedisCommand]) throws {
         guard count > 0 else { throw RedisSocket.Failure.closed }
         try reader.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-        if reader.pendingBytes > maxReplyBytes { throw RedisError.replyTooLarge(server, Self.name(commands), limit: maxReplyBytes) }
+        if reader.pendingCost > maxReplyBytes { throw RedisError.replyTooLarge(server, Self.name(commands), limit: maxReplyBytes) }
     }
 
     /// For errors: the command's name, or the pipeline's size and first command.

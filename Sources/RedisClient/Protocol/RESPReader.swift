@@ -9,6 +9,14 @@ package final class RESPReader {
     private let builder = ReplyBuilder()
     /// Bytes fed since the last complete reply: the size of the reply being read so far.
     private(set) package var pendingBytes = 0
+    /// What the reply being read costs in memory once parsed, as far as it has come: its bytes,
+    /// plus `elementCost` for every value built (a 4-byte `:1\r\n` becomes a value in an array,
+    /// several times its size; counting wire bytes alone let an endless array grow to gigabytes
+    /// within the byte limit).
+    package var pendingCost: Int { pendingBytes + builder.built * Self.elementCost }
+    /// Bytes a parsed value costs beyond its wire bytes, for `pendingCost` (a `RedisValue` in an
+    /// array and its share of allocations; an upper estimate).
+    package static let elementCost = 64
 
     package init() {
         guard let reader = redisReaderCreateWithFunctions(ReplyBuilder.functions) else {
@@ -43,6 +51,7 @@ package final class RESPReader {
             throw ReaderFailure(message: errorText())
         }
         guard token != nil, let reply = builder.take() else { return nil }
+        builder.built = 0
         // What is left of the buffer belongs to the following replies.
         pendingBytes = Int(reader.pointee.len) - Int(reader.pointee.pos)
         return reply
@@ -61,6 +70,8 @@ package final class RESPReader {
 private final class ReplyBuilder {
     private var open: [(elements: [RedisValue], expected: Int)] = []
     private var finished: RedisValue?
+    /// Values built for the reply under way (for `RESPReader.pendingCost`).
+    var built = 0
 
     func take() -> RedisValue? {
         defer { finished = nil }
@@ -70,9 +81,11 @@ private final class ReplyBuilder {
     func reset() {
         open = []
         finished = nil
+        built = 0
     }
 
     func attach(_ value: RedisValue) {
+        built += 1
         var value = value
         while true {
             guard !open.isEmpty else {

@@ -2,12 +2,13 @@ import RedisClient
 import Synchronization
 
 /// Answers cached in Redis (`SET key value PX ttl`): shared by every worker on the server and
-/// kept across restarts. After a failure the cache is skipped for `pause` so that an outage
-/// costs each job nothing instead of a connect timeout.
+/// kept across restarts. After a failure the cache is skipped for `pause`, then one probe (a
+/// `GET`, off the request path) decides whether Redis is back, so an outage or a stalled server
+/// costs each job nothing instead of a timeout.
 package final class RedisCacheBackend: ResponseCacheBackend {
     private let redis: RedisClient
     private let pause: Duration
-    private let skipUntil = Mutex<ContinuousClock.Instant?>(nil)
+    private let state = Mutex(RedisOutage())
 
     package init(redis: RedisClient, pause: Duration = .seconds(5)) {
         self.redis = redis
@@ -15,6 +16,9 @@ package final class RedisCacheBackend: ResponseCacheBackend {
     }
 
     package var name: String { "redis \(redis.configuration.server)" }
+
+    /// Whether the cache skips Redis now (after a failure, until a probe finds it back).
+    package var isSkippingRedis: Bool { state.withLock { $0.skipUntil != nil } }
 
     /// `GET` and `PTTL` in one round trip, so the near cache keeps the entry no longer than Redis.
     package func get(_ key: String) async throws -> (value: [UInt8], timeToLive: Duration?)? {
@@ -31,9 +35,21 @@ package final class RedisCacheBackend: ResponseCacheBackend {
     }
 
     private func checkAvailable() throws {
-        let until = skipUntil.withLock { $0 }
-        if let until, until > .now {
-            throw CacheUnavailable(message: "Redis \(redis.configuration.server) failed recently; the cache is skipped until it is tried again")
+        switch state.withLock({ $0.route(now: .now) }) {
+        case .redis: return
+        case .local: break
+        case .localAndProbe: Task { await probe() }
+        }
+        throw CacheUnavailable(message: "Redis \(redis.configuration.server) failed recently; the cache is skipped until it answers again")
+    }
+
+    private func probe() async {
+        do {
+            _ = try await redis.get("worker-cache-probe")
+            state.withLock { $0.recovered() }
+        } catch {
+            let until = ContinuousClock.now + pause
+            state.withLock { $0.probeEnded(until: until) }
         }
     }
 
@@ -42,7 +58,7 @@ package final class RedisCacheBackend: ResponseCacheBackend {
             return try await body()
         } catch let error as RedisError where error.isUnavailable {
             let until = ContinuousClock.now + pause
-            skipUntil.withLock { $0 = until }
+            _ = state.withLock { $0.failed(until: until) }
             throw error
         }
     }

@@ -33,11 +33,20 @@ package struct HostOriginPolicy: Sendable, Equatable {
         }
     }
 
+    /// `hosts` as bytes, and whether one of them is `*`: the Host check runs on every request,
+    /// so it compares bytes and allocates nothing.
+    private let hostPatterns: [[UInt8]]
+    private let anyHost: Bool
+
     package init(hosts: [String], origins: [String]) {
         // Normalized once: the Host check runs on every request.
         self.hosts = hosts.map { $0.hasPrefix("*") ? $0.lowercased() : Self.hostName($0) }
         self.origins = origins
+        self.hostPatterns = self.hosts.map { Array($0.utf8) }
+        self.anyHost = self.hosts.contains("*")
     }
+
+    package static func == (a: Self, b: Self) -> Bool { a.hosts == b.hosts && a.origins == b.origins }
 
     /// Loopback names, the address served on, RunPod's names for the endpoint, and
     /// `MCP_ALLOWED_HOSTS`. With an API key and no hosts configured, any Host is fine (a page
@@ -58,9 +67,9 @@ package struct HostOriginPolicy: Sendable, Equatable {
     }
 
     package func check(host: String?, origin: String?) -> Denial? {
-        let requestHost = host.map(Self.hostName)
-        if let requestHost, !Self.matches(requestHost, hosts) { return .foreignHost(host ?? "") }
+        if let host, !allows(authority: host) { return .foreignHost(host) }
         guard let origin else { return nil }
+        let requestHost = host.map(Self.hostName)
         let lowered = origin.lowercased()
         if origins.contains("*") || origins.contains(lowered) { return nil }
         // `null` (a sandboxed or file page) has no host: foreign unless allowed by name above.
@@ -70,6 +79,47 @@ package struct HostOriginPolicy: Sendable, Equatable {
         if originHost == requestHost { return nil }
         let named = hosts.filter { $0 != "*" } + origins.filter { !$0.contains("://") }.map(Self.hostName)
         return Self.matches(originHost, named) ? nil : .foreignOrigin(origin)
+    }
+
+    /// Whether a request's authority (`Example.com:8000`, `[::1]:8000`) names a host this
+    /// server answers to: `hostName` and `matches` over bytes, without allocating.
+    private func allows(authority: String) -> Bool {
+        if anyHost { return true }
+        var authority = authority
+        return authority.withUTF8 { bytes in
+            var start = 0
+            var end = bytes.count
+            if end > 0, bytes[0] == UInt8(ascii: "[") {
+                start = 1
+                end = bytes[1...].firstIndex(of: UInt8(ascii: "]")) ?? bytes.count
+            } else {
+                var colons = 0
+                var colon = 0
+                for index in 0..<bytes.count where bytes[index] == UInt8(ascii: ":") {
+                    colons += 1
+                    colon = index
+                }
+                if colons == 1, bytes[(colon + 1)...].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) { end = colon }
+            }
+            let host = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            return hostPatterns.contains { Self.matches(host, $0) }
+        }
+    }
+
+    /// A host name's bytes against one normalized pattern: `name`, `*.suffix` or `*`.
+    private static func matches(_ host: UnsafeBufferPointer<UInt8>, _ pattern: [UInt8]) -> Bool {
+        func lower(_ byte: UInt8) -> UInt8 { byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte }
+        if pattern == [UInt8(ascii: "*")] { return true }
+        if pattern.count >= 2, pattern[0] == UInt8(ascii: "*"), pattern[1] == UInt8(ascii: ".") {
+            let suffix = pattern.count - 1
+            guard host.count > suffix else { return false }
+            let offset = host.count - suffix
+            for index in 0..<suffix where lower(host[offset + index]) != pattern[1 + index] { return false }
+            return true
+        }
+        guard host.count == pattern.count else { return false }
+        for index in 0..<host.count where lower(host[index]) != pattern[index] { return false }
+        return true
     }
 
     /// Whether `host` (a host name as `hostName` gives it) matches one of `patterns` (normalized).
@@ -88,7 +138,14 @@ package struct HostOriginPolicy: Sendable, Equatable {
             return String(lowered.dropFirst().prefix { $0 != "]" })
         }
         let colons = lowered.filter { $0 == ":" }.count
-        if colons == 1, let colon = lowered.firstIndex(of: ":") { return String(lowered[..<colon]) }
+        // A port is digits: `localhost:80@evil.com` or `localhost:80.evil.com` is no name of ours.
+        if colons == 1, let colon = lowered.firstIndex(of: ":"), lowered[lowered.index(after: colon)...].allSatisfy(\.isASCIIDigit) {
+            return String(lowered[..<colon])
+        }
         return lowered
     }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -34,6 +34,26 @@ package struct MediaRange: Sendable, Equatable {
         Self.split(header, on: ",").compactMap { $0.isEmpty ? nil : MediaRange($0) }
     }
 
+    /// Whether a `Content-Type` value is JSON: what every client of this server sends
+    /// (`application/json`, any case, with or without parameters) is recognized from its bytes
+    /// alone; anything else is parsed. Runs on every request with a body.
+    package static func isJSON(contentType value: String) -> Bool {
+        var value = value
+        let plain = value.withUTF8 { bytes -> Bool? in
+            let name: StaticString = "application/json"
+            guard bytes.count >= name.utf8CodeUnitCount else { return nil }
+            for index in 0..<name.utf8CodeUnitCount {
+                let byte = bytes[index]
+                let lower = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                guard lower == name.utf8Start[index] else { return nil }
+            }
+            guard bytes.count > name.utf8CodeUnitCount else { return true }
+            let next = bytes[name.utf8CodeUnitCount]
+            return next == UInt8(ascii: ";") || next == UInt8(ascii: " ") ? true : nil
+        }
+        return plain ?? (MediaRange(value)?.isJSON == true)
+    }
+
     /// `application/json`, or any `application/…+json` type.
     package var isJSON: Bool {
         type == "application" && (subtype == "json" || subtype.hasSuffix("+json"))

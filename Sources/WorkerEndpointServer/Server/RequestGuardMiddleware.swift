@@ -32,7 +32,7 @@ package struct RequestGuard: Sendable {
             case .foreignHost: return Refusal(status: .misdirectedRequest, message: denial.message)
             }
         }
-        if Self.hasBody(headers), let type = headers.firstValue(.contentType), MediaRange(type)?.isJSON != true {
+        if let type = headers.firstValue(.contentType), !MediaRange.isJSON(contentType: type), Self.hasBody(headers) {
             return Refusal(
                 status: .unsupportedMediaType,
                 message: "Content-Type '\(type)' is not JSON: send the body as application/json (curl: -H 'Content-Type: application/json')")

@@ -50,7 +50,10 @@ struct MCPHTTPRoute: Sendable {
         let ranges = MediaRange.list(accept)
         // A range with q=0 refuses what it names; the most specific range covering a type decides.
         let takesJSON = accept.isEmpty || MediaRange.accepts(ranges, type: "application", subtype: "json")
-        let takesSSE = ranges.contains { $0.type == "text" && $0.subtype == "event-stream" && $0.quality > 0 }
+        // SSE when named, or, for a client that refuses JSON, when a wildcard covers it.
+        let takesSSE =
+            ranges.contains { $0.type == "text" && $0.subtype == "event-stream" && $0.quality > 0 }
+            || (!takesJSON && MediaRange.accepts(ranges, type: "text", subtype: "event-stream"))
         guard takesJSON || takesSSE else {
             return Self.json(MCPError.invalidRequest("Accept must include application/json or text/event-stream").message(id: .null), status: 406)
         }
@@ -76,7 +79,13 @@ struct MCPHTTPRoute: Sendable {
             inFlight.cancel(.init(client: client(request, context), id: requestID))
             return Response(status: .accepted)
         case .reply(let reply, let status):
-            var response = Self.json(reply, status: status)
+            // A client that takes only SSE gets the answer as one event.
+            var response =
+                takesJSON || status != 200
+                ? Self.json(reply, status: status)
+                : Response(
+                    status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                    body: .init(byteBuffer: Self.event(reply)))
             if case .request(_, "initialize", _) = message, status == 200 {
                 // Kept nowhere: any replica accepts any id. It only scopes this client's cancels.
                 response.headers[Self.sessionID] = MCPSession.newID()
@@ -89,7 +98,8 @@ struct MCPHTTPRoute: Sendable {
                 return Self.json(MCPError.internalError(error.message).message(id: call.id), status: 503)
             }
             let key = MCPInFlight.Key(client: client(request, context), id: call.id)
-            if takesSSE, call.progressToken != nil { return stream(call, key: key, context) }
+            // SSE for progress, or when it is all the client takes.
+            if takesSSE, call.progressToken != nil || !takesJSON { return stream(call, key: key, context) }
             return await respond(call, key: key, context)
         }
     }

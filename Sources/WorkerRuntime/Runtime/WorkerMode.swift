@@ -9,6 +9,12 @@ package enum WorkerMode: Sendable, Equatable {
     /// `--mcp`: MCP over standard input and output, for an agent that launched the worker.
     case mcpStdio
 
+    /// Whether the endpoint API is served over HTTP (`--local`, load balancing).
+    package var isServer: Bool {
+        if case .server = self { return true }
+        return false
+    }
+
     /// `--test-input` wins; then `--mcp`; then `--local`; then the platform's queue variables;
     /// then `PORT` (load balancing); else a one-shot run of `./test_input.json`.
     package static func resolve(arguments: WorkerArguments, configuration: WorkerConfiguration) -> WorkerMode {

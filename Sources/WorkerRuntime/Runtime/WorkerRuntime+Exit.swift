@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ArgumentParser
 import Dispatch
 import Logging
 import ServiceLifecycle
@@ -44,9 +45,13 @@ extension WorkerRuntime {
     /// environment, and a failure to build is reported as the runtime reports its own start-up
     /// errors (exit status 1).
     public static func runAndExit(_ build: (_ environment: [String: String]) throws -> WorkerRuntime) -> Never {
+        let environment = ProcessInfo.processInfo.environment
+        // Before `build`: loggers the handler makes while it is built (its store's, its
+        // clients') then write RunPod's format too, not swift-log's default one.
+        _ = bootstrapLogging(earlyConfiguration(environment))
         let runtime: WorkerRuntime
         do {
-            runtime = try build(ProcessInfo.processInfo.environment)
+            runtime = try build(environment)
         } catch {
             RunPodLogHandler.writeToStandardError("Worker start-up failed: \(error)\n")
             exit(1)
@@ -99,6 +104,18 @@ extension WorkerRuntime {
             logger.warning("Second \(signal) during shutdown: exiting now; running jobs and undelivered results are abandoned.")
             exit(signal == .sigint ? 130 : 143)
         }
+    }
+
+    /// The log format and level as the environment and `--log-level` give them, for setting up
+    /// logging before the runtime is built; a value not understood is reported later, by `resolve`.
+    static func earlyConfiguration(_ environment: [String: String]) -> WorkerConfiguration {
+        var configuration = (try? WorkerConfiguration.fromEnvironment(environment)) ?? WorkerConfiguration()
+        if let name = (try? WorkerArguments.parse(Array(CommandLine.arguments.dropFirst())))?.logLevel,
+            let level = Logger.Level(runpodName: name)
+        {
+            configuration.logLevel = level
+        }
+        return configuration
     }
 
     /// Sets up RunPod's log format for the process, unless something already chose a backend

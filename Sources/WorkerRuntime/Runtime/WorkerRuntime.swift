@@ -181,6 +181,13 @@ extension WorkerRuntime {
             throw .configuration(.invalidValue("the environment", "", expected: "\(error)"))
         }
         let mode = WorkerMode.resolve(arguments: parsed, configuration: configuration)
+        if !parsed.local, let port = parsed.port {
+            throw .configuration(
+                .invalidValue("--port", "\(port)", expected: "--port only with --local (a load-balancing worker listens on PORT): nothing would listen on it"))
+        }
+        if !parsed.local, let host = parsed.host, !mode.isServer {
+            throw .configuration(.invalidValue("--host", host, expected: "--host only with --local or in load-balancing mode (PORT)"))
+        }
         if case .server(let server) = mode, server.kind == .local, !server.isLoopback, server.apiKey == nil,
             !server.allowUnauthenticated
         {
