@@ -41,13 +41,13 @@ struct DatabaseStartupProcessTests {
         let worker = try await LocalWorker.start(
             "orchestrator",
             environment: [
-                "DATABASE_URL": "postgresql://postgres:\(Self.password)@127.0.0.1:\(port)/leads?sslmode=disable", "DATABASE_STARTUP_TIMEOUT": "5",
+                "DATABASE_URL": "postgresql://postgres:\(Self.password)@127.0.0.1:\(port)/leads?sslmode=disable", "DATABASE_STARTUP_TIMEOUT": "8",
             ],
             ready: false)
         defer { worker.stop() }
         let started = ContinuousClock.now
         #expect(try await Self.ping(worker).status == 204, "still starting")
-        try await waitUntil("/ping to answer 503 (stderr: \(worker.process.stderr.suffix(800)))", timeout: .seconds(15), every: .milliseconds(50)) {
+        try await waitUntil("/ping to answer 503 (stderr: \(worker.process.stderr.suffix(800)))", timeout: .seconds(25), every: .milliseconds(50)) {
             try await Self.ping(worker).status == 503
         }
         #expect(ContinuousClock.now - started >= .seconds(1), "start-up waited for the server")

@@ -20,7 +20,7 @@ import WorkerRuntimeTesting
     "orchestrator worker processes", .tags(.process, .servers), .pass(.servers), .serialized,
     .enabled(if: PostgresTestServer.isInstalled, "postgresql is installed by scripts/test.sh"))
 struct OrchestratorProcessTests {
-    private func client(_ worker: LocalWorker) throws -> EndpointClient {
+    func client(_ worker: LocalWorker) throws -> EndpointClient {
         EndpointClient(endpoint: try Endpoint("\(worker.base)/v2/orchestrator", apiKey: nil))
     }
 
@@ -129,79 +129,6 @@ struct OrchestratorProcessTests {
         }
     }
 
-    @Test("A 200-lead batch whose worker is SIGKILLed (as soon as it is recorded, a third and two thirds through): the next worker finishes every lead once, asks the LLM again for no saved stage, and get_batch rebuilds the report")
-    func batchKilledMidway() async throws {
-        let server = try PostgresTestServer()
-        let db = try PostgresClient(configuration: PostgresConfiguration(url: server.url(), poolSize: 2))
-        defer { Task { await db.shutdown() } }
-        let llm = StubLLM(latency: .milliseconds(5))
-        try await llm.run { base in
-            let env = ["DATABASE_URL": server.url(), "LLM_BASE_URL": base, "LLM_MODEL": "stub", "WORKFLOW_LEASE": "1"]
-            for (round, endedAtKill) in [0, 60, 140].enumerated() {
-                let prefix = "k\(round)-"
-                let ids = (0..<200).map { "\(prefix)\($0)" }
-                let leads = ids.enumerated().map { index, id in batchLead(id, weak: index % 4 == 0) }
-                let doomed = try await LocalWorker.start("orchestrator", environment: env)
-                let job = try await client(doomed).run(JobRequest(input: ["action": "batch_process", "leads": .array(leads), "concurrency": 8]))
-                // One statement records the batch and its leads: once the batch is there, all 200 are.
-                try await waitUntil("batch \(job.id) to be recorded", timeout: .seconds(30), every: .milliseconds(10)) {
-                    try await countRows(db, "SELECT count(*) AS n FROM orchestrator_batches WHERE batch_id = $1", [job.id]) == 1
-                }
-                #expect(try await countRows(db, "SELECT count(*) AS n FROM orchestrator_workflows WHERE lead_id LIKE $1", [prefix + "%"]) == 200)
-                if endedAtKill > 0 {
-                    try await waitUntil("\(endedAtKill) leads of round \(round) to end", timeout: .seconds(90), every: .milliseconds(10)) {
-                        let n = try await countRows(
-                            db, "SELECT count(*) AS n FROM orchestrator_workflows WHERE lead_id LIKE $1 AND status <> 'pending'", [prefix + "%"])
-                        return n >= endedAtKill
-                    }
-                }
-                doomed.stop(SIGKILL)
-                _ = try await doomed.process.wait()
-                // Questions the dead worker sent may still be answered (and recorded) by the stub.
-                try await Task.sleep(for: .milliseconds(300))
-                let savedBefore = try await db.query("SELECT lead_id, stage FROM orchestrator_steps WHERE lead_id LIKE $1", [prefix + "%"])
-                    .map { row in "\(try row.decode("lead_id", as: String.self)) \(try row.decode("stage", as: String.self))" }
-                let endedBefore = try await ended(db, prefix)
-                let askedBefore = asked(llm, prefix)
-                #expect(endedBefore.count < 200, "round \(round): the worker was killed before its batch ended")
-
-                let survivor = try await LocalWorker.start("orchestrator", environment: env)
-                try await waitUntil("the next worker to finish round \(round)'s batch", timeout: .seconds(180), every: .milliseconds(250)) {
-                    try await survivor.runSync(["action": "get_batch", "batch_id": .string(job.id)])["output"]?["finished"] == true
-                }
-                let report = try #require(try await survivor.runSync(["action": "get_batch", "batch_id": .string(job.id)])["output"])
-                #expect(report["total"] == 200 && report["qualified"] == 150 && report["rejected"] == 50, "\(report)")
-                #expect(report["failed"] == 0 && report["pending"] == 0 && report["invalid"] == 0)
-                #expect(report["leads"]?.arrayValue?.compactMap { $0["lead_id"]?.stringValue } == ids, "one report per lead, in input order")
-                let statuses = try await db.query(
-                    "SELECT status, count(*) AS n FROM orchestrator_workflows WHERE lead_id LIKE $1 GROUP BY status ORDER BY status", [prefix + "%"])
-                #expect(try statuses.map { "\(try $0.decode("status", as: String.self))=\(try $0.decode("n", as: Int.self))" } == ["qualified=150", "rejected=50"])
-
-                // Ended once: an outcome saved before the kill was not written again.
-                let endedAfter = try await ended(db, prefix)
-                #expect(endedAfter.count == 200)
-                for (id, at) in endedBefore { #expect(endedAfter[id] == at, "\(id) ended before the kill and was written again") }
-                // No stage saved before the kill was asked of the LLM again.
-                let askedAfter = asked(llm, prefix)
-                let schemas = ["qualification": "lead_qualification", "enrichment": "lead_enrichment", "strategy": "growth_strategy"]
-                for saved in savedBefore {
-                    let parts = saved.split(separator: " ")
-                    guard parts.count == 2, let schema = schemas[String(parts[1])] else { continue }
-                    let key = "\(parts[0]) \(schema)"
-                    #expect(askedAfter[key] == askedBefore[key], "\(key): saved before the kill, asked again after")
-                }
-                // Every lead was qualified once, or twice when the kill fell between the answer and its save.
-                for id in ids {
-                    let times = askedAfter["\(id) lead_qualification"] ?? 0
-                    #expect(times == 1 || (times == 2 && askedBefore["\(id) lead_qualification"] == 1), "\(id): qualification asked \(times) times")
-                }
-                #expect(survivor.process.stderr.contains("queued by a batch whose worker stopped"), "leads never started were taken up")
-                survivor.stop()
-                _ = try await survivor.process.wait()
-            }
-        }
-    }
-
     @Test("End to end: memory, context7 (on a fake Context7), a stub LLM and the orchestrator; a batch through /run and /status")
     func endToEnd() async throws {
         let server = try PostgresTestServer()
@@ -285,4 +212,85 @@ private func asked(_ llm: StubLLM, _ prefix: String) -> [String: Int] {
         counts["\(id) \(schema)", default: 0] += 1
     }
     return counts
+}
+
+/// A 200-lead batch killed three times over: three worker processes, PostgreSQL and a stub LLM
+/// saturate both cores for seconds, so it runs in the heavy pass, where it slows no timing check
+/// of the servers pass (it made Redis calls there miss their 5 s timeout).
+@Suite(
+    "orchestrator batches across worker crashes", .tags(.process, .servers, .heavy), .pass(.heavy), .serialized,
+    .enabled(if: PostgresTestServer.isInstalled, "postgresql is installed by scripts/test.sh"))
+struct OrchestratorBatchCrashTests {
+    @Test("A 200-lead batch whose worker is SIGKILLed (as soon as it is recorded, a third and two thirds through): the next worker finishes every lead once, asks the LLM again for no saved stage, and get_batch rebuilds the report")
+    func batchKilledMidway() async throws {
+        let server = try PostgresTestServer()
+        let db = try PostgresClient(configuration: PostgresConfiguration(url: server.url(), poolSize: 2))
+        defer { Task { await db.shutdown() } }
+        let llm = StubLLM(latency: .milliseconds(5))
+        try await llm.run { base in
+            let env = ["DATABASE_URL": server.url(), "LLM_BASE_URL": base, "LLM_MODEL": "stub", "WORKFLOW_LEASE": "1"]
+            for (round, endedAtKill) in [0, 60, 140].enumerated() {
+                let prefix = "k\(round)-"
+                let ids = (0..<200).map { "\(prefix)\($0)" }
+                let leads = ids.enumerated().map { index, id in batchLead(id, weak: index % 4 == 0) }
+                let doomed = try await LocalWorker.start("orchestrator", environment: env)
+                let job = try await OrchestratorProcessTests().client(doomed).run(JobRequest(input: ["action": "batch_process", "leads": .array(leads), "concurrency": 8]))
+                // One statement records the batch and its leads: once the batch is there, all 200 are.
+                try await waitUntil("batch \(job.id) to be recorded", timeout: .seconds(30), every: .milliseconds(10)) {
+                    try await countRows(db, "SELECT count(*) AS n FROM orchestrator_batches WHERE batch_id = $1", [job.id]) == 1
+                }
+                #expect(try await countRows(db, "SELECT count(*) AS n FROM orchestrator_workflows WHERE lead_id LIKE $1", [prefix + "%"]) == 200)
+                if endedAtKill > 0 {
+                    try await waitUntil("\(endedAtKill) leads of round \(round) to end", timeout: .seconds(90), every: .milliseconds(10)) {
+                        let n = try await countRows(
+                            db, "SELECT count(*) AS n FROM orchestrator_workflows WHERE lead_id LIKE $1 AND status <> 'pending'", [prefix + "%"])
+                        return n >= endedAtKill
+                    }
+                }
+                doomed.stop(SIGKILL)
+                _ = try await doomed.process.wait()
+                // Questions the dead worker sent may still be answered (and recorded) by the stub.
+                try await Task.sleep(for: .milliseconds(300))
+                let savedBefore = try await db.query("SELECT lead_id, stage FROM orchestrator_steps WHERE lead_id LIKE $1", [prefix + "%"])
+                    .map { row in "\(try row.decode("lead_id", as: String.self)) \(try row.decode("stage", as: String.self))" }
+                let endedBefore = try await ended(db, prefix)
+                let askedBefore = asked(llm, prefix)
+                #expect(endedBefore.count < 200, "round \(round): the worker was killed before its batch ended")
+
+                let survivor = try await LocalWorker.start("orchestrator", environment: env)
+                try await waitUntil("the next worker to finish round \(round)'s batch", timeout: .seconds(180), every: .milliseconds(250)) {
+                    try await survivor.runSync(["action": "get_batch", "batch_id": .string(job.id)])["output"]?["finished"] == true
+                }
+                let report = try #require(try await survivor.runSync(["action": "get_batch", "batch_id": .string(job.id)])["output"])
+                #expect(report["total"] == 200 && report["qualified"] == 150 && report["rejected"] == 50, "\(report)")
+                #expect(report["failed"] == 0 && report["pending"] == 0 && report["invalid"] == 0)
+                #expect(report["leads"]?.arrayValue?.compactMap { $0["lead_id"]?.stringValue } == ids, "one report per lead, in input order")
+                let statuses = try await db.query(
+                    "SELECT status, count(*) AS n FROM orchestrator_workflows WHERE lead_id LIKE $1 GROUP BY status ORDER BY status", [prefix + "%"])
+                #expect(try statuses.map { "\(try $0.decode("status", as: String.self))=\(try $0.decode("n", as: Int.self))" } == ["qualified=150", "rejected=50"])
+
+                // Ended once: an outcome saved before the kill was not written again.
+                let endedAfter = try await ended(db, prefix)
+                #expect(endedAfter.count == 200)
+                for (id, at) in endedBefore { #expect(endedAfter[id] == at, "\(id) ended before the kill and was written again") }
+                // No stage saved before the kill was asked of the LLM again.
+                let askedAfter = asked(llm, prefix)
+                let schemas = ["qualification": "lead_qualification", "enrichment": "lead_enrichment", "strategy": "growth_strategy"]
+                for saved in savedBefore {
+                    let parts = saved.split(separator: " ")
+                    guard parts.count == 2, let schema = schemas[String(parts[1])] else { continue }
+                    let key = "\(parts[0]) \(schema)"
+                    #expect(askedAfter[key] == askedBefore[key], "\(key): saved before the kill, asked again after")
+                }
+                // Every lead was qualified once, or twice when the kill fell between the answer and its save.
+                for id in ids {
+                    let times = askedAfter["\(id) lead_qualification"] ?? 0
+                    #expect(times == 1 || (times == 2 && askedBefore["\(id) lead_qualification"] == 1), "\(id): qualification asked \(times) times")
+                }
+                #expect(survivor.process.stderr.contains("queued by a batch whose worker stopped"), "leads never started were taken up")
+                survivor.stop()
+                _ = try await survivor.process.wait()
+            }
+        }
+    }
 }

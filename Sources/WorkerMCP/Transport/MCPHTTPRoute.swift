@@ -46,18 +46,11 @@ struct MCPHTTPRoute: Sendable {
     func post(_ request: Request, _ context: EndpointRequestContext) async -> Response {
         let headers = request.headers
         // Host and Origin were checked by the server's request guard, before the route.
-        let accept = headers[values: .accept].joined(separator: ",")
-        let ranges = MediaRange.list(accept)
-        // A range with q=0 refuses what it names; the most specific range covering a type decides.
-        let takesJSON = accept.isEmpty || MediaRange.accepts(ranges, type: "application", subtype: "json")
-        // SSE when named, or, for a client that refuses JSON, when a wildcard covers it.
-        let takesSSE =
-            ranges.contains { $0.type == "text" && $0.subtype == "event-stream" && $0.quality > 0 }
-            || (!takesJSON && MediaRange.accepts(ranges, type: "text", subtype: "event-stream"))
+        let (takesJSON, takesSSE) = Self.accepted(headers)
         guard takesJSON || takesSSE else {
             return Self.json(MCPError.invalidRequest("Accept must include application/json or text/event-stream").message(id: .null), status: 406)
         }
-        if let type = headers.firstValue(.contentType), MediaRange(type)?.isJSON != true {
+        if let type = headers.firstValue(.contentType), !MediaRange.isJSON(contentType: type) {
             return Self.json(MCPError.invalidRequest("Content-Type must be application/json, got \(type)").message(id: .null), status: 415)
         }
         if let session = headers.firstValue(Self.sessionID), !MCPSession.isValid(session) {
@@ -201,6 +194,21 @@ struct MCPHTTPRoute: Sendable {
     private func client(_ request: Request, _ context: EndpointRequestContext) -> String {
         if let session = request.headers.firstValue(Self.sessionID) { return "session:" + session }
         return "connection:\(ObjectIdentifier(context.channel).hashValue)"
+    }
+
+    /// Whether the client takes JSON answers, and SSE ones. What MCP clients send (the spec's
+    /// `application/json, text/event-stream`) is recognized as it is; anything else is parsed:
+    /// a range with q=0 refuses what it names, the most specific range covering a type decides,
+    /// and SSE counts when named, or, for a client that refuses JSON, when a wildcard covers it.
+    static func accepted(_ headers: HTTPFields) -> (json: Bool, sse: Bool) {
+        let accept = headers[values: .accept].joined(separator: ",")
+        if accept == "application/json, text/event-stream" || accept == "application/json,text/event-stream" { return (true, true) }
+        let ranges = MediaRange.list(accept)
+        let json = accept.isEmpty || MediaRange.accepts(ranges, type: "application", subtype: "json")
+        let sse =
+            ranges.contains { $0.type == "text" && $0.subtype == "event-stream" && $0.quality > 0 }
+            || (!json && MediaRange.accepts(ranges, type: "text", subtype: "event-stream"))
+        return (json, sse)
     }
 
     static func cancelled(_ id: JSONValue) -> JSONValue {
