@@ -10,8 +10,8 @@ import WorkerRuntime
 /// `pause`, as docs/failure-model.md promises: a request never waits on a server that just failed.
 /// Then one probe (the counting script itself on a key of its own, off the request path: a
 /// server that answers `PING` but stalls scripts is not back) decides whether Redis is back;
-/// until it answers, requests go on counting here. One warning per outage and one line when it ends, whatever the
-/// request rate (an outage once logged a line per request).
+/// until it answers, requests go on counting here. One warning per outage and one line when it
+/// ends, whatever the request rate (an outage once logged a line per request).
 package final class RedisRateLimitStore: RateLimitStore {
     let redis: RedisClient
     private let local: InProcessRateLimitStore

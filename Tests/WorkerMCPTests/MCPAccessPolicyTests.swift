@@ -1,14 +1,16 @@
 import Testing
 import TestSupport
 
-@testable import WorkerMCP
+@testable import WorkerEndpointServer
 @testable import WorkerRuntime
 
+/// The Host and Origin rules MCP clients meet at `/mcp`: the endpoint server's for every route
+/// (`HostOriginPolicy`, applied by its request guard).
 @Suite("MCP Host and Origin checks", .defaultPass)
 struct MCPAccessPolicyTests {
     @Test("local without a key: loopback names only; foreign Origins are 403, foreign Hosts 421")
     func local() throws {
-        let policy = MCPAccessPolicy(configuration: try WorkerConfiguration.fromEnvironment([:]), server: ServerConfiguration())
+        let policy = HostOriginPolicy(configuration: try WorkerConfiguration.fromEnvironment([:]), server: ServerConfiguration())
         #expect(policy.check(host: "127.0.0.1:8000", origin: nil) == nil)
         #expect(policy.check(host: "localhost:8000", origin: "http://localhost:3000") == nil)
         #expect(policy.check(host: "[::1]:8000", origin: nil) == nil)
@@ -23,7 +25,7 @@ struct MCPAccessPolicyTests {
             "RUNPOD_ENDPOINT_ID": "abc123", "MCP_ALLOWED_HOSTS": "tools.example.com, *.internal",
             "MCP_ALLOWED_ORIGINS": "https://app.example.com",
         ])
-        let policy = MCPAccessPolicy(configuration: configuration, server: ServerConfiguration(kind: .loadBalancing, host: "0.0.0.0"))
+        let policy = HostOriginPolicy(configuration: configuration, server: ServerConfiguration(kind: .loadBalancing, host: "0.0.0.0"))
         #expect(policy.check(host: "abc123.api.runpod.ai", origin: nil) == nil)
         #expect(policy.check(host: "other.api.runpod.ai", origin: nil) == nil)
         #expect(policy.check(host: "tools.example.com", origin: nil) == nil)
@@ -38,7 +40,7 @@ struct MCPAccessPolicyTests {
     @Test("with an API key any Host is fine (a rebinding page has no key), but foreign Origins are still refused")
     func withKey() throws {
         let configuration = try WorkerConfiguration.fromEnvironment(["RUNPOD_API_KEY": "k"])
-        let policy = MCPAccessPolicy(configuration: configuration, server: ServerConfiguration(host: "0.0.0.0", apiKey: "k"))
+        let policy = HostOriginPolicy(configuration: configuration, server: ServerConfiguration(host: "0.0.0.0", apiKey: "k"))
         #expect(policy.check(host: "10.1.2.3:8000", origin: nil) == nil)
         #expect(policy.check(host: "10.1.2.3:8000", origin: "http://10.1.2.3:8000") == nil)
         #expect(policy.check(host: "10.1.2.3:8000", origin: "https://evil.example")?.status == 403)

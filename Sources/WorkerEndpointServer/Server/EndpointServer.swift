@@ -88,11 +88,9 @@ package struct EndpointServer: Sendable {
     /// connection then answers its `Expect: 100-continue` with the refusal instead of inviting the
     /// body.
     func refusesFromHead(_ head: HTTPRequest) -> Bool {
-        if requestGuard.refusal(head) != nil { return true }
-        guard let key = configuration.apiKey else { return false }
-        let target = head.path ?? "/"
-        let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
-        guard path != configuration.healthPath else { return false }
+        let path = RequestGuard.path(of: head)
+        if requestGuard.refusal(path: path, authority: head.authority, headers: head.headerFields) != nil { return true }
+        guard let key = configuration.apiKey, path != configuration.healthPath else { return false }
         return !APIKeyMiddleware<EndpointRequestContext>.presentsKey(head.headerFields, key: Array(key.utf8))
     }
 

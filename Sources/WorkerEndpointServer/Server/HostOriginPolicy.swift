@@ -67,7 +67,9 @@ package struct HostOriginPolicy: Sendable, Equatable {
     }
 
     package func check(host: String?, origin: String?) -> Denial? {
-        if let host, !allows(authority: host) { return .foreignHost(host) }
+        if let host, !anyHost, !Self.hostBytes(of: host, { host in hostPatterns.contains { Self.matches(host, $0) } }) {
+            return .foreignHost(host)
+        }
         guard let origin else { return nil }
         let requestHost = host.map(Self.hostName)
         let lowered = origin.lowercased()
@@ -77,14 +79,17 @@ package struct HostOriginPolicy: Sendable, Equatable {
         guard parts.count >= 2, parts[0].hasSuffix(":"), lowered.contains("://") else { return .foreignOrigin(origin) }
         let originHost = Self.hostName(String(parts[1]))
         if originHost == requestHost { return nil }
-        let named = hosts.filter { $0 != "*" } + origins.filter { !$0.contains("://") }.map(Self.hostName)
-        return Self.matches(originHost, named) ? nil : .foreignOrigin(origin)
+        let named = hostPatterns.filter { $0 != [UInt8(ascii: "*")] } + origins.filter { !$0.contains("://") }.map { Array(Self.hostName($0).utf8) }
+        var name = originHost
+        let allowed = name.withUTF8 { host in named.contains { Self.matches(host, $0) } }
+        return allowed ? nil : .foreignOrigin(origin)
     }
 
-    /// Whether a request's authority (`Example.com:8000`, `[::1]:8000`) names a host this
-    /// server answers to: `hostName` and `matches` over bytes, without allocating.
-    private func allows(authority: String) -> Bool {
-        if anyHost { return true }
+    /// Hands `body` the host part of an authority (`Example.com:8000` → `Example.com`,
+    /// `[::1]:8000` → `::1`), as bytes: the Host check runs on every request and allocates
+    /// nothing. A port is digits: in `localhost:80@evil.com` or `localhost:80.evil.com` the whole
+    /// value is the host, which is no name of ours.
+    private static func hostBytes<T>(of authority: String, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
         var authority = authority
         return authority.withUTF8 { bytes in
             var start = 0
@@ -101,12 +106,11 @@ package struct HostOriginPolicy: Sendable, Equatable {
                 }
                 if colons == 1, bytes[(colon + 1)...].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) { end = colon }
             }
-            let host = UnsafeBufferPointer(rebasing: bytes[start..<end])
-            return hostPatterns.contains { Self.matches(host, $0) }
+            return body(UnsafeBufferPointer(rebasing: bytes[start..<end]))
         }
     }
 
-    /// A host name's bytes against one normalized pattern: `name`, `*.suffix` or `*`.
+    /// A host name's bytes against one normalized pattern (lower-cased): `name`, `*.suffix` or `*`.
     private static func matches(_ host: UnsafeBufferPointer<UInt8>, _ pattern: [UInt8]) -> Bool {
         func lower(_ byte: UInt8) -> UInt8 { byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte }
         if pattern == [UInt8(ascii: "*")] { return true }
@@ -122,30 +126,8 @@ package struct HostOriginPolicy: Sendable, Equatable {
         return true
     }
 
-    /// Whether `host` (a host name as `hostName` gives it) matches one of `patterns` (normalized).
-    private static func matches(_ host: String, _ patterns: [String]) -> Bool {
-        patterns.contains { pattern in
-            if pattern == "*" { return true }
-            if pattern.hasPrefix("*.") { return host.hasSuffix(pattern.dropFirst(1)) && host.count > pattern.count - 1 }
-            return pattern == host
-        }
-    }
-
-    /// `Example.com:8000` → `example.com`; `[::1]:8000` → `::1`.
+    /// `Example.com:8000` → `example.com`; `[::1]:8000` → `::1` (as `hostBytes` takes it apart).
     package static func hostName(_ value: String) -> String {
-        let lowered = value.lowercased()
-        if lowered.hasPrefix("[") {
-            return String(lowered.dropFirst().prefix { $0 != "]" })
-        }
-        let colons = lowered.filter { $0 == ":" }.count
-        // A port is digits: `localhost:80@evil.com` or `localhost:80.evil.com` is no name of ours.
-        if colons == 1, let colon = lowered.firstIndex(of: ":"), lowered[lowered.index(after: colon)...].allSatisfy(\.isASCIIDigit) {
-            return String(lowered[..<colon])
-        }
-        return lowered
+        hostBytes(of: value) { String(decoding: $0, as: UTF8.self) }.lowercased()
     }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -40,11 +40,10 @@ package struct RequestGuard: Sendable {
         return nil
     }
 
-    /// `refusal` for a request's head as the connection sees it (the path with its query).
-    package func refusal(_ head: HTTPRequest) -> Refusal? {
+    /// A request head's path without its query, as routes and the middleware see it.
+    static func path(of head: HTTPRequest) -> String {
         let target = head.path ?? "/"
-        let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
-        return refusal(path: path, authority: head.authority, headers: head.headerFields)
+        return target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
     }
 
     /// Whether the request carries a body: a length above 0, or a chunked one.
