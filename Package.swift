@@ -1,43 +1,72 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The folders show the layers (docs/architecture.md, "Modules and folders"): Sources/System (C
+// libraries and shims), Sources/Clients, Sources/Runtime, Sources/Features, Sources/Search (the
+// memory handler's libraries), Handlers, Fakes (servers the tests and the benchmarks both run),
+// benchmarks, Tests.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
-/// Release links of the handler executables (see docs/architecture.md, "Resident memory"): lld
-/// with packed relative relocations (PIE kept, 12 kB of relocations instead of 1.5 MB), no exported
-/// symbols (the loader never searches them), identical functions folded into one (specializations
-/// and thunks repeat: 1.6 MB of echo's 23; nothing here compares function addresses), and the
-/// functions that start-up and an idle worker run laid out together (`scripts/startup.order`), so
-/// they fault in as a few pages instead of hundreds of scattered ones. Full effect with
-/// `scripts/build-release.sh`, which also compiles every module with function sections.
-let releaseLinking: [LinkerSetting] = [
-    .unsafeFlags(
-        [
-            "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic",
-            "-Xlinker", "--icf=all",
-            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/startup.order",
-            "-Xlinker", "--no-warn-symbol-ordering",
-        ], .when(platforms: [.linux], configuration: .release))
-]
+/// A library target in one of the layer folders under Sources/.
+func module(_ name: String, in layer: String, _ dependencies: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Sources/\(layer)/\(name)", swiftSettings: swiftSettings)
+}
+
+/// A system C library: module.modulemap + one-line shim.h under Sources/System.
+func systemLibrary(_ name: String, pkgConfig: String, apt: String, brew: String, yum: String) -> Target {
+    .systemLibrary(
+        name: name, path: "Sources/System/\(name)", pkgConfig: pkgConfig,
+        providers: [.apt([apt]), .brew([brew]), .yum([yum])])
+}
+
+// Products of other packages, by name.
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let coreMetrics = Target.Dependency.product(name: "CoreMetrics", package: "swift-metrics")
+let metricsTestKit = Target.Dependency.product(name: "MetricsTestKit", package: "swift-metrics")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let hummingbirdCore = Target.Dependency.product(name: "HummingbirdCore", package: "hummingbird")
+let hummingbirdTesting = Target.Dependency.product(name: "HummingbirdTesting", package: "hummingbird")
+let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioHTTPTypes = Target.Dependency.product(name: "NIOHTTPTypes", package: "swift-nio-extras")
+let nioHTTPTypesHTTP1 = Target.Dependency.product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras")
+
+// Named groups of what many targets take together.
+/// A route group on the endpoint server: Hummingbird's router and its HTTP types.
+let routeGroup: [Target.Dependency] = [hummingbird, httpTypes, nioCore, logging]
+/// What every handler's composition root uses: the runtime, the endpoint API over HTTP, MCP.
+let handlerBase: [Target.Dependency] = ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "WorkerMCP", logging]
+/// What every test target starts from: the shared helpers and the harness.
+let testBase: [Target.Dependency] = ["TestSupport", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"]
+/// Hummingbird's testing client and the types a route test names.
+let routeTesting: [Target.Dependency] = [hummingbird, hummingbirdTesting, httpTypes, nioCore, logging]
 
 let package = Package(
     name: "swift-worker-runtime",
     platforms: [.macOS(.v15)],
     products: [
+        // The SDK (docs/architecture.md, "What the SDK offers"): what a handler author imports. Each
+        // is built by version from outside by scripts/check-consumer.sh.
         .library(name: "WorkerJSON", targets: ["WorkerJSON"]),
-        .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
-        .library(name: "RedisClient", targets: ["RedisClient"]),
-        .library(name: "EndpointClient", targets: ["EndpointClient"]),
-        .library(name: "PostgresClient", targets: ["PostgresClient"]),
-        .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerRuntime", targets: ["WorkerRuntime"]),
+        .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
+        .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
         .library(name: "WorkerMCP", targets: ["WorkerMCP"]),
         .library(name: "WorkerCache", targets: ["WorkerCache"]),
-        .library(name: "WorkerRuntimeTesting", targets: ["WorkerRuntimeTesting"]),
+        .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "PostgresClient", targets: ["PostgresClient"]),
+        .library(name: "EndpointClient", targets: ["EndpointClient"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "MemoryStore", targets: ["MemoryStore"]),
         .library(name: "TextEmbedding", targets: ["TextEmbedding"]),
@@ -66,314 +95,150 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     ],
     targets: [
-        // System C libraries: module.modulemap + one-line shim.h each (see docs/architecture.md).
-        .systemLibrary(
-            name: "CCurl", pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"]), .yum(["libcurl-devel"])]),
-        .systemLibrary(
-            name: "CLibPQ", pkgConfig: "libpq",
-            providers: [.apt(["libpq-dev"]), .brew(["libpq"]), .yum(["libpq-devel"])]),
-        .systemLibrary(
-            name: "CHiredis", pkgConfig: "hiredis",
-            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"]), .yum(["hiredis-devel"])]),
-        .systemLibrary(
-            name: "COpenBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"]), .yum(["openblas-devel"])]),
-        .systemLibrary(
-            name: "COpenSSL", pkgConfig: "openssl",
-            providers: [.apt(["libssl-dev"]), .brew(["openssl"]), .yum(["openssl-devel"])]),
+        // MARK: System: C libraries (module.modulemap + one-line shim.h each) and shims.
+        systemLibrary("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev", brew: "curl", yum: "libcurl-devel"),
+        systemLibrary("CLibPQ", pkgConfig: "libpq", apt: "libpq-dev", brew: "libpq", yum: "libpq-devel"),
+        systemLibrary("CHiredis", pkgConfig: "hiredis", apt: "libhiredis-dev", brew: "hiredis", yum: "hiredis-devel"),
+        systemLibrary("COpenBLAS", pkgConfig: "openblas", apt: "libopenblas-dev", brew: "openblas", yum: "openblas-devel"),
+        systemLibrary("COpenSSL", pkgConfig: "openssl", apt: "libssl-dev", brew: "openssl", yum: "openssl-devel"),
         // curl_easy_setopt and friends are C variadics, which Swift cannot call: typed wrappers.
-        .target(name: "CCurlHelpers", dependencies: ["CCurl"]),
+        .target(name: "CCurlHelpers", dependencies: ["CCurl"], path: "Sources/System/CCurlHelpers"),
+        // Linux's epoll and eventfd headers, for the clients' readiness reactor.
+        .target(name: "CEpoll", path: "Sources/System/CEpoll"),
 
-        // JSON values, a strict parser and the canonical serializer; no dependencies.
-        .target(name: "WorkerJSON", swiftSettings: swiftSettings),
+        // MARK: Clients: outbound HTTP, Redis, PostgreSQL, the endpoint API; no server code.
         // The outbound HTTP client (libcurl's multi interface on a thread of its own).
-        .target(name: "CurlHTTP", dependencies: ["CCurl", "CCurlHelpers", "WorkerJSON"], swiftSettings: swiftSettings),
+        module("CurlHTTP", in: "Clients", ["CCurl", "CCurlHelpers", "WorkerJSON"]),
+        // The bounded connection pool and the readiness reactor the clients share (pure state machines under a mutex).
+        module("ConnectionPool", in: "Clients", ["CEpoll"]),
         // A Redis client: hiredis formats commands and reads replies; the socket and TLS (OpenSSL) are ours.
-        .target(name: "RedisClient", dependencies: ["CHiredis", "COpenSSL", "ConnectionPool"], swiftSettings: swiftSettings),
-        // A PostgreSQL client on libpq (blocking calls on each connection's own queue).
-        .target(name: "PostgresClient", dependencies: ["CLibPQ", "ConnectionPool", "WorkerJSON"], swiftSettings: swiftSettings),
-        // The bounded connection pool the clients share (a pure state machine under a mutex).
-        .target(name: "ConnectionPool", dependencies: ["CEpoll"], swiftSettings: swiftSettings),
-        // Linux's epoll and eventfd headers, for the pool's readiness reactor.
-        .target(name: "CEpoll"),
+        module("RedisClient", in: "Clients", ["CHiredis", "COpenSSL", "ConnectionPool"]),
+        // A PostgreSQL client on libpq (non-blocking connections waiting on the reactor).
+        module("PostgresClient", in: "Clients", ["CLibPQ", "ConnectionPool", "WorkerJSON"]),
+        // A client of RunPod's endpoint API (and of --local workers): every route, and waiting for a result.
+        module("EndpointClient", in: "Clients", ["CurlHTTP", "EndpointAPI", "WorkerJSON"]),
+
+        // MARK: Runtime: the handler API, the queue loop, the endpoint API over HTTP, the harness.
+        // JSON values, a strict parser and the canonical serializer; no dependencies.
+        module("WorkerJSON", in: "Runtime"),
         // RunPod's endpoint API on the wire (statuses, request and status bodies, limits), shared by
         // the server here and the endpoint client.
-        .target(name: "EndpointAPI", dependencies: ["WorkerJSON"], swiftSettings: swiftSettings),
-        // A client of RunPod's endpoint API (and of --local workers): every route, and waiting for a result.
-        .target(name: "EndpointClient", dependencies: ["CurlHTTP", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
-        // The handler API, the queue worker, one-shot runs, configuration and modes.
-        .target(
-            name: "WorkerRuntime",
-            dependencies: [
-                "WorkerJSON", "CurlHTTP", "EndpointAPI",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-            ],
-            swiftSettings: swiftSettings),
-        // The endpoint API over HTTP (`--local`, load balancing): Hummingbird, auth, OpenAI routes,
-        // Prometheus /metrics; other modules add route groups.
-        .target(
-            name: "WorkerEndpointServer",
-            dependencies: [
-                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
-            swiftSettings: swiftSettings),
-        // MCP for every handler's tools: streamable HTTP at /mcp (a route group of the endpoint
-        // server) and stdio (`--mcp`).
-        .target(
-            name: "WorkerMCP",
-            dependencies: [
-                "WorkerRuntime", "WorkerEndpointServer", "WorkerJSON", "EndpointAPI",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings),
-        // The response cache (in process or Redis, single-flight) and Redis-shared rate limits.
-        .target(
-            name: "WorkerCache",
-            dependencies: [
-                "WorkerRuntime", "WorkerJSON", "RedisClient", "COpenSSL",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-            ],
-            swiftSettings: swiftSettings),
-        // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).
-        .target(name: "CVectorKernels"),
-        .target(name: "VectorIndex", dependencies: ["COpenBLAS", "CVectorKernels"], swiftSettings: swiftSettings),
-        .target(name: "MemoryStore", dependencies: ["VectorIndex"], swiftSettings: swiftSettings),
-        // Sentence embeddings in process: a sentence-transformers BERT model on OpenBLAS.
-        .target(name: "CEncoderKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "TextEmbedding", dependencies: ["COpenBLAS", "CEncoderKernels", "WorkerJSON"], swiftSettings: swiftSettings),
+        module("EndpointAPI", in: "Runtime", ["WorkerJSON"]),
+        // The handler API, the queue worker, one-shot runs, the core's configuration, modes and features.
+        module(
+            "WorkerRuntime", in: "Runtime",
+            ["WorkerJSON", "CurlHTTP", "EndpointAPI", logging, argumentParser, serviceLifecycle, unixSignals, coreMetrics]),
+        // The endpoint API over HTTP (`--local`, load balancing): Hummingbird, auth, the request guard,
+        // Prometheus /metrics; features add route groups.
+        module(
+            "WorkerEndpointServer", in: "Runtime",
+            ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", serviceLifecycle, hummingbirdCore, nioHTTPTypes, nioHTTPTypesHTTP1,
+             nioHTTP1, coreMetrics, prometheus] + routeGroup),
         // For handler authors' tests: a one-call harness, an in-memory platform, a mock worker API server.
-        .target(
-            name: "WorkerRuntimeTesting",
-            dependencies: [
-                "WorkerRuntime", "WorkerJSON", "CurlHTTP",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings),
+        module("WorkerRuntimeTesting", in: "Runtime", ["WorkerRuntime", "WorkerJSON", "CurlHTTP", logging, nioCore, nioPosix, nioHTTP1]),
 
+        // MARK: Features: each reads its own settings and adds routes, modes or middleware.
+        // MCP for every handler's tools: streamable HTTP at /mcp (a route group) and stdio (`--mcp`).
+        module("WorkerMCP", in: "Features", ["WorkerRuntime", "WorkerEndpointServer", "WorkerJSON", "EndpointAPI", serviceLifecycle] + routeGroup),
+        // The response cache (in process or Redis, single-flight) and Redis-shared rate limits.
+        module("WorkerCache", in: "Features", ["WorkerRuntime", "WorkerJSON", "RedisClient", "COpenSSL", logging, coreMetrics]),
+
+        // MARK: Search: the memory handler's libraries (vectors, their store, embeddings) and kernels.
+        // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).
+        .target(name: "CVectorKernels", path: "Sources/Search/CVectorKernels"),
+        module("VectorIndex", in: "Search", ["COpenBLAS", "CVectorKernels"]),
+        module("MemoryStore", in: "Search", ["VectorIndex"]),
+        // The encoder's kernels. Their optimization level is the build's (scripts pass -Xcc -O3), not
+        // the manifest's: unsafe flags would stop this package being taken by version.
+        .target(name: "CEncoderKernels", path: "Sources/Search/CEncoderKernels"),
+        // Sentence embeddings in process: a sentence-transformers BERT model on OpenBLAS.
+        module("TextEmbedding", in: "Search", ["COpenBLAS", "CEncoderKernels", "WorkerJSON"]),
+
+        // MARK: Handlers: one executable each; release link flags are scripts/build-release.sh's.
+        .executableTarget(name: "Echo", dependencies: handlerBase, path: "Handlers/Echo", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "Echo", dependencies: ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "WorkerMCP"], path: "Handlers/Echo",
-            swiftSettings: swiftSettings, linkerSettings: releaseLinking),
+            name: "Memory", dependencies: handlerBase + ["CurlHTTP", "MemoryStore", "TextEmbedding"], path: "Handlers/Memory",
+            swiftSettings: swiftSettings),
         .executableTarget(
-            name: "Memory",
-            dependencies: [
-                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "MemoryStore", "TextEmbedding",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Handlers/Memory", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
-        .executableTarget(
-            name: "Context7",
-            dependencies: [
-                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "WorkerCache", "RedisClient",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Handlers/Context7", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
+            name: "Context7", dependencies: handlerBase + ["CurlHTTP", "WorkerCache", "RedisClient"], path: "Handlers/Context7",
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "Orchestrator",
-            dependencies: [
-                "WorkerRuntime", "WorkerJSON", "CurlHTTP", "WorkerEndpointServer", "WorkerMCP", "EndpointClient", "EndpointAPI",
-                "PostgresClient",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Handlers/Orchestrator", swiftSettings: swiftSettings, linkerSettings: releaseLinking),
+            dependencies: handlerBase + ["CurlHTTP", "EndpointClient", "EndpointAPI", "PostgresClient", serviceLifecycle],
+            path: "Handlers/Orchestrator", swiftSettings: swiftSettings),
         // new-handler: targets
-        .executableTarget(
-            name: "MockPlatform",
-            dependencies: [
-                "WorkerRuntimeTesting", "WorkerJSON",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "benchmarks/MockPlatform", swiftSettings: swiftSettings),
-        .executableTarget(
-            name: "EmbeddingBench", dependencies: ["TextEmbedding", "WorkerJSON"], path: "benchmarks/EmbeddingBench",
-            swiftSettings: swiftSettings),
-        .executableTarget(
-            name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench",
+
+        // MARK: Fakes: servers that tests run in process and benchmarks as `fake-upstream`.
+        // Serving a router on a loopback port: the fakes and TestSupport share it.
+        .target(name: "LoopbackServer", dependencies: [hummingbird, nioCore, logging], path: "Fakes/LoopbackServer", swiftSettings: swiftSettings),
+        // An OpenAI-compatible chat API answering the orchestrator's JSON schemas.
+        .target(name: "StubLLM", dependencies: ["WorkerJSON", "LoopbackServer"] + routeGroup, path: "Fakes/StubLLM", swiftSettings: swiftSettings),
+        // Context7's API.
+        .target(
+            name: "FakeContext7", dependencies: ["WorkerJSON", "LoopbackServer"] + routeGroup, path: "Fakes/FakeContext7",
             swiftSettings: swiftSettings),
 
+        // MARK: Benchmarks' executables.
+        .executableTarget(
+            name: "MockPlatform", dependencies: ["WorkerRuntimeTesting", "WorkerJSON", argumentParser, nioCore], path: "benchmarks/MockPlatform",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EmbeddingBench", dependencies: ["TextEmbedding", "WorkerJSON"], path: "benchmarks/EmbeddingBench", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "VectorBench", dependencies: ["VectorIndex", "MemoryStore"], path: "benchmarks/VectorBench", swiftSettings: swiftSettings),
         .executableTarget(
             name: "PostgresBench", dependencies: ["PostgresClient"], path: "benchmarks/PostgresBench", swiftSettings: swiftSettings),
         .executableTarget(
             name: "RedisBench", dependencies: ["RedisClient"], path: "benchmarks/RedisBench", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "FakeUpstream",
-            dependencies: ["FakeContext7", "StubLLM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "benchmarks/FakeUpstream", swiftSettings: swiftSettings),
-        // An OpenAI-compatible chat API answering the orchestrator's JSON schemas: in process in
-        // the tests, `fake-upstream llm` in benchmarks.
-        .target(
-            name: "StubLLM",
-            dependencies: [
-                "WorkerJSON", "LoopbackServer",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Tests/StubLLM", swiftSettings: swiftSettings),
-        // Serving a router on a loopback port: the fakes and TestSupport share it.
-        .target(
-            name: "LoopbackServer",
-            dependencies: [
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Tests/LoopbackServer", swiftSettings: swiftSettings),
-        // A fake of Context7's API: the context7 tests run it in process, benchmarks as `fake-upstream context7`.
-        .target(
-            name: "FakeContext7",
-            dependencies: [
-                "WorkerJSON", "LoopbackServer",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Tests/FakeContext7", swiftSettings: swiftSettings),
+            name: "FakeUpstream", dependencies: ["FakeContext7", "StubLLM", argumentParser], path: "benchmarks/FakeUpstream",
+            swiftSettings: swiftSettings),
+
+        // MARK: Tests: one target per module and per handler; whole processes and load in their own.
         // Helpers the test targets share (loopback servers, child processes, test passes).
         .target(
             name: "TestSupport",
-            dependencies: [
-                "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "LoopbackServer",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
+            dependencies: ["WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "LoopbackServer", logging, hummingbird, nioCore],
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
-
-        // One test target per module and per handler; process and load suites in their own.
         .testTarget(name: "WorkerJSONTests", dependencies: ["TestSupport", "WorkerJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "CurlHTTPTests", dependencies: testBase + ["CurlHTTP"] + routeTesting, swiftSettings: swiftSettings),
         .testTarget(
-            name: "CurlHTTPTests",
-            dependencies: [
-                "TestSupport", "CurlHTTP", "WorkerJSON", "WorkerRuntimeTesting",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: swiftSettings),
+            name: "WorkerCacheTests", dependencies: testBase + ["WorkerCache", "RedisClient", logging, coreMetrics], swiftSettings: swiftSettings),
         .testTarget(
-            name: "WorkerCacheTests",
-            dependencies: [
-                "TestSupport", "WorkerCache", "RedisClient", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-            ],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "EndpointClientTests",
-            dependencies: [
-                "TestSupport", "EndpointClient", "EndpointAPI", "CurlHTTP", "WorkerJSON",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
+            name: "EndpointClientTests", dependencies: ["TestSupport", "EndpointClient", "EndpointAPI", "CurlHTTP", "WorkerJSON"] + routeTesting,
             swiftSettings: swiftSettings),
         .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresClientTests", dependencies: testBase + ["PostgresClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConnectionPoolTests", dependencies: testBase + ["ConnectionPool"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "PostgresClientTests", dependencies: ["TestSupport", "PostgresClient", "WorkerJSON", "WorkerRuntimeTesting"],
+            name: "WorkerRuntimeTests", dependencies: testBase + ["CurlHTTP", logging, coreMetrics, metricsTestKit, serviceLifecycle],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ConnectionPoolTests", dependencies: ["TestSupport", "ConnectionPool", "WorkerRuntimeTesting"], swiftSettings: swiftSettings),
-        .testTarget(
-            name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),
-        .testTarget(
-            name: "WorkerRuntimeTests",
-            dependencies: [
-                "TestSupport", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            name: "WorkerEndpointServerTests", dependencies: testBase + ["WorkerEndpointServer", "CurlHTTP", "EndpointAPI"] + routeTesting,
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "WorkerEndpointServerTests",
-            dependencies: [
-                "TestSupport", "WorkerEndpointServer", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "EndpointAPI",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
+            name: "WorkerMCPTests", dependencies: testBase + ["WorkerMCP", "WorkerEndpointServer", "CurlHTTP", "EndpointAPI"] + routeTesting,
             swiftSettings: swiftSettings),
-        .testTarget(
-            name: "WorkerMCPTests",
-            dependencies: [
-                "TestSupport", "WorkerMCP", "WorkerEndpointServer", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
-                "EndpointAPI",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "WorkerRuntimeTestingTests",
-            dependencies: ["TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON"], swiftSettings: swiftSettings),
-        .testTarget(
-            name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorKernels"],
-            swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerRuntimeTestingTests", dependencies: testBase, swiftSettings: swiftSettings),
+        .testTarget(name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "TextEmbeddingTests", dependencies: ["TestSupport", "TextEmbedding", "CEncoderKernels", "WorkerJSON"],
-            exclude: ["Fixtures"], swiftSettings: swiftSettings),
+            name: "TextEmbeddingTests", dependencies: ["TestSupport", "TextEmbedding", "CEncoderKernels", "WorkerJSON"], exclude: ["Fixtures"],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "EchoTests", dependencies: testBase + ["Echo"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "EchoTests", dependencies: ["TestSupport", "Echo", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"],
+            name: "MemoryTests", dependencies: testBase + ["Memory", "MemoryStore", "CurlHTTP", "TextEmbedding", hummingbird],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "MemoryTests",
-            dependencies: [
-                "TestSupport", "Memory", "MemoryStore", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "TextEmbedding",
-                .product(name: "Hummingbird", package: "hummingbird"),
-            ],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "Context7Tests",
-            dependencies: [
-                "TestSupport", "Context7", "FakeContext7", "WorkerCache", "RedisClient", "WorkerRuntime", "WorkerRuntimeTesting",
-                "WorkerJSON", "CurlHTTP",
-            ],
+            name: "Context7Tests", dependencies: testBase + ["Context7", "FakeContext7", "WorkerCache", "RedisClient", "CurlHTTP"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorTests",
-            dependencies: [
-                "TestSupport", "Orchestrator", "StubLLM", "FakeContext7", "EndpointClient", "EndpointAPI", "PostgresClient", "WorkerRuntime",
-                "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: testBase + ["Orchestrator", "StubLLM", "FakeContext7", "EndpointClient", "EndpointAPI", "PostgresClient", "CurlHTTP", logging],
             swiftSettings: swiftSettings),
         // new-handler: tests
         // Whole processes (the built executables) and load: run after everything is built.
-        .testTarget(
-            name: "IntegrationTests",
-            dependencies: ["TestSupport", "WorkerRuntimeTesting", "WorkerRuntime", "WorkerJSON", "CurlHTTP"],
-            swiftSettings: swiftSettings),
+        .testTarget(name: "IntegrationTests", dependencies: testBase + ["CurlHTTP"], swiftSettings: swiftSettings),
     ]
 )
