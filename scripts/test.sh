@@ -36,6 +36,9 @@ python3 scripts/check-templates.py
 # Modules link only what they use; a handler outside the package builds and tests on the public API.
 bash scripts/check-modules.sh
 
+# A package taking this one by version (as users do) builds every library product and runs a job.
+bash scripts/check-consumer.sh
+
 # scripts/new-handler makes a handler that builds, passes its tests and runs (then it is removed).
 bash scripts/check-scaffold.sh
 
