@@ -44,7 +44,7 @@ let nioHTTPTypesHTTP1 = Target.Dependency.product(name: "NIOHTTPTypesHTTP1", pac
 /// A route group on the endpoint server: Hummingbird's router and its HTTP types.
 let routeGroup: [Target.Dependency] = [hummingbird, httpTypes, nioCore, logging]
 /// What every handler's composition root uses: the runtime, the endpoint API over HTTP, MCP.
-let handlerBase: [Target.Dependency] = ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "WorkerMCP", logging]
+let handlerBase: [Target.Dependency] = ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "WorkerMCP", "WorkerOpenAI", logging]
 /// What every test target starts from: the shared helpers and the harness.
 let testBase: [Target.Dependency] = ["TestSupport", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"]
 /// Hummingbird's testing client and the types a route test names.
@@ -63,6 +63,7 @@ let package = Package(
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
         .library(name: "WorkerMCP", targets: ["WorkerMCP"]),
         .library(name: "WorkerCache", targets: ["WorkerCache"]),
+        .library(name: "WorkerOpenAI", targets: ["WorkerOpenAI"]),
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "PostgresClient", targets: ["PostgresClient"]),
@@ -140,6 +141,8 @@ let package = Package(
         // MARK: Features: each reads its own settings and adds routes, modes or middleware.
         // MCP for every handler's tools: streamable HTTP at /mcp (a route group) and stdio (`--mcp`).
         module("WorkerMCP", in: "Features", ["WorkerRuntime", "WorkerEndpointServer", "WorkerJSON", "EndpointAPI", serviceLifecycle] + routeGroup),
+        // The OpenAI passthrough: `openai_route` jobs forwarded to OPENAI_BASE_URL (no HTTP server).
+        module("WorkerOpenAI", in: "Features", ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", logging]),
         // The response cache (in process or Redis, single-flight) and Redis-shared rate limits.
         module("WorkerCache", in: "Features", ["WorkerRuntime", "WorkerJSON", "RedisClient", "COpenSSL", logging, coreMetrics]),
 
@@ -198,7 +201,9 @@ let package = Package(
         // Helpers the test targets share (loopback servers, child processes, test passes).
         .target(
             name: "TestSupport",
-            dependencies: ["WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "LoopbackServer", logging, hummingbird, nioCore],
+            dependencies: [
+                "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON", "CurlHTTP", "LoopbackServer", logging, coreMetrics, hummingbird, nioCore,
+            ],
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "WorkerJSONTests", dependencies: ["TestSupport", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "CurlHTTPTests", dependencies: testBase + ["CurlHTTP"] + routeTesting, swiftSettings: swiftSettings),
@@ -215,12 +220,14 @@ let package = Package(
             name: "WorkerRuntimeTests", dependencies: testBase + ["CurlHTTP", logging, coreMetrics, metricsTestKit, serviceLifecycle],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "WorkerEndpointServerTests", dependencies: testBase + ["WorkerEndpointServer", "CurlHTTP", "EndpointAPI"] + routeTesting,
+            name: "WorkerEndpointServerTests",
+            dependencies: testBase + ["WorkerEndpointServer", "WorkerOpenAI", "CurlHTTP", "EndpointAPI"] + routeTesting,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerMCPTests", dependencies: testBase + ["WorkerMCP", "WorkerEndpointServer", "CurlHTTP", "EndpointAPI"] + routeTesting,
             swiftSettings: swiftSettings),
         .testTarget(name: "WorkerRuntimeTestingTests", dependencies: testBase, swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerOpenAITests", dependencies: testBase + ["WorkerOpenAI", "CurlHTTP"], swiftSettings: swiftSettings),
         .testTarget(name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
@@ -228,7 +235,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "EchoTests", dependencies: testBase + ["Echo"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "MemoryTests", dependencies: testBase + ["Memory", "MemoryStore", "CurlHTTP", "TextEmbedding", hummingbird],
+            name: "MemoryTests", dependencies: testBase + ["Memory", "MemoryStore", "CurlHTTP", "TextEmbedding", "WorkerOpenAI", hummingbird],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "Context7Tests", dependencies: testBase + ["Context7", "FakeContext7", "WorkerCache", "RedisClient", "CurlHTTP"],

@@ -4,6 +4,7 @@ import WorkerCache
 import WorkerEndpointServer
 import WorkerMCP
 import WorkerRuntime
+import WorkerOpenAI
 
 /// The composition root, shared by `main` and the tests.
 enum Context7 {
@@ -15,7 +16,7 @@ enum Context7 {
             throw ConfigurationError.invalidValue("REDIS_CA_FILE", configuration.redis?.caFile ?? "", expected: "usable for TLS: \(error)")
         }
         var features: [WorkerFeature] = [
-            .endpointServer(), .mcp(),
+            .openAIPassthrough(), .endpointServer(), .mcp(),
             .responseCache(configuration.cache, redis: redis, handlerName: "context7", policy: Context7Handler.cachePolicy),
         ]
         if let redis { features.append(.sharedRateLimits(redis: redis)) }

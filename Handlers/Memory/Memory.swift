@@ -2,6 +2,7 @@ import TextEmbedding
 import WorkerEndpointServer
 import WorkerMCP
 import WorkerRuntime
+import WorkerOpenAI
 
 /// The composition root, shared by `main` and the tests.
 enum Memory {
@@ -9,7 +10,7 @@ enum Memory {
         WorkerRuntime(
             handler: MemoryHandler(configuration: configuration),
             options: WorkerOptions(name: "memory", instructions: MemoryTools.instructions, tools: MemoryTools.all),
-            features: [.endpointServer(), .mcp()])
+            features: [.openAIPassthrough(), .endpointServer(), .mcp()])
     }
 }
 

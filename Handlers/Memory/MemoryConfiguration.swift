@@ -5,6 +5,7 @@ import Foundation
 #endif
 import WorkerJSON
 import WorkerRuntime
+import WorkerOpenAI
 
 /// The memory handler's settings, read once from the environment.
 struct MemoryConfiguration: Sendable {

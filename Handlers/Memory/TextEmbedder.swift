@@ -3,6 +3,7 @@ import CurlHTTP
 import TextEmbedding
 import WorkerJSON
 import WorkerRuntime
+import WorkerOpenAI
 import Synchronization
 
 /// Turns texts into vectors. A namespace records the embedder's name, so vectors from different

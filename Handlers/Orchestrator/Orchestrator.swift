@@ -8,6 +8,7 @@ import PostgresClient
 import WorkerEndpointServer
 import WorkerMCP
 import WorkerRuntime
+import WorkerOpenAI
 
 /// The composition root, shared by `main` and the tests.
 enum Orchestrator {
@@ -23,7 +24,7 @@ enum Orchestrator {
         return WorkerRuntime(
             handler: handler,
             options: WorkerOptions(name: "orchestrator", instructions: OrchestratorTools.instructions, tools: OrchestratorTools.all),
-            features: [.endpointServer(), .mcp()])
+            features: [.openAIPassthrough(), .endpointServer(), .mcp()])
     }
 
     static func makeHandler(

@@ -5,6 +5,7 @@ import Testing
 import TestSupport
 import WorkerJSON
 import WorkerRuntime
+import WorkerOpenAI
 
 @testable import Memory
 @testable import MemoryStore

@@ -6,7 +6,7 @@ import TestSupport
 /// allocate what the wire announces (a 13-byte reply once asked for 51 GB and aborted the process).
 @Suite("Redis client against a hostile server", .defaultPass)
 struct HostileServerTests {
-    private func client(port: Int) throws -> RedisClient {
+    static func client(port: Int) throws -> RedisClient {
         var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(port)")
         configuration.connectTimeout = .milliseconds(500)
         configuration.commandTimeout = .milliseconds(300)
@@ -20,7 +20,7 @@ struct HostileServerTests {
     func hugeCounts(reply: String) async throws {
         let server = try ScriptedTCPServer { _ in Array(reply.utf8) }
         defer { server.stop() }
-        let redis = try client(port: server.port)
+        let redis = try Self.client(port: server.port)
         defer { Task { await redis.shutdown() } }
         await #expect(throws: RedisError.self) { try await redis.ping() }
         await #expect(throws: RedisError.self) { _ = try await redis.get("k") }
@@ -40,6 +40,14 @@ struct HostileServerTests {
         defer { Task { await redis.shutdown() } }
         let error = await #expect(throws: RedisError.self) { _ = try await redis.get("k") }
         #expect(error?.description.contains("REDIS_MAX_REPLY_BYTES") == true)
+    }
+
+    @Test("How late past its limit a call that hears nothing may end: a twentieth, 2 to 250 ms")
+    func sweepInterval() {
+        #expect(RedisClient.sweepInterval(for: .seconds(5)) == .milliseconds(250))
+        #expect(RedisClient.sweepInterval(for: .milliseconds(300)) == .milliseconds(15))
+        #expect(RedisClient.sweepInterval(for: .milliseconds(1)) == .milliseconds(2))
+        #expect(RedisClient.sweepInterval(for: .seconds(3600)) == .milliseconds(250))
     }
 
     @Test("What a reply under way costs counts its parsed values, not only its bytes (4-byte elements cost far more once built)")

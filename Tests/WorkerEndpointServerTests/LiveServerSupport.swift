@@ -19,6 +19,8 @@ func withLiveServer(
     _ body: @escaping @Sendable (_ port: Int) async throws -> Void
 ) async throws {
     let configuration = try WorkerConfiguration.fromEnvironment(environment)
+    var server = server
+    try EndpointServerSettings.readPolicies(EnvironmentReader(environment), into: &server)
     let metrics = PrometheusMetrics()
     var logger = Logger(label: "live-server-test")
     logger.logLevel = .error

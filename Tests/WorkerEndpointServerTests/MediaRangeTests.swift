@@ -35,8 +35,7 @@ struct MediaRangeTests {
 
     @Test("the guard: Host and Origin by the policy (health check exempt); a body's type, never a bodiless request's")
     func guardDecisions() throws {
-        let configuration = try WorkerConfiguration.fromEnvironment([:])
-        let guarded = RequestGuard(policy: HostOriginPolicy(configuration: configuration, server: ServerConfiguration()), healthPath: "/ping")
+        let guarded = RequestGuard(policy: HostOriginPolicy(server: ServerConfiguration(), endpointID: nil), healthPath: "/ping")
         let json: HTTPFields = [.contentType: "application/json", .contentLength: "2"]
         #expect(guarded.refusal(path: "/run", authority: "127.0.0.1:8000", headers: json) == nil)
         #expect(guarded.refusal(path: "/run", authority: "evil.com", headers: json)?.status.code == 421)

@@ -11,6 +11,7 @@ import WorkerJSON
 import WorkerRuntimeTesting
 
 @testable import WorkerEndpointServer
+@testable import WorkerOpenAI
 @testable import WorkerRuntime
 
 /// A clock the tests move by hand: the job store reads it instead of waiting out TTLs and
@@ -37,14 +38,16 @@ func gatedEcho(blocking: JSONValue) -> (ClosureHandler, AsyncSignalBox) {
 func withServer(
     _ handler: some RawJobHandler = TestEchoHandler(), options: WorkerOptions = WorkerOptions(returnAggregateStream: true),
     environment: [String: String] = [:], server: ServerConfiguration = ServerConfiguration(),
-    limits: (inout WorkerConfiguration.Limits) -> Void = { _ in }, clock: TestClock = TestClock(), ready: Bool = true,
+    limits: (inout ServerLimits) -> Void = { _ in }, clock: TestClock = TestClock(), ready: Bool = true,
     _ body: @escaping @Sendable (any TestClientProtocol, EndpointServer) async throws -> Void
 ) async throws {
-    var configuration = try WorkerConfiguration.fromEnvironment(environment)
-    limits(&configuration.limits)
+    let configuration = try WorkerConfiguration.fromEnvironment(environment)
+    var server = server
+    try EndpointServerSettings.readPolicies(EnvironmentReader(environment), into: &server)
+    limits(&server.limits)
     let metrics = PrometheusMetrics()
     var handler: any RawJobHandler = handler
-    if let openAI = configuration.openAI {
+    if let openAI = try OpenAIConfiguration.read(EnvironmentReader(environment)) {
         handler = OpenAIPassthroughHandler(inner: handler, upstream: openAI, client: serverTestHTTPClient)
     }
     let context = WorkerContext(

@@ -82,30 +82,20 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("limits: delivery retries and grace, idle timeout, connection cap and byte budgets are read and checked")
+    @Test("limits: delivery retries and grace are read and checked")
     func limits() throws {
         let defaults = try WorkerConfiguration.fromEnvironment([:])
         #expect(defaults.timings.resultRetryBudget == .seconds(600))
         #expect(defaults.timings.deliveryGrace == .seconds(20))
-        #expect(defaults.limits.idleTimeout == .seconds(30))
-        #expect(defaults.limits.maxConnections >= 32)
-        #expect(defaults.limits.queuedInputBytes == 256 << 20)
-        #expect(defaults.limits.retainedResultBytes == 512 << 20)
         let set = try WorkerConfiguration.fromEnvironment([
-            "WORKER_RESULT_RETRY_SECONDS": "120", "WORKER_DELIVERY_GRACE_SECONDS": "5", "HTTP_IDLE_TIMEOUT": "2.5",
-            "HTTP_MAX_CONNECTIONS": "100", "QUEUED_INPUT_MB": "64", "RETAINED_RESULTS_MB": "128",
+            "WORKER_RESULT_RETRY_SECONDS": "120", "WORKER_DELIVERY_GRACE_SECONDS": "5",
         ])
         #expect(set.timings.resultRetryBudget == .seconds(120))
         #expect(set.timings.deliveryGrace == .seconds(5))
-        #expect(set.limits.idleTimeout == .milliseconds(2500))
-        #expect(set.limits.maxConnections == 100)
-        #expect(set.limits.queuedInputBytes == 64 << 20)
-        #expect(set.limits.retainedResultBytes == 128 << 20)
         for (name, bad) in [
-            ("WORKER_RESULT_RETRY_SECONDS", "0"), ("HTTP_IDLE_TIMEOUT", "-1"), ("HTTP_MAX_CONNECTIONS", "0"),
-            ("QUEUED_INPUT_MB", "lots"), ("RETAINED_RESULTS_MB", "1.5"),
+            ("WORKER_RESULT_RETRY_SECONDS", "0"), ("WORKER_RESULT_RETRY_SECONDS", "-1"),
             // Past Int64 milliseconds: refused, not a trap.
-            ("HTTP_IDLE_TIMEOUT", "1e20"), ("LOCAL_RESULT_RETENTION", "inf"), ("WORKER_DELIVERY_GRACE_SECONDS", "nan"),
+            ("WORKER_RESULT_RETRY_SECONDS", "1e20"), ("WORKER_DELIVERY_GRACE_SECONDS", "inf"), ("WORKER_DELIVERY_GRACE_SECONDS", "nan"),
         ] {
             do {
                 _ = try WorkerConfiguration.fromEnvironment([name: bad])
@@ -132,53 +122,23 @@ struct ConfigurationTests {
         let none = try WorkerArguments.parse([])
         let flag = try WorkerArguments.parse(["--test_input", #"{"input":{}}"#, "--my-own-flag"])
         let dashed = try WorkerArguments.parse(["--test-input", #"{"input":1}"#])
-        #expect(WorkerMode.resolve(arguments: none, configuration: queue) == .queue(queue.platform!))
-        #expect(WorkerMode.resolve(arguments: none, configuration: local) == .oneShot(testInput: nil))
-        #expect(WorkerMode.resolve(arguments: flag, configuration: queue) == .oneShot(testInput: #"{"input":{}}"#))
-        #expect(WorkerMode.resolve(arguments: dashed, configuration: local) == .oneShot(testInput: #"{"input":1}"#))
+        func mode(_ arguments: WorkerArguments, _ configuration: WorkerConfiguration, _ claims: [ModeClaim] = []) -> WorkerMode {
+            WorkerMode.resolve(testInput: arguments.testInput, configuration: configuration, claims: claims)
+        }
+        #expect(mode(none, queue) == .queue(queue.platform!))
+        #expect(mode(none, local) == .oneShot(testInput: nil))
+        #expect(mode(flag, queue) == .oneShot(testInput: #"{"input":{}}"#))
+        #expect(mode(dashed, local) == .oneShot(testInput: #"{"input":1}"#))
+        // A feature's claim: from a flag it beats the queue, from the environment the queue beats it.
+        let served = FeatureMode(name: "served")
+        #expect(mode(none, queue, [ModeClaim(served, strength: .flag)]) == .feature(served))
+        #expect(mode(none, queue, [ModeClaim(served, strength: .environment)]) == .queue(queue.platform!))
+        #expect(mode(none, local, [ModeClaim(served, strength: .environment)]) == .feature(served))
+        #expect(mode(flag, local, [ModeClaim(served, strength: .exclusiveFlag)]) == .oneShot(testInput: #"{"input":{}}"#))
+        let other = FeatureMode(name: "other")
+        #expect(
+            mode(none, local, [ModeClaim(served, strength: .flag), ModeClaim(other, strength: .exclusiveFlag)]) == .feature(other))
+        #expect(mode(none, local, [ModeClaim(served, strength: .flag), ModeClaim(other, strength: .flag)]) == .feature(served))
         #expect(flag.unrecognized == ["--my-own-flag"])
-    }
-
-    @Test("modes: --local (and --rp_serve_api), PORT for load balancing, precedence")
-    func serverModes() throws {
-        let args = try WorkerArguments.parse(["--rp_serve_api", "--rp_api_port", "9000", "--rp_api_host", "0.0.0.0"])
-        let local = WorkerMode.resolve(arguments: args, configuration: try testConfiguration())
-        guard case .server(let server) = local else { Issue.record("not a server: \(local)"); return }
-        #expect(server.kind == .local)
-        #expect(server.port == 9000)
-        #expect(server.host == "0.0.0.0")
-        #expect(!server.isLoopback)
-
-        let lb = WorkerMode.resolve(
-            arguments: try WorkerArguments.parse([]),
-            configuration: try testConfiguration(environment: ["PORT": "8080", "PORT_HEALTH": "8081", "HEALTH_CHECK_PATH": "/ready"]))
-        guard case .server(let balanced) = lb else { Issue.record("not a server: \(lb)"); return }
-        #expect(balanced.kind == .loadBalancing)
-        #expect(balanced.host == "0.0.0.0")
-        #expect(balanced.port == 8080)
-        #expect(balanced.healthPort == 8081)
-        #expect(balanced.healthPath == "/ready")
-
-        // The queue variables win over PORT.
-        var env = ConfigurationTests.platform
-        env["PORT"] = "8080"
-        guard case .queue = WorkerMode.resolve(arguments: try WorkerArguments.parse([]), configuration: try testConfiguration(environment: env))
-        else { Issue.record("PORT took over the queue worker"); return }
-        #expect(throws: ConfigurationError.self) { try WorkerConfiguration.fromEnvironment(["PORT": "http"]) }
-        #expect(throws: ConfigurationError.self) { try WorkerConfiguration.fromEnvironment(["HEALTH_CHECK_PATH": "ping"]) }
-    }
-
-    @Test("--local refuses a non-loopback address without an API key; an address is checked, not a prefix")
-    func refusesOpenAddress() throws {
-        for host in ["0.0.0.0", "127.evil.example", "10.0.0.1", "127.0.0.256", "127.0.0"] {
-            #expect(throws: WorkerRuntimeError.self, "\(host)") {
-                try WorkerRuntime.resolve(arguments: ["--local", "--host", host], environment: [:])
-            }
-        }
-        for host in ["127.0.0.1", "127.1.2.3", "localhost", "::1"] {
-            _ = try WorkerRuntime.resolve(arguments: ["--local", "--host", host], environment: [:])
-        }
-        _ = try WorkerRuntime.resolve(arguments: ["--local", "--host", "0.0.0.0"], environment: ["RUNPOD_API_KEY": "k"])
-        _ = try WorkerRuntime.resolve(arguments: ["--local", "--host", "0.0.0.0", "--allow-unauthenticated"], environment: [:])
     }
 }

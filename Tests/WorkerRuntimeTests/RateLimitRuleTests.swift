@@ -30,18 +30,4 @@ struct RateLimitRuleTests {
         #expect(RateLimitedRoute.of(path: "/ping") == nil)
         #expect(RateLimitedRoute.of(path: "/") == nil)
     }
-
-    @Test("RATE_LIMIT_<ROUTE> and RATE_LIMIT_DEFAULT from the environment; a bad one names its variable")
-    func environment() throws {
-        let configuration = try WorkerConfiguration.fromEnvironment(["RATE_LIMIT_RUN": "100/10s", "RATE_LIMIT_DEFAULT": "5/1s"])
-        #expect(configuration.rateLimits.rule(for: .run) == RateLimitRule(limit: 100, window: .seconds(10)))
-        #expect(configuration.rateLimits.rule(for: .status) == RateLimitRule(limit: 5, window: .seconds(1)))
-        #expect(try WorkerConfiguration.fromEnvironment([:]).rateLimits.isEmpty)
-        do {
-            _ = try WorkerConfiguration.fromEnvironment(["RATE_LIMIT_PURGE_QUEUE": "lots"])
-            Issue.record("a malformed budget must be refused")
-        } catch {
-            #expect("\(error)".contains("RATE_LIMIT_PURGE_QUEUE"))
-        }
-    }
 }

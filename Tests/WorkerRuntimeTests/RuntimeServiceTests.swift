@@ -121,7 +121,7 @@ struct RuntimeServiceTests {
             try await noServer.run()
             Issue.record("--local ran without the endpoint server")
         } catch {
-            #expect("\(error)".contains("endpointServer()"))
+            #expect("\(error)".contains("features: [.endpointServer()]"))
         }
     }
 

@@ -45,10 +45,8 @@ struct ToolCatalogTests {
             performing: { try WorkerRuntime.resolve(arguments: [], environment: [:], options: WorkerOptions(tools: cases[0])) })
     }
 
-    @Test("--mcp selects stdio MCP; --test-input still wins")
-    func modes() throws {
-        #expect(try WorkerRuntime.resolve(arguments: ["--mcp"], environment: [:]).mode == .mcpStdio)
-        #expect(try WorkerRuntime.resolve(arguments: ["--mcp", "--test-input", "{}"], environment: [:]).mode == .oneShot(testInput: "{}"))
+    @Test("--list-tools is the core's")
+    func listTools() throws {
         #expect(try WorkerRuntime.resolve(arguments: ["--list-tools"], environment: [:]).listTools)
     }
 }

@@ -13,7 +13,9 @@ import Synchronization
 /// connection that heard from its server (a shutdown notice, a closed socket) says so without a
 /// system call. A caller that read only part of what had arrived asks for a `recheck`, which
 /// makes the kernel look at the socket again. Waits end by their deadline (checked every sweep
-/// interval, 250 ms unless told) or when the reactor shuts down.
+/// interval, 250 ms unless told) or when the reactor shuts down. A writer whose socket would
+/// not take more bytes waits for room the same way (`writable`); only such a wait asks the kernel
+/// for write readiness, so readers are never woken for it.
 ///
 /// The thread is also a `TaskExecutor`: a task that prefers it is resumed by its socket's reply on
 /// the thread that saw the reply, instead of being handed to a pool thread (a second wake-up). It
@@ -21,6 +23,8 @@ import Synchronization
 package final class ReadinessReactor: @unchecked Sendable {
     /// The end of one wait.
     package enum Wake: Sendable {
+        /// Ready for what was awaited: something to read (or a hang-up) for `readable`, room to
+        /// write (or a failure the next write reports) for `writable`.
         case readable
         /// The deadline passed first.
         case timedOut
@@ -48,6 +52,8 @@ package final class ReadinessReactor: @unchecked Sendable {
 
     fileprivate struct SocketState: ~Copyable {
         var waiter: UnsafeContinuation<Wake, Never>?
+        /// The waiter awaits room to write rather than something to read.
+        var waitsToWrite = false
         var deadline = ContinuousClock.Instant.now
         var arrived = false
         /// Removed, or the reactor shut down: nobody would wake a waiter.
@@ -160,12 +166,14 @@ package final class ReadinessReactor: @unchecked Sendable {
                     return .readable
                 }
                 state.waiter = continuation
+                state.waitsToWrite = false
                 state.deadline = deadline
                 return nil
             }
             if let early { return continuation.resume(returning: early) }
             guard recheck else { return }
-            // The same registration again: the kernel looks at the socket now.
+            // The same registration again (without write readiness, should an earlier `writable`
+            // have added it): the kernel looks at the socket now.
             var event = Self.socketEvent(socket.descriptor)
             if epoll_ctl(epoll, EPOLL_CTL_MOD, socket.descriptor, &event) != 0 {
                 // Removed meanwhile: the caller's read finds out what happened.
@@ -174,9 +182,41 @@ package final class ReadinessReactor: @unchecked Sendable {
         }
     }
 
-    /// How every socket is registered: readable or hung up, edge-triggered.
-    private static func socketEvent(_ descriptor: Int32) -> epoll_event {
-        epoll_event(events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, data: epoll_data_t(fd: descriptor))
+    /// Waits until `socket` takes more bytes (or has failed), at most until `deadline`: for a
+    /// writer that met a full send buffer, or TLS that must write before it can read. The
+    /// registration gains write readiness, which makes the kernel report it now if the socket is
+    /// writable already (the room may have come between the failed write and this wait). One
+    /// wait per socket at a time, as for `readable`.
+    package func writable(_ socket: Socket, until deadline: ContinuousClock.Instant) async -> Wake {
+        await withUnsafeContinuation { continuation in
+            let closed = socket.state.withLock { state -> Bool in
+                if state.closed { return true }
+                state.waiter = continuation
+                state.waitsToWrite = true
+                state.deadline = deadline
+                return false
+            }
+            if closed { return continuation.resume(returning: .closed) }
+            var event = Self.socketEvent(socket.descriptor, writing: true)
+            if epoll_ctl(epoll, EPOLL_CTL_MOD, socket.descriptor, &event) != 0 {
+                // Removed meanwhile: the caller's write finds out what happened.
+                socket.state.withLock { $0.waiter.take() }?.resume(returning: .readable)
+            }
+        }
+    }
+
+    /// How every socket is registered: readable or hung up, edge-triggered; writable too once a
+    /// writer waited (left in place until the next recheck: the kernel reports room again only
+    /// after a write found none, which is when a writer waits for it).
+    private static func socketEvent(_ descriptor: Int32, writing: Bool = false) -> epoll_event {
+        let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue | (writing ? EPOLLOUT.rawValue : 0)
+        return epoll_event(events: events, data: epoll_data_t(fd: descriptor))
+    }
+
+    /// What an event reports: something to read (or the end), room to write (or the end).
+    private static func readiness(_ events: UInt32) -> (canRead: Bool, canWrite: Bool) {
+        let ended = EPOLLHUP.rawValue | EPOLLERR.rawValue
+        return (events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | ended) != 0, events & (EPOLLOUT.rawValue | ended) != 0)
     }
 
     /// Ends the thread and the waits under way (as `.closed`); sockets can no longer be added.
@@ -232,9 +272,15 @@ package final class ReadinessReactor: @unchecked Sendable {
                     var value: UInt64 = 0
                     _ = read(wakeUp, &value, 8)
                 }
-                for case let socket? in sockets {
-                    let waiter = socket.state.withLock { state in
-                        if state.waiter == nil { state.arrived = true }
+                for index in 0..<count {
+                    guard let socket = sockets[index] else { continue }
+                    let (canRead, canWrite) = Self.readiness(events[index].events)
+                    let waiter = socket.state.withLock { state -> UnsafeContinuation<Wake, Never>? in
+                        let readerWaits = state.waiter != nil && !state.waitsToWrite
+                        // An arrival no reader takes now is kept for the next read wait (a writer
+                        // waiting meanwhile does not consume it).
+                        if canRead && !readerWaits { state.arrived = true }
+                        guard state.waiter != nil, state.waitsToWrite ? canWrite : canRead else { return nil }
                         return state.waiter.take()
                     }
                     waiter?.resume(returning: .readable)

@@ -1,8 +1,8 @@
 /// Percent-encoding for URLs built from values (query parameters, path segments).
-public enum PercentEncoding {
+package enum PercentEncoding {
     /// Every byte but RFC 3986's unreserved characters (`A–Z a–z 0–9 - . _ ~`) as `%XX`: safe in a
     /// query value and in a path segment.
-    public static func encode(_ text: String) -> String {
+    package static func encode(_ text: String) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)

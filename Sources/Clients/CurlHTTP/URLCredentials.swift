@@ -3,16 +3,16 @@
 /// RunPod's key (`RUNPOD_API_KEY`) opens the whole account: a worker sends it only to RunPod's own
 /// API over HTTPS, and to any other host only when a key for that host was set explicitly
 /// (`ENDPOINT_API_KEY`, `LLM_API_KEY`). Logs and errors show URLs without their credentials.
-public enum URLCredentials {
+package enum URLCredentials {
     /// RunPod's own domains: `runpod.ai` and `runpod.io`, and every name under them
     /// (`api.runpod.ai`, `<id>.api.runpod.ai`). Not `runpod.net`: a pod's HTTP proxy
     /// (`<pod>-<port>.proxy.runpod.net`) reaches whatever the pod's renter runs.
-    public static let runPodDomains = ["runpod.ai", "runpod.io"]
+    package static let runPodDomains = ["runpod.ai", "runpod.io"]
 
     /// Whether `url` is an `https://` URL on one of `runPodDomains`: the only place RunPod's key
     /// goes without being set for it. Anything doubtful (another scheme, a backslash, an IP
     /// address, a host that does not parse) is not.
-    public static func mayReceiveRunPodKey(_ url: String) -> Bool {
+    package static func mayReceiveRunPodKey(_ url: String) -> Bool {
         guard url.lowercased().hasPrefix("https://"), let host = host(of: url) else { return false }
         return runPodDomains.contains { host == $0 || host.hasSuffix("." + $0) }
     }
@@ -20,7 +20,7 @@ public enum URLCredentials {
     /// The host of an `http(s)://` URL, lower-cased, without user information, port or a final
     /// dot; nil when there is none, or when it holds anything but letters, digits, `-` and `.`
     /// (an IPv6 literal, a percent-escape: such a host is never RunPod's).
-    public static func host(of url: String) -> String? {
+    package static func host(of url: String) -> String? {
         guard !url.contains("\\"), let start = authorityStart(url) else { return nil }
         let rest = url[start...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
@@ -34,7 +34,7 @@ public enum URLCredentials {
     /// `url` as logs and errors may show it: user information (a name and password, or a token in
     /// their place) becomes `***`, and so does every value of the query (`?key=***`; the names
     /// stay). Text that is not a URL is returned as it is.
-    public static func redacted(_ url: String) -> String {
+    package static func redacted(_ url: String) -> String {
         guard let start = authorityStart(url) else { return url }
         let rest = url[start...]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex

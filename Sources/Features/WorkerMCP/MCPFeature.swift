@@ -9,11 +9,24 @@ extension WorkerFeature {
     public static func mcp() -> WorkerFeature {
         let inFlight = MCPInFlight()
         return WorkerFeature(
-            name: "mcp",
+            name: "mcp", flags: [stdioFlag],
+            configure: { setup throws(ConfigurationError) in
+                guard setup.flags.isSet(stdioFlag.name) else { return FeatureConfiguration() }
+                // Standard output is the protocol's: no other mode can share the process.
+                return FeatureConfiguration(mode: ModeClaim(.mcpStdio, strength: .exclusiveFlag))
+            },
             serve: { mode, context in
-                guard mode == .mcpStdio else { return nil }
+                guard mode == .feature(.mcpStdio) else { return nil }
                 return MCPStdioService(context: context)
             },
             contributions: [MCPHTTPRoute.group(inFlight: inFlight)])
     }
 }
+
+extension FeatureMode {
+    /// `--mcp`: MCP over standard input and output, for an agent that launched the worker.
+    package static let mcpStdio = FeatureMode(name: "mcp-stdio")
+}
+
+private let stdioFlag = FeatureFlag(
+    ["--mcp"], help: "Speak MCP (the Model Context Protocol) over standard input and output, for desktop agents; logs go to standard error.")

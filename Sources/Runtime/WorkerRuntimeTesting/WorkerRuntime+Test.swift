@@ -17,11 +17,13 @@ extension WorkerRuntime {
     public func test(
         _ input: JSONValue, job extra: [String: JSONValue] = [:], id: String = "test-job", timeout: Duration = .seconds(30)
     ) async throws -> JobTestResult {
-        let configuration = try WorkerConfiguration.fromEnvironment(testEnvironment)
+        // The features' settings as a worker would read them (the passthrough's OPENAI_BASE_URL, …).
+        let resolved = try Self.resolve(arguments: [], environment: testEnvironment, options: options, features: features)
         let client = CurlHTTPClient(name: "test-http")
         let sink = RecordingSink()
         let logger = testLogger ?? Logger(label: "test")
-        let context = makeContext(mode: .oneShot(testInput: nil), configuration: configuration, client: client, logger: logger)
+        let context = makeContext(
+            mode: .oneShot(testInput: nil), configuration: resolved.configuration, settings: resolved.settings, client: client, logger: logger)
         let job = Job(id: id, input: input, extra: extra)
         do {
             let result = try await withTimeout(timeout, "job \(id)") { () async throws -> JobRunner.FinalResult? in

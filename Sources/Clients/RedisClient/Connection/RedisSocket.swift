@@ -5,18 +5,39 @@ import Darwin
 #endif
 import COpenSSL
 
-/// A TCP connection to Redis, plain or TLS (OpenSSL), non-blocking with every wait bounded by a
-/// deadline. Used by one thread at a time (the connection's holder); never on Swift's
-/// cooperative pool, since connecting resolves names and every call may wait in `poll`.
+/// A TCP connection to Redis, plain or TLS (OpenSSL), always non-blocking. Every transfer moves
+/// what the socket (and TLS) can move now and otherwise says what it waits for (`IO.blocked`),
+/// so the caller decides how to wait: the client's reactor, or `wait` (a `poll` bounded by a
+/// deadline) where a thread may block. Used by one holder at a time.
 package final class RedisSocket {
-    /// Why an I/O call failed; the connection turns it into a `RedisError` naming the command.
+    /// Why connecting, a wait or a transfer failed; the connection turns it into a `RedisError`
+    /// naming the step or the command.
     package enum Failure: Error {
         case timedOut
         case closed
         case failed(String)
     }
 
-    private var descriptor: Int32
+    /// What the socket must become before a transfer can go on. TLS decides for itself: in the
+    /// middle of a renegotiation or key update a read may have to write first, and a write read.
+    package enum Need: Sendable, Equatable {
+        case readable
+        case writable
+    }
+
+    /// The outcome of one transfer.
+    package enum IO {
+        /// Bytes moved (always more than zero).
+        case moved(Int)
+        /// Nothing moved; it can go on once the socket is ready as said.
+        case blocked(Need)
+        /// The server closed the connection (or reset it).
+        case closed
+        case failed(String)
+    }
+
+    /// The descriptor, for the reactor; -1 once closed.
+    package private(set) var descriptor: Int32
     private var ssl: OpaquePointer?
 
     private init(descriptor: Int32) {
@@ -27,7 +48,8 @@ package final class RedisSocket {
         close()
     }
 
-    /// Connects (and, with `tls`, shakes hands) before `deadline`.
+    /// Connects (and, with `tls`, shakes hands) before `deadline`, waiting in `poll`: blocking,
+    /// so never on Swift's cooperative pool (resolving the name blocks as well).
     package static func connect(
         host: String, port: Int, tls: RedisTLSContext?, deadline: ContinuousClock.Instant
     ) throws(Failure) -> RedisSocket {
@@ -71,7 +93,7 @@ package final class RedisSocket {
         setsockopt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &on, socklen_t(MemoryLayout<Int32>.size))
         if Glibc.connect(descriptor, address.ai_addr, address.ai_addrlen) != 0 {
             guard errno == EINPROGRESS else { throw .failed("connect(): \(errorText())") }
-            try socket.wait(for: Int16(POLLOUT), deadline: deadline)
+            try socket.wait(for: .writable, deadline: deadline)
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length)
@@ -98,8 +120,8 @@ package final class RedisSocket {
             let result = SSL_connect(ssl)
             if result == 1 { return }
             switch SSL_get_error(ssl, result) {
-            case SSL_ERROR_WANT_READ: try wait(for: Int16(POLLIN), deadline: deadline)
-            case SSL_ERROR_WANT_WRITE: try wait(for: Int16(POLLOUT), deadline: deadline)
+            case SSL_ERROR_WANT_READ: try wait(for: .readable, deadline: deadline)
+            case SSL_ERROR_WANT_WRITE: try wait(for: .writable, deadline: deadline)
             default:
                 let verify = SSL_get_verify_result(ssl)
                 if verify != X509_V_OK {
@@ -110,118 +132,72 @@ package final class RedisSocket {
         }
     }
 
-    /// One `SSL_write` or `send` of what is left from `offset`: bytes written, or ≤ 0.
-    private func sendSome(_ bytes: [UInt8], from offset: Int) -> Int {
-        bytes.withUnsafeBytes { buffer in
-            let start = buffer.baseAddress! + offset
-            let chunk = min(bytes.count - offset, 1 << 30)
-            if let ssl { return Int(SSL_write(ssl, start, Int32(chunk))) }
-            return send(descriptor, start, chunk, Int32(MSG_NOSIGNAL))
+    /// Writes what the socket takes now from `bytes` (not empty).
+    package func write(_ bytes: UnsafeRawBufferPointer) -> IO {
+        guard descriptor >= 0 else { return .failed("the socket was closed") }
+        let chunk = min(bytes.count, 1 << 30)
+        if let ssl {
+            // OpenSSL's error queue is per thread and must be empty before the call; the answer
+            // is read on the same thread right after it.
+            ERR_clear_error()
+            let written = SSL_write(ssl, bytes.baseAddress, Int32(chunk))
+            return written > 0 ? .moved(Int(written)) : tlsOutcome(written)
+        }
+        while true {
+            let written = send(descriptor, bytes.baseAddress, chunk, Int32(MSG_NOSIGNAL))
+            if written > 0 { return .moved(written) }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .blocked(.writable)
+            case EPIPE, ECONNRESET: return .closed
+            default: return .failed(Self.errorText())
+            }
         }
     }
 
-    /// One `SSL_read` or `recv` (`flags` for a plain socket): bytes read, or ≤ 0.
-    private func receiveSome(into buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> Int {
+    /// Reads what is there now into `buffer`. With TLS this includes bytes OpenSSL decrypted
+    /// and kept (a record read whole, handed out in part), which no readiness wait would report:
+    /// wait only after a read said `.blocked`, never after one that moved bytes.
+    package func read(into buffer: UnsafeMutableRawBufferPointer) -> IO {
+        guard descriptor >= 0 else { return .failed("the socket was closed") }
         if let ssl {
             ERR_clear_error()
-            return Int(SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))))
+            let count = SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
+            return count > 0 ? .moved(Int(count)) : tlsOutcome(count)
         }
-        return recv(descriptor, buffer.baseAddress, buffer.count, flags)
-    }
-
-    /// Writes every byte before `deadline`.
-    package func write(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(Failure) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = sendSome(bytes, from: offset)
-            if written > 0 {
-                offset += written
-                continue
-            }
-            try waitAfter(result: written, wanting: Int16(POLLOUT), deadline: deadline)
-        }
-    }
-
-    /// Writes what the socket takes now, never waiting; the count written, nil on an error (or
-    /// when TLS needs to read first): the caller then writes with `write`, which reports it.
-    package func writeWithoutWaiting(_ bytes: [UInt8]) -> Int? {
-        var offset = 0
-        while offset < bytes.count {
-            let written = sendSome(bytes, from: offset)
-            guard written > 0 else {
-                if let ssl {
-                    return SSL_get_error(ssl, Int32(written)) == SSL_ERROR_WANT_WRITE ? offset : (offset == 0 ? nil : offset)
-                }
-                return errno == EAGAIN || errno == EWOULDBLOCK ? offset : (offset == 0 ? nil : offset)
-            }
-            offset += written
-        }
-        return offset
-    }
-
-    /// Reads what is there without waiting: nil when nothing is, 0 when the server closed.
-    package func readWithoutWaiting(into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int? {
         while true {
-            let count = receiveSome(into: buffer, flags: Int32(MSG_DONTWAIT))
-            if count > 0 { return count }
-            if count == 0 && ssl == nil { return 0 }
-            if let ssl {
-                switch SSL_get_error(ssl, Int32(count)) {
-                case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return nil
-                case SSL_ERROR_ZERO_RETURN: return 0
-                case SSL_ERROR_SYSCALL where errno == 0: return 0
-                case SSL_ERROR_SYSCALL: throw .failed(Self.errorText())
-                default: throw .failed("TLS: \(RedisTLSContext.lastError())")
-                }
-            }
+            let count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
+            if count > 0 { return .moved(count) }
+            if count == 0 { return .closed }
             switch errno {
-            case EAGAIN, EWOULDBLOCK: return nil
             case EINTR: continue
-            case ECONNRESET: return 0
-            default: throw .failed(Self.errorText())
+            case EAGAIN, EWOULDBLOCK: return .blocked(.readable)
+            case ECONNRESET: return .closed
+            default: return .failed(Self.errorText())
             }
         }
     }
 
-    /// Reads what is there (at least one byte) before `deadline`; 0 when the server closed.
-    package func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws(Failure) -> Int {
-        while true {
-            let count = receiveSome(into: buffer, flags: 0)
-            if count > 0 { return count }
-            if count == 0 && ssl == nil { return 0 }
-            if let ssl {
-                let error = SSL_get_error(ssl, Int32(count))
-                if error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && errno == 0) { return 0 }
-            }
-            try waitAfter(result: count, wanting: Int16(POLLIN), deadline: deadline)
+    /// What an `SSL_read` or `SSL_write` that moved nothing means. OpenSSL retries records that
+    /// carry no data itself (`SSL_MODE_AUTO_RETRY`, its default) until the socket has nothing
+    /// more, so wanting to read means the kernel had nothing left.
+    private func tlsOutcome(_ result: Int32) -> IO {
+        guard let ssl else { return .failed("TLS: the session is gone") }
+        switch SSL_get_error(ssl, result) {
+        case SSL_ERROR_WANT_READ: return .blocked(.readable)
+        case SSL_ERROR_WANT_WRITE: return .blocked(.writable)
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        case SSL_ERROR_SYSCALL:
+            if errno == 0 || errno == EPIPE || errno == ECONNRESET { return .closed }
+            return .failed(Self.errorText())
+        default: return .failed("TLS: \(RedisTLSContext.lastError())")
         }
     }
 
-    /// After a call that moved no bytes: waits for the socket when it would block (for `events`
-    /// on a plain socket; TLS says which way it needs), else throws.
-    private func waitAfter(result: Int, wanting events: Int16, deadline: ContinuousClock.Instant) throws(Failure) {
-        if let ssl {
-            switch SSL_get_error(ssl, Int32(result)) {
-            case SSL_ERROR_WANT_READ: try wait(for: Int16(POLLIN), deadline: deadline)
-            case SSL_ERROR_WANT_WRITE: try wait(for: Int16(POLLOUT), deadline: deadline)
-            case SSL_ERROR_ZERO_RETURN: throw .closed
-            case SSL_ERROR_SYSCALL:
-                if errno == EPIPE || errno == ECONNRESET || errno == 0 { throw .closed }
-                throw .failed(Self.errorText())
-            default: throw .failed("TLS: \(RedisTLSContext.lastError())")
-            }
-            return
-        }
-        switch errno {
-        case EAGAIN, EWOULDBLOCK: break
-        case EINTR: return
-        case EPIPE, ECONNRESET: throw .closed
-        default: throw .failed(Self.errorText())
-        }
-        try wait(for: events, deadline: deadline)
-    }
-
-    private func wait(for events: Int16, deadline: ContinuousClock.Instant) throws(Failure) {
+    /// Waits in `poll` until the socket is ready as `need` says, at most until `deadline`.
+    /// Blocking: only where a thread may wait (connecting, and calls when the reactor is gone).
+    package func wait(for need: Need, deadline: ContinuousClock.Instant) throws(Failure) {
+        let events = need == .readable ? Int16(POLLIN) : Int16(POLLOUT)
         while true {
             let remaining = deadline - .now
             guard remaining > .zero else { throw .timedOut }
@@ -238,7 +214,8 @@ package final class RedisSocket {
         }
     }
 
-    /// Closes the connection (a TLS close_notify is sent when it would not block).
+    /// Closes the connection (a TLS close_notify is sent when it would not block). A socket
+    /// added to a reactor is removed from it first: its number may be reused at once.
     package func close() {
         if let ssl {
             SSL_shutdown(ssl)

@@ -16,7 +16,13 @@ package final class RedisTLSContext: @unchecked Sendable {
         SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(TLS1_2_VERSION), nil)
         // A write may be finished later from a copy of what is left (another buffer, another
         // thread): partial writes report their count, and the buffer may move between tries.
-        SSL_CTX_ctrl(context, SSL_CTRL_MODE, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), nil)
+        // Records without data (session tickets, key updates) are handled inside SSL_read until
+        // data comes or the socket has nothing more (OpenSSL's default, stated here because the
+        // client relies on it): a read that wants more has left nothing unread in the kernel, so
+        // the reactor's next edge is certain to come.
+        SSL_CTX_ctrl(
+            context, SSL_CTRL_MODE,
+            Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY), nil)
         if configuration.insecureTLS {
             SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
         } else {

@@ -117,7 +117,7 @@ struct MCPHTTPRoute: Sendable {
     /// 100 such clients once grew a worker to 4 GB and kept their jobs running.
     private func stream(_ call: MCPToolCall, key: MCPInFlight.Key, _ context: EndpointRequestContext) -> Response {
         let runner = MCPToolRunner(jobs: server)
-        let writeTimeout = server.worker.configuration.limits.idleTimeout
+        let writeTimeout = server.limits.idleTimeout
         let logger = server.worker.logger
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],

@@ -12,7 +12,7 @@ struct MCPStdioService: Service {
     let context: WorkerContext
 
     func run() async throws {
-        let channel = StdioChannel(maxLineBytes: context.configuration.limits.runsyncBodyBytes)
+        let channel = StdioChannel(maxLineBytes: EndpointLimits.runsyncBodyBytes)
         let core = MCPServerCore(tools: context.tools, serverVersion: WorkerRuntimeVersion.current)
         let logger = context.logger
         logger.info("Serving MCP on standard input and output (tools: \(context.tools.tools.map(\.name).joined(separator: ", ")))")

@@ -14,7 +14,7 @@ extension JobStore {
 
     /// One pass over the deadlines, as of the store's clock.
     func sweep() {
-        let now = self.now()
+        let now = JobTime(self.now())
         expireResults(now: now)
         var cancelled: [Task<Void, Never>] = []
         var timedOut: [(String, Duration)] = []
@@ -23,10 +23,11 @@ extension JobStore {
         var expired = 0
         state.withLock { state in
             for job in state.active.values {
-                if now >= job.createdAt + job.ttl {
-                    // Past its TTL a job is deleted, as on the platform: /status answers 404.
+                switch state.machine.checkDeadlines(&job.lifecycle, now: now) {
+                case .notDue:
+                    continue
+                case .expire:
                     if let task = job.task { cancelled.append(task) }
-                    if job.status == .inQueue { dequeued(job, in: &state) }
                     job.stopped = true
                     state.jobs.remove(job)
                     state.active[job.key] = nil
@@ -34,8 +35,8 @@ extension JobStore {
                     resume += observers.waiters.map(\.continuation)
                     finished += observers.listeners
                     expired += 1
-                } else if let started = job.startedAt, now >= started + job.executionTimeout {
-                    timedOut.append((job.id, job.executionTimeout))
+                case .timeOut(let limit):
+                    timedOut.append((job.id, limit))
                 }
             }
             for job in state.waited.values {
@@ -59,13 +60,13 @@ extension JobStore {
     /// Forgets finished jobs whose retention has passed, oldest first, a small batch per lock hold
     /// so a burst of expiries never holds up the job path; the forgotten jobs are released after
     /// the lock. (The caps are kept as jobs finish.)
-    private func expireResults(now: ContinuousClock.Instant) {
+    private func expireResults(now: JobTime) {
         while true {
             var forgotten: [StoredJob] = []
             forgotten.reserveCapacity(Self.expiryBatch)
             let more = state.withLock { state -> Bool in
-                let run = expire(sync: false, retention: limits.retention, now: now, in: &state, into: &forgotten)
-                let sync = expire(sync: true, retention: limits.syncRetention, now: now, in: &state, into: &forgotten)
+                let run = expire(.run, now: now, in: &state, into: &forgotten)
+                let sync = expire(.sync, now: now, in: &state, into: &forgotten)
                 return run || sync
             }
             forgotten.removeAll()
@@ -76,13 +77,13 @@ extension JobStore {
     private static let expiryBatch = 64
 
     /// Up to a batch of expiries from one list; true when more are due.
-    private func expire(
-        sync: Bool, retention: Duration, now: ContinuousClock.Instant, in state: inout State, into forgotten: inout [StoredJob]
-    ) -> Bool {
+    private func expire(_ list: JobRetention.List, now: JobTime, in state: inout State, into forgotten: inout [StoredJob]) -> Bool {
         var removed = 0
-        while let first = sync ? state.syncExpiries.first : state.expiries.first, (first.finishedAt ?? now) + retention <= now {
+        while let first = list == .sync ? state.syncExpiries.first : state.expiries.first,
+            state.machine.retentionPassed(first.lifecycle, now: now)
+        {
             guard removed < Self.expiryBatch else { return true }
-            forgotten.append(forgetOldest(sync: sync, in: &state))
+            forgotten.append(forgetOldest(list, in: &state))
             removed += 1
         }
         return false

@@ -6,29 +6,21 @@ import WorkerRuntime
 
 /// Runs and remembers the jobs of the endpoint API: a queue served with the handler's
 /// concurrency, the status lifecycle, cancellation, execution timeouts, TTL and retention. Jobs
-/// run through the runtime's job runner, as the queue worker's do.
+/// run through the runtime's job runner, as the queue worker's do. The lifecycle's rules are
+/// `JobStateMachine`'s: the store feeds it events under its lock and carries out the actions it
+/// answers (tasks, waiters and listeners, webhooks, the table, the janitor's watch).
 ///
 /// One lock guards everything; critical sections are kept short (no hashing of a job's content,
 /// no deallocation of finished jobs under it), because a /runsync takes it several times.
 final class JobStore: Sendable {
-    struct Counters: Sendable {
-        var completed = 0
-        var failed = 0
-        var retried = 0
-    }
+    typealias Counters = JobStateMachine.Counters
+    typealias Observers = (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation])
 
     struct State {
+        /// The lifecycle's rules and the counts they keep (queue, slots, kept results, totals).
+        var machine: JobStateMachine
         var jobs = JobTable()
         var queue = FIFO<StoredJob>()
-        var queued = 0
-        /// Inputs of queued jobs, and inputs and results of retained finished jobs, in bytes.
-        var queuedBytes = 0
-        var retainedBytes = 0
-        var running = 0
-        var concurrency: Int
-        /// The queue depth the metrics were last given.
-        var publishedQueueDepth = 0
-        var counters = Counters()
         /// Finished jobs in finishing order, one list per retention, for O(1) expiry.
         var expiries = FIFO<StoredJob>()
         var syncExpiries = FIFO<StoredJob>()
@@ -38,20 +30,24 @@ final class JobStore: Sendable {
         /// Jobs someone waits on (/runsync, /status-sync), whose waits have deadlines.
         var waited: [ObjectIdentifier: StoredJob] = [:]
         var nextKey = 0
-        /// Shutting down: no queued job starts any more.
-        var closed = false
         /// Shutdown waiting for the running jobs to finish.
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
+
+        /// The machine's counts that tests read: queued jobs, and the bytes of queued inputs and
+        /// of kept jobs' inputs and results.
+        var queued: Int { machine.queued }
+        var queuedBytes: Int { machine.queuedBytes }
+        var retainedBytes: Int { machine.retention.bytes }
     }
 
     struct Waiter {
-        let deadline: ContinuousClock.Instant
+        let deadline: JobTime
         let continuation: UnsafeContinuation<Void, Never>
     }
 
     let state: Mutex<State>
     let context: WorkerContext
-    let limits: WorkerConfiguration.Limits
+    let limits: ServerLimits
     let ids = JobIDs()
     /// Shared by the runners of all jobs (one is made per job, for its sink).
     let runnerSettings: JobRunner.Settings
@@ -60,15 +56,22 @@ final class JobStore: Sendable {
     /// The store's clock: tests move it instead of sleeping through retention periods.
     let now: @Sendable () -> ContinuousClock.Instant
 
-    init(context: WorkerContext, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    init(
+        context: WorkerContext, limits: ServerLimits = ServerLimits(), now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.context = context
-        self.limits = context.configuration.limits
+        self.limits = limits
         self.runnerSettings = context.runnerSettings
         self.now = now
         let concurrency = context.options.concurrency
         fixedConcurrency =
             concurrency.isDynamic ? nil : concurrency.evaluate(current: 1, environment: context.configuration.concurrency)
-        state = Mutex(State(concurrency: max(1, context.configuration.concurrency)))
+        let retention = JobRetention(
+            runPeriod: limits.retention, syncPeriod: limits.syncRetention, maxRuns: limits.maxRetainedResults,
+            maxSyncs: limits.maxRetainedSyncResults, budget: limits.retainedResultBytes)
+        let machine = JobStateMachine(
+            concurrency: max(1, context.configuration.concurrency), queuedInputBytes: limits.queuedInputBytes, retention: retention)
+        state = Mutex(State(machine: machine))
     }
 
     /// The runtime's job runner, delivering `job`'s output into this store.
@@ -80,7 +83,7 @@ final class JobStore: Sendable {
     // MARK: Queries
 
     func report(_ id: String) -> JobStatusReport? {
-        let now = self.now()
+        let now = JobTime(self.now())
         return state.withLock { $0.jobs[id: id]?.report(now: now, workerID: workerID) }
     }
 
@@ -100,7 +103,7 @@ final class JobStore: Sendable {
     }
 
     func counts() -> (queued: Int, running: Int, counters: Counters) {
-        state.withLock { ($0.queued, $0.running, $0.counters) }
+        state.withLock { ($0.machine.queued, $0.machine.running, $0.machine.counters) }
     }
 
     // MARK: Listening and waiting
@@ -108,7 +111,7 @@ final class JobStore: Sendable {
     /// Events of one job: chunks as they are produced, then `.finished` (at once if it already is).
     func listen(_ id: String) -> AsyncStream<JobEvent>? {
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
-        let now = self.now()
+        let now = JobTime(self.now())
         let known = state.withLock { state -> Bool in
             guard let job = state.jobs[id: id] else { return false }
             if job.status.isFinal {
@@ -135,7 +138,7 @@ final class JobStore: Sendable {
     /// Waits until the job is final or `timeout` passes (the janitor enforces the deadline);
     /// returns its report then, nil if unknown.
     func waitForFinal(_ id: String, timeout: Duration) async -> JobStatusReport? {
-        let now = self.now()
+        let now = JobTime(self.now())
         let deadline = now + timeout
         // A job that already finished (a /runsync job that never suspended) needs no wait.
         let ready = state.withLock { state -> (known: Bool, report: JobStatusReport?) in
@@ -159,9 +162,7 @@ final class JobStore: Sendable {
     }
 
     /// Takes a final job's waiters and listeners (under the lock) for `notify` (after it).
-    static func takeObservers(
-        of job: StoredJob, in state: inout State
-    ) -> (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation]) {
+    static func takeObservers(of job: StoredJob, in state: inout State) -> Observers {
         defer {
             job.waiters = [:]
             job.listeners = [:]
@@ -170,7 +171,7 @@ final class JobStore: Sendable {
         return (Array(job.waiters.values), Array(job.listeners.values))
     }
 
-    func notify(_ observers: (waiters: [Waiter], listeners: [AsyncStream<JobEvent>.Continuation]), _ report: @autoclosure () -> JobStatusReport) {
+    func notify(_ observers: Observers, _ report: @autoclosure () -> JobStatusReport) {
         if !observers.listeners.isEmpty {
             let event = JobEvent.finished(report())
             for continuation in observers.listeners {

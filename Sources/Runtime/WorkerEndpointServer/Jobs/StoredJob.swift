@@ -2,38 +2,21 @@ import EndpointAPI
 import Synchronization
 import WorkerJSON
 
-/// One job of the endpoint API, from submission to expiry. A reference, so the store changes it in
-/// place (a job's chunk lists are never copied); every mutable field is read and written only
+/// One job of the endpoint API, from submission to expiry: its lifecycle (what `JobStateMachine`
+/// rules on) and its data (output, chunks, observers, task). A reference, so the store changes it
+/// in place (a job's chunk lists are never copied); every mutable field is read and written only
 /// under the store's lock. That lock is what keeps accesses exclusive, so the fields opt out of the
 /// runtime's own exclusivity bookkeeping (`@exclusivity(unchecked)`), which costs every access of
 /// a class's field a call and a table entry: a /runsync makes dozens.
 final class StoredJob: @unchecked Sendable {
     let id: String
     let request: JobRequest
-    let executionTimeout: Duration
-    let ttl: Duration
-    let isSync: Bool
-    /// False for a job whose only reader is the listener that submitted it (an MCP tool call):
-    /// its result is not kept once final, so it takes no retention budget.
-    @exclusivity(unchecked) var retained = true
-    let createdAt: ContinuousClock.Instant
     /// The id with its hash, for the store's table.
     let tableKey: JobTable.Key
-    /// The request's size: what the job holds while queued and retained. The body's length as
-    /// received when there was one (measuring the parsed input again cost ~0.5 % of a /runsync),
-    /// else the input's size as JSON.
-    let inputBytes: Int
-    /// The result's size as JSON (its stream's chunks for a stream the handler did not
-    /// aggregate), once final.
-    @exclusivity(unchecked) var resultBytes = 0
-    /// The bytes of the chunks produced so far.
-    @exclusivity(unchecked) var chunkBytes = 0
-    /// What the job counts against the retained-results budget once final.
-    var retainedBytes: Int { inputBytes + resultBytes }
+    /// The lifecycle's copy for the runner, which reads it without the lock.
+    let executionTimeout: Duration
+    @exclusivity(unchecked) var lifecycle: JobLifecycle
 
-    @exclusivity(unchecked) var status: JobStatus = .inQueue
-    @exclusivity(unchecked) var startedAt: ContinuousClock.Instant?
-    @exclusivity(unchecked) var finishedAt: ContinuousClock.Instant?
     @exclusivity(unchecked) var output: JSONValue?
     @exclusivity(unchecked) var error: String?
     /// The last progress update, shown as `output` while the job runs.
@@ -43,8 +26,9 @@ final class StoredJob: @unchecked Sendable {
     /// Every chunk, for the final output of a stream the handler did not aggregate.
     @exclusivity(unchecked) var allChunks: [JSONValue] = []
     @exclusivity(unchecked) var task: Task<Void, Never>?
-    /// Cancelled or timed out by the API: whatever the handler still produces is dropped. Set
-    /// under the store's lock; atomic so the running job can read it without taking the lock.
+    /// Cancelled, timed out or expired (`JobLifecycle.isStopped`): whatever the handler still
+    /// produces is dropped. Set under the store's lock; atomic so the running job can read it
+    /// without taking the lock.
     var stopped: Bool {
         get { stoppedFlag.load(ordering: .acquiring) }
         set { stoppedFlag.store(newValue, ordering: .releasing) }
@@ -55,32 +39,38 @@ final class StoredJob: @unchecked Sendable {
     /// `/stream`-style listeners (the OpenAI routes' SSE relay), by key.
     @exclusivity(unchecked) var listeners: [Int: AsyncStream<JobEvent>.Continuation] = [:]
 
-    init(
-        id: String, request: JobRequest, defaults: (executionTimeout: Duration, ttl: Duration), isSync: Bool,
-        now: ContinuousClock.Instant, requestBytes: Int? = nil
-    ) {
+    /// `tableKey`: a retried job's, whose id is the same (its digest is not computed again).
+    init(id: String, request: JobRequest, lifecycle: JobLifecycle, tableKey: JobTable.Key? = nil) {
         self.id = id
         self.request = request
-        self.executionTimeout = request.policy.executionTimeout ?? defaults.executionTimeout
-        self.ttl = request.policy.ttl ?? defaults.ttl
-        self.isSync = isSync
-        self.createdAt = now
-        self.tableKey = JobTable.Key(id)
-        self.inputBytes = requestBytes ?? (try? request.input.serializedCount()) ?? 0
+        self.tableKey = tableKey ?? JobTable.Key(id)
+        self.executionTimeout = lifecycle.executionTimeout
+        self.lifecycle = lifecycle
     }
 
-    /// The same job queued again (`/retry`): same id and request, fresh state.
-    func requeued(now: ContinuousClock.Instant) -> StoredJob {
-        StoredJob(id: id, request: request, defaults: (executionTimeout, ttl), isSync: isSync, now: now, requestBytes: inputBytes)
+    /// A submitted job: its request's policy, else the defaults. Its size is the body's length
+    /// as received when there was one (measuring the parsed input again cost ~0.5 % of a
+    /// /runsync), else the input's size as JSON.
+    convenience init(
+        id: String, request: JobRequest, defaults: (executionTimeout: Duration, ttl: Duration), isSync: Bool, retained: Bool,
+        now: JobTime, requestBytes: Int? = nil
+    ) {
+        let lifecycle = JobLifecycle(
+            createdAt: now, ttl: request.policy.ttl ?? defaults.ttl,
+            executionTimeout: request.policy.executionTimeout ?? defaults.executionTimeout, isSync: isSync, retained: retained,
+            inputBytes: requestBytes ?? (try? request.input.serializedCount()) ?? 0)
+        self.init(id: id, request: request, lifecycle: lifecycle)
     }
+
+    var status: JobStatus { lifecycle.status }
 
     /// What `/status` reports.
-    func report(now: ContinuousClock.Instant, workerID: String?) -> JobStatusReport {
-        JobStatusReport(
-            id: id, status: status, delayTime: ((startedAt ?? finishedAt ?? now) - createdAt).wholeMilliseconds,
-            executionTime: startedAt.map { ((finishedAt ?? now) - $0).wholeMilliseconds } ?? 0,
-            output: status.isFinal ? output : progress, error: error,
-            workerID: startedAt != nil ? workerID : nil)
+    func report(now: JobTime, workerID: String?) -> JobStatusReport {
+        let status = lifecycle.status
+        let (delay, execution, started) = lifecycle.timings(now: now)
+        return JobStatusReport(
+            id: id, status: status, delayTime: delay, executionTime: execution, output: status.isFinal ? output : progress,
+            error: error, workerID: started ? workerID : nil)
     }
 
     var key: ObjectIdentifier { ObjectIdentifier(self) }

@@ -21,7 +21,7 @@ package struct EndpointRouteContext: Sendable {
     /// The worker this server runs: its configuration, tools and handler.
     package var worker: WorkerContext { store.context }
 
-    package var limits: WorkerConfiguration.Limits { store.limits }
+    package var limits: ServerLimits { store.limits }
     package var logger: Logger { store.logger }
     package var metrics: WorkerMetrics { store.metrics }
 

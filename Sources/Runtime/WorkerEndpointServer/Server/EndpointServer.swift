@@ -25,14 +25,14 @@ package struct EndpointServer: Sendable {
         context: WorkerContext, configuration: ServerConfiguration, metrics: PrometheusMetrics,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
-        self.store = JobStore(context: context, now: now)
+        self.store = JobStore(context: context, limits: configuration.limits, now: now)
         self.configuration = configuration
         self.health = context.health
         self.routeContext = EndpointRouteContext(store: store, health: context.health, server: configuration)
         self.metrics = metrics
         self.routeGroups = [OpenAIRoutes.group] + context.contributions(of: EndpointRouteGroup.self)
         self.requestGuard = RequestGuard(
-            policy: HostOriginPolicy(configuration: context.configuration, server: configuration), healthPath: configuration.healthPath)
+            policy: HostOriginPolicy(server: configuration, endpointID: context.configuration.endpointID), healthPath: configuration.healthPath)
     }
 
     package func makeRouter() -> Router<EndpointRequestContext> {
@@ -42,7 +42,7 @@ package struct EndpointServer: Sendable {
         if let key = configuration.apiKey {
             router.add(middleware: APIKeyMiddleware(key: Array(key.utf8), healthPath: configuration.healthPath))
         }
-        let limits = store.context.configuration.rateLimits
+        let limits = configuration.rateLimits
         if !limits.isEmpty {
             let store = store.context.contributions(of: (any RateLimitStore).self).first ?? InProcessRateLimitStore()
             router.add(

@@ -10,13 +10,13 @@ extension WorkerFeature {
         // Made on first use, in an HTTP mode: a queue worker never builds a registry.
         let metrics = LazyPrometheusMetrics()
         return WorkerFeature(
-            name: "endpoint server",
+            name: "endpoint server", flags: EndpointServerSettings.flags, configure: EndpointServerSettings.configure,
             metricsFactory: { mode in
-                guard case .server = mode else { return nil }
+                guard mode.settings(as: ServerConfiguration.self) != nil else { return nil }
                 return metrics.get().factory
             },
             serve: { mode, context in
-                guard case .server(let configuration) = mode else { return nil }
+                guard let configuration = mode.settings(as: ServerConfiguration.self) else { return nil }
                 return EndpointServerService(
                     server: EndpointServer(context: context, configuration: configuration, metrics: metrics.get()))
             })

@@ -53,17 +53,15 @@ package struct HostOriginPolicy: Sendable, Equatable {
     /// rebinding a name cannot supply the key); so it is in load-balancing mode without
     /// `MCP_ALLOWED_HOSTS`: the worker is reached only through RunPod's proxy, which checks the
     /// caller's key and whose forwarded `Host` is not documented (a guess would refuse every
-    /// request), and no browser can rebind a name onto a worker's address. The key is the
-    /// server's when there is one (the key its routes require), else the configuration's.
-    package init(configuration: WorkerConfiguration, server: ServerConfiguration?) {
+    /// request), and no browser can rebind a name onto a worker's address.
+    package init(server: ServerConfiguration, endpointID: String?) {
         var hosts = ["localhost", "127.0.0.1", "::1"]
-        if let server, !["0.0.0.0", "::", "[::]"].contains(server.host) { hosts.append(server.host.lowercased()) }
-        if let id = configuration.endpointID?.lowercased() { hosts.append("\(id).api.runpod.ai") }
-        if server?.kind == .loadBalancing { hosts.append("*.api.runpod.ai") }
-        hosts += configuration.mcp.allowedHosts
-        let key = server.map(\.apiKey) ?? configuration.serverAPIKey
-        if configuration.mcp.allowedHosts.isEmpty, key != nil || server?.kind == .loadBalancing { hosts.append("*") }
-        self.init(hosts: hosts, origins: configuration.mcp.allowedOrigins)
+        if !["0.0.0.0", "::", "[::]"].contains(server.host) { hosts.append(server.host.lowercased()) }
+        if let id = endpointID?.lowercased() { hosts.append("\(id).api.runpod.ai") }
+        if server.kind == .loadBalancing { hosts.append("*.api.runpod.ai") }
+        hosts += server.access.allowedHosts
+        if server.access.allowedHosts.isEmpty, server.apiKey != nil || server.kind == .loadBalancing { hosts.append("*") }
+        self.init(hosts: hosts, origins: server.access.allowedOrigins)
     }
 
     package func check(host: String?, origin: String?) -> Denial? {

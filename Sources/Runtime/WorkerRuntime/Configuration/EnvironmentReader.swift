@@ -61,7 +61,7 @@ package struct EnvironmentReader: Sendable {
     }
 
     /// Throws unless `url` parses as an http or https URL with a host.
-    static func checkHTTPURL(_ url: String, variable: String, original: String, example: String? = nil) throws(ConfigurationError) {
+    package static func checkHTTPURL(_ url: String, variable: String, original: String, example: String? = nil) throws(ConfigurationError) {
         let such = example.map { " such as \($0)" } ?? ""
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw .invalidURL(variable, original, expected: "expected an http:// or https:// URL\(such)")

@@ -11,56 +11,29 @@ import Foundation
 import Logging
 import EndpointAPI
 
-/// Everything the runtime reads from the environment, read once. Tests build it from a dictionary.
+/// What the core reads from the environment, read once: what the queue loop and the platform
+/// need. Features read their own settings (`WorkerFeature.configure`). Tests build it from a
+/// dictionary.
 package struct WorkerConfiguration: Sendable {
     /// The platform's endpoints; nil when `RUNPOD_WEBHOOK_GET_JOB` is unset (local runs).
     package var platform: PlatformEndpoints?
     /// `RUNPOD_POD_ID`, or a random id when unset (then the heartbeat is off).
     package var workerID: String
     package var podIDIsSet: Bool
-    package var podHostname: String
+    var podHostname: String
     /// `RUNPOD_AI_API_KEY`, sent raw in `Authorization` as the platform expects.
     package var apiKey: String?
-    package var pingInterval: Duration
+    var pingInterval: Duration
     /// `RUNPOD_ENDPOINT_ID`: when set, logs are JSON lines.
     package var endpointID: String?
     package var logLevel: Logger.Level
     /// `WORKER_CONCURRENCY`, the default number of jobs run at once.
     package var concurrency: Int
     package var timings: WorkerTimings
-    /// `OPENAI_BASE_URL` (+ `OPENAI_API_KEY`, …): forward `openai_route` jobs there.
-    package var openAI: OpenAIConfiguration?
-    /// `PORT` (load-balancing mode), `PORT_HEALTH`, `HEALTH_CHECK_PATH`.
-    package var port: Int?
-    package var healthPort: Int?
-    package var healthCheckPath = "/ping"
-    /// `RUNPOD_API_KEY` or `API_KEY`: required of clients by the HTTP modes when set.
-    package var serverAPIKey: String?
-    /// Every size, count and time limit of the HTTP modes, in one place.
-    package var limits = Limits()
-    /// Who may reach `/mcp` from a browser or through a proxy.
-    package var mcp = MCPAccess()
-    /// Request budgets of the HTTP modes (`RATE_LIMIT_<ROUTE>`, `RATE_LIMIT_DEFAULT`); off by default.
-    package var rateLimits = RateLimits()
-
-    /// `MCP_ALLOWED_HOSTS` and `MCP_ALLOWED_ORIGINS`: names beyond the defaults (loopback, the
-    /// address served on, RunPod's endpoint host) that the `Host` and `Origin` headers of MCP
-    /// requests may carry. An entry is a host name, `*.suffix`, or `*` for any.
-    package struct MCPAccess: Sendable, Equatable {
-        package var allowedHosts: [String] = []
-        /// Whole origins (`https://app.example.com`), host patterns as above, or `*`.
-        package var allowedOrigins: [String] = []
-
-        package init(allowedHosts: [String] = [], allowedOrigins: [String] = []) {
-            self.allowedHosts = allowedHosts
-            self.allowedOrigins = allowedOrigins
-        }
-    }
-
     package struct PlatformEndpoints: Sendable, Equatable {
-        package var jobTake: String
-        package var jobDone: String
-        package var jobStream: String
+        var jobTake: String
+        var jobDone: String
+        var jobStream: String
         package var ping: String?
     }
 
@@ -83,56 +56,8 @@ package struct WorkerConfiguration: Sendable {
     }
 
     /// Heartbeats are sent only with a key, a pod id and a ping URL, as the platform expects.
-    package var heartbeatEnabled: Bool {
+    var heartbeatEnabled: Bool {
         platform?.ping != nil && apiKey?.isEmpty == false && podIDIsSet
-    }
-}
-
-extension WorkerConfiguration {
-    /// The limits of the HTTP modes. Defaults are RunPod's documented ones.
-    package struct Limits: Sendable, Equatable {
-        /// Largest `/run` and `/runsync` bodies (413 beyond).
-        package var runBodyBytes = EndpointLimits.runBodyBytes
-        package var runsyncBodyBytes = EndpointLimits.runsyncBodyBytes
-        /// How long finished /run results stay queryable (`LOCAL_RESULT_RETENTION`, seconds).
-        package var retention = EndpointLimits.runRetention
-        /// How long finished /runsync results stay queryable.
-        package var syncRetention = EndpointLimits.runsyncRetention
-        /// Finished /run results beyond this count are forgotten oldest first, so a flood cannot
-        /// exhaust memory.
-        package var maxRetainedResults = 100_000
-        /// The same for /runsync results, whose callers already have them: a small bound keeps a
-        /// flood of /runsync from holding memory (and latency) hostage.
-        package var maxRetainedSyncResults = 10_000
-        /// A job's `policy` defaults.
-        package var defaultExecutionTimeout = EndpointLimits.defaultExecutionTimeout
-        package var defaultTTL = EndpointLimits.defaultTTL
-        /// Inputs of queued jobs, in bytes (`QUEUED_INPUT_MB`, default 256 MB): past it, `/run` and
-        /// `/runsync` answer 429 with `Retry-After` until the queue shrinks.
-        package var queuedInputBytes = 256 << 20
-        /// Finished jobs' inputs and results kept for `/status`, in bytes (`RETAINED_RESULTS_MB`,
-        /// default 512 MB): past it the oldest are forgotten first, as past the count caps.
-        package var retainedResultBytes = 512 << 20
-        /// A connection that sends nothing for this long is closed (`HTTP_IDLE_TIMEOUT`, seconds):
-        /// an idle keep-alive connection, or one that never finishes its headers (slowloris). A
-        /// request being answered (a /runsync wait, a stream) is not idle.
-        package var idleTimeout: Duration = .seconds(30)
-        /// Connections open at once (`HTTP_MAX_CONNECTIONS`); more wait in the kernel's backlog
-        /// until one closes, so the process never runs out of descriptors. By default what the
-        /// descriptor limit allows, less a reserve for files and outbound connections.
-        package var maxConnections = Limits.defaultMaxConnections
-
-        /// Webhook delivery: waits between the attempts after a failure, and each attempt's limit.
-        package var webhookRetryDelays: [Duration] = [.seconds(10), .seconds(10)]
-        package var webhookTimeout: Duration = .seconds(10)
-
-        package init() {}
-
-        static var defaultMaxConnections: Int {
-            var limit = rlimit()
-            guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 1 << 40 else { return 4096 }
-            return max(32, min(16_384, Int(limit.rlim_cur) - 256))
-        }
     }
 }
 

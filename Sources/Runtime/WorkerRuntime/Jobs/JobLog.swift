@@ -28,7 +28,7 @@ package struct JobLog: Sendable {
     }
 
     /// Logs `message` with the job's metadata, which is made only when `level` is enabled.
-    package func callAsFunction(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message) {
+    func callAsFunction(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message) {
         guard base.logLevel <= level else { return }
         logger.log(level: level, message())
     }

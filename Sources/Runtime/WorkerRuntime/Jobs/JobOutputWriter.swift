@@ -50,7 +50,7 @@ public final class JobOutputWriter: Sendable {
     }
 
     /// Waits until every update sent so far is posted; later ones are dropped.
-    package func drainProgress() async {
+    func drainProgress() async {
         let channel = state.withLock { state in
             state.progressClosed = true
             return state.progress
@@ -59,7 +59,7 @@ public final class JobOutputWriter: Sendable {
     }
 
     /// Drops pending updates (the job was stopped: nothing more is posted for it).
-    package func cancelProgress() {
+    func cancelProgress() {
         let channel = state.withLock { state in
             state.progressClosed = true
             return state.progress

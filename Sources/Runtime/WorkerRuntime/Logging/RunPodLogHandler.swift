@@ -101,7 +101,7 @@ package struct RunPodLogHandler: LogHandler {
         return "\(message.prefix(half))\n...TRUNCATED \(message.count - limit) CHARACTERS...\n\(message.suffix(half))"
     }
 
-    package static let writeToStandardError: @Sendable (String) -> Void = { line in
+    static let writeToStandardError: @Sendable (String) -> Void = { line in
         var line = line
         line.withUTF8 { bytes in
             var offset = 0

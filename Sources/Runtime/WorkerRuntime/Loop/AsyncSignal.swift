@@ -2,7 +2,9 @@ import WorkerJSON
 import Synchronization
 
 /// A wake-up for one waiter: `signal()` before `wait` is remembered, so no wake-up is lost.
-final class AsyncSignal: Sendable {
+package final class AsyncSignal: Sendable {
+    package init() {}
+
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -10,7 +12,7 @@ final class AsyncSignal: Sendable {
 
     private let state = Mutex(State())
 
-    func signal() {
+    package func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -23,7 +25,7 @@ final class AsyncSignal: Sendable {
     }
 
     /// Returns on a signal, after `timeout` (nil: no timeout), or when the task is cancelled.
-    func wait(timeout: Duration?) async {
+    package func wait(timeout: Duration?) async {
         if state.withLock({ state in defer { state.pending = false }; return state.pending }) { return }
         let timer = timeout.map { timeout in
             Task { [self] in

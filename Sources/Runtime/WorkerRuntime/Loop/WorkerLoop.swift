@@ -25,7 +25,7 @@ package struct WorkerLoop: Sendable {
     }
 
     /// The ids of the jobs running now, in the order they started (what the heartbeat reports).
-    package var jobsInProgress: [String] { inFlight.ids }
+    var jobsInProgress: [String] { inFlight.ids }
 
     /// Stops taking jobs; `run()` returns once running jobs have posted their results.
     package func stop() { stopping.stop() }

@@ -32,19 +32,19 @@ package final class WorkerMetrics: Sendable {
         Counter(label: label, dimensions: dimensions, factory: factory)
     }
 
-    package func jobStarted() {
+    func jobStarted() {
         inProgress.increment()
     }
 
     /// A job ended: `status` is the endpoint API's (COMPLETED, FAILED, CANCELLED, TIMED_OUT).
-    package func jobFinished(status: String, duration elapsed: Duration) {
+    func jobFinished(status: String, duration elapsed: Duration) {
         inProgress.decrement()
         total(status).increment()
         duration.recordNanoseconds(elapsed.nanoseconds)
     }
 
     /// A running job was stopped (cancelled, timed out): whoever stopped it counts its status.
-    package func jobAbandoned() {
+    func jobAbandoned() {
         inProgress.decrement()
     }
 

@@ -12,7 +12,7 @@ package enum JobTakeOutcome: Sendable {
     case failed(String)
 
     /// Interprets an HTTP answer to job-take. Pure, so every case is tested without sockets.
-    package static func interpret(status: Int, body: [UInt8]) -> JobTakeOutcome {
+    static func interpret(status: Int, body: [UInt8]) -> JobTakeOutcome {
         switch status {
         case 204, 400: return .noJob
         case 429: return .tooManyRequests
@@ -36,7 +36,7 @@ package enum JobTakeOutcome: Sendable {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
-    package static func preview(_ body: [UInt8]) -> String {
+    static func preview(_ body: [UInt8]) -> String {
         let text = String(decoding: body.prefix(200), as: UTF8.self)
         return body.count > 200 ? text + "…" : text
     }
@@ -50,7 +50,7 @@ package enum StopPollOutcome: Sendable, Equatable {
     case tooManyRequests
     case failed(String)
 
-    package static func interpret(status: Int, body: [UInt8]) -> StopPollOutcome {
+    static func interpret(status: Int, body: [UInt8]) -> StopPollOutcome {
         switch status {
         case 204: return .nothing
         case 429: return .tooManyRequests
@@ -79,7 +79,7 @@ package enum DeliveryOutcome: Sendable, Equatable {
     /// A 429: worth another attempt, after `retryAfter` when the platform said how long.
     case throttled(String, retryAfter: Duration?)
 
-    package static func interpret(status: Int, body: [UInt8], retryAfter: String? = nil) -> DeliveryOutcome {
+    static func interpret(status: Int, body: [UInt8], retryAfter: String? = nil) -> DeliveryOutcome {
         switch status {
         case 200..<300: return .delivered
         case 429: return .throttled("HTTP 429: \(JobTakeOutcome.preview(body))", retryAfter: retryAfter.flatMap(Self.seconds))

@@ -4,14 +4,14 @@ import WorkerJSON
 /// Pure functions: each rule of the wire format is tested directly.
 package enum ResultBody {
     /// The platform's limit for a job result (/run); larger bodies are refused with a 400.
-    package static let maxResultBytes = 10 * 1024 * 1024
+    static let maxResultBytes = 10 * 1024 * 1024
     /// The platform's limit for one streamed chunk.
-    package static let maxChunkBytes = 1024 * 1024
+    static let maxChunkBytes = 1024 * 1024
 
     /// A non-streaming handler's return value. Pops `error` and `refresh_worker` from an object,
     /// drops an empty `output`; a non-string `error` is sent as JSON text, since the platform
     /// shows a job with an object `error` as COMPLETED (runpod-python#299).
-    package static func forReturnedValue(_ value: JSONValue, refreshWorker: Bool) -> JSONValue {
+    static func forReturnedValue(_ value: JSONValue, refreshWorker: Bool) -> JSONValue {
         var body: [String: JSONValue] = [:]
         switch value {
         case .object(let original) where original.value(forKey: "error") == nil && original.value(forKey: "refresh_worker") == nil:
@@ -31,7 +31,7 @@ package enum ResultBody {
     }
 
     /// The JSON-string error object runpod-python posts for a thrown error.
-    package static func forThrownError(
+    static func forThrownError(
         _ error: any Error, workerID: String?, hostname: String, refreshWorker: Bool
     ) -> JSONValue {
         let details: JSONValue = [
@@ -47,30 +47,30 @@ package enum ResultBody {
     }
 
     /// A streamed chunk.
-    package static func forChunk(_ chunk: JSONValue) -> JSONValue { ["output": chunk] }
+    static func forChunk(_ chunk: JSONValue) -> JSONValue { ["output": chunk] }
 
     /// The final post of a stream: the aggregate (or `[]`), or the error that ended it.
-    package static func forStreamEnd(aggregate: [JSONValue]?, refreshWorker: Bool) -> JSONValue {
+    static func forStreamEnd(aggregate: [JSONValue]?, refreshWorker: Bool) -> JSONValue {
         withStopPod(["output": .array(aggregate ?? [])], refreshWorker)
     }
 
-    package static func forStreamError(_ error: JSONValue, refreshWorker: Bool) -> JSONValue {
+    static func forStreamError(_ error: JSONValue, refreshWorker: Bool) -> JSONValue {
         withStopPod(["error": .string(errorText(error))], refreshWorker)
     }
 
-    package static func forStreamThrown(_ error: any Error, refreshWorker: Bool) -> JSONValue {
+    static func forStreamThrown(_ error: any Error, refreshWorker: Bool) -> JSONValue {
         let text = "handler: \(error) \ntraceback: \(String(reflecting: error))"
         return withStopPod(["error": .string(text)], refreshWorker)
     }
 
-    package static func forProgress(_ value: JSONValue) -> JSONValue {
+    static func forProgress(_ value: JSONValue) -> JSONValue {
         ["status": "IN_PROGRESS", "output": value]
     }
 
     /// A result that cannot be delivered as it is becomes an error that says why,
     /// instead of a post that fails (or a job that silently completes with nothing).
     /// The body to post, and whether it reports an error.
-    package static func encodeForDelivery(
+    static func encodeForDelivery(
         _ body: JSONValue, limit: Int = maxResultBytes, refreshWorker: Bool
     ) -> (payload: ResultPayload, isError: Bool) {
         let payload: ResultPayload

@@ -1,17 +1,17 @@
 /// A request budget: at most `limit` requests per client in each `window` (fixed windows that
 /// start at a client's first request). Read from `RATE_LIMIT_<ROUTE>=100/10s` (`s`, `m`, `h`,
 /// `ms`; a bare number is seconds).
-public struct RateLimitRule: Sendable, Equatable {
-    public var limit: Int
-    public var window: Duration
+package struct RateLimitRule: Sendable, Equatable {
+    package var limit: Int
+    package var window: Duration
 
-    public init(limit: Int, window: Duration) {
+    package init(limit: Int, window: Duration) {
         self.limit = limit
         self.window = window
     }
 
     /// `100/10s`, `5/1m`, `1000/1h`, `20/500ms`, `10/30`; nil when malformed.
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let limit = Int(trimmed(String(parts[0]))), limit > 0 else { return nil }
         var window = trimmed(String(parts[1]))
@@ -28,11 +28,11 @@ public struct RateLimitRule: Sendable, Equatable {
 
 /// The routes of the HTTP modes that take a budget of their own; `RATE_LIMIT_DEFAULT` covers the
 /// ones without. The health check is never limited: the load balancer must always reach it.
-public enum RateLimitedRoute: String, Sendable, CaseIterable {
+package enum RateLimitedRoute: String, Sendable, CaseIterable {
     case run, runsync, status, stream, cancel, retry, purgeQueue = "purge_queue", health, openai, mcp, metrics
 
     /// The environment variable that sets its budget.
-    public var variable: String { "RATE_LIMIT_" + rawValue.uppercased() }
+    package var variable: String { "RATE_LIMIT_" + rawValue.uppercased() }
 
     /// The route a request path belongs to (`/v2/{id}/` prefixes removed); nil for paths that are
     /// not limited.
@@ -57,17 +57,17 @@ public enum RateLimitedRoute: String, Sendable, CaseIterable {
 }
 
 /// Budgets by route, off unless set.
-public struct RateLimits: Sendable, Equatable {
-    public var routes: [RateLimitedRoute: RateLimitRule] = [:]
+package struct RateLimits: Sendable, Equatable {
+    package var routes: [RateLimitedRoute: RateLimitRule] = [:]
     /// For routes with no budget of their own (`RATE_LIMIT_DEFAULT`).
-    public var fallback: RateLimitRule?
+    package var fallback: RateLimitRule?
 
-    public init(routes: [RateLimitedRoute: RateLimitRule] = [:], fallback: RateLimitRule? = nil) {
+    package init(routes: [RateLimitedRoute: RateLimitRule] = [:], fallback: RateLimitRule? = nil) {
         self.routes = routes
         self.fallback = fallback
     }
 
-    public var isEmpty: Bool { routes.isEmpty && fallback == nil }
+    package var isEmpty: Bool { routes.isEmpty && fallback == nil }
 
-    public func rule(for route: RateLimitedRoute) -> RateLimitRule? { routes[route] ?? fallback }
+    package func rule(for route: RateLimitedRoute) -> RateLimitRule? { routes[route] ?? fallback }
 }

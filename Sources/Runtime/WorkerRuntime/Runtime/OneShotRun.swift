@@ -10,7 +10,7 @@ import WorkerJSON
 
 /// One job from `--test-input` or `./test_input.json`, run in-process; the result is printed and
 /// the exit code says whether it failed (docs/protocol.md, section 2.1). Streams are iterated and their chunks printed.
-package struct OneShotRun: Sendable {
+struct OneShotRun: Sendable {
     let context: WorkerContext
     let print: @Sendable (String) -> Void
 
@@ -20,7 +20,7 @@ package struct OneShotRun: Sendable {
     }
 
     /// Loads the job: the flag wins over the file; a missing `id` becomes `local_test`.
-    package static func loadJob(argument: String?, fileURL: URL) throws(WorkerRuntimeError) -> Job {
+    static func loadJob(argument: String?, fileURL: URL) throws(WorkerRuntimeError) -> Job {
         let bytes: [UInt8]
         if let argument {
             bytes = Array(argument.utf8)

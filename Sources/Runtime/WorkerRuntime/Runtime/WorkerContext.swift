@@ -8,6 +8,8 @@ package struct WorkerContext: Sendable {
     package var handler: any RawJobHandler
     package let options: WorkerOptions
     package let configuration: WorkerConfiguration
+    /// The features' settings, as each read them at start-up (`WorkerFeature.configure`).
+    package let settings: FeatureSettings
     package let logger: Logger
     /// The runtime's outbound HTTP client (platform, webhooks, passthrough); shut down after the run.
     package let httpClient: CurlHTTPClient
@@ -18,9 +20,11 @@ package struct WorkerContext: Sendable {
     package let tools: ToolCatalog
 
     package init(
-        handler: any RawJobHandler, options: WorkerOptions, configuration: WorkerConfiguration, logger: Logger,
-        httpClient: CurlHTTPClient, metrics: WorkerMetrics, features: [WorkerFeature] = [], tools: ToolCatalog? = nil
+        handler: any RawJobHandler, options: WorkerOptions, configuration: WorkerConfiguration,
+        settings: FeatureSettings = FeatureSettings(), logger: Logger, httpClient: CurlHTTPClient, metrics: WorkerMetrics,
+        features: [WorkerFeature] = [], tools: ToolCatalog? = nil
     ) {
+        self.settings = settings
         self.tools = tools ?? (try? ToolCatalog(options: options, executable: "worker")) ?? ToolCatalog(name: "worker")
         self.handler = handler
         self.options = options

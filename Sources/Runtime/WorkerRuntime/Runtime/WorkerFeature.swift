@@ -22,13 +22,22 @@ public struct WorkerFeature: Sendable {
     /// Values other features look for in `WorkerContext.features`, such as route groups for the
     /// endpoint server.
     package let contributions: [any Sendable]
+    /// The flags this feature reads; the runtime parses them and hands their values to `configure`.
+    package let flags: [FeatureFlag]
+    /// Reads the feature's settings from the environment and its flags, once, at start-up, and
+    /// says which mode it would serve; an error names the variable or flag.
+    package let configure: (@Sendable (FeatureSetup) throws(ConfigurationError) -> FeatureConfiguration)?
 
     package init(
-        name: String, metricsFactory: (@Sendable (WorkerMode) -> (any MetricsFactory)?)? = nil,
+        name: String, flags: [FeatureFlag] = [],
+        configure: (@Sendable (FeatureSetup) throws(ConfigurationError) -> FeatureConfiguration)? = nil,
+        metricsFactory: (@Sendable (WorkerMode) -> (any MetricsFactory)?)? = nil,
         decorate: (@Sendable (any RawJobHandler, WorkerContext) -> any RawJobHandler)? = nil,
         serve: (@Sendable (WorkerMode, WorkerContext) throws -> (any Service)?)? = nil, contributions: [any Sendable] = []
     ) {
         self.name = name
+        self.flags = flags
+        self.configure = configure
         self.metricsFactory = metricsFactory
         self.decorate = decorate
         self.serve = serve

@@ -1,40 +1,54 @@
-/// What a worker process does, decided from the environment and flags alone (docs/protocol.md, section 1.1).
+/// What a worker process does, decided from the environment and flags alone (docs/protocol.md,
+/// section 1.1). The core knows the queue worker and one-shot runs; features bring the rest (the
+/// endpoint server's HTTP modes, MCP over stdio, a fleet's modes).
 package enum WorkerMode: Sendable, Equatable {
     /// The production queue worker against the platform's worker API.
     case queue(WorkerConfiguration.PlatformEndpoints)
     /// One job from `--test-input` (or `./test_input.json` when nil), then exit.
     case oneShot(testInput: String?)
-    /// The endpoint API over HTTP: `--local`, or a load-balancing worker (`PORT`).
-    case server(ServerConfiguration)
-    /// `--mcp`: MCP over standard input and output, for an agent that launched the worker.
-    case mcpStdio
+    /// A mode a feature serves.
+    case feature(FeatureMode)
 
     /// Whether the endpoint API is served over HTTP (`--local`, load balancing).
     package var isServer: Bool {
-        if case .server = self { return true }
+        if case .feature(let mode) = self { return mode.servesHTTP }
         return false
     }
 
-    /// `--test-input` wins; then `--mcp`; then `--local`; then the platform's queue variables;
-    /// then `PORT` (load balancing); else a one-shot run of `./test_input.json`.
-    package static func resolve(arguments: WorkerArguments, configuration: WorkerConfiguration) -> WorkerMode {
-        if let input = arguments.testInput { return .oneShot(testInput: input) }
-        if arguments.mcp { return .mcpStdio }
-        if arguments.local {
-            return .server(
-                ServerConfiguration(
-                    kind: .local, host: arguments.host ?? "127.0.0.1", port: arguments.port ?? 8000,
-                    healthPath: configuration.healthCheckPath, apiKey: configuration.serverAPIKey,
-                    allowUnauthenticated: arguments.allowUnauthenticated))
-        }
+    /// The feature mode's settings when they are of type `T`.
+    package func settings<T>(as type: T.Type) -> T? {
+        if case .feature(let mode) = self { return mode.settings as? T }
+        return nil
+    }
+
+    /// `--test-input` wins; then the strongest feature claim, where a flag beats the platform's
+    /// queue variables and those beat a claim from the environment (`PORT`); else a one-shot run
+    /// of `./test_input.json`. Two claims of one strength: the first feature's.
+    package static func resolve(testInput: String?, configuration: WorkerConfiguration, claims: [ModeClaim]) -> WorkerMode {
+        if let input = testInput { return .oneShot(testInput: input) }
+        let strongest = claims.enumerated().max { a, b in
+            a.element.strength < b.element.strength || (a.element.strength == b.element.strength && a.offset > b.offset)
+        }?.element
+        if let strongest, strongest.strength >= .flag { return .feature(strongest.mode) }
         if let platform = configuration.platform { return .queue(platform) }
-        if let port = configuration.port {
-            return .server(
-                ServerConfiguration(
-                    kind: .loadBalancing, host: arguments.host ?? "0.0.0.0", port: port, healthPort: configuration.healthPort,
-                    healthPath: configuration.healthCheckPath, apiKey: configuration.serverAPIKey,
-                    allowUnauthenticated: true))
-        }
+        if let strongest { return .feature(strongest.mode) }
         return .oneShot(testInput: nil)
     }
+}
+
+/// A mode a feature serves: named for logs and errors; its settings are the feature's.
+package struct FeatureMode: Sendable, Equatable, CustomStringConvertible {
+    package let name: String
+    /// Whether the mode serves the endpoint API over HTTP (then `--host` applies, for example).
+    package let servesHTTP: Bool
+    package let settings: any Sendable
+
+    package init(name: String, servesHTTP: Bool = false, settings: any Sendable = ()) {
+        self.name = name
+        self.servesHTTP = servesHTTP
+        self.settings = settings
+    }
+
+    package static func == (a: FeatureMode, b: FeatureMode) -> Bool { a.name == b.name }
+    package var description: String { name }
 }

@@ -59,7 +59,7 @@ extension WorkerRuntime {
         runtime.runAndExit()
     }
 
-    package func runForExitStatus() async -> Int32 {
+    func runForExitStatus() async -> Int32 {
         let resolved: Resolved
         do {
             resolved = try resolve()

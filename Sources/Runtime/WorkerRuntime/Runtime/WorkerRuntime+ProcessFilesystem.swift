@@ -10,7 +10,7 @@ extension WorkerRuntime {
     /// stops the process with SIGILL when that cannot be opened (at a random moment, whenever work
     /// is waiting), and the statically linked runtime reads the command line from
     /// /proc/self/cmdline. Refusing to start says what is wrong; going on would crash later.
-    package static func checkProcessFilesystem(probe path: String = "/proc/self/stat") throws(WorkerRuntimeError) {
+    static func checkProcessFilesystem(probe path: String = "/proc/self/stat") throws(WorkerRuntimeError) {
         #if os(Linux)
         guard access(path, R_OK) == 0 else {
             throw .processFilesystemMissing(path, reason: String(cString: strerror(errno)))

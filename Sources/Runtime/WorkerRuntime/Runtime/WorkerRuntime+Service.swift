@@ -20,7 +20,8 @@ extension WorkerRuntime {
         }
         let client = CurlHTTPClient(name: "worker-http", userAgent: "swift-worker-runtime/\(WorkerRuntimeVersion.current)")
         let context = makeContext(
-            mode: resolved.mode, configuration: resolved.configuration, client: client, logger: logger, tools: resolved.tools)
+            mode: resolved.mode, configuration: resolved.configuration, settings: resolved.settings, client: client, logger: logger,
+            tools: resolved.tools)
         let outcome = OneShotOutcome()
         do {
             let main = try mainService(for: resolved.mode, context: context, outcome: outcome)
@@ -35,15 +36,12 @@ extension WorkerRuntime {
 
     /// The context features and the runtime's own services build on.
     package func makeContext(
-        mode: WorkerMode, configuration: WorkerConfiguration, client: CurlHTTPClient, logger: Logger, tools: ToolCatalog? = nil
+        mode: WorkerMode, configuration: WorkerConfiguration, settings: FeatureSettings = FeatureSettings(), client: CurlHTTPClient,
+        logger: Logger, tools: ToolCatalog? = nil
     ) -> WorkerContext {
         let factory = features.lazy.compactMap { $0.metricsFactory?(mode) }.first ?? MetricsSystem.factory
-        var handler = self.handler
-        if let openAI = configuration.openAI {
-            handler = OpenAIPassthroughHandler(inner: handler, upstream: openAI, client: client)
-        }
         var context = WorkerContext(
-            handler: handler, options: options, configuration: configuration, logger: logger, httpClient: client,
+            handler: handler, options: options, configuration: configuration, settings: settings, logger: logger, httpClient: client,
             metrics: WorkerMetrics(factory: factory), features: features, tools: tools)
         for feature in features {
             if let decorate = feature.decorate { context.handler = decorate(context.handler, context) }
@@ -57,17 +55,12 @@ extension WorkerRuntime {
             return OneShotService(context: context, testInput: testInput, outcome: outcome)
         case .queue(let platform):
             return QueueWorkerService(context: context, platform: platform)
-        case .server, .mcpStdio:
+        case .feature(let featureMode):
             for feature in features {
                 if let service = try feature.serve?(mode, context) { return service }
             }
-            if mode == .mcpStdio {
-                throw WorkerRuntimeError.featureMissing(
-                    "--mcp needs the MCP server: add the WorkerMCP module and pass features: [.endpointServer(), .mcp()] to WorkerRuntime")
-            }
-            throw WorkerRuntimeError.featureMissing(
-                "--local and load-balancing mode (PORT) need the endpoint server: add the WorkerEndpointServer module "
-                    + "and pass features: [.endpointServer()] to WorkerRuntime")
+            // Only a feature claims a feature mode, so this is a feature that claimed without serving.
+            throw WorkerRuntimeError.featureMissing("no feature serves the mode '\(featureMode.name)' it was started in")
         }
     }
 

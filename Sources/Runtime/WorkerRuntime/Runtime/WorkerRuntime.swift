@@ -126,11 +126,13 @@ extension WorkerRuntime {
     package struct Resolved: Sendable {
         package let mode: WorkerMode
         package let configuration: WorkerConfiguration
+        /// Every feature's settings, as its `configure` read them.
+        package let settings: FeatureSettings
         package let tools: ToolCatalog
         /// `--list-tools`: print the tools and exit.
-        package let listTools: Bool
+        let listTools: Bool
         /// `--rp_debugger` was passed: accepted, and a warning says it does nothing here.
-        package var rpDebugger = false
+        var rpDebugger = false
     }
 
     /// Parses the flags and reads the environment, once.
@@ -139,7 +141,8 @@ extension WorkerRuntime {
             if let resolved = launch.resolved { return resolved }
             let resolved = Result { () throws(WorkerRuntimeError) -> Resolved in
                 try Self.checkProcessFilesystem()
-                return try Self.resolve(arguments: arguments, environment: environment, options: options, executable: executable)
+                return try Self.resolve(
+                    arguments: arguments, environment: environment, options: options, features: features, executable: executable)
             }
             launch.resolved = resolved
             return resolved
@@ -148,16 +151,21 @@ extension WorkerRuntime {
     }
 
     package static func resolve(
-        arguments: [String], environment: [String: String], options: WorkerOptions = WorkerOptions(), executable: String = "worker"
+        arguments: [String], environment: [String: String], options: WorkerOptions = WorkerOptions(), features: [WorkerFeature] = [],
+        executable: String = "worker"
     ) throws(WorkerRuntimeError) -> Resolved {
+        let featureFlags = features.flatMap(\.flags)
         let parsed: WorkerArguments
         do {
             parsed = try WorkerArguments.parse(arguments)
         } catch {
-            throw .arguments(WorkerArguments.fullMessage(for: error), exitCode: WorkerArguments.exitCode(for: error).rawValue)
+            let exitCode = WorkerArguments.exitCode(for: error).rawValue
+            let help = exitCode == 0 ? UnknownArguments.help(featureFlags) : ""
+            throw .arguments(WorkerArguments.fullMessage(for: error) + help, exitCode: exitCode)
         }
-        try UnknownArguments.check(parsed.unrecognized, handlerFlags: options.handlerFlags)
+        let flags = try UnknownArguments.take(parsed.unrecognized, featureFlags: featureFlags, handlerFlags: options.handlerFlags)
         var configuration: WorkerConfiguration
+        var configured: [FeatureConfiguration] = []
         do {
             configuration = try WorkerConfiguration.fromEnvironment(environment)
             if let level = parsed.logLevel {
@@ -172,33 +180,26 @@ extension WorkerRuntime {
                 }
                 configuration.concurrency = concurrency
             }
-            if let port = parsed.port, !(0...65535).contains(port) {
-                throw ConfigurationError.invalidValue("--port", "\(port)", expected: "a port number from 1 to 65535, or 0 for any free port")
+            let setup = FeatureSetup(environment: environment, flags: flags, core: configuration, options: options)
+            for feature in features {
+                if let configure = feature.configure { configured.append(try configure(setup)) }
             }
         } catch let error as ConfigurationError {
             throw .configuration(error)
         } catch {
             throw .configuration(.invalidValue("the environment", "", expected: "\(error)"))
         }
-        let mode = WorkerMode.resolve(arguments: parsed, configuration: configuration)
-        if !parsed.local, let port = parsed.port {
-            throw .configuration(
-                .invalidValue("--port", "\(port)", expected: "--port only with --local (a load-balancing worker listens on PORT): nothing would listen on it"))
-        }
-        if !parsed.local, let host = parsed.host, !mode.isServer {
-            throw .configuration(.invalidValue("--host", host, expected: "--host only with --local or in load-balancing mode (PORT)"))
-        }
-        if case .server(let server) = mode, server.kind == .local, !server.isLoopback, server.apiKey == nil,
-            !server.allowUnauthenticated
-        {
-            throw .configuration(
-                .invalidValue(
-                    "--host", server.host,
-                    expected: "a loopback address (127.0.0.1, ::1, localhost) unless RUNPOD_API_KEY is set or "
-                        + "--allow-unauthenticated is passed: refusing to serve on a network without an API key"))
+        let mode = WorkerMode.resolve(testInput: parsed.testInput, configuration: configuration, claims: configured.compactMap(\.mode))
+        for feature in configured {
+            do throws(ConfigurationError) {
+                try feature.check?(mode)
+            } catch {
+                throw .configuration(error)
+            }
         }
         let tools = try ToolCatalog(options: options, executable: executable)
         return Resolved(
-            mode: mode, configuration: configuration, tools: tools, listTools: parsed.listTools, rpDebugger: parsed.rpDebugger)
+            mode: mode, configuration: configuration, settings: FeatureSettings(configured.compactMap(\.settings)), tools: tools,
+            listTools: parsed.listTools, rpDebugger: parsed.rpDebugger)
     }
 }

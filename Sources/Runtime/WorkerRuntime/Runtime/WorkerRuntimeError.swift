@@ -20,32 +20,32 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
 
     private let code: Code
 
-    package static let streamAlreadyEnded = Self(code: .streamAlreadyEnded)
-    package static let mixedOutput = Self(code: .mixedOutput)
-    package static let respondedTwice = Self(code: .respondedTwice)
-    package static func chunkTooLarge(_ bytes: Int) -> Self { Self(code: .chunkTooLarge(bytes)) }
-    package static let testInputMissing = Self(code: .testInputMissing)
-    package static func testInputInvalid(_ reason: String) -> Self { Self(code: .testInputInvalid(reason)) }
-    package static let testInputHasNoInput = Self(code: .testInputHasNoInput)
-    package static let alreadyRunning = Self(code: .alreadyRunning)
+    static let streamAlreadyEnded = Self(code: .streamAlreadyEnded)
+    static let mixedOutput = Self(code: .mixedOutput)
+    static let respondedTwice = Self(code: .respondedTwice)
+    static func chunkTooLarge(_ bytes: Int) -> Self { Self(code: .chunkTooLarge(bytes)) }
+    static let testInputMissing = Self(code: .testInputMissing)
+    static func testInputInvalid(_ reason: String) -> Self { Self(code: .testInputInvalid(reason)) }
+    static let testInputHasNoInput = Self(code: .testInputHasNoInput)
+    static let alreadyRunning = Self(code: .alreadyRunning)
     package static func arguments(_ message: String, exitCode: Int32) -> Self { Self(code: .arguments(message, exitCode: exitCode)) }
     package static func configuration(_ error: ConfigurationError) -> Self { Self(code: .configuration(error.description)) }
-    package static func featureMissing(_ what: String) -> Self { Self(code: .featureMissing(what)) }
-    package static func invalidTool(_ what: String) -> Self { Self(code: .invalidTool(what)) }
+    static func featureMissing(_ what: String) -> Self { Self(code: .featureMissing(what)) }
+    static func invalidTool(_ what: String) -> Self { Self(code: .invalidTool(what)) }
     package static let startupFailed = Self(code: .startupFailed)
     package static func jobFailed(_ id: String) -> Self { Self(code: .jobFailed(id)) }
-    package static func processFilesystemMissing(_ path: String, reason: String) -> Self {
+    static func processFilesystemMissing(_ path: String, reason: String) -> Self {
         Self(code: .processFilesystemMissing(path, reason: reason))
     }
 
     /// The process exit status this error calls for (ArgumentParser's for flags; 1 otherwise).
-    package var exitCode: Int32 {
+    var exitCode: Int32 {
         if case .arguments(_, let exitCode) = code { return exitCode }
         return 1
     }
 
     /// Flags `--help` asked for: printed to standard output, not reported as an error.
-    package var isHelp: Bool {
+    var isHelp: Bool {
         if case .arguments(_, let exitCode) = code { return exitCode == 0 }
         return false
     }

@@ -76,7 +76,7 @@ public struct WorkerTool: Sendable, Equatable {
     }
 
     /// Whether `name` follows MCP's rule for tool names.
-    package static func isValidName(_ name: String) -> Bool {
+    static func isValidName(_ name: String) -> Bool {
         (1...128).contains(name.utf8.count)
             && name.utf8.allSatisfy { byte in
                 let lower = byte | 0x20

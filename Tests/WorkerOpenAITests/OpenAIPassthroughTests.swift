@@ -4,6 +4,8 @@ import TestSupport
 import WorkerJSON
 import WorkerRuntimeTesting
 
+@testable import WorkerOpenAI
+import EndpointAPI
 @testable import WorkerRuntime
 
 @Suite("OpenAI-compatible passthrough", .defaultPass)
@@ -123,5 +125,28 @@ struct OpenAIPassthroughTests {
         #expect(SSECoalescer.completeEventsEnd(Array("data: a\n\ndata: b".utf8)) == 9)
         #expect(SSECoalescer.completeEventsEnd(Array("data: a\r\n\r\n".utf8)) == 11)
         #expect(SSECoalescer.completeEventsEnd(Array("data: partial".utf8)) == 0)
+    }
+
+    @Test("the feature reads OPENAI_* itself and wraps the handler; without it or without the variable the handler answers")
+    func feature() async throws {
+        let stub = StubUpstream()
+        try await stub.run { base in
+            func runtime(_ features: [WorkerFeature], _ environment: [String: String]) -> WorkerRuntime {
+                WorkerRuntime(
+                    handler: ClosureHandler { _, _ in "the handler" }, options: WorkerOptions(), features: features, services: [],
+                    logger: nil, arguments: [], environment: environment)
+            }
+            let job: JSONValue = ["openai_route": "/v1/models"]
+            let passed = try await runtime([.openAIPassthrough()], ["OPENAI_BASE_URL": base]).test(job)
+            #expect(passed.output?[0]?["data"]?[0]?["id"] == "stub-model")
+            #expect(try await runtime([.openAIPassthrough()], [:]).test(job).output == "the handler")
+            #expect(try await runtime([], ["OPENAI_BASE_URL": base]).test(job).output == "the handler")
+            await #expect(throws: WorkerRuntimeError.self) {
+                _ = try await runtime([.openAIPassthrough()], ["OPENAI_BASE_URL": "ftp://x"]).test(job)
+            }
+            await #expect(throws: WorkerRuntimeError.self) {
+                _ = try await runtime([.openAIPassthrough()], ["OPENAI_BASE_URL": base, "OPENAI_TIMEOUT": "-3"]).test(job)
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 import CurlHTTP
 import Logging
 import WorkerJSON
+import WorkerRuntime
+import EndpointAPI
 
 /// Forwards jobs with `openai_route` to an OpenAI-compatible upstream (docs/protocol.md, section 4);
 /// every other job goes to the wrapped handler. Non-streaming requests yield exactly one JSON

@@ -6,7 +6,7 @@ import WorkerRuntime
 import WorkerRuntimeTesting
 
 /// Short waits so protocol timings are exercised in milliseconds.
-func fastTimings() -> WorkerTimings {
+package func fastTimings() -> WorkerTimings {
     var timings = WorkerTimings()
     timings.resultRetryDelays = [.milliseconds(20), .milliseconds(30)]
     timings.tooManyRequestsDelay = .milliseconds(300)
@@ -23,7 +23,7 @@ func fastTimings() -> WorkerTimings {
     return timings
 }
 
-func testConfiguration(concurrency: Int = 1, environment: [String: String] = [:]) throws -> WorkerConfiguration {
+package func testConfiguration(concurrency: Int = 1, environment: [String: String] = [:]) throws -> WorkerConfiguration {
     var config = try WorkerConfiguration.fromEnvironment(environment)
     config.concurrency = concurrency
     config.timings = fastTimings()
@@ -32,10 +32,10 @@ func testConfiguration(concurrency: Int = 1, environment: [String: String] = [:]
 
 /// One HTTP client for the tests of this target that need the runtime's (the platform client,
 /// the passthrough); it lives as long as the test process.
-let testHTTPClient = CurlHTTPClient(name: "runtime-tests")
+package let testHTTPClient = CurlHTTPClient(name: "runtime-tests")
 
 /// A context as the runtime builds one, around `handler`.
-func testContext(
+package func testContext(
     handler: some RawJobHandler, options: WorkerOptions = WorkerOptions(), configuration: WorkerConfiguration,
     logger: Logger = Logger(label: "test"), metrics: any MetricsFactory = NOOPMetricsHandler.instance
 ) -> WorkerContext {
@@ -45,7 +45,7 @@ func testContext(
 }
 
 /// Runs a loop over `source` while `body` runs, then stops it and waits for it to return.
-func withLoop(
+package func withLoop(
     source: any JobSource, handler: some RawJobHandler, options: WorkerOptions = WorkerOptions(),
     configuration: WorkerConfiguration? = nil, logger: Logger = Logger(label: "test"),
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,

@@ -1,4 +1,7 @@
-/// How the endpoint API is served: `--local` on a developer's machine, or a load-balancing worker.
+import WorkerRuntime
+
+/// How the endpoint API is served (`--local` on a developer's machine, or a load-balancing worker)
+/// and every setting of the HTTP modes, read once by the feature (`EndpointServerSettings`).
 package struct ServerConfiguration: Sendable, Equatable {
     package enum Kind: Sendable, Equatable {
         /// `--local`: RunPod's endpoint API for one handler, for testing.
@@ -18,11 +21,21 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// `RUNPOD_API_KEY` (or `API_KEY`): when set, every request but the health check needs it.
     package var apiKey: String?
     package var allowUnauthenticated: Bool
+    /// Every size, count and time limit of the HTTP modes.
+    package var limits = ServerLimits()
+    /// Names beyond the defaults that `Host` and `Origin` may carry.
+    package var access = HostAccess()
+    /// Request budgets (`RATE_LIMIT_<ROUTE>`, `RATE_LIMIT_DEFAULT`); off by default.
+    package var rateLimits = RateLimits()
 
     package init(
         kind: Kind = .local, host: String = "127.0.0.1", port: Int = 8000, healthPort: Int? = nil,
-        healthPath: String = "/ping", apiKey: String? = nil, allowUnauthenticated: Bool = false
+        healthPath: String = "/ping", apiKey: String? = nil, allowUnauthenticated: Bool = false, limits: ServerLimits = ServerLimits(),
+        access: HostAccess = HostAccess(), rateLimits: RateLimits = RateLimits()
     ) {
+        self.limits = limits
+        self.access = access
+        self.rateLimits = rateLimits
         self.kind = kind
         self.host = host
         self.port = port

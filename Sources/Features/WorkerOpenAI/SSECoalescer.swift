@@ -1,4 +1,5 @@
 import WorkerJSON
+import WorkerRuntime
 
 import Synchronization
 
