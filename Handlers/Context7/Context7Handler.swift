@@ -24,6 +24,9 @@ struct Context7Handler: RawJobHandler {
         do {
             try await redis.ping()
         } catch {
+            // The cache and the rate limits skip Redis from the first job on, instead of each
+            // finding the outage again with a timeout of its own.
+            RedisAvailability.shared(for: redis).failed()
             logger.warning("Redis is not answering yet; jobs run uncached until it does: \(error)")
         }
     }

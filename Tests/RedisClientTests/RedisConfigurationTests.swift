@@ -57,5 +57,8 @@ struct RedisConfigurationTests {
         #expect(configuration.caFile == "/ca.pem")
         #expect(throws: RedisError.self) { try RedisConfiguration.fromEnvironment(["REDIS_URL": "redis://h", "REDIS_POOL_SIZE": "0"]) }
         #expect(throws: RedisError.self) { try RedisConfiguration.fromEnvironment(["REDIS_URL": "redis://h", "REDIS_TIMEOUT": "soon"]) }
+        // Checked without REDIS_URL too: found by the probe (they passed until the URL was added).
+        #expect(throws: RedisError.self) { try RedisConfiguration.fromEnvironment(["REDIS_TIMEOUT": "0"]) }
+        #expect(throws: RedisError.self) { try RedisConfiguration.fromEnvironment(["REDIS_POOL_SIZE": "0"]) }
     }
 }

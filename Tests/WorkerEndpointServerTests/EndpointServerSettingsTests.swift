@@ -158,4 +158,23 @@ struct EndpointServerSettingsTests {
             .settings(as: ServerConfiguration.self)).access
         #expect(access.allowedHosts == ["tools.example.com", "*.internal"])
     }
+
+    @Test("found by the probe: misspelt RATE_LIMIT_* names, PORT beside --local, a flag taken for a value; flag values exit 64")
+    func probeFindings() throws {
+        let misspelt = try #require(message(["--local"], ["RATE_LIMIT_RUN_SYNC": "5/1s"]))
+        #expect(misspelt.contains("RATE_LIMIT_RUN_SYNC") && misspelt.contains("RATE_LIMIT_RUNSYNC"))
+        #expect(try #require(message(["--local"], ["RATE_LIMIT_run": "5/1s"])).contains("RATE_LIMIT_run"))
+        #expect(try #require(message(["--local"], ["PORT": "abc"])).contains("PORT"))
+        #expect(try #require(message(["--port", "--local"])).contains("missing value for '--port'"))
+        for arguments in [["--local", "--port", "abc"], ["--local", "--port", "99999"], ["--port", "9000"], ["--host", "0.0.0.0"]] {
+            do {
+                _ = try resolve(arguments)
+                Issue.record("\(arguments) accepted")
+            } catch let error as WorkerRuntimeError {
+                #expect(error.exitCode == 64, "\(arguments): \(error)")
+            }
+        }
+        #expect(try #require(message(["--LOCAL"])).contains("did you mean --local?"))
+    }
 }
+

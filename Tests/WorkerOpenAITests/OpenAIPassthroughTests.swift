@@ -149,4 +149,25 @@ struct OpenAIPassthroughTests {
             }
         }
     }
+
+    @Test("every OPENAI_* value is checked at start-up, with or without OPENAI_BASE_URL; the key never in the message")
+    func settingsChecked() throws {
+        func refused(_ environment: [String: String]) -> String? {
+            do {
+                _ = try OpenAIConfiguration.read(EnvironmentReader(environment))
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        #expect(try #require(refused(["OPENAI_TIMEOUT": "x"])).contains("OPENAI_TIMEOUT"))
+        #expect(try #require(refused(["OPENAI_IDLE_TIMEOUT": "0"])).contains("OPENAI_IDLE_TIMEOUT"))
+        let key = try #require(refused(["OPENAI_API_KEY": "sk-secret\nX-Injected: 1"]))
+        #expect(key.contains("OPENAI_API_KEY") && !key.contains("sk-secret"))
+        #expect(try #require(refused(["OPENAI_BASE_URL": "http://a b"])).contains("OPENAI_BASE_URL"))
+        #expect(try #require(refused(["OPENAI_BASE_URL": "http://127.0.0.1:99999"])).contains("port"))
+        #expect(refused(["OPENAI_BASE_URL": "http://127.0.0.1:8000/v1", "OPENAI_API_KEY": "sk-1"]) == nil)
+        #expect(refused([:]) == nil)
+    }
 }
+

@@ -20,19 +20,20 @@ package final class RedisRateLimitStore: RateLimitStore {
     /// Made when a line is logged (rarely: at an outage's start and end), so that it has the log
     /// format the runtime set up after this store was made.
     private var logger: Logger { givenLogger ?? Logger(label: "rate-limits") }
-    private let state = Mutex(RedisOutage())
+    private let availability: RedisAvailability
 
     package init(redis: RedisClient, pause: Duration = .seconds(5), logger: Logger? = nil) {
         self.redis = redis
         self.pause = pause
         self.givenLogger = logger
         self.local = InProcessRateLimitStore()
+        self.availability = RedisAvailability.shared(for: redis)
     }
 
     package var name: String { "redis \(redis.configuration.server)" }
 
     /// Whether Redis is being skipped now (for tests and `/health`-style reporting).
-    package var isSkippingRedis: Bool { state.withLock { $0.skipUntil != nil } }
+    package var isSkippingRedis: Bool { availability.isSkipping }
 
     static let script = """
         local count = redis.call('INCR', KEYS[1])
@@ -43,7 +44,7 @@ package final class RedisRateLimitStore: RateLimitStore {
         """
 
     package func hit(_ key: String, window: Duration) async throws -> RateLimitCount {
-        switch state.withLock({ $0.route(now: .now) }) {
+        switch availability.route() {
         case .redis:
             break
         case .local:
@@ -54,7 +55,8 @@ package final class RedisRateLimitStore: RateLimitStore {
         }
         do {
             return try await count(key, window: window)
-        } catch let error as RedisError where error.isUnavailable {
+        } catch let error as RedisError {
+            // Any failure (see RedisCacheBackend.guarded): a wrong password fails every call alike.
             markDown(error)
             return try await local.hit(key, window: window)
         }
@@ -71,7 +73,7 @@ package final class RedisRateLimitStore: RateLimitStore {
     }
 
     private func markDown(_ error: RedisError) {
-        let first = state.withLock { $0.failed(until: .now + pause) }
+        let first = availability.failed(pause: pause)
         if first {
             logger.warning(
                 "Rate limits: \(name) failed (\(error)); counting in this process until it answers again (checked every \(pause))")
@@ -83,12 +85,12 @@ package final class RedisRateLimitStore: RateLimitStore {
     private func probe() async {
         do {
             _ = try await count("probe", window: .milliseconds(1))
-            state.withLock { $0.recovered() }
+            availability.recovered()
             logger.notice("Rate limits: \(name) answers again; counting there")
         } catch let error as RedisError {
             markDown(error)
         } catch {
-            state.withLock { $0.probeEnded(until: .now + pause) }
+            availability.probeEnded(pause: pause)
         }
     }
 }

@@ -16,16 +16,24 @@ extension WorkerFeature {
 }
 
 extension OpenAIConfiguration {
-    /// `OPENAI_BASE_URL` and its companions; nil when it is unset.
+    /// `OPENAI_BASE_URL` and its companions; nil when it is unset. The companions are checked
+    /// either way: set wrong beside a missing base URL, they would pass unnoticed until it is added.
     package static func read(_ env: EnvironmentReader) throws(ConfigurationError) -> OpenAIConfiguration? {
-        guard let base = env.string("OPENAI_BASE_URL") else { return nil }
-        try EnvironmentReader.checkHTTPURL(base, variable: "OPENAI_BASE_URL", original: base)
         func positiveSeconds(_ name: String) throws(ConfigurationError) -> Duration? {
             try env.seconds(name, in: 0.001...31_536_000, expected: "a positive number of seconds, at most 31536000 (a year)")
         }
-        var openAI = OpenAIConfiguration(baseURL: base, apiKey: env.string("OPENAI_API_KEY"))
-        if let seconds = try positiveSeconds("OPENAI_TIMEOUT") { openAI.timeout = seconds }
-        if let seconds = try positiveSeconds("OPENAI_IDLE_TIMEOUT") { openAI.idleTimeout = seconds }
+        let timeout = try positiveSeconds("OPENAI_TIMEOUT")
+        let idleTimeout = try positiveSeconds("OPENAI_IDLE_TIMEOUT")
+        let key = env.string("OPENAI_API_KEY")
+        if let key, key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            // It goes into a header: a line break would fail every request (never split it).
+            throw .invalidValue("OPENAI_API_KEY", "(hidden)", expected: "a key without line breaks or control characters")
+        }
+        guard let base = env.string("OPENAI_BASE_URL") else { return nil }
+        try EnvironmentReader.checkHTTPURL(base, variable: "OPENAI_BASE_URL", original: base)
+        var openAI = OpenAIConfiguration(baseURL: base, apiKey: key)
+        if let timeout { openAI.timeout = timeout }
+        if let idleTimeout { openAI.idleTimeout = idleTimeout }
         return openAI
     }
 }

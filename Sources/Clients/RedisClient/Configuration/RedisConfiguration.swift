@@ -117,10 +117,10 @@ public struct RedisConfiguration: Sendable, Equatable {
         if insecureTLS && !tls { throw .invalidURL(url, "insecure=true needs rediss://") }
     }
 
-    /// Reads `REDIS_URL` and the tuning variables; nil when `REDIS_URL` is unset or empty.
+    /// Reads `REDIS_URL` and the tuning variables; nil when `REDIS_URL` is unset or empty. The
+    /// tuning variables are checked either way: one set wrong beside a missing `REDIS_URL` would
+    /// otherwise pass unnoticed until the URL is added.
     public static func fromEnvironment(_ env: [String: String]) throws(RedisError) -> RedisConfiguration? {
-        guard let url = env["REDIS_URL"], !url.isEmpty else { return nil }
-        var configuration = try RedisConfiguration(url: url)
         func number(_ name: String, _ range: ClosedRange<Double>) throws(RedisError) -> Double? {
             guard let raw = env[name], !raw.isEmpty else { return nil }
             guard let value = Double(raw), range.contains(value) else {
@@ -128,11 +128,17 @@ public struct RedisConfiguration: Sendable, Equatable {
             }
             return value
         }
+        let size = try number("REDIS_POOL_SIZE", 1...1024)
+        let connect = try number("REDIS_CONNECT_TIMEOUT", 0.001...3600)
+        let command = try number("REDIS_TIMEOUT", 0.001...3600)
+        let reply = try number("REDIS_MAX_REPLY_BYTES", 1024...Double(1 << 40))
+        guard let url = env["REDIS_URL"], !url.isEmpty else { return nil }
+        var configuration = try RedisConfiguration(url: url)
         if let ca = env["REDIS_CA_FILE"], !ca.isEmpty { configuration.caFile = ca }
-        if let size = try number("REDIS_POOL_SIZE", 1...1024) { configuration.poolSize = Int(size) }
-        if let seconds = try number("REDIS_CONNECT_TIMEOUT", 0.001...3600) { configuration.connectTimeout = .milliseconds(Int(seconds * 1000)) }
-        if let seconds = try number("REDIS_TIMEOUT", 0.001...3600) { configuration.commandTimeout = .milliseconds(Int(seconds * 1000)) }
-        if let bytes = try number("REDIS_MAX_REPLY_BYTES", 1024...Double(1 << 40)) { configuration.maxReplyBytes = Int(bytes) }
+        if let size { configuration.poolSize = Int(size) }
+        if let connect { configuration.connectTimeout = .milliseconds(Int(connect * 1000)) }
+        if let command { configuration.commandTimeout = .milliseconds(Int(command * 1000)) }
+        if let reply { configuration.maxReplyBytes = Int(reply) }
         return configuration
     }
 

@@ -1,5 +1,4 @@
 import RedisClient
-import Synchronization
 
 /// Answers cached in Redis (`SET key value PX ttl`): shared by every worker on the server and
 /// kept across restarts. After a failure the cache is skipped for `pause`, then one probe (a
@@ -8,17 +7,18 @@ import Synchronization
 package final class RedisCacheBackend: ResponseCacheBackend {
     private let redis: RedisClient
     private let pause: Duration
-    private let state = Mutex(RedisOutage())
+    private let availability: RedisAvailability
 
     package init(redis: RedisClient, pause: Duration = .seconds(5)) {
         self.redis = redis
         self.pause = pause
+        self.availability = RedisAvailability.shared(for: redis)
     }
 
     package var name: String { "redis \(redis.configuration.server)" }
 
     /// Whether the cache skips Redis now (after a failure, until a probe finds it back).
-    package var isSkippingRedis: Bool { state.withLock { $0.skipUntil != nil } }
+    package var isSkippingRedis: Bool { availability.isSkipping }
 
     /// `GET` and `PTTL` in one round trip, so the near cache keeps the entry no longer than Redis.
     package func get(_ key: String) async throws -> (value: [UInt8], timeToLive: Duration?)? {
@@ -35,7 +35,7 @@ package final class RedisCacheBackend: ResponseCacheBackend {
     }
 
     private func checkAvailable() throws {
-        switch state.withLock({ $0.route(now: .now) }) {
+        switch availability.route() {
         case .redis: return
         case .local: break
         case .localAndProbe: Task { await probe() }
@@ -46,19 +46,20 @@ package final class RedisCacheBackend: ResponseCacheBackend {
     private func probe() async {
         do {
             _ = try await redis.get("worker-cache-probe")
-            state.withLock { $0.recovered() }
+            availability.recovered()
         } catch {
-            let until = ContinuousClock.now + pause
-            state.withLock { $0.probeEnded(until: until) }
+            availability.probeEnded(pause: pause)
         }
     }
 
     private func guarded<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as RedisError where error.isUnavailable {
-            let until = ContinuousClock.now + pause
-            _ = state.withLock { $0.failed(until: until) }
+        } catch let error as RedisError {
+            // Any failure, not only a lost connection: a wrong password or database, or a server
+            // that does not speak RESP, fails every call the same way, and retrying each one would
+            // open a connection and log a line per job.
+            availability.failed(pause: pause)
             throw error
         }
     }

@@ -46,10 +46,12 @@ package enum EndpointServerSettings {
                 expected: "a loopback address (127.0.0.1, ::1, localhost) unless RUNPOD_API_KEY is set or "
                     + "--allow-unauthenticated is passed: refusing to serve on a network without an API key")
         }
+        // Checked in every mode, as the other variables are: a bad PORT beside --local is still a mistake.
+        let envPort = try envPort(env, "PORT")
         var claim: ModeClaim?
         if local {
             claim = ModeClaim(FeatureMode(name: localMode, servesHTTP: true, settings: server), strength: .flag)
-        } else if let envPort = try envPort(env, "PORT") {
+        } else if let envPort {
             server.port = envPort
             claim = ModeClaim(FeatureMode(name: loadBalancingMode, servesHTTP: true, settings: server), strength: .environment)
         }
@@ -107,6 +109,12 @@ package enum EndpointServerSettings {
             if let rule = try rule(route.variable) { limits.routes[route] = rule }
         }
         limits.fallback = try rule("RATE_LIMIT_DEFAULT")
+        // A misspelt route (RATE_LIMIT_RUN_SYNC) would otherwise limit nothing, silently.
+        let known = Set(RateLimitedRoute.allCases.map(\.variable) + ["RATE_LIMIT_DEFAULT"])
+        if let unknown = env.environment.keys.filter({ $0.hasPrefix("RATE_LIMIT_") && !known.contains($0) }).sorted().first {
+            throw .invalidValue(
+                unknown, env.environment[unknown] ?? "", expected: "a route's budget: one of \(known.sorted().joined(separator: ", "))")
+        }
         return limits
     }
 }

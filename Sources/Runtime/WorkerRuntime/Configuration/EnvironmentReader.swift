@@ -69,5 +69,12 @@ package struct EnvironmentReader: Sendable {
         guard let host = parsed.host, !host.isEmpty else {
             throw .invalidURL(variable, original, expected: "the URL has no host")
         }
+        // Foundation's parser lets these through; curl then refuses every request made with them.
+        guard !url.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw .invalidURL(variable, original, expected: "a URL without spaces or control characters")
+        }
+        if let port = parsed.port, !(0...65535).contains(port) {
+            throw .invalidURL(variable, original, expected: "the port must be at most 65535")
+        }
     }
 }

@@ -23,14 +23,15 @@ enum UnknownArguments {
                 }
                 continue
             }
-            let name = String(word.prefix { $0 != "=" })
+            var name = String(word.prefix { $0 != "=" })
+            if name == "--" || name == "-" { name = word }
             let inline = word.firstIndex(of: "=").map { String(word[word.index(after: $0)...]) }
             afterHandlerFlag = false
             if let flag = featureFlags.first(where: { $0.names.contains(name) }) {
                 if flag.takesValue {
                     if let inline {
                         values.values[flag.name] = .some(inline)
-                    } else if index < unrecognized.endIndex {
+                    } else if index < unrecognized.endIndex, !isDeclared(unrecognized[index], featureFlags, handlerFlags) {
                         values.values[flag.name] = .some(unrecognized[index])
                         index += 1
                     } else {
@@ -49,6 +50,14 @@ enum UnknownArguments {
             }
         }
         return values
+    }
+
+    /// Whether `word` is a flag someone declared (then it is not the value of the flag before it).
+    private static func isDeclared(_ word: String, _ featureFlags: [FeatureFlag], _ handlerFlags: [String]) -> Bool {
+        guard word.hasPrefix("--") else { return false }
+        let name = String(word.prefix { $0 != "=" })
+        return featureFlags.contains { $0.names.contains(name) } || handlerFlags.contains(name)
+            || WorkerArguments.knownFlags.contains(name) || WorkerArguments.runpodFlags.contains(name)
     }
 
     /// The features' flags for `--help`, after the core's.
@@ -80,7 +89,7 @@ enum UnknownArguments {
             return .arguments("\(name) is a flag of a feature this worker was built without (\(hint))", exitCode: usageExit)
         }
         let candidates = WorkerArguments.knownFlags + WorkerArguments.runpodFlags + featureFlags.flatMap(\.names) + handlerFlags
-        let nearest = candidates.map { ($0, distance($0, name)) }.min { $0.1 < $1.1 }
+        let nearest = candidates.map { ($0, distance($0, name.lowercased())) }.min { $0.1 < $1.1 }
         let suggestion = nearest.flatMap { $0.1 <= 2 ? " (did you mean \($0.0)?)" : nil } ?? ""
         return .arguments("unknown flag \(name)\(suggestion)\(knownList(featureFlags, handlerFlags))", exitCode: usageExit)
     }

@@ -185,6 +185,8 @@ extension WorkerRuntime {
                 if let configure = feature.configure { configured.append(try configure(setup)) }
             }
         } catch let error as ConfigurationError {
+            // A flag's bad value is a usage error (64), as an unknown flag is; a variable's is not.
+            if error.variable.hasPrefix("-") { throw .arguments(error.description, exitCode: UnknownArguments.usageExit) }
             throw .configuration(error)
         } catch {
             throw .configuration(.invalidValue("the environment", "", expected: "\(error)"))
@@ -194,7 +196,7 @@ extension WorkerRuntime {
             do throws(ConfigurationError) {
                 try feature.check?(mode)
             } catch {
-                throw .configuration(error)
+                throw .arguments(error.description, exitCode: UnknownArguments.usageExit)
             }
         }
         let tools = try ToolCatalog(options: options, executable: executable)
