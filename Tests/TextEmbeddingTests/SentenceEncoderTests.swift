@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 import TestSupport
@@ -89,6 +92,9 @@ struct SentenceEncoderTests {
         // the accuracy one; mixing sequences would be far below either.
         // AMX is used wherever the CPU and the kernel allow it.
         #expect(encoder.encoder.usesBFloat16 == KernelLevel.withBestKernels { ek_amx_available() != 0 })
+        if let expected = encoder.encoder.usesBFloat16 ? "amx-bf16" : CPUKernels.path(level: 3) {
+            #expect(encoder.kernelPath == expected)
+        }
         let bound = encoder.encoder.usesBFloat16 ? 0.9999 : 0.999999
         for (index, text) in texts.enumerated().prefix(6) {
             let alone = encoder.embed([text], threads: 1)[0]
@@ -98,16 +104,24 @@ struct SentenceEncoderTests {
     }
 
     @Test(
-        "the other kernels give the same embeddings: AVX-512 in float32 (CPUs without AMX), AVX2 with FMA, portable C with OpenBLAS",
+        "the other kernels give the same embeddings, batched or alone, and say which they are: AVX-512 in float32 (CPUs without AMX), AVX2 with FMA, portable C with OpenBLAS",
         arguments: [(3, "AVX-512"), (2, "AVX2"), (1, "portable")])
     func otherKernels(level: Int32, name: String) throws {
         _ = try TestModel.load()
-        let encoder = try KernelLevel.withLevel(level) { () throws(EmbeddingModelError) in
+        let texts = TestModel.reference.map(\.text)
+        // Alone, the texts are 2 to 256 tokens: every count of rows left over after the kernels'
+        // full tiles (of 6 rows for AVX2, 12 for AVX-512), and rows past a block.
+        let (encoder, batched, alone) = try KernelLevel.withLevel(level) { () throws(EmbeddingModelError) in
             let encoder = try SentenceEncoder(directory: TestModel.directory)
-            return (encoder, encoder.embed(TestModel.reference.map(\.text)))
+            return (encoder, encoder.embed(texts), texts.map { encoder.embed([$0], threads: 1)[0] })
+        }
+        if let expected = CPUKernels.path(level: level) {
+            #expect(encoder.kernelPath == expected, "\(name)")
         }
         for (index, reference) in TestModel.reference.enumerated() {
-            #expect(cosine(encoder.1[index], reference.embedding) >= 0.9999, "\(name): \(reference.text.prefix(60))")
+            #expect(cosine(batched[index], reference.embedding) >= 0.9999, "\(name): \(reference.text.prefix(60))")
+            #expect(cosine(alone[index], reference.embedding) >= 0.9999, "\(name) alone: \(reference.text.prefix(60))")
+            #expect(cosine(alone[index], batched[index]) >= 0.999999, "\(name) alone and batched: \(reference.text.prefix(60))")
         }
     }
 
@@ -118,6 +132,33 @@ struct SentenceEncoderTests {
                                      "the quarterly sales numbers are due Friday", "my cat sleeps all day"])
         #expect(cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2)
         #expect(cosine(vectors[3], vectors[4]) > cosine(vectors[3], vectors[5]) + 0.2)
+    }
+}
+
+/// The linear layers' kernels each level should load a model onto, from the CPU's flags as Linux
+/// lists them (not the kernels' own CPUID checks); nil where there is no /proc/cpuinfo.
+enum CPUKernels {
+    static let flags: Set<String>? = {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return nil }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0, let text = line.map({ String(cString: $0) }) {
+            guard text.hasPrefix("flags") else { continue }
+            return Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map { String($0) })
+        }
+        return nil
+    }()
+
+    /// Level 3: AVX-512 without AMX; 2: at most AVX2; 1: portable (OpenBLAS for the linear layers).
+    static func path(level: Int32) -> String? {
+        guard let flags else { return nil }
+        let avx512 = ["avx512f", "avx512dq", "avx512bw", "avx512vl"].allSatisfy { flags.contains($0) }
+        let avx2 = flags.contains("avx2") && flags.contains("fma")
+        if level == 3, avx512 { return "avx512-panels" }
+        if level >= 2, avx2 { return "avx2-panels" }
+        return "openblas-sgemm"
     }
 }
 

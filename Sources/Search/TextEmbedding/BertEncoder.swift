@@ -30,7 +30,7 @@ struct BertEncoder: Sendable {
         let bias: FloatTensor
         let inputs: Int
         let outputs: Int
-        /// The weight packed for `ek_linear_panels` (AVX-512 machines without AMX).
+        /// The weight packed for `ek_linear_panels_on` (AVX-512 or AVX2 machines without AMX).
         let panels: OwnedFloats?
         /// The weight in bfloat16 blocks for `ek_linear_bf16` (AMX machines).
         let tiles: OwnedBuffer<UInt16>?
@@ -49,6 +49,22 @@ struct BertEncoder: Sendable {
     let configuration: BertConfiguration
     /// Whether the linear layers run on AMX in bfloat16 (decided when the weights are packed).
     var usesBFloat16: Bool { layers.first?.query.tiles != nil }
+    /// The kernels the packed panels run on (`EK_KERNELS_AVX512` or `EK_KERNELS_AVX2`), chosen at
+    /// load with the packing: a level a test forces later does not move a model loaded before.
+    let panelKernels: Int32
+    /// The linear layers' kernels, as logs and stats name them: "amx-bf16", "avx512-panels",
+    /// "avx2-panels" or "openblas-sgemm" (GELU, softmax and LayerNorm then portable C).
+    var kernelPath: String {
+        let kernels: Int32
+        if usesBFloat16 {
+            kernels = EK_KERNELS_AMX
+        } else if layers.first?.query.panels != nil {
+            kernels = panelKernels
+        } else {
+            kernels = EK_KERNELS_OPENBLAS
+        }
+        return String(cString: ek_kernels_name(kernels))
+    }
     let wordEmbeddings, positionEmbeddings, typeEmbeddings: FloatTensor
     let embeddingNorm: Norm
     let layers: [Layer]
@@ -60,8 +76,12 @@ struct BertEncoder: Sendable {
         func tensor(_ name: String, _ shape: [Int]) throws(EmbeddingModelError) -> FloatTensor {
             try weights.floats(prefix + name, shape: shape)
         }
-        let amx = ek_amx_available() != 0
-        let packs = ek_panels_available() != 0
+        let chosen = ek_model_kernels()
+        let amx = chosen == EK_KERNELS_AMX
+        // A shape AMX cannot take runs on the AVX-512 panels (every AMX CPU has AVX-512).
+        let panelKernels = amx ? EK_KERNELS_AVX512 : chosen
+        self.panelKernels = panelKernels
+        let packs = panelKernels == EK_KERNELS_AVX512 || panelKernels == EK_KERNELS_AVX2
         func linear(_ name: String, inputs: Int, outputs: Int) throws(EmbeddingModelError) -> Linear {
             let weight = try tensor("\(name).weight", [outputs, inputs])
             var panels: OwnedFloats?
@@ -203,9 +223,9 @@ struct BertEncoder: Sendable {
             return
         }
         if let panels = linear.panels {
-            ek_linear_panels(
-                input, Int32(rows), Int32(linear.inputs), panels.pointer, linear.bias.pointer, Int32(linear.outputs), output,
-                Int32(stride))
+            ek_linear_panels_on(
+                panelKernels, input, Int32(rows), Int32(linear.inputs), panels.pointer, linear.bias.pointer, Int32(linear.outputs),
+                output, Int32(stride))
             return
         }
         for row in 0..<rows {

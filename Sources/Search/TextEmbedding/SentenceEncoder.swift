@@ -26,6 +26,10 @@ public struct SentenceEncoder: Sendable {
     public let normalizes: Bool
     /// The weights' size in bytes.
     public let weightBytes: Int
+    /// The kernels the linear layers run on, chosen from the CPU at load: "amx-bf16",
+    /// "avx512-panels", "avx2-panels" or "openblas-sgemm" (`BLASKernels.current` names OpenBLAS's
+    /// own, which attention uses).
+    public var kernelPath: String { encoder.kernelPath }
     let tokenizer: WordPieceTokenizer
     let encoder: BertEncoder
     let lowercaseInput: Bool
