@@ -160,7 +160,7 @@ let package = Package(
         // MARK: Handlers: one executable each; release link flags are scripts/build-release.sh's.
         .executableTarget(name: "Echo", dependencies: handlerBase, path: "Handlers/Echo", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "Memory", dependencies: handlerBase + ["CurlHTTP", "MemoryStore", "TextEmbedding"], path: "Handlers/Memory",
+            name: "Memory", dependencies: handlerBase + ["CurlHTTP", "MemoryStore", "VectorIndex", "TextEmbedding"], path: "Handlers/Memory",
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "Context7", dependencies: handlerBase + ["CurlHTTP", "WorkerCache", "RedisClient"], path: "Handlers/Context7",

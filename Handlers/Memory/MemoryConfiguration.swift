@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import VectorIndex
 import WorkerJSON
 import WorkerRuntime
 import WorkerOpenAI
@@ -47,6 +48,11 @@ struct MemoryConfiguration: Sendable {
             configuration.modelDirectory = defaultModelDirectory
         }
         if let limit = try env.whole("MEMORY_MAX_OPEN_NAMESPACES", in: 1...100_000) { configuration.maxOpenNamespaces = limit }
+        // Read by the C kernels, which would take an unknown value as no cap at all.
+        if let kernels = env.environment["VECTOR_KERNELS"], !VectorIndex.kernelNames.contains(kernels) {
+            throw ConfigurationError.invalidValue(
+                "VECTOR_KERNELS", kernels, expected: "one of \(VectorIndex.kernelNames.joined(separator: ", ")), or unset for the best the CPU runs")
+        }
         return configuration
     }
 }

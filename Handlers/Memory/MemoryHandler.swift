@@ -1,4 +1,5 @@
 import MemoryStore
+import VectorIndex
 import Synchronization
 import CurlHTTP
 import WorkerJSON
@@ -113,8 +114,14 @@ struct MemoryHandler: RawJobHandler {
             let stats = try await namespaces.withNamespace(
                 directory: directory(namespace), dimension: nil, embedder: embedder.name, create: false
             ) { store in store.stats() }
+            // Which kernels run here (they differ by CPU family: docs/architecture.md).
+            var kernels = embedder.kernels.mapValues(JSONValue.string)
+            kernels["vector_kernels"] = .string(VectorIndex.defaultKernelPath)
             guard let stats else {
-                return ["namespace": .string(namespace), "count": 0, "dimension": nil, "bytes": 0, "last_compaction": nil]
+                return [
+                    "namespace": .string(namespace), "count": 0, "dimension": nil, "bytes": 0, "last_compaction": nil,
+                    "kernels": .object(kernels),
+                ]
             }
             return [
                 "namespace": .string(namespace), "count": .integer(Int64(stats.count)), "dimension": .integer(Int64(stats.dimension)),
@@ -122,6 +129,7 @@ struct MemoryHandler: RawJobHandler {
                 "last_compaction": stats.lastCompaction.map { .number($0) } ?? .null,
                 "compaction_error": stats.compactionFailure.map { .string($0) } ?? .null,
                 "write_error": stats.writeFailure.map { .string($0) } ?? .null,
+                "kernels": .object(kernels),
             ]
         }
     }

@@ -11,6 +11,8 @@ import Synchronization
 protocol TextEmbedder: Sendable {
     var name: String { get }
     func embed(_ texts: [String]) async throws -> [[Float]]
+    /// The kernels the embedder runs on, for `stats` (empty for a remote one).
+    var kernels: [String: String] { get }
     /// Loads what the embedder needs (a model) before the worker takes jobs.
     func start() async throws
     /// Releases what the embedder holds (connections, threads) once the worker stops.
@@ -18,6 +20,7 @@ protocol TextEmbedder: Sendable {
 }
 
 extension TextEmbedder {
+    var kernels: [String: String] { [:] }
     func start() async throws {}
     func shutdown() async {}
 }
@@ -36,6 +39,12 @@ final class LocalModelEmbedder: TextEmbedder {
     var name: String { "local:" + (directory.split(separator: "/").last.map(String.init) ?? directory) }
 
     var batcher: EmbeddingBatcher? { loaded.withLock { $0 } }
+
+    var kernels: [String: String] {
+        var kernels = ["blas_kernels": BLASKernels.current]
+        if let encoder = batcher?.encoder { kernels["encoder_kernels"] = encoder.kernelPath }
+        return kernels
+    }
 
     func start() async throws {
         let encoder: SentenceEncoder

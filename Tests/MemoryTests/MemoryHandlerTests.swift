@@ -62,6 +62,8 @@ final class MemoryHandlerTests: Sendable {
         #expect(stats["count"] == 2)
         #expect(stats["dimension"] == 384)
         #expect(stats["embedder"] == "hashed-ngrams-v1")
+        // The vector path this CPU runs, named (it differs between CPU families).
+        #expect(["avx512-vnni", "avx2", "float32"].contains(stats["kernels"]?["vector_kernels"]?.stringValue ?? ""))
     }
 
     @Test("a store may carry its own vector; namespaces are separate; an empty namespace has nothing")
@@ -159,6 +161,9 @@ final class MemoryHandlerTests: Sendable {
     @Test("MEMORY_DIR defaults to the volume when it exists")
     func configuration() throws {
         #expect(try MemoryConfiguration.fromEnvironment([:], volumeExists: true).directory == "/runpod-volume/memory")
+        // VECTOR_KERNELS is read by the C kernels, which ignore what they do not know: checked here.
+        #expect(throws: ConfigurationError.self) { try MemoryConfiguration.fromEnvironment(["VECTOR_KERNELS": "avx512"]) }
+        #expect(try MemoryConfiguration.fromEnvironment(["VECTOR_KERNELS": "avx2"], volumeExists: false).directory == "./.volume/memory")
         #expect(try MemoryConfiguration.fromEnvironment([:], volumeExists: false).directory == "./.volume/memory")
         #expect(try MemoryConfiguration.fromEnvironment(["MEMORY_DIR": "/data/m"], volumeExists: true).directory == "/data/m")
         #expect(throws: ConfigurationError.self) { try MemoryConfiguration.fromEnvironment(["EMBEDDINGS_BASE_URL": "nope"]) }

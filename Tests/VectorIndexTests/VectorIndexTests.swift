@@ -64,7 +64,8 @@ func expectMatchesReference(
     }
 }
 
-/// Both scoring kernels; `.int8Prefilter` falls back to float32 on CPUs without AVX512-VNNI.
+/// Both scoring kernels; `.int8Prefilter` falls back to float32 on CPUs without AVX2 or AVX512-VNNI
+/// (`KernelLevelTests` runs each int8 level the CPU has).
 let kernels: [VectorIndex.Kernel] = [.float32, .int8Prefilter]
 
 @Suite("VectorIndex exactness", .tags(.heavy), .pass(.heavy))

@@ -76,7 +76,7 @@ struct EmbeddingBench {
             "texts_per_second": .number(Double(texts.count) / best), "single_p50_ms": .number(single[single.count / 2] * 1000),
             "load_to_first_ms": .number(seconds(loadToFirst) * 1000), "rss_added_mb": .number(Double(after - before) / 1024),
             "weights_mb": .number(Double(encoder.weightBytes) / 1_048_576), "threads": .integer(Int64(SentenceEncoder.cores)),
-            "blas_kernels": .string(BLASKernels.current),
+            "blas_kernels": .string(BLASKernels.current), "encoder_kernels": .string(encoder.kernelPath),
         ]
         print(try result.jsonString())
     }

@@ -56,6 +56,7 @@ struct VectorBench {
             "{\"add_s\": \(addSeconds), \"single_p50_ms\": \(singleTimes[singleTimes.count / 2] * 1000), "
                 + "\"single_mean_ms\": \(singleTimes.reduce(0, +) / Double(singleTimes.count) * 1000), "
                 + "\"batch_qps\": \(Double(queryCount) / batchSeconds), \"batch_single_agreement\": \(agreement), "
+                + "\"vector_kernels\": \"\(index.kernelPath)\", "
                 + "\"ids\": \(singleIDs)}")
     }
 

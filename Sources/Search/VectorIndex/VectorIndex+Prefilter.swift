@@ -47,9 +47,9 @@ extension VectorIndex {
                     // A short first block: until k rows are seen every row is reported.
                     let blockRows = start == range.lowerBound ? min(max(k, 64), Self.prefilterSingleBlock) : Self.prefilterSingleBlock
                     let end = min(start + blockRows, range.upperBound)
-                    let reported = vk_scan_one(
-                        codedRows.value.advanced(by: start, padded: padded), end - start, Int32(padded), coded.pointer, bounds,
-                        state.bounds.threshold, found.pointer)
+                    let reported = vk_scan_one_at(
+                        level, codedRows.value.advanced(by: start, padded: padded), end - start, Int32(padded), coded.pointer,
+                        bounds, state.bounds.threshold, found.pointer)
                     for index in 0..<reported {
                         let entry = found.pointer[index]
                         let slot = start + Int(entry.row)
@@ -108,8 +108,8 @@ extension VectorIndex {
                                 thresholds[lane] = first + lane < m ? shardStates[first + lane].bounds.threshold : -.infinity
                             }
                             let reported = thresholds.withUnsafeBufferPointer { thresholds in
-                                vk_scan_group(
-                                    codedRows.value.advanced(by: blockStart, padded: padded), blockEnd - blockStart,
+                                vk_scan_group_at(
+                                    level, codedRows.value.advanced(by: blockStart, padded: padded), blockEnd - blockStart,
                                     Int32(padded), packed.pointer + group * steps * 32, groupBounds.value.baseAddress! + first,
                                     thresholds.baseAddress, found.pointer)
                             }

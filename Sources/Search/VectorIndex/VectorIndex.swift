@@ -14,10 +14,11 @@ import Darwin
 /// write time; deletes swap the last row into the hole (O(1)). Searches shard the rows across the
 /// cores, each shard with its own heap. Two scoring kernels, same results:
 /// - `float32`: single-threaded BLAS per shard (`sgemv` for one query, `sgemm` for batches);
-/// - `int8Prefilter` (CPUs with AVX512-VNNI): an 8-bit coded copy of the rows, a quarter of the
-///   bytes to stream, yields rigorous lower and upper distance bounds per row; only rows whose
-///   lower bound can beat the k-th best upper bound are re-ranked, exactly, in float64. Every row
-///   is still scanned; the copy costs a quarter of the float32 rows' memory.
+/// - `int8Prefilter` (CPUs with AVX512-VNNI or AVX2, the kernels chosen at run time): an 8-bit
+///   coded copy of the rows, a quarter of the bytes to stream, yields rigorous lower and upper
+///   distance bounds per row; only rows whose lower bound can beat the k-th best upper bound are
+///   re-ranked, exactly, in float64. Every row is still scanned; the copy costs a quarter of the
+///   float32 rows' memory.
 /// Many concurrent readers, one writer.
 public final class VectorIndex: @unchecked Sendable {
     public struct Item: Sendable {
@@ -41,7 +42,7 @@ public final class VectorIndex: @unchecked Sendable {
 
     /// How searches score rows; both give the same results.
     public enum Kernel: Sendable, Equatable {
-        /// `int8Prefilter` where the CPU supports it, else `float32`.
+        /// `int8Prefilter` where the CPU supports it (AVX512-VNNI or AVX2), else `float32`.
         case automatic
         case float32
         case int8Prefilter
@@ -50,6 +51,9 @@ public final class VectorIndex: @unchecked Sendable {
     public let dimension: Int
     /// The kernel in use (`automatic` resolved).
     public let kernel: Kernel
+    /// The int8 kernels' level (`VK_LEVEL_AVX2`, `VK_LEVEL_AVX512_VNNI`); `VK_LEVEL_PORTABLE`
+    /// with the float32 kernel.
+    let level: Int32
     /// Codes per coded row: the dimension rounded up to 64 (one 64-byte vector).
     let padded: Int
     let lock = ReadWriteLock()
@@ -76,12 +80,17 @@ public final class VectorIndex: @unchecked Sendable {
     }
 
     /// `reservation`: bytes of address space for the rows (and for the codes) before they move.
-    init(dimension: Int, shards: Int?, kernel: Kernel, reservation: Int) throws(VectorIndexError) {
+    /// `level`: the int8 kernels' level (tests run each one the CPU has); the default is
+    /// `vk_int8_level()`, and a level the CPU cannot run is lowered to one it can.
+    init(dimension: Int, shards: Int?, kernel: Kernel, reservation: Int, level: Int32? = nil) throws(VectorIndexError) {
+        // The AVX2 kernels' 32-bit sums are exact up to this dimension (CVectorKernels/AVX2.c).
         guard (1...65536).contains(dimension) else { throw .badDimension(dimension) }
         self.dimension = dimension
         self.shards = max(1, shards ?? ProcessInfoCores.count)
-        let prefilter = kernel != .float32 && vk_int8_available()
+        let runnable = min(level ?? vk_int8_level(), vk_cpu_level())
+        let prefilter = kernel != .float32 && runnable > VK_LEVEL_PORTABLE
         self.kernel = prefilter ? .int8Prefilter : .float32
+        self.level = prefilter ? runnable : VK_LEVEL_PORTABLE
         padded = (dimension + 63) / 64 * 64
         let rowRegion = try RowRegion(reservation: reservation)
         self.rowRegion = rowRegion
@@ -106,6 +115,18 @@ public final class VectorIndex: @unchecked Sendable {
     }
 
     public var count: Int { lock.withReadLock { keys.count } }
+
+    /// The code path searches run, for logs and stats: "avx512-vnni" or "avx2" (the int8
+    /// pre-filter's kernels), or "float32".
+    public var kernelPath: String { kernel == .float32 ? "float32" : String(cString: vk_level_name(level)) }
+
+    /// The path a new index takes on this CPU (`VECTOR_KERNELS` may lower it): `avx512-vnni`,
+    /// `avx2` or `float32`.
+    public static var defaultKernelPath: String { String(cString: vk_kernel_path()) }
+
+    /// `VECTOR_KERNELS`' values: it caps the int8 pre-filter's path (for comparing paths on one
+    /// machine); the kernels read it once, so a process checks it at start-up.
+    public static let kernelNames = ["float32", "avx2", "avx512-vnni"]
 
     /// Bytes of vector storage in use: rows, per-row bounds, and the coded copy when there is one.
     public var vectorBytes: Int {
@@ -227,9 +248,9 @@ public final class VectorIndex: @unchecked Sendable {
     /// The same into caller-held buffers, so disjoint ranges can be prepared in parallel.
     private func prepareRows(_ range: Range<Int>, side: RowColumns.Pointers) {
         let start = range.lowerBound
-        vk_prepare_rows(
-            rows + start * dimension, range.count, Int32(dimension), codes.map { $0 + start * padded }, Int32(padded),
-            side.norms + start, side.lengths + start, side.scales + start, side.errors + start)
+        vk_prepare_rows_at(
+            level, rows + start * dimension, range.count, Int32(dimension), codes.map { $0 + start * padded },
+            Int32(padded), side.norms + start, side.lengths + start, side.scales + start, side.errors + start)
     }
 
     /// Room for `count` rows (and their codes); the storage moves only past its reservation.
