@@ -3,8 +3,10 @@ import Synchronization
 import TextEmbedding
 
 /// Gathers the texts of concurrent jobs into shared forward passes, as embedding servers do:
-/// 16 concurrent `retrieve` calls become one pass, not 16. A request waits at most `window` for
-/// company when the model is idle; while a pass runs, new requests queue for the next one. A
+/// 16 concurrent `retrieve` calls become a few passes, not 16. A request finding the model idle
+/// starts a pass at once (unless a `window` is given: a 2 ms wait for company was most of what one
+/// embed through `/runsync` cost over the model itself); while a pass runs, new requests queue for
+/// the next one, which is where batching comes from under load. A
 /// pass takes at most `maxTokens` tokens (one request always fits, however large). Passes run on
 /// a queue of their own, never on Swift's cooperative pool, and use every core.
 final class EmbeddingBatcher: Sendable {
@@ -20,13 +22,13 @@ final class EmbeddingBatcher: Sendable {
     }
 
     let encoder: SentenceEncoder
-    private let window: DispatchTimeInterval
+    private let window: DispatchTimeInterval?
     private let maxTokens: Int
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "embeddings")
     private let passes = Atomic<Int>(0)
 
-    init(encoder: SentenceEncoder, window: DispatchTimeInterval = .milliseconds(2), maxTokens: Int = 16_384) {
+    init(encoder: SentenceEncoder, window: DispatchTimeInterval? = nil, maxTokens: Int = 16_384) {
         self.encoder = encoder
         self.window = window
         self.maxTokens = maxTokens
@@ -46,7 +48,12 @@ final class EmbeddingBatcher: Sendable {
                 state.running = true
                 return true
             }
-            if start { queue.asyncAfter(deadline: .now() + window) { self.drain() } }
+            guard start else { return }
+            if let window {
+                queue.asyncAfter(deadline: .now() + window) { self.drain() }
+            } else {
+                queue.async { self.drain() }
+            }
         }
     }
 

@@ -95,6 +95,13 @@ final class SemanticMemoryTests: Sendable {
         }
         #expect(results.count == 16)
         #expect(batcher.passCount <= 4, "\(batcher.passCount) passes")
+        // Without a window (the default) an idle model starts at once; requests arriving during a
+        // pass still share the next one.
+        let eager = EmbeddingBatcher(encoder: encoder)
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<16 { group.addTask { _ = await eager.embed(["question number \(index)"]) } }
+        }
+        #expect(eager.passCount < 16 && eager.passCount >= 1, "\(eager.passCount) passes")
         // Sharing a pass never mixes answers up.
         let alone = encoder.embed(["question number 7"], threads: 1)[0]
         #expect(zip(alone, results[7]![0]).allSatisfy { abs($0 - $1) < 1e-5 })
