@@ -12,8 +12,8 @@ import Darwin
 /// blocks while a call waits. Commands and pipelines; a connection that broke is closed and a
 /// new one opened on the next call (a call on a pooled connection that the server had dropped,
 /// as after a restart, is tried once more on a fresh one). Make one per process and call
-/// `shutdown()` when done.
-public final class RedisClient: Sendable {
+/// `shutdown()` when done. The typed commands (`get`, `set`, `eval`, ...) are `RedisCommands`'.
+public final class RedisClient: RedisCommands, Sendable {
     public let configuration: RedisConfiguration
     private let tls: RedisTLSContext?
     private let pool: ConnectionPool<RedisConnection>
@@ -23,6 +23,9 @@ public final class RedisClient: Sendable {
     /// thread: then each connection waits on its own queue). Ends at `shutdown()` or with the
     /// client.
     private let reactor: ReadinessReactor?
+    /// Whether the reactor ends with this client: a cluster's node clients share the cluster
+    /// client's, which ends it.
+    private let ownsReactor: Bool
 
     /// Throws when the TLS settings cannot be used (an unreadable `REDIS_CA_FILE`); connections
     /// are opened on first use.
@@ -32,13 +35,25 @@ public final class RedisClient: Sendable {
         self.pool = ConnectionPool(capacity: configuration.poolSize)
         // Last, after everything that may throw: its thread holds it until `shutdown`.
         self.reactor = try? ReadinessReactor(sweepInterval: Self.sweepInterval(for: configuration.commandTimeout))
+        self.ownsReactor = true
         // A write to a connection the server closed must fail with EPIPE, not kill the process
         // (OpenSSL writes with write(2), which cannot be told MSG_NOSIGNAL).
         signal(SIGPIPE, SIG_IGN)
     }
 
+    /// A client for one node of a cluster, sharing the cluster client's TLS context and reactor
+    /// (one thread for every node's connections), which stays the cluster client's to end.
+    package init(configuration: RedisConfiguration, tls: RedisTLSContext?, reactor: ReadinessReactor?) {
+        self.configuration = configuration
+        self.tls = tls
+        self.pool = ConnectionPool(capacity: configuration.poolSize)
+        self.reactor = reactor
+        self.ownsReactor = false
+        signal(SIGPIPE, SIG_IGN)
+    }
+
     deinit {
-        reactor?.shutdown()
+        if ownsReactor { reactor?.shutdown() }
     }
 
     /// How often the reactor ends waits whose deadline passed, which is how late past its
@@ -62,12 +77,22 @@ public final class RedisClient: Sendable {
         return try await run(commands)
     }
 
+    /// `send(_:)`: one server holds every key.
+    public func send(_ command: RedisCommand, keys: [RedisArgument]) async throws -> RedisValue {
+        try await send(command)
+    }
+
+    /// `pipeline(_:)`: one server holds every key.
+    public func pipeline(_ commands: [RedisCommand], keys: [RedisArgument]) async throws -> [RedisValue] {
+        try await pipeline(commands)
+    }
+
     /// Closes idle connections and fails callers waiting for one; connections in use close when
     /// their call ends. Later calls fail.
     public func shutdown() async {
         for connection in pool.shutdown() { connection.close() }
         // Calls still waiting on it go on waiting on their connection's queue.
-        reactor?.shutdown()
+        if ownsReactor { reactor?.shutdown() }
     }
 
     /// Connections open now (idle, lent out or being opened).

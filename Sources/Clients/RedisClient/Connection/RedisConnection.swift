@@ -28,6 +28,9 @@ package final class RedisConnection: @unchecked Sendable {
     package private(set) var isBroken = false
     /// The round trip of the last exchange that completed (zero before the first).
     package private(set) var lastRoundTrip: Duration = .zero
+    /// The socket's descriptor (-1 once closed), for a holder that duplicates it right after
+    /// `open` so that another task can shut the socket down (`RedisDedicatedConnection`).
+    package var descriptor: Int32 { socket.descriptor }
 
     private struct Exchange {
         let expected: Int
@@ -176,6 +179,75 @@ package final class RedisConnection: @unchecked Sendable {
                     throw failure(error, commands)
                 }
             }
+        }
+    }
+
+    /// For a connection that listens once set up (a subscriber): sends `commands`, if any, and
+    /// returns the next reply to arrive, whatever it answers (one of these commands, an earlier
+    /// one, or a message the server sent unasked), waiting on the reactor. Nil when none came by
+    /// `deadline`, or the reactor shut down: unlike an exchange's timeout that leaves the
+    /// connection as it was, since a quiet channel is no failure (the caller decides when silence
+    /// means a dead server: an unanswered PING). Not to be mixed with exchanges.
+    package func receive(
+        sending commands: [RedisCommand] = [], until deadline: ContinuousClock.Instant, as name: String
+    ) async throws(RedisError) -> RedisValue? {
+        // Errors name what the caller is doing (`SUBSCRIBE`), not what it happened to send last.
+        let named: [RedisCommand] = [[RedisArgument(name)]]
+        guard !isBroken else { throw brokenEarlier(named) }
+        if written == outgoing.count {
+            outgoing.removeAll(keepingCapacity: true)
+            written = 0
+        }
+        for command in commands { format.append(command, to: &outgoing) }
+        var taken = 0
+        do {
+            while true {
+                if let reply = try reader.next() { return reply }
+                let need: RedisSocket.Need
+                if let blocked = try flush() {
+                    need = blocked
+                } else {
+                    switch socket.read(into: buffer) {
+                    case .moved(let count):
+                        try take(count, named)
+                        taken += count
+                        // A large message is read in slices: other tasks run between them.
+                        if taken >= Self.readSlice {
+                            taken = 0
+                            await Task.yield()
+                        }
+                        continue
+                    case .blocked(let blocked): need = blocked
+                    case .closed: throw RedisSocket.Failure.closed
+                    case .failed(let reason): throw RedisSocket.Failure.failed(reason)
+                    }
+                }
+                guard let (reactor, watched) = watch else {
+                    // No reactor: the wait blocks a thread of the connection's queue, not the caller's.
+                    do {
+                        try await queue.perform { [self] in try socket.wait(for: need, deadline: deadline) }
+                    } catch RedisSocket.Failure.timedOut {
+                        return nil
+                    }
+                    continue
+                }
+                // As in `finish`: a read wait follows only a read that found nothing.
+                let wake: ReadinessReactor.Wake
+                if need == .readable {
+                    wake = await reactor.readable(watched, until: deadline, recheck: written < outgoing.count)
+                } else {
+                    wake = await reactor.writable(watched, until: deadline)
+                }
+                switch wake {
+                case .readable: continue
+                case .timedOut: return nil
+                case .closed:
+                    watch = nil
+                    return nil
+                }
+            }
+        } catch {
+            throw failure(error, named)
         }
     }
 

@@ -14,6 +14,12 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         case poolExhausted
         case shutDown
         case unexpectedReply
+        case crossSlot
+        case tooManyRedirects
+        case notACluster
+        case clusterUnreachable
+        case nodeUnreachable
+        case slotUncovered
     }
 
     private let code: Code
@@ -70,6 +76,36 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         Self(.unexpectedReply, server: server, command: command, reason: "unexpected reply \(reply)")
     }
 
+    /// A cluster call whose keys hash to different slots (`keys`: one key of each slot seen, with
+    /// the slot), refused before anything was sent.
+    package static func crossSlot(_ server: String, _ command: String, keys: [(key: String, slot: Int)]) -> Self {
+        let named = keys.map { "\($0.key) (slot \($0.slot))" }.joined(separator: ", ")
+        return Self(
+            .crossSlot, server: server, command: command,
+            reason: "its keys hash to different cluster slots: \(named); a command, script or pipeline runs on one node, "
+                + "so every key it touches must share a slot")
+    }
+    package static func tooManyRedirects(_ server: String, _ command: String, limit: Int, last: String) -> Self {
+        Self(.tooManyRedirects, server: server, command: command, reason: "still redirected after \(limit) redirections (last: \(last))")
+    }
+    package static func notACluster(_ server: String, _ message: String) -> Self {
+        Self(.notACluster, server: server, command: "CLUSTER SLOTS", reason: message)
+    }
+    package static func clusterUnreachable(_ server: String, _ failures: [String]) -> Self {
+        Self(
+            .clusterUnreachable, server: server, command: "CLUSTER SLOTS",
+            reason: "no cluster node answered with its slot map: " + failures.joined(separator: "; "))
+    }
+    package static func nodeUnreachable(_ server: String, _ command: String, slot: Int?, _ reason: String) -> Self {
+        let serving = slot.map { "the cluster node serving slot \($0)" } ?? "the cluster node"
+        return Self(
+            .nodeUnreachable, server: server, command: command,
+            reason: "\(serving) cannot be reached (\(reason)), and the cluster still names it after the slot map was read again")
+    }
+    package static func slotUncovered(_ server: String, _ command: String, slot: Int) -> Self {
+        Self(.slotUncovered, server: server, command: command, reason: "no cluster node serves slot \(slot)")
+    }
+
     /// The same failure, naming the command that needed the connection (`GET (connect)`).
     package func forCommand(_ name: String) -> Self {
         Self(code, server: server, command: "\(name) (\(command))", reason: reason)
@@ -80,8 +116,11 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     public var isTimeout: Bool { code == .timeout }
     /// The server could not be reached or the connection broke: worth trying again later.
     public var isUnavailable: Bool {
-        [.connect, .tls, .timeout, .connectionLost, .poolExhausted].contains(code)
+        [.connect, .tls, .timeout, .connectionLost, .poolExhausted, .clusterUnreachable, .nodeUnreachable, .slotUncovered]
+            .contains(code)
     }
+    /// No connection could be made: nothing was sent, so the call may go to another node.
+    package var isConnectFailure: Bool { code == .connect }
 
     public var description: String {
         if code == .invalidSetting { return "\(command) is not valid: expected \(reason)" }
@@ -94,6 +133,12 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         case .timeout: hint = " (the server is slow or unreachable; REDIS_TIMEOUT sets the limit)"
         case .poolExhausted: hint = " (raise REDIS_POOL_SIZE, or look for slow commands)"
         case .replyTooLarge: hint = " (REDIS_MAX_REPLY_BYTES sets the limit)"
+        case .crossSlot: hint = " (give the keys a common hash tag, as {endpoint}:jobs and {endpoint}:results: only the text in braces is hashed)"
+        case .tooManyRedirects: hint = " (the cluster's slots keep moving: try again once the resharding settles)"
+        case .notACluster: hint = " (this server is not a Redis Cluster node: use RedisClient for a single server)"
+        case .clusterUnreachable: hint = " (check that REDIS_URL names a node of a running Redis Cluster)"
+        case .nodeUnreachable: hint = " (bring the node back, or let one of its replicas take over: CLUSTER FAILOVER FORCE on the replica)"
+        case .slotUncovered: hint = " (the cluster is down or being set up: check CLUSTER INFO on a node)"
         case .invalidSetting, .protocolViolation, .server, .shutDown, .unexpectedReply: hint = ""
         }
         return "Redis \(server) \(command) failed: \(reason)\(hint)"
