@@ -1,13 +1,16 @@
 extension JSONValue {
     /// Parses UTF-8 JSON text (RFC 8259, strictly); the error says where it is malformed.
+    /// Inlinable so that it is specialized for the caller's collection: unspecialized, every call
+    /// instantiated generic metadata for it at run time (about 14k instructions of an MCP call).
+    @inlinable
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> JSONValue {
-        let result: Result<JSONValue, JSONError>? = bytes.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(JSONError) -> JSONValue in try JSONParser.parse(buffer) }
-        }
-        if let result { return try result.get() }
-        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONError) -> JSONValue in
-            try JSONParser.parse(buffer)
-        }
+        if let result = bytes.withContiguousStorageIfAvailable(parseContiguous) { return try result.get() }
+        return try Array(bytes).withUnsafeBufferPointer(parseContiguous).get()
+    }
+
+    @usableFromInline
+    static func parseContiguous(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONError> {
+        Result { () throws(JSONError) -> JSONValue in try JSONParser.parse(buffer) }
     }
 
     public static func parse(_ text: String) throws(JSONError) -> JSONValue {
