@@ -9,6 +9,10 @@ import WorkerRuntime
 protocol MCPJobs: Sendable {
     /// Queues the job; its progress, chunks and final report come as events.
     func start(_ input: JSONValue) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>)
+    /// Queues a job whose only reader is its final report (no progress wanted): /runsync's path,
+    /// with the report at once when the job finished on the caller's thread.
+    func startSync(_ input: JSONValue) throws(APIError) -> (id: String, finished: JobStatusReport?)
+    func waitForFinal(_ id: String) async -> JobStatusReport?
     func stop(_ id: String)
 }
 
@@ -18,6 +22,15 @@ extension EndpointRouteContext: MCPJobs {
         // events only become progress notifications (the answer comes from the final report), so
         // a burst keeps the newest.
         try submitListening(JobRequest(input: input), sync: true, retained: false, newestOnly: true)
+    }
+
+    func startSync(_ input: JSONValue) throws(APIError) -> (id: String, finished: JobStatusReport?) {
+        try submitSync(JobRequest(input: input))
+    }
+
+    func waitForFinal(_ id: String) async -> JobStatusReport? {
+        // The job's own execution timeout ends it; this bound only guards against a lost wake-up.
+        await waitForFinal(id, timeout: .seconds(86_400))
     }
 
     func stop(_ id: String) {
@@ -76,6 +89,7 @@ struct MCPToolRunner: Sendable {
     func run(
         _ call: MCPToolCall, cancellation: MCPCallCancellation, progress: @escaping @Sendable (JSONValue) async -> Void
     ) async -> MCPCallOutcome {
+        if call.progressToken == nil { return await runToFinal(call, cancellation: cancellation) }
         let started: (id: String, events: AsyncStream<JobEvent>)
         do {
             started = try jobs.start(call.input)
@@ -101,6 +115,35 @@ struct MCPToolRunner: Sendable {
         } onCancel: {
             cancellation.cancel()
         }
+    }
+
+    /// A call that wants no progress waits as /runsync does, with no event stream: most jobs
+    /// finish on the caller's thread and answer at once (an event stream per call cost a tenth of
+    /// a `tools/call`'s instructions).
+    private func runToFinal(_ call: MCPToolCall, cancellation: MCPCallCancellation) async -> MCPCallOutcome {
+        let started: (id: String, finished: JobStatusReport?)
+        do throws(APIError) {
+            started = try jobs.startSync(call.input)
+        } catch {
+            return .message(reply(MCPToolResult.failure("the worker is busy: \(error.message); try again shortly", modern: call.modern), to: call))
+        }
+        let report: JobStatusReport?
+        if let finished = started.finished {
+            report = finished
+        } else {
+            cancellation.started(started.id)
+            report = await withTaskCancellationHandler {
+                await jobs.waitForFinal(started.id)
+            } onCancel: {
+                cancellation.cancel()
+            }
+        }
+        guard let report else {
+            if cancellation.isCancelled || Task.isCancelled { return .cancelled }
+            return .message(reply(MCPToolResult.failure("the \(call.tool.name) job ended without a result", modern: call.modern), to: call))
+        }
+        if report.status == .cancelled, cancellation.isCancelled { return .cancelled }
+        return .message(reply(MCPToolResult.from(report, tool: call.tool.name, modern: call.modern), to: call))
     }
 
     private func reply(_ result: JSONValue, to call: MCPToolCall) -> JSONValue {

@@ -77,6 +77,13 @@ package struct EndpointRouteContext: Sendable {
         try store.submit(request, sync: sync).job.id
     }
 
+    /// Queues a /runsync job; with its report when it already finished (a job that never
+    /// suspended runs on the caller's thread), else for `waitForFinal`.
+    package func submitSync(_ request: JobRequest) throws(APIError) -> (id: String, finished: JobStatusReport?) {
+        let (job, finished) = try store.submit(request, sync: true)
+        return (job.id, finished)
+    }
+
     /// Queues a job whose chunks and final report come as events, from its very first chunk.
     /// With `retained` false the result is not kept once final (the events were its only reader).
     /// With `newestOnly`, a reader slower than the job sees only the newest 64 events (the final
