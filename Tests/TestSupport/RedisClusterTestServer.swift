@@ -210,22 +210,10 @@ package final class RedisClusterTestServer: @unchecked Sendable {
         for _ in 0..<200 where ports.count < count {
             let port = RedisTestServer.unusedPort()
             let taken = ports.flatMap { [$0, $0 + 10000] }
-            guard port + 10000 <= 65535, !taken.contains(port), !taken.contains(port + 10000), canBind(port + 10000) else { continue }
+            guard port + 10000 <= 65535, !taken.contains(port), !taken.contains(port + 10000), LoopbackSocket.canBind(port: port + 10000) else { continue }
             ports.append(port)
         }
         guard ports.count == count else { throw TimeoutError(what: "\(count) free ports with free cluster bus ports", timeout: .zero) }
         return ports
-    }
-
-    private static func canBind(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
     }
 }

@@ -70,7 +70,7 @@ package final class RedisTestServer: @unchecked Sendable {
         self.process = process
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if Self.accepts(port: port) { return }
+            if LoopbackSocket.accepts(port: port) { return }
             usleep(20_000)
         }
         throw TimeoutError(what: "redis-server to listen on port \(port)", timeout: .seconds(10))
@@ -107,20 +107,6 @@ package final class RedisTestServer: @unchecked Sendable {
             }
         }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private static func accepts(port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
     }
 
     /// A CA and a server certificate it signed (P-256 keys: quick to make), made with the `openssl` command.

@@ -145,15 +145,7 @@ package final class RedisConnection: @unchecked Sendable {
             case .blocked(let blocked): need = blocked
             }
             guard let deadline = exchange?.deadline else { return nil }
-            let wake: ReadinessReactor.Wake
-            if need == .readable {
-                // `advance` waits only after a read found nothing, in the kernel or inside
-                // OpenSSL, so the next arrival is an edge the reactor sees. A write that must
-                // read first (TLS) asks the kernel to look again, to be safe.
-                wake = await reactor.readable(watched, until: deadline, recheck: written < outgoing.count)
-            } else {
-                wake = await reactor.writable(watched, until: deadline)
-            }
+            let wake = await wait(for: need, on: reactor, watched, until: deadline)
             switch wake {
             case .readable: continue
             case .timedOut: throw failure(RedisSocket.Failure.timedOut, commands)
@@ -232,12 +224,7 @@ package final class RedisConnection: @unchecked Sendable {
                     continue
                 }
                 // As in `finish`: a read wait follows only a read that found nothing.
-                let wake: ReadinessReactor.Wake
-                if need == .readable {
-                    wake = await reactor.readable(watched, until: deadline, recheck: written < outgoing.count)
-                } else {
-                    wake = await reactor.writable(watched, until: deadline)
-                }
+                let wake = await wait(for: need, on: reactor, watched, until: deadline)
                 switch wake {
                 case .readable: continue
                 case .timedOut: return nil
@@ -254,6 +241,16 @@ package final class RedisConnection: @unchecked Sendable {
     /// Moves the exchange on as far as it goes without waiting: the rest of the request, then
     /// every byte there is to read until the replies are complete. Stops only where the socket
     /// (and TLS) has nothing more, so a readiness wait may follow.
+    /// Waits on the reactor for what the socket said it needs. `advance` waits only after a read
+    /// found nothing, in the kernel or inside OpenSSL, so the next arrival is an edge the reactor
+    /// sees; a write that must read first (TLS) asks the kernel to look again, to be safe.
+    private func wait(
+        for need: RedisSocket.Need, on reactor: ReadinessReactor, _ watched: ReadinessReactor.Socket, until deadline: ContinuousClock.Instant
+    ) async -> ReadinessReactor.Wake {
+        if need == .readable { return await reactor.readable(watched, until: deadline, recheck: written < outgoing.count) }
+        return await reactor.writable(watched, until: deadline)
+    }
+
     private func advance(_ commands: [RedisCommand]) throws(RedisError) -> Progress {
         guard !isBroken else { throw brokenEarlier(commands) }
         guard let deadline = exchange?.deadline else { return .done([]) }
