@@ -212,7 +212,7 @@ let package = Package(
         .testTarget(
             name: "EndpointClientTests", dependencies: ["TestSupport", "EndpointClient", "EndpointAPI", "CurlHTTP", "WorkerJSON"] + routeTesting,
             swiftSettings: swiftSettings),
-        .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "RedisClientTests", dependencies: ["TestSupport", "RedisClient", "WorkerRuntimeTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresClientTests", dependencies: testBase + ["PostgresClient"], swiftSettings: swiftSettings),
         .testTarget(name: "ConnectionPoolTests", dependencies: testBase + ["ConnectionPool"], swiftSettings: swiftSettings),
         .testTarget(name: "EndpointAPITests", dependencies: ["TestSupport", "EndpointAPI", "WorkerJSON"], swiftSettings: swiftSettings),

@@ -1,28 +1,15 @@
 import RedisClient
 import Synchronization
 import TestSupport
+import WorkerRuntimeTesting
 
-/// Waits and server readings for the tests of streams, blocking reads and subscriptions (this
-/// target takes TestSupport and RedisClient only, not WorkerRuntimeTesting's waits).
+/// A bounded wait that never waits for what it abandons, and server readings, for the tests of
+/// streams, blocking reads and subscriptions (polling waits are WorkerRuntimeTesting's `waitUntil`).
 enum DedicatedTesting {
-    struct TimedOut: Error, CustomStringConvertible {
-        let what: String
-        let limit: Duration
-        var description: String { "timed out after \(limit) waiting for \(what)" }
-    }
-
-    /// Polls `condition` every few milliseconds until it holds; throws after `limit`.
-    static func until(_ what: String, within limit: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + limit
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else { throw TimedOut(what: what, limit: limit) }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
-    /// Runs `operation`, failing with `TimedOut` (and cancelling it) when it takes longer than
-    /// `limit`: a hung read fails its test instead of hanging the run. An operation that ignores
-    /// the cancellation is left behind, not waited for.
+    /// Runs `operation`, failing with `TimeoutError` (and cancelling it) when it takes longer than
+    /// `limit`: a hung read fails its test instead of hanging the run. Unlike `withTimeout`, whose
+    /// task group waits for its children, an operation that ignores the cancellation (awaiting
+    /// another task's value) is left behind, not waited for.
     static func within<T: Sendable>(
         _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
@@ -32,7 +19,7 @@ enum DedicatedTesting {
         let timer = Task {
             try await Task.sleep(for: limit)
             work.cancel()
-            first.offer(.failure(TimedOut(what: what, limit: limit)))
+            first.offer(.failure(TimeoutError(what: what, timeout: limit)))
         }
         defer { timer.cancel() }
         return try await first.value().get()

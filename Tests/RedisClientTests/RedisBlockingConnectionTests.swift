@@ -2,6 +2,7 @@ import RedisClient
 import Synchronization
 import Testing
 import TestSupport
+import WorkerRuntimeTesting
 
 /// Blocking reads on connections of their own (`RedisConnector`), never the pool's.
 @Suite(
@@ -25,7 +26,7 @@ struct RedisBlockingConnectionTests {
 
         started = ContinuousClock.now
         let waiting = Task { try await reader.xreadgroup("jobs", group: "workers", consumer: "w1", block: .seconds(2)) }
-        try await DedicatedTesting.until("the read to block on the server") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 1 }
+        try await waitUntil("the read to block on the server") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 1 }
         let id = try await redis.xadd("jobs", fields: [("job", "a")])
         let entries = try await DedicatedTesting.within(.seconds(5), "the blocked read") { try await waiting.value }
         elapsed = ContinuousClock.now - started
@@ -36,7 +37,7 @@ struct RedisBlockingConnectionTests {
         #expect(try await reader.blpop(["list"], timeout: .milliseconds(200))?.key == nil)
         #expect(ContinuousClock.now - started >= .milliseconds(190))
         let popping = Task { try await reader.blpop(["other", "list"], timeout: .seconds(2)) }
-        try await DedicatedTesting.until("BLPOP to block") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 1 }
+        try await waitUntil("BLPOP to block") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 1 }
         _ = try await redis.send(["RPUSH", "list", "v1"])
         let popped = try #require(try await DedicatedTesting.within(.seconds(5), "the blocked pop") { try await popping.value })
         #expect(popped.key == "list" && popped.value == Array("v1".utf8))
@@ -65,7 +66,7 @@ struct RedisBlockingConnectionTests {
                 return try await group.reduce(into: [[RedisStreamEntry]]()) { $0.append($1) }
             }
         }
-        try await DedicatedTesting.until("50 reads blocked on the server", within: .seconds(20)) {
+        try await waitUntil("50 reads blocked on the server", timeout: .seconds(20)) {
             try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 50
         }
         // The pool is free: each call gets a connection at once, well within its 2 s wait.
@@ -96,7 +97,7 @@ struct RedisBlockingConnectionTests {
         let clientsBefore = try #require(try await DedicatedTesting.info(redis, "clients", "connected_clients"))
 
         let blocked = Task { try await reader.xreadgroup("jobs", group: "workers", consumer: "w1", block: .seconds(30)) }
-        try await DedicatedTesting.until("the read to block") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 1 }
+        try await waitUntil("the read to block") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 1 }
         let started = ContinuousClock.now
         blocked.cancel()
         let outcome = await DedicatedTesting.outcome(of: blocked, within: .seconds(5))
@@ -104,7 +105,7 @@ struct RedisBlockingConnectionTests {
         #expect(outcome is CancellationError, "ended with \(String(describing: outcome))")
         #expect(elapsed < .seconds(1), "the cancelled read took \(elapsed) to end")
         // The server saw the connection go, and with it the blocked command.
-        try await DedicatedTesting.until("the server to drop the cancelled read's connection") {
+        try await waitUntil("the server to drop the cancelled read's connection") {
             let blockedNow = try await DedicatedTesting.info(redis, "clients", "blocked_clients")
             let connectedNow = try await DedicatedTesting.info(redis, "clients", "connected_clients")
             return blockedNow == 0 && connectedNow == clientsBefore
@@ -161,7 +162,7 @@ struct RedisBlockingConnectionTests {
         let other = connector.blockingConnection()
         let first = Task { try await closing.xreadgroup("jobs", group: "workers", consumer: "a", block: .seconds(30)) }
         let second = Task { try await other.xreadgroup("jobs", group: "workers", consumer: "b", block: .seconds(30)) }
-        try await DedicatedTesting.until("both reads to block") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 2 }
+        try await waitUntil("both reads to block") { try await DedicatedTesting.info(redis, "clients", "blocked_clients") == 2 }
 
         var started = ContinuousClock.now
         closing.close()
@@ -180,7 +181,7 @@ struct RedisBlockingConnectionTests {
 }
 
 extension DedicatedTesting {
-    /// How `task` ended (its error, or nil when it returned), or `TimedOut` if it is still running
+    /// How `task` ended (its error, or nil when it returned), or `TimeoutError` if it is still running
     /// after `limit`.
     static func outcome<T: Sendable>(of task: Task<T, any Error>, within limit: Duration) async -> (any Error)? {
         do {

@@ -1,6 +1,7 @@
 import RedisClient
 import Testing
 import TestSupport
+import WorkerRuntimeTesting
 
 /// Subscriptions on connections of their own: messages in order, gaps reported after the
 /// connection is lost, silence checked, a consumer that falls behind told what it lost.
@@ -17,12 +18,12 @@ struct RedisSubscriberTests {
         let subscriber = connector.subscriber(channels: ["results", "results"], shardChannels: ["{ep}:done"])
         #expect(subscriber.channels == ["results"])
         let log = EventLog(subscriber.events)
-        try await DedicatedTesting.until("the subscription") { log.kinds == ["subscribed"] }
+        try await waitUntil("the subscription") { log.kinds == ["subscribed"] }
 
         for index in 0..<100 { #expect(try await redis.publish("results", Array("m\(index)".utf8)) == 1) }
         for index in 0..<10 { #expect(try await redis.spublish("{ep}:done", Array("s\(index)".utf8)) == 1) }
         #expect(try await redis.publish("elsewhere", [1]) == 0)
-        try await DedicatedTesting.until("110 messages") { log.messages.count == 110 }
+        try await waitUntil("110 messages") { log.messages.count == 110 }
         let plain = log.messages.filter { !$0.isShard }
         let sharded = log.messages.filter(\.isShard)
         #expect(plain.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<100).map { "m\($0)" })
@@ -32,8 +33,8 @@ struct RedisSubscriberTests {
         #expect(log.count("disconnected") == 0)
 
         subscriber.close()
-        try await DedicatedTesting.until("the events to end") { log.ended }
-        try await DedicatedTesting.until("the server to drop the subscription") {
+        try await waitUntil("the events to end") { log.ended }
+        try await waitUntil("the server to drop the subscription") {
             try await redis.send(["PUBSUB", "NUMSUB", "results"]) == .array([.bulk(Array("results".utf8)), .integer(0)])
         }
         #expect(try await redis.publish("results", [1]) == 0)
@@ -47,19 +48,19 @@ struct RedisSubscriberTests {
         defer { Task { await redis.shutdown(); connector.shutdown() } }
         let subscriber = connector.subscriber(channels: ["results"])
         let log = EventLog(subscriber.events)
-        try await DedicatedTesting.until("the subscription") { log.kinds == ["subscribed"] }
+        try await waitUntil("the subscription") { log.kinds == ["subscribed"] }
         #expect(try await redis.publish("results", Array("before".utf8)) == 1)
-        try await DedicatedTesting.until("the first message") { log.messages.count == 1 }
+        try await waitUntil("the first message") { log.messages.count == 1 }
 
         let killed = try await redis.send(["CLIENT", "KILL", "TYPE", "pubsub"])
         #expect(killed == .integer(1))
-        try await DedicatedTesting.until("the subscription renewed") { log.count("reconnected") == 1 }
+        try await waitUntil("the subscription renewed") { log.count("reconnected") == 1 }
         #expect(log.kinds == ["subscribed", "message", "disconnected", "reconnected"])
         guard case .disconnected(let error) = log.events[2] else { Issue.record("expected .disconnected"); return }
         #expect(error.isUnavailable && error.description.contains("127.0.0.1:\(server.port)"))
 
         #expect(try await redis.publish("results", Array("after".utf8)) == 1)
-        try await DedicatedTesting.until("the message after the gap") { log.messages.count == 2 }
+        try await waitUntil("the message after the gap") { log.messages.count == 2 }
         #expect(log.messages.map(\.payload) == [Array("before".utf8), Array("after".utf8)])
     }
 
@@ -71,17 +72,17 @@ struct RedisSubscriberTests {
         defer { Task { await redis.shutdown(); connector.shutdown() } }
         let subscriber = connector.subscriber(shardChannels: ["{ep}:done"])
         let log = EventLog(subscriber.events)
-        try await DedicatedTesting.until("the subscription") { log.kinds == ["subscribed"] }
+        try await waitUntil("the subscription") { log.kinds == ["subscribed"] }
 
         server.stop()
-        try await DedicatedTesting.until("the loss reported") { log.count("disconnected") == 1 }
+        try await waitUntil("the loss reported") { log.count("disconnected") == 1 }
         // Several refused tries meanwhile.
         try await Task.sleep(for: .milliseconds(400))
         try server.start()
-        try await DedicatedTesting.until("the subscription renewed") { log.count("reconnected") == 1 }
+        try await waitUntil("the subscription renewed") { log.count("reconnected") == 1 }
         #expect(log.kinds == ["subscribed", "disconnected", "reconnected"])
         #expect(try await redis.spublish("{ep}:done", Array("job-1".utf8)) == 1)
-        try await DedicatedTesting.until("the message after the restart") { log.messages.count == 1 }
+        try await waitUntil("the message after the restart") { log.messages.count == 1 }
         #expect(log.messages.first == RedisPubSubMessage(channel: "{ep}:done", payload: Array("job-1".utf8), isShard: true))
     }
 
@@ -93,9 +94,9 @@ struct RedisSubscriberTests {
         defer { Task { await redis.shutdown(); connector.shutdown() } }
         let subscriber = connector.subscriber(channels: ["results"], keepAlive: .milliseconds(100))
         let log = EventLog(subscriber.events)
-        try await DedicatedTesting.until("the subscription") { log.kinds == ["subscribed"] }
+        try await waitUntil("the subscription") { log.kinds == ["subscribed"] }
         // Several keep-alive periods, each answered.
-        try await DedicatedTesting.until("three PINGs answered") {
+        try await waitUntil("three PINGs answered") {
             let text = try await redis.send(["INFO", "commandstats"]).string ?? ""
             let calls = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_ping:calls=") }?
                 .dropFirst("cmdstat_ping:calls=".count).prefix { $0 != "," }
@@ -103,7 +104,7 @@ struct RedisSubscriberTests {
         }
         #expect(log.kinds == ["subscribed"])
         #expect(try await redis.publish("results", [7]) == 1)
-        try await DedicatedTesting.until("the message") { log.messages.count == 1 }
+        try await waitUntil("the message") { log.messages.count == 1 }
         #expect(log.messages.first?.payload == [7])
     }
 
@@ -121,7 +122,7 @@ struct RedisSubscriberTests {
                 return
             }
             for index in 0..<50 { #expect(try await redis.publish("results", Array("m\(index)".utf8)) == 1) }
-            try await DedicatedTesting.until("40 events dropped") { subscriber.droppedEvents == 40 }
+            try await waitUntil("40 events dropped") { subscriber.droppedEvents == 40 }
             guard case .overflowed(let dropped) = await events.next() else {
                 Issue.record("the next event is .overflowed")
                 return

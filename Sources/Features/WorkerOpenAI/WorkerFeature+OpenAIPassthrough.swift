@@ -19,11 +19,8 @@ extension OpenAIConfiguration {
     /// `OPENAI_BASE_URL` and its companions; nil when it is unset. The companions are checked
     /// either way: set wrong beside a missing base URL, they would pass unnoticed until it is added.
     package static func read(_ env: EnvironmentReader) throws(ConfigurationError) -> OpenAIConfiguration? {
-        func positiveSeconds(_ name: String) throws(ConfigurationError) -> Duration? {
-            try env.seconds(name, in: 0.001...31_536_000, expected: "a positive number of seconds, at most 31536000 (a year)")
-        }
-        let timeout = try positiveSeconds("OPENAI_TIMEOUT")
-        let idleTimeout = try positiveSeconds("OPENAI_IDLE_TIMEOUT")
+        let timeout = try env.positiveSeconds("OPENAI_TIMEOUT")
+        let idleTimeout = try env.positiveSeconds("OPENAI_IDLE_TIMEOUT")
         let key = env.string("OPENAI_API_KEY")
         if let key, key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             // It goes into a header: a line break would fail every request (never split it).

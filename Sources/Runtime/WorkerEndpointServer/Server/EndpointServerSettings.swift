@@ -83,16 +83,12 @@ package enum EndpointServerSettings {
     }
 
     package static func limits(_ env: EnvironmentReader) throws(ConfigurationError) -> ServerLimits {
-        func positiveSeconds(_ name: String) throws(ConfigurationError) -> Duration? {
-            // Bounded: a duration past Int64 milliseconds would trap instead of being refused.
-            try env.seconds(name, in: 0.001...31_536_000, expected: "a positive number of seconds, at most 31536000 (a year)")
-        }
         var limits = ServerLimits()
-        if let seconds = try positiveSeconds("HTTP_IDLE_TIMEOUT") { limits.idleTimeout = seconds }
+        if let seconds = try env.positiveSeconds("HTTP_IDLE_TIMEOUT") { limits.idleTimeout = seconds }
         if let count = try env.whole("HTTP_MAX_CONNECTIONS", in: 1...1_000_000) { limits.maxConnections = count }
         if let megabytes = try env.whole("QUEUED_INPUT_MB", in: 1...1_000_000) { limits.queuedInputBytes = megabytes << 20 }
         if let megabytes = try env.whole("RETAINED_RESULTS_MB", in: 1...1_000_000) { limits.retainedResultBytes = megabytes << 20 }
-        if let seconds = try positiveSeconds("LOCAL_RESULT_RETENTION") { limits.retention = seconds }
+        if let seconds = try env.positiveSeconds("LOCAL_RESULT_RETENTION") { limits.retention = seconds }
         return limits
     }
 

@@ -20,7 +20,7 @@ package struct HostAccess: Sendable, Equatable {
         guard let raw else { return [] }
         var entries: [String] = []
         for part in raw.split(separator: ",") {
-            let entry = String(part).trimmingSpaces().lowercased()
+            let entry = trimmed(String(part)).lowercased()
             guard !entry.isEmpty else { continue }
             var hostPart = entry
             if origins, let marker = entry.firstRange(of: "://") {
@@ -40,14 +40,5 @@ package struct HostAccess: Sendable, Equatable {
             entries.append(entry)
         }
         return entries
-    }
-}
-
-extension String {
-    fileprivate func trimmingSpaces() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return String(slice)
     }
 }

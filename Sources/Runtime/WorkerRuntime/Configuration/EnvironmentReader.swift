@@ -34,6 +34,12 @@ package struct EnvironmentReader: Sendable {
             .map { .milliseconds(Int64(($0 * 1000).rounded())) }
     }
 
+    /// Seconds over zero, at most a year: a duration past Int64 milliseconds would trap instead
+    /// of being refused. The limits and timeouts of the runtime and its features read this way.
+    package func positiveSeconds(_ name: String) throws(ConfigurationError) -> Duration? {
+        try seconds(name, in: 0.001...31_536_000, expected: "a positive number of seconds, at most 31536000 (a year)")
+    }
+
     package func whole(_ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
         guard let raw = string(name) else { return nil }
         guard let number = Int(raw), range.contains(number) else {

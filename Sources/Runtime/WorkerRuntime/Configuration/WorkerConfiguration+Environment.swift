@@ -12,10 +12,6 @@ extension WorkerConfiguration {
     ) throws(ConfigurationError) -> WorkerConfiguration {
         let reader = EnvironmentReader(env)
         func value(_ name: String) -> String? { reader.string(name) }
-        func positiveSeconds(_ name: String) throws(ConfigurationError) -> Duration? {
-            // Bounded: a duration past Int64 milliseconds would trap instead of being refused.
-            try reader.seconds(name, in: 0.001...31_536_000, expected: "a positive number of seconds, at most 31536000 (a year)")
-        }
         var config = WorkerConfiguration()
         let podID = value("RUNPOD_POD_ID")
         config.podIDIsSet = podID != nil
@@ -40,10 +36,10 @@ extension WorkerConfiguration {
             config.logLevel = parsed
         }
 
-        if let seconds = try positiveSeconds("WORKER_RESULT_RETRY_SECONDS") {
+        if let seconds = try reader.positiveSeconds("WORKER_RESULT_RETRY_SECONDS") {
             config.timings.resultRetryBudget = seconds
         }
-        if let seconds = try positiveSeconds("WORKER_DELIVERY_GRACE_SECONDS") {
+        if let seconds = try reader.positiveSeconds("WORKER_DELIVERY_GRACE_SECONDS") {
             config.timings.deliveryGrace = seconds
         }
         if let take = value("RUNPOD_WEBHOOK_GET_JOB") {
@@ -75,7 +71,7 @@ extension WorkerConfiguration {
 }
 
 /// The value without surrounding spaces and tabs (a stray space in a template is a common slip).
-func trimmed(_ value: String) -> String {
+package func trimmed(_ value: String) -> String {
     var slice = Substring(value)
     while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
     while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
