@@ -173,7 +173,9 @@ let package = Package(
 
         // MARK: Fakes: servers that tests run in process and benchmarks as `fake-upstream`.
         // Serving a router on a loopback port: the fakes and TestSupport share it.
-        .target(name: "LoopbackServer", dependencies: [hummingbird, nioCore, logging], path: "Fakes/LoopbackServer", swiftSettings: swiftSettings),
+        .target(
+            name: "LoopbackServer", dependencies: [hummingbird, nioCore, logging, serviceLifecycle], path: "Fakes/LoopbackServer",
+            swiftSettings: swiftSettings),
         // An OpenAI-compatible chat API answering the orchestrator's JSON schemas.
         .target(name: "StubLLM", dependencies: ["WorkerJSON", "LoopbackServer"] + routeGroup, path: "Fakes/StubLLM", swiftSettings: swiftSettings),
         // Context7's API.

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// Serves `router` on `host:port` (0: a free port) until cancelled; `onListening` gets the port.
@@ -17,15 +18,39 @@ package func runOnLoopback<Context: RequestContext, T: Sendable>(
 ) async throws -> T where Context.Source == ApplicationRequestContextSource {
     let port = Mutex<Int?>(nil)
     let app = application(router, host: "127.0.0.1", port: 0, label: label) { listening in port.withLock { $0 = listening } }
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await app.run()
-            return nil
-        }
+    return try await whileServing(app) {
         while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(2)) }
-        let result = try await body("http://127.0.0.1:\(port.withLock { $0 }!)")
-        group.cancelAll()
+        return try await body("http://127.0.0.1:\(port.withLock { $0 }!)")
+    }
+}
+
+/// Runs `app` while `body` runs, then stops it gracefully: it stops accepting, lets requests in
+/// flight end, and is cancelled only if that takes over `drain`. Cancelling a server straight away
+/// can trap in NIO ("Deinited NIOAsyncWriter without calling finish()", swift-nio#3481) when a
+/// connection it accepted is still waiting to be served.
+package func whileServing<T: Sendable>(
+    _ app: some ApplicationProtocol, drain: Duration = .seconds(2), _ body: () async throws -> T
+) async throws -> T {
+    var logger = Logger(label: "loopback-server")
+    logger.logLevel = .critical
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    let running = Task { try await group.run() }
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        let deadline = Task {
+            try await Task.sleep(for: drain)
+            running.cancel()
+        }
+        _ = await running.result
+        deadline.cancel()
+    }
+    do {
+        let result = try await body()
+        await stop()
         return result
+    } catch {
+        await stop()
+        throw error
     }
 }
 

@@ -37,18 +37,16 @@ func withLiveServer(
             found.yield(channel.localAddress?.port ?? 0)
             found.finish()
         }, logger: logger)
-    let running = Task { try await app.run() }
     let janitor = Task { await endpoint.store.runJanitor() }
-    defer {
-        running.cancel()
-        janitor.cancel()
+    defer { janitor.cancel() }
+    try await whileServing(app) {
+        let port = try await withTimeout(.seconds(10), "the server to start") {
+            for await port in ports { return port }
+            return 0
+        }
+        guard port > 0 else { throw TimeoutError(what: "the live server to start (it stopped)", timeout: .seconds(10)) }
+        try await withTimeout { try await body(port) }
     }
-    let port = try await withTimeout(.seconds(10), "the server to start") {
-        for await port in ports { return port }
-        return 0
-    }
-    guard port > 0 else { throw TimeoutError(what: "the live server to start (it stopped)", timeout: .seconds(10)) }
-    try await withTimeout { try await body(port) }
 }
 
 /// Runs blocking socket work on a thread of its own: the in-process server's routes need the
