@@ -41,7 +41,7 @@ struct ByteBudgetTests {
             let (again, last, _) = try await client.call(.post, "/run", json: ["input": Self.text300KB])
             #expect(again == 200)
             _ = try await client.waitForFinal(try #require(last?["id"]?.stringValue))
-            #expect(server.store.state.withLock { $0.queuedBytes } == 0, "the budget's count returns to zero")
+            #expect(server.localStore.state.withLock { $0.queuedBytes } == 0, "the budget's count returns to zero")
         }
     }
 
@@ -61,15 +61,15 @@ struct ByteBudgetTests {
             let expiring = try #require(
                 try await client.call(.post, "/run", json: ["input": Self.text300KB, "policy": ["ttl": 60_000]]).body?["id"]?.stringValue)
             clock.advance(by: .seconds(120))
-            server.store.sweep()
+            server.localStore.sweep()
             #expect(try await client.call(.get, "/status/\(expiring)").status == 404)
-            #expect(server.store.state.withLock { ($0.queued, $0.queuedBytes) } == (0, 0))
+            #expect(server.localStore.state.withLock { ($0.queued, $0.queuedBytes) } == (0, 0))
             gate.open()
             _ = try await client.waitForFinal(blocker)
             let after = try #require(try await client.call(.post, "/run", json: ["input": "after"]).body?["id"]?.stringValue)
             _ = try await client.waitForFinal(after)
             #expect(ran.withLock { $0 } == ["blocker", "after"], "the expired job was not run")
-            #expect(server.store.state.withLock { ($0.queued, $0.queuedBytes) } == (0, 0))
+            #expect(server.localStore.state.withLock { ($0.queued, $0.queuedBytes) } == (0, 0))
         }
     }
 
@@ -88,7 +88,7 @@ struct ByteBudgetTests {
             let kept = try await ids.asyncFilter { try await client.call(.get, "/status/\($0)").status == 200 }
             #expect(kept == Array(ids.suffix(kept.count)), "the newest are kept")
             #expect((2...3).contains(kept.count), "\(kept.count) kept")
-            #expect(server.store.state.withLock { $0.retainedBytes } <= 2 << 20)
+            #expect(server.localStore.state.withLock { $0.retainedBytes } <= 2 << 20)
             // A result larger than the whole budget is still kept until the next one finishes.
             let big = JSONValue.string(String(repeating: "y", count: 3 << 20))
             let (_, body, _) = try await client.call(.post, "/runsync", json: ["input": big])

@@ -194,10 +194,10 @@ struct EndpointServerTests {
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
         clock.advance(by: .seconds(3500))
-        server.store.sweep()
+        server.localStore.sweep()
         #expect(try await client.call(.get, "/status/\(id)").status == 200, sourceLocation: sourceLocation)
         clock.advance(by: .seconds(200))
-        server.store.sweep()
+        server.localStore.sweep()
         #expect(try await client.call(.get, "/status/\(id)").status == 404, sourceLocation: sourceLocation)
     }
 
@@ -232,7 +232,7 @@ struct EndpointServerTests {
                 let body = try await client.call(.post, "/runsync", json: ["input": .integer(Int64(index))]).body
                 ids.append(try #require(body?["id"]?.stringValue))
             }
-            local.store.sweep()
+            local.localStore.sweep()
             var statuses: [Int] = []
             for id in ids { statuses.append(try await client.call(.get, "/status/\(id)").status) }
             #expect(statuses == [404, 404, 200, 200, 200])

@@ -27,7 +27,7 @@ func withLiveServer(
     let context = WorkerContext(
         handler: handler, options: WorkerOptions(), configuration: configuration, logger: logger,
         httpClient: serverTestHTTPClient, metrics: WorkerMetrics(factory: metrics.factory))
-    let endpoint = EndpointServer(context: context, configuration: server, metrics: metrics)
+    let endpoint = try EndpointServer(context: context, configuration: server, metrics: metrics)
     context.health.set(.ready)
     let (ports, found) = AsyncStream<Int>.makeStream()
     let app = Application(
@@ -37,7 +37,7 @@ func withLiveServer(
             found.yield(channel.localAddress?.port ?? 0)
             found.finish()
         }, logger: logger)
-    let janitor = Task { await endpoint.store.runJanitor() }
+    let janitor = Task { await endpoint.localStore.runJanitor() }
     defer { janitor.cancel() }
     try await whileServing(app) {
         let port = try await withTimeout(.seconds(10), "the server to start") {

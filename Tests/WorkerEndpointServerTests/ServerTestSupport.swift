@@ -53,10 +53,10 @@ func withServer(
     let context = WorkerContext(
         handler: handler, options: options, configuration: configuration, logger: Logger(label: "test"),
         httpClient: serverTestHTTPClient, metrics: WorkerMetrics(factory: metrics.factory))
-    let endpoint = EndpointServer(context: context, configuration: server, metrics: metrics, now: { clock.now })
+    let endpoint = try EndpointServer(context: context, configuration: server, metrics: metrics, now: { clock.now })
     if ready { context.health.set(.ready) }
     let app = Application(router: endpoint.makeRouter())
-    let janitor = Task { await endpoint.store.runJanitor() }
+    let janitor = Task { await endpoint.localStore.runJanitor() }
     defer { janitor.cancel() }
     try await app.test(.router) { client in
         try await withTimeout { try await body(client, endpoint) }

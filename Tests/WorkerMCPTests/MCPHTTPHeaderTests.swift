@@ -26,7 +26,7 @@ struct MCPHTTPHeaderTests {
         let context = WorkerContext(
             handler: TestEchoHandler(), options: WorkerOptions(), configuration: configuration, logger: Logger(label: "test"),
             httpClient: Self.httpClient, metrics: WorkerMetrics(factory: metrics.factory), features: [.mcp()])
-        let endpoint = EndpointServer(context: context, configuration: ServerConfiguration(), metrics: metrics)
+        let endpoint = try EndpointServer(context: context, configuration: ServerConfiguration(), metrics: metrics)
         context.health.set(.ready)
         try await Application(router: endpoint.makeRouter()).test(.router) { client in
             try await withTimeout { try await body(client) }

@@ -8,24 +8,24 @@ import WorkerRuntime
 /// concurrency, execution timeout, metrics and job-id logging.
 protocol MCPJobs: Sendable {
     /// Queues the job; its progress, chunks and final report come as events.
-    func start(_ input: JSONValue) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>)
+    func start(_ input: JSONValue) async throws(APIError) -> (id: String, events: AsyncStream<JobEvent>)
     /// Queues a job whose only reader is its final report (no progress wanted): /runsync's path,
     /// with the report at once when the job finished on the caller's thread.
-    func startSync(_ input: JSONValue) throws(APIError) -> (id: String, finished: JobStatusReport?)
+    func startSync(_ input: JSONValue) async throws(APIError) -> (id: String, finished: JobStatusReport?)
     func waitForFinal(_ id: String) async -> JobStatusReport?
     func stop(_ id: String)
 }
 
 extension EndpointRouteContext: MCPJobs {
-    func start(_ input: JSONValue) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
+    func start(_ input: JSONValue) async throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
         // The call's answer is the only reader of its result: nothing is kept afterwards. Its
         // events only become progress notifications (the answer comes from the final report), so
         // a burst keeps the newest.
-        try submitListening(JobRequest(input: input), sync: true, retained: false, newestOnly: true)
+        try await submitListening(JobRequest(input: input), sync: true, retained: false, newestOnly: true)
     }
 
-    func startSync(_ input: JSONValue) throws(APIError) -> (id: String, finished: JobStatusReport?) {
-        try submitSync(JobRequest(input: input))
+    func startSync(_ input: JSONValue) async throws(APIError) -> (id: String, finished: JobStatusReport?) {
+        try await submitSync(JobRequest(input: input))
     }
 
     func waitForFinal(_ id: String) async -> JobStatusReport? {
@@ -34,7 +34,7 @@ extension EndpointRouteContext: MCPJobs {
     }
 
     func stop(_ id: String) {
-        stop(id, as: .cancelled, error: nil)
+        stopSoon(id)
     }
 }
 
@@ -92,7 +92,7 @@ struct MCPToolRunner: Sendable {
         if call.progressToken == nil { return await runToFinal(call, cancellation: cancellation) }
         let started: (id: String, events: AsyncStream<JobEvent>)
         do {
-            started = try jobs.start(call.input)
+            started = try await jobs.start(call.input)
         } catch {
             // The queue's byte budget is full: the agent may try again later.
             return .message(reply(MCPToolResult.failure("the worker is busy: \(error.message); try again shortly", modern: call.modern), to: call))
@@ -123,7 +123,7 @@ struct MCPToolRunner: Sendable {
     private func runToFinal(_ call: MCPToolCall, cancellation: MCPCallCancellation) async -> MCPCallOutcome {
         let started: (id: String, finished: JobStatusReport?)
         do throws(APIError) {
-            started = try jobs.startSync(call.input)
+            started = try await jobs.startSync(call.input)
         } catch {
             return .message(reply(MCPToolResult.failure("the worker is busy: \(error.message); try again shortly", modern: call.modern), to: call))
         }

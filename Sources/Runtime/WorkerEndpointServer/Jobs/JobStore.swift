@@ -49,6 +49,8 @@ final class JobStore: Sendable {
     let context: WorkerContext
     let limits: ServerLimits
     let ids = JobIDs()
+    /// `/run`'s `Idempotency-Key`s seen within the run retention.
+    let idempotency = IdempotencyKeys()
     /// Shared by the runners of all jobs (one is made per job, for its sink).
     let runnerSettings: JobRunner.Settings
     /// The job concurrency, unless the handler's rule is dynamic (re-evaluated as jobs start).

@@ -7,23 +7,23 @@ import WorkerRuntime
 /// What a route group may use: the server's request guards and its job path. Jobs submitted here
 /// share the queue, concurrency, timeouts and metrics of `/run`.
 package struct EndpointRouteContext: Sendable {
-    let store: JobStore
-    let health: WorkerHealth
+    let store: any JobBackend
+    /// The worker this server runs: its configuration, tools and handler.
+    package let worker: WorkerContext
+    package let limits: ServerLimits
     /// How the server is served; nil for a job path without HTTP (`EndpointJobHost`).
     package let server: ServerConfiguration?
 
-    init(store: JobStore, health: WorkerHealth, server: ServerConfiguration? = nil) {
+    init(store: any JobBackend, worker: WorkerContext, limits: ServerLimits, server: ServerConfiguration? = nil) {
         self.store = store
-        self.health = health
+        self.worker = worker
+        self.limits = limits
         self.server = server
     }
 
-    /// The worker this server runs: its configuration, tools and handler.
-    package var worker: WorkerContext { store.context }
-
-    package var limits: ServerLimits { store.limits }
-    package var logger: Logger { store.logger }
-    package var metrics: WorkerMetrics { store.metrics }
+    var health: WorkerHealth { worker.health }
+    package var logger: Logger { worker.logger }
+    package var metrics: WorkerMetrics { worker.metrics }
 
     /// Throws 503 (with the reason) until the handler has started, or when it is unhealthy.
     package func ensureReady() throws(APIError) {
@@ -73,15 +73,14 @@ package struct EndpointRouteContext: Sendable {
     }
 
     /// Queues a job (as /run, or /runsync with `sync`); returns its id.
-    package func submit(_ request: JobRequest, sync: Bool) throws(APIError) -> String {
-        try store.submit(request, sync: sync).job.id
+    package func submit(_ request: JobRequest, sync: Bool) async throws(APIError) -> String {
+        try await store.submit(request, sync: sync, requestBytes: nil, idempotencyKey: nil).id
     }
 
     /// Queues a /runsync job; with its report when it already finished (a job that never
     /// suspended runs on the caller's thread), else for `waitForFinal`.
-    package func submitSync(_ request: JobRequest) throws(APIError) -> (id: String, finished: JobStatusReport?) {
-        let (job, finished) = try store.submit(request, sync: true)
-        return (job.id, finished)
+    package func submitSync(_ request: JobRequest) async throws(APIError) -> (id: String, finished: JobStatusReport?) {
+        try await store.submit(request, sync: true, requestBytes: nil, idempotencyKey: nil)
     }
 
     /// Queues a job whose chunks and final report come as events, from its very first chunk.
@@ -91,10 +90,8 @@ package struct EndpointRouteContext: Sendable {
     /// (MCP's progress), so a job that reports 100,000 times in a burst holds 64, not 100,000.
     package func submitListening(
         _ request: JobRequest, sync: Bool, retained: Bool = true, newestOnly: Bool = false
-    ) throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
-        let (events, continuation) = AsyncStream<JobEvent>.makeStream(
-            bufferingPolicy: newestOnly ? .bufferingNewest(64) : .unbounded)
-        return (try store.submit(request, sync: sync, events: continuation, retained: retained).job.id, events)
+    ) async throws(APIError) -> (id: String, events: AsyncStream<JobEvent>) {
+        try await store.submitListening(request, sync: sync, retained: retained, newestOnly: newestOnly)
     }
 
     /// Waits until the job is final or `timeout` passes; nil for an unknown job.
@@ -103,13 +100,27 @@ package struct EndpointRouteContext: Sendable {
     }
 
     /// A job's stream chunks as they come, then its final report; nil for an unknown job.
-    package func events(_ id: String) -> AsyncStream<JobEvent>? {
-        store.listen(id)
+    package func events(_ id: String) async -> AsyncStream<JobEvent>? {
+        await store.listen(id)
+    }
+
+    /// Cancels a job from where nothing can wait (a cancellation handler): at once in the
+    /// in-process store, in a task of its own for a backend on a server.
+    package func stopSoon(_ id: String) {
+        if let local = store as? JobStore {
+            local.stop(id, as: .cancelled)
+        } else {
+            Task { await stop(id) }
+        }
     }
 
     /// Stops a job (as `/cancel` does, or with another final status).
-    package func stop(_ id: String, as status: JobStatus = .cancelled, error: String? = nil) {
-        store.stop(id, as: status, error: error)
+    package func stop(_ id: String, as status: JobStatus = .cancelled, error: String? = nil) async {
+        do {
+            try await store.stop(id, as: status, error: error)
+        } catch {
+            logger.warning("Stopping job \(id) failed: \(error.message)")
+        }
     }
 }
 

@@ -39,10 +39,10 @@ enum OpenAIRoutes {
         let id: String
         do {
             if body?["stream"] == true {
-                let (id, events) = try server.submitListening(request, sync: true)
+                let (id, events) = try await server.submitListening(request, sync: true)
                 return try await stream(server, id: id, events: events, route: route)
             }
-            id = try server.submit(request, sync: true)
+            id = try await server.submit(request, sync: true)
         } catch let error as APIError {
             // The queue's byte budget is full: OpenAI clients retry 429s with backoff.
             return errorResponse(server, OpenAIError.body(message: error.message, type: "rate_limit_exceeded", status: 429), route: route)
@@ -50,7 +50,7 @@ enum OpenAIRoutes {
         guard let report = await server.waitForFinal(id, timeout: server.limits.defaultExecutionTimeout + .seconds(1)),
             report.status.isFinal
         else {
-            server.stop(id, as: .timedOut)
+            await server.stop(id, as: .timedOut)
             return errorResponse(server, OpenAIError.body(message: "the job did not finish in time", type: "timeout", status: 504), route: route)
         }
         guard report.status == .completed else {
@@ -104,7 +104,7 @@ enum OpenAIRoutes {
                     event = await iterator.next()
                 }
                 // The listener ended without a final event: the job was purged or expired.
-                server.stop(id, as: .cancelled)
+                await server.stop(id, as: .cancelled)
                 try await writer.finish(nil)
             })
     }

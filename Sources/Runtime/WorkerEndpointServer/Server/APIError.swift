@@ -8,12 +8,12 @@ import WorkerJSON
 /// Rendered as `{"error": "<message>"}`, the shape RunPod's API uses.
 package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseError {
     private enum Code: Sendable {
-        case badRequest, unauthorized, notFound, tooLarge, conflict, unavailable, tooManyRequests
+        case badRequest, unauthorized, notFound, tooLarge, conflict, unavailable, tooManyRequests, internalError
     }
 
     private let code: Code
     package let message: String
-    /// Seconds for `Retry-After`, on a 429.
+    /// Seconds for `Retry-After`, on a 429 or 503.
     private var retryAfter: Int?
 
     package static func badRequest(_ message: String) -> Self { Self(code: .badRequest, message: message) }
@@ -22,6 +22,12 @@ package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseE
     package static func tooLarge(_ message: String) -> Self { Self(code: .tooLarge, message: message) }
     package static func conflict(_ message: String) -> Self { Self(code: .conflict, message: message) }
     package static func unavailable(_ message: String) -> Self { Self(code: .unavailable, message: message) }
+    /// A 503 with `Retry-After`: a server the worker depends on is out for now.
+    package static func unavailable(_ message: String, retryAfter seconds: Int) -> Self {
+        Self(code: .unavailable, message: message, retryAfter: seconds)
+    }
+    /// A 500: something the worker keeps (a record in Redis) is damaged; the message names it.
+    package static func internalError(_ message: String) -> Self { Self(code: .internalError, message: message) }
     /// A 429 with `Retry-After`: a budget is full for now, not the request wrong.
     package static func tooManyRequests(_ message: String, retryAfter seconds: Int) -> Self {
         Self(code: .tooManyRequests, message: message, retryAfter: seconds)
@@ -36,6 +42,7 @@ package struct APIError: Error, CustomStringConvertible, Sendable, HTTPResponseE
         case .conflict: return .conflict
         case .unavailable: return .serviceUnavailable
         case .tooManyRequests: return .tooManyRequests
+        case .internalError: return .internalServerError
         }
     }
 

@@ -3,13 +3,18 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import WorkerJSON
 import WorkerRuntime
 
 /// RunPod's public endpoint API served by one handler process (`--local`, or load-balancing mode):
 /// the same routes under `/` and `/v2/{endpoint id}/`, so real clients work unmodified.
 package struct EndpointServer: Sendable {
-    let store: JobStore
+    /// Where jobs live: the in-process store, or a backend a feature brought (the fleet's).
+    let store: any JobBackend
+    /// What keeps the backend (the store's janitor and the handler's lifecycle, or the fleet's).
+    let backendServices: [any Service]
+    let context: WorkerContext
     let configuration: ServerConfiguration
     let metrics: PrometheusMetrics
     let routeGroups: [EndpointRouteGroup]
@@ -24,11 +29,14 @@ package struct EndpointServer: Sendable {
     init(
         context: WorkerContext, configuration: ServerConfiguration, metrics: PrometheusMetrics,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
-    ) {
-        self.store = JobStore(context: context, limits: configuration.limits, now: now)
+    ) throws {
+        let hosting = try JobBackendProvider.hosting(for: context, limits: configuration.limits, now: now)
+        self.store = hosting.backend
+        self.backendServices = hosting.services
+        self.context = context
         self.configuration = configuration
         self.health = context.health
-        self.routeContext = EndpointRouteContext(store: store, health: context.health, server: configuration)
+        self.routeContext = EndpointRouteContext(store: store, worker: context, limits: configuration.limits, server: configuration)
         self.metrics = metrics
         self.routeGroups = [OpenAIRoutes.group] + context.contributions(of: EndpointRouteGroup.self)
         self.requestGuard = RequestGuard(
@@ -44,14 +52,14 @@ package struct EndpointServer: Sendable {
         }
         let limits = configuration.rateLimits
         if !limits.isEmpty {
-            let store = store.context.contributions(of: (any RateLimitStore).self).first ?? InProcessRateLimitStore()
+            let store = context.contributions(of: (any RateLimitStore).self).first ?? InProcessRateLimitStore()
             router.add(
                 middleware: RateLimitMiddleware(
                     limits: limits, store: store, fallback: InProcessRateLimitStore(), identifiesByKey: configuration.apiKey != nil,
-                    healthPath: configuration.healthPath, logger: self.store.context.logger))
+                    healthPath: configuration.healthPath, logger: context.logger))
         }
-        if store.context.configuration.podIDIsSet {
-            router.add(middleware: WorkerIDMiddleware(workerID: store.context.configuration.workerID))
+        if context.configuration.podIDIsSet {
+            router.add(middleware: WorkerIDMiddleware(workerID: context.configuration.workerID))
         }
         if configuration.separateHealthPort == nil {
             router.get(RouterPath(configuration.healthPath)) { _, _ in ping() }
@@ -106,26 +114,26 @@ package struct EndpointServer: Sendable {
         router.post("run") { request, _ in try await submit(request, sync: false) }
         router.post("runsync") { request, _ in try await runSync(request) }
         for method in [HTTPRequest.Method.get, .post] {
-            router.on("status/:id", method: method) { _, context in try status(context) }
+            router.on("status/:id", method: method) { _, context in try await status(context) }
             router.on("stream/:id", method: method) { _, context in
                 let id = try jobID(context)
-                guard let body = store.poll(id) else { throw notFound(id) }
+                guard let body = try await store.poll(id) else { throw notFound(id) }
                 return Response.json(body)
             }
         }
         router.get("status-sync/:id") { request, context in
             let id = try jobID(context)
             _ = await store.waitForFinal(id, timeout: try waitParameter(request))
-            return try status(context)
+            return try await status(context)
         }
         router.post("cancel/:id") { _, context in
             let id = try jobID(context)
-            guard let body = store.stop(id, as: .cancelled) else { throw notFound(id) }
+            guard let body = try await store.stop(id, as: .cancelled, error: nil) else { throw notFound(id) }
             return Response.json(body)
         }
-        router.post("retry/:id") { _, context in Response.json(try store.retry(try jobID(context))) }
-        router.post("purge-queue") { _, _ in Response.json(store.purgeQueue()) }
-        router.get("health") { _, _ in Response.json(healthBody()) }
+        router.post("retry/:id") { _, context in Response.json(try await store.retry(try jobID(context))) }
+        router.post("purge-queue") { _, _ in Response.json(try await store.purgeQueue()) }
+        router.get("health") { _, _ in Response.json(try await store.health()) }
         router.head("health") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"]) }
         let context = routeContext
         for group in routeGroups { group.add(router, context) }
@@ -136,47 +144,41 @@ package struct EndpointServer: Sendable {
     private func submit(_ request: Request, sync: Bool) async throws -> Response {
         let context = routeContext
         try context.ensureReady()
-        let limit = sync ? store.limits.runsyncBodyBytes : store.limits.runBodyBytes
+        let limit = sync ? configuration.limits.runsyncBodyBytes : configuration.limits.runBodyBytes
         let body = try await context.readJSONBody(request, limit: limit)
-        let (job, _) = try store.submit(try jobRequest(body.json), sync: sync, requestBytes: body.bytes)
+        let key = try idempotencyKey(request)
+        let (id, _) = try await store.submit(try jobRequest(body.json), sync: sync, requestBytes: body.bytes, idempotencyKey: key)
         // Always IN_QUEUE, as on the platform, even when a free slot has started the job already.
-        return .json(["id": .string(job.id), "status": .string(JobStatus.inQueue.rawValue)])
+        return .json(["id": .string(id), "status": .string(JobStatus.inQueue.rawValue)])
     }
 
     private func runSync(_ request: Request) async throws -> Response {
         let context = routeContext
         try context.ensureReady()
         let wait = try waitParameter(request)
-        let body = try await context.readJSONBody(request, limit: store.limits.runsyncBodyBytes)
-        let (job, finished) = try store.submit(try jobRequest(body.json), sync: true, requestBytes: body.bytes)
+        let body = try await context.readJSONBody(request, limit: configuration.limits.runsyncBodyBytes)
+        let (id, finished) = try await store.submit(try jobRequest(body.json), sync: true, requestBytes: body.bytes, idempotencyKey: nil)
         // A job that finished on this thread (it never suspended) is answered at once.
         if let finished { return .json(finished) }
-        guard let report = await store.waitForFinal(job.id, timeout: wait) else { throw notFound(job.id) }
+        guard let report = await store.waitForFinal(id, timeout: wait) else { throw notFound(id) }
         if report.status.isFinal { return .json(report) }
-        return .json(["id": .string(job.id), "status": .string(report.status.rawValue)])
+        return .json(["id": .string(id), "status": .string(report.status.rawValue)])
     }
 
-    private func status(_ context: EndpointRequestContext) throws -> Response {
+    private func status(_ context: EndpointRequestContext) async throws -> Response {
         let id = try jobID(context)
-        guard let report = store.report(id) else { throw notFound(id) }
+        guard let report = try await store.report(id) else { throw notFound(id) }
         return .json(report)
     }
 
-    func healthBody() -> JSONValue {
-        let (queued, running, counters) = store.counts()
-        let state = health.current
-        return [
-            "jobs": [
-                "completed": .integer(Int64(counters.completed)), "failed": .integer(Int64(counters.failed)),
-                "inProgress": .integer(Int64(running)), "inQueue": .integer(Int64(queued)),
-                "retried": .integer(Int64(counters.retried)),
-            ],
-            "workers": [
-                "idle": state == .ready && running == 0 ? 1 : 0, "running": state == .ready && running > 0 ? 1 : 0,
-                "initializing": state == .initializing ? 1 : 0, "ready": state == .ready ? 1 : 0, "throttled": 0,
-                "unhealthy": { if case .failed = state { return 1 } else { return 0 } }(),
-            ],
-        ]
+    /// `Idempotency-Key`: at most 256 printable ASCII characters (it becomes part of a key in the
+    /// fleet's Redis), else a 400 saying so.
+    private func idempotencyKey(_ request: Request) throws(APIError) -> String? {
+        guard let name = HTTPField.Name("Idempotency-Key"), let key = request.headers[name] else { return nil }
+        guard !key.isEmpty, key.utf8.count <= 256, key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw .badRequest("the Idempotency-Key header must be 1 to 256 printable ASCII characters without spaces")
+        }
+        return key
     }
 
     // MARK: Helpers
@@ -230,5 +232,13 @@ private func hexValue(_ byte: UInt8) -> UInt8? {
     case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
     case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
     default: return nil
+    }
+}
+
+extension EndpointServer {
+    /// The in-process store, for tests that move its clock and read its counts.
+    var localStore: JobStore {
+        guard let store = store as? JobStore else { preconditionFailure("this server's jobs are not in process") }
+        return store
     }
 }

@@ -18,7 +18,7 @@ extension WorkerFeature {
             serve: { mode, context in
                 guard let configuration = mode.settings(as: ServerConfiguration.self) else { return nil }
                 return EndpointServerService(
-                    server: EndpointServer(context: context, configuration: configuration, metrics: metrics.get()))
+                    server: try EndpointServer(context: context, configuration: configuration, metrics: metrics.get()))
             })
     }
 }

@@ -14,10 +14,9 @@ struct EndpointServerService: Service {
 
     func run() async throws {
         let configuration = server.configuration
-        let context = server.store.context
-        let logger = context.logger
-        var services: [any Service] = [JanitorService(store: server.store), HandlerLifecycleService(store: server.store)]
-        let limits = server.store.limits
+        let logger = server.context.logger
+        var services = server.backendServices
+        let limits = configuration.limits
         let http = server.httpServer()
         let connections = ConnectionCap(limits.maxConnections, logger: logger)
         services.append(
@@ -60,7 +59,7 @@ extension EndpointServer {
     /// and refusals before the body (`RequestFlowHandler`), keep-alive as the client asked
     /// (`HTTP1KeepAliveHandler`), hang-up signals (`ClientHangUpHandler`) and the idle timeout.
     func httpServer() -> HTTPServerBuilder {
-        let limits = store.limits
+        let limits = configuration.limits
         // The routes' own limits (413 beyond), so a 100 Continue is never sent for a body they refuse.
         let bodyLimit: @Sendable (String) -> Int = { path in
             let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
@@ -82,24 +81,29 @@ extension EndpointServer {
 /// The endpoint server's job path without its HTTP listener, for a transport of another module
 /// (MCP over standard input and output): jobs queue, run, time out and are counted as `/run`'s do.
 package struct EndpointJobHost: Sendable {
-    let store: JobStore
+    let store: any JobBackend
+    let backendServices: [any Service]
+    let context: WorkerContext
 
-    package init(context: WorkerContext) {
-        self.store = JobStore(context: context)
+    package init(context: WorkerContext) throws {
+        let hosting = try JobBackendProvider.hosting(for: context, limits: ServerLimits())
+        self.store = hosting.backend
+        self.backendServices = hosting.services
+        self.context = context
     }
 
-    package var routeContext: EndpointRouteContext { EndpointRouteContext(store: store, health: store.context.health) }
+    package var routeContext: EndpointRouteContext { EndpointRouteContext(store: store, worker: context, limits: ServerLimits()) }
 
     /// Starts the handler, runs `body` until it returns or the worker is told to stop, then lets
     /// the running jobs finish and shuts the handler down.
     package func run(_ body: @escaping @Sendable (EndpointRouteContext) async throws -> Void) async throws {
         let context = routeContext
-        let services: [any Service] = [JanitorService(store: store), HandlerLifecycleService(store: store), BodyService { try await body(context) }]
+        let services: [any Service] = backendServices + [BodyService { try await body(context) }]
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map {
                     .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
-                }, logger: store.context.logger))
+                }, logger: self.context.logger))
         try await withGracefulShutdownHandler {
             try await group.run()
         } onGracefulShutdown: {
