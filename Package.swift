@@ -44,7 +44,7 @@ let nioHTTPTypesHTTP1 = Target.Dependency.product(name: "NIOHTTPTypesHTTP1", pac
 /// A route group on the endpoint server: Hummingbird's router and its HTTP types.
 let routeGroup: [Target.Dependency] = [hummingbird, httpTypes, nioCore, logging]
 /// What every handler's composition root uses: the runtime, the endpoint API over HTTP, MCP.
-let handlerBase: [Target.Dependency] = ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "WorkerMCP", "WorkerOpenAI", logging]
+let handlerBase: [Target.Dependency] = ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "WorkerMCP", "WorkerOpenAI", "WorkerFleet", logging]
 /// What every test target starts from: the shared helpers and the harness.
 let testBase: [Target.Dependency] = ["TestSupport", "WorkerRuntime", "WorkerRuntimeTesting", "WorkerJSON"]
 /// Hummingbird's testing client and the types a route test names.
@@ -64,6 +64,7 @@ let package = Package(
         .library(name: "WorkerMCP", targets: ["WorkerMCP"]),
         .library(name: "WorkerCache", targets: ["WorkerCache"]),
         .library(name: "WorkerOpenAI", targets: ["WorkerOpenAI"]),
+        .library(name: "WorkerFleet", targets: ["WorkerFleet"]),
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "PostgresClient", targets: ["PostgresClient"]),
@@ -145,6 +146,10 @@ let package = Package(
         module("WorkerOpenAI", in: "Features", ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", logging]),
         // The response cache (in process or Redis, single-flight) and Redis-shared rate limits.
         module("WorkerCache", in: "Features", ["WorkerRuntime", "WorkerJSON", "RedisClient", "COpenSSL", logging, coreMetrics]),
+        // Fleets: gateways and workers of one endpoint on many machines, jobs in Redis (docs/fleet.md).
+        module(
+            "WorkerFleet", in: "Features",
+            ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "EndpointAPI", "RedisClient", "WorkerCache", "CurlHTTP", logging, serviceLifecycle]),
 
         // MARK: Search: the memory handler's libraries (vectors, their store, embeddings) and kernels.
         // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).
@@ -230,6 +235,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "WorkerRuntimeTestingTests", dependencies: testBase, swiftSettings: swiftSettings),
         .testTarget(name: "WorkerOpenAITests", dependencies: testBase + ["WorkerOpenAI", "CurlHTTP"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerFleetTests",
+            dependencies: testBase + ["WorkerFleet", "WorkerEndpointServer", "RedisClient", "EndpointAPI", "CurlHTTP"] + routeTesting,
+            swiftSettings: swiftSettings),
         .testTarget(name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(

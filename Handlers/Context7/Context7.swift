@@ -2,6 +2,7 @@ import CurlHTTP
 import RedisClient
 import WorkerCache
 import WorkerEndpointServer
+import WorkerFleet
 import WorkerMCP
 import WorkerRuntime
 import WorkerOpenAI
@@ -16,7 +17,7 @@ enum Context7 {
             throw ConfigurationError.invalidValue("REDIS_CA_FILE", configuration.redis?.caFile ?? "", expected: "usable for TLS: \(error)")
         }
         var features: [WorkerFeature] = [
-            .openAIPassthrough(), .endpointServer(), .mcp(),
+            .openAIPassthrough(), .endpointServer(), .mcp(), .fleet(),
             .responseCache(configuration.cache, redis: redis, handlerName: "context7", policy: Context7Handler.cachePolicy),
         ]
         if let redis { features.append(.sharedRateLimits(redis: redis)) }

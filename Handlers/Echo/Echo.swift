@@ -1,4 +1,5 @@
 import WorkerEndpointServer
+import WorkerFleet
 import WorkerMCP
 import WorkerRuntime
 import WorkerOpenAI
@@ -8,7 +9,7 @@ enum Echo {
     static func makeRuntime() -> WorkerRuntime {
         // Streams are aggregated into the final result, so /runsync returns every chunk.
         WorkerRuntime(
-            handler: EchoHandler(), options: WorkerOptions(returnAggregateStream: true), features: [.openAIPassthrough(), .endpointServer(), .mcp()])
+            handler: EchoHandler(), options: WorkerOptions(returnAggregateStream: true), features: [.openAIPassthrough(), .endpointServer(), .mcp(), .fleet()])
     }
 }
 

@@ -10,6 +10,8 @@ struct EchoControls: Equatable {
     var progress = 0
     var stream: Int?
     var refresh = false
+    /// End the whole process abruptly (SIGKILL of itself) after `sleep`: a poison job for fleet tests.
+    var crash = false
     var size: Int?
     /// A text each progress update carries as its `message`.
     var note: String?
@@ -28,6 +30,9 @@ struct EchoControls: Equatable {
             case "note":
                 note = try Self.string(value, key)
                 guard note!.utf8.count <= 10_000 else { throw EchoInputError(key: key, expected: "a string of at most 10000 bytes", got: value) }
+            case "crash":
+                guard let flag = value.boolValue else { throw EchoInputError(key: key, expected: "true or false", got: value) }
+                crash = flag
             case "refresh":
                 guard let flag = value.boolValue else { throw EchoInputError(key: key, expected: "true or false", got: value) }
                 refresh = flag

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
 import WorkerJSON
 import WorkerRuntime
 
@@ -7,7 +11,9 @@ import WorkerRuntime
 /// Control keys: `sleep` (seconds, cancellable), `cpu` (seconds of busy work that never yields, like
 /// a synchronous model call), `fail` (throw with that message), `return_error`
 /// (return `{"error": …}`), `progress` (N updates `{"step": i}`, spread over `sleep` when both are given; `note` adds a `message` to each), `stream` (N chunks
-/// `{"chunk": i}`), `refresh` (request `refresh_worker`), `size` (add a `blob` of that many bytes).
+/// `{"chunk": i}`), `refresh` (request `refresh_worker`), `size` (add a `blob` of that many bytes),
+/// `crash` (after `sleep`, the process kills itself with SIGKILL: no result, no clean-up, as an
+/// out-of-memory kill would; a poison job for the fleet's tests and outside checks).
 struct EchoHandler: RawJobHandler {
     /// Upper bounds that keep a bad job from exhausting the worker.
     static let maxSleepSeconds = 3600.0
@@ -22,6 +28,10 @@ struct EchoHandler: RawJobHandler {
         }
         let controls = try EchoControls(object)
         try await Self.sleepReportingProgress(controls, context: context)
+        if controls.crash {
+            context.logger.warning("input.crash is true: this process ends now (SIGKILL)")
+            kill(getpid(), SIGKILL)
+        }
         if let seconds = controls.cpu, seconds > 0 { Self.busyWork(seconds: seconds) }
         if let message = controls.fail { throw EchoFailure(message: message) }
         if let message = controls.returnError {

@@ -1,5 +1,6 @@
 import TextEmbedding
 import WorkerEndpointServer
+import WorkerFleet
 import WorkerMCP
 import WorkerRuntime
 import WorkerOpenAI
@@ -10,7 +11,7 @@ enum Memory {
         WorkerRuntime(
             handler: MemoryHandler(configuration: configuration),
             options: WorkerOptions(name: "memory", instructions: MemoryTools.instructions, tools: MemoryTools.all),
-            features: [.openAIPassthrough(), .endpointServer(), .mcp()])
+            features: [.openAIPassthrough(), .endpointServer(), .mcp(), .fleet()])
     }
 }
 

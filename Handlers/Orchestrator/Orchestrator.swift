@@ -6,6 +6,7 @@ import EndpointClient
 import Logging
 import PostgresClient
 import WorkerEndpointServer
+import WorkerFleet
 import WorkerMCP
 import WorkerRuntime
 import WorkerOpenAI
@@ -24,7 +25,7 @@ enum Orchestrator {
         return WorkerRuntime(
             handler: handler,
             options: WorkerOptions(name: "orchestrator", instructions: OrchestratorTools.instructions, tools: OrchestratorTools.all),
-            features: [.openAIPassthrough(), .endpointServer(), .mcp()])
+            features: [.openAIPassthrough(), .endpointServer(), .mcp(), .fleet()])
     }
 
     static func makeHandler(

@@ -4,16 +4,16 @@ import Synchronization
 /// counter run through a keyed permutation (SplitMix64's finalizer over two random keys), so ids
 /// never repeat within a process and cannot be guessed from one another. `UUID()` reads
 /// /dev/urandom and formats with printf for every id, a large share of a /runsync's cost.
-final class JobIDs: Sendable {
+package final class JobIDs: Sendable {
     private let counter = Atomic<UInt64>(0)
     private let keys: (UInt64, UInt64)
 
-    init() {
+    package init() {
         var generator = SystemRandomNumberGenerator()
         keys = (generator.next(), generator.next())
     }
 
-    func next(sync: Bool) -> String {
+    package func next(sync: Bool) -> String {
         let n = counter.add(1, ordering: .relaxed).newValue
         var high = Self.mix(n &+ keys.0)
         var low = Self.mix(n ^ keys.1)

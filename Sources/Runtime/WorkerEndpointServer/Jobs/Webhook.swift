@@ -3,8 +3,8 @@ import Logging
 import WorkerJSON
 
 /// Delivers the platform's webhook: POST the envelope; a non-2xx answer or a failure is retried.
-enum Webhook {
-    static func deliver(
+package enum Webhook {
+    package static func deliver(
         _ payload: JSONValue, to url: String, retryDelays: [Duration], timeout: Duration, client: CurlHTTPClient,
         logger: Logger
     ) async {

@@ -26,7 +26,16 @@ extension WorkerConfiguration {
             }
             config.pingInterval = .milliseconds(ms)
         }
-        if let count = try reader.whole("WORKER_CONCURRENCY", in: 1...10_000) { config.concurrency = count }
+        if let count = try reader.whole("WORKER_CONCURRENCY", in: 0...10_000) {
+            // 0 is a fleet gateway that takes no jobs itself (docs/fleet.md); anywhere else there
+            // would be nobody to run them.
+            guard count > 0 || value("QUEUE_URL") != nil else {
+                throw .invalidValue(
+                    "WORKER_CONCURRENCY", "0",
+                    expected: "a whole number from 1 to 10000 (0 only for a fleet gateway that takes no jobs, with QUEUE_URL set)")
+            }
+            config.concurrency = count
+        }
         let levelVariable = env["RUNPOD_LOG_LEVEL"] != nil ? "RUNPOD_LOG_LEVEL" : "RUNPOD_DEBUG_LEVEL"
         if let level = value(levelVariable) {
             guard let parsed = Logger.Level(runpodName: level) else {

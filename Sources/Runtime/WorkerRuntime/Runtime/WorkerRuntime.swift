@@ -180,6 +180,11 @@ extension WorkerRuntime {
                 }
                 configuration.concurrency = concurrency
             }
+            // A fleet variable in a worker built without the fleet would be ignored: say so instead.
+            if let queue = environment["QUEUE_URL"], !queue.isEmpty, !features.contains(where: { $0.name == "fleet" }) {
+                throw ConfigurationError.invalidValue(
+                    "QUEUE_URL", "(set)", expected: "nothing: this worker was built without the fleet; add .fleet() (WorkerFleet) to its features")
+            }
             let setup = FeatureSetup(environment: environment, flags: flags, core: configuration, options: options)
             for feature in features {
                 if let configure = feature.configure { configured.append(try configure(setup)) }

@@ -1,0 +1,200 @@
+import EndpointAPI
+import Logging
+import RedisClient
+import WorkerEndpointServer
+import WorkerJSON
+import WorkerRuntime
+
+/// The endpoint API of a fleet gateway: every job in Redis, run by whichever worker of the fleet
+/// takes it. A job gets its id here and is answered (`/run`) only once the submit script stored
+/// it; with Redis out, a 503 with `Retry-After` instead.
+struct FleetBackend: JobBackend {
+    let store: FleetStore
+    let events: FleetEvents
+    let limits: ServerLimits
+    let ids = JobIDs()
+    let logger: Logger
+
+    // MARK: Submitting
+
+    func submit(_ request: JobRequest, sync: Bool, requestBytes: Int?, idempotencyKey: String?) async throws(APIError)
+        -> (id: String, finished: JobStatusReport?)
+    {
+        (try await enqueue(request, sync: sync, requestBytes: requestBytes, idempotencyKey: idempotencyKey), nil)
+    }
+
+    func submitListening(_ request: JobRequest, sync: Bool, retained: Bool, newestOnly: Bool) async throws(APIError)
+        -> (id: String, events: AsyncStream<JobEvent>)
+    {
+        let id = ids.next(sync: sync)
+        // Listening before the job exists: its first chunk cannot come before the listener.
+        let stream = listenUnchecked(id, newestOnly: newestOnly)
+        do {
+            _ = try await enqueue(request, sync: sync, requestBytes: nil, idempotencyKey: nil, id: id)
+        } catch {
+            stream.cancel()
+            throw error
+        }
+        return (id, stream.events)
+    }
+
+    private func enqueue(
+        _ request: JobRequest, sync: Bool, requestBytes: Int?, idempotencyKey: String?, id given: String? = nil
+    ) async throws(APIError) -> String {
+        let id = given ?? ids.next(sync: sync)
+        var job = request.extra
+        job["id"] = .string(id)
+        job["input"] = request.input
+        let bytes: [UInt8]
+        do {
+            bytes = try JSONValue.object(job).serialized()
+        } catch {
+            throw .badRequest("the job cannot be stored: \(error)")
+        }
+        let outcome = try await call("queue the job") {
+            try await store.submit(
+                id: id, job: bytes, inputBytes: requestBytes ?? bytes.count, sync: sync,
+                ttl: request.policy.ttl ?? limits.defaultTTL, retention: sync ? limits.syncRetention : limits.retention,
+                executionTimeout: request.policy.executionTimeout ?? limits.defaultExecutionTimeout,
+                queueLimit: limits.queuedInputBytes, idempotencyKey: idempotencyKey)
+        }
+        switch outcome {
+        case .queued: return id
+        case .known(let known): return known
+        case .full(let queued):
+            throw .tooManyRequests(
+                "the fleet's queue holds \(queued >> 20) MB of input, past the budget of \(limits.queuedInputBytes >> 20) MB "
+                    + "(QUEUED_INPUT_MB); retry once some have started", retryAfter: 1)
+        }
+    }
+
+    // MARK: Reading
+
+    func report(_ id: String) async throws(APIError) -> JobStatusReport? {
+        try await call("read the job") { try await store.report(id) }
+    }
+
+    func poll(_ id: String) async throws(APIError) -> JSONValue? {
+        guard let polled = try await call("read the job's stream", { try await store.poll(id) }) else { return nil }
+        var body: [String: JSONValue] = [
+            "id": .string(id), "status": .string(polled.status.rawValue), "stream": .array(polled.chunks.map { ["output": $0] }),
+        ]
+        if let error = polled.error { body["error"] = .string(error) }
+        return .object(body)
+    }
+
+    func waitForFinal(_ id: String, timeout: Duration) async -> JobStatusReport? {
+        let deadline = ContinuousClock.now + timeout
+        let ticket = events.register(id)
+        defer { events.cancel(ticket) }
+        while true {
+            // A read that fails (Redis out) is tried again at the next wake, until the deadline.
+            let report = try? await store.report(id)
+            if let report, report.status.isFinal { return report }
+            let left = deadline - ContinuousClock.now
+            if left <= .zero || Task.isCancelled {
+                if let report { return report }
+                return try? await store.report(id)
+            }
+            if report == nil, (try? await store.commands()) != nil {
+                // Unknown (or expired) while Redis answers: nothing to wait for.
+                return nil
+            }
+            _ = await events.next(ticket, limit: left)
+        }
+    }
+
+    func listen(_ id: String) async -> AsyncStream<JobEvent>? {
+        guard (try? await store.report(id)) != nil else { return nil }
+        return listenUnchecked(id, newestOnly: false).events
+    }
+
+    /// The job's chunks, progress and final report as events, read from Redis as messages say
+    /// the record changed; one task per listener, ended when the consumer goes away.
+    private func listenUnchecked(_ id: String, newestOnly: Bool) -> (events: AsyncStream<JobEvent>, cancel: @Sendable () -> Void) {
+        let (stream, continuation) = AsyncStream<JobEvent>.makeStream(bufferingPolicy: newestOnly ? .bufferingNewest(64) : .unbounded)
+        let ticket = events.register(id)
+        let store = self.store
+        let events = self.events
+        let task = Task {
+            defer {
+                events.cancel(ticket)
+                continuation.finish()
+            }
+            var sent = 0
+            var lastProgress: JSONValue?
+            var missing = 0
+            while !Task.isCancelled {
+                if let chunks = try? await store.chunks(id, from: sent), !chunks.isEmpty {
+                    for chunk in chunks { continuation.yield(.chunk(chunk)) }
+                    sent += chunks.count
+                }
+                let read: JobStatusReport??
+                do { read = .some(try await store.report(id)) } catch { read = nil }
+                switch read {
+                case .some(.some(let report)):
+                    missing = 0
+                    if report.status.isFinal {
+                        continuation.yield(.finished(report))
+                        return
+                    }
+                    if let progress = report.output, progress != lastProgress, report.status == .inProgress {
+                        lastProgress = progress
+                        continuation.yield(.progress(progress))
+                    }
+                case .some(.none):
+                    // Not stored yet (the listener comes first) or gone (purged, expired).
+                    missing += 1
+                    if missing > 30 { return }
+                case .none:
+                    break
+                }
+                _ = await events.next(ticket)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return (stream, { task.cancel() })
+    }
+
+    // MARK: Control
+
+    func stop(_ id: String, as status: JobStatus, error: String?) async throws(APIError) -> JSONValue? {
+        guard let after = try await call("stop the job", { try await store.stop(id, as: status, error: error) }) else { return nil }
+        return ["id": .string(id), "status": .string(after.rawValue)]
+    }
+
+    func retry(_ id: String) async throws(APIError) -> JSONValue {
+        switch try await call("queue the job again", { try await store.retry(id, ttl: limits.defaultTTL) }) {
+        case .queued: return ["id": .string(id), "status": "IN_QUEUE"]
+        case .unknown: throw .notFound("job \(id) not found: unknown, or expired (TTL or result retention)")
+        case .refused(let status):
+            throw .badRequest("job \(id) is \(status.rawValue); only FAILED or TIMED_OUT jobs can be retried")
+        }
+    }
+
+    func purgeQueue() async throws(APIError) -> JSONValue {
+        let removed = try await call("purge the queue") { try await store.purgeQueue() }
+        return ["removed": .integer(Int64(removed)), "status": "completed"]
+    }
+
+    func health() async throws(APIError) -> JSONValue {
+        try await call("read the fleet's health") { try await store.health() }
+    }
+
+    /// A step on Redis, its failure as the API answers it: Redis out → 503 with `Retry-After`,
+    /// a refused command or a damaged record → 500 naming it.
+    private func call<T>(_ step: String, _ body: () async throws -> T) async throws(APIError) -> T {
+        do {
+            return try await body()
+        } catch let error as RedisError where error.isUnavailable {
+            logger.warning("Fleet: could not \(step): \(error)")
+            throw .unavailable("the fleet's Redis is unavailable, so this gateway cannot \(step): \(error)", retryAfter: 1)
+        } catch let error as RedisError where !error.isServerError {
+            logger.warning("Fleet: could not \(step): \(error)")
+            throw .unavailable("the fleet's Redis refused this gateway, so it cannot \(step): \(error)", retryAfter: 5)
+        } catch {
+            logger.error("Fleet: could not \(step): \(error)")
+            throw .internalError("the fleet could not \(step): \(error)")
+        }
+    }
+}

@@ -1,0 +1,293 @@
+import CurlHTTP
+import EndpointAPI
+import Logging
+import RedisClient
+import Synchronization
+import WorkerEndpointServer
+import WorkerJSON
+import WorkerRuntime
+
+/// The fleet as the queue loop's platform (`JobSource`): jobs come from the endpoint's stream,
+/// results go to the job records, fenced by the run's attempt. Beside the loop it keeps what a
+/// platform would: the leases of the jobs it holds (renewed every heartbeat), their execution
+/// timeouts, and the cancel channel; a job this worker no longer holds (cancelled, timed out, or
+/// started again elsewhere after its lease ran out) is stopped through `pollStopRequests`.
+final class FleetJobSource: JobSource {
+    struct Held: Sendable {
+        let attempt: Int
+        let deadline: ContinuousClock.Instant
+        let webhook: String?
+        let input: JSONValue
+    }
+
+    private struct State {
+        var held: [String: Held] = [:]
+        var lastReclaim: ContinuousClock.Instant?
+        var blocking: RedisBlockingConnection?
+    }
+
+    let store: FleetStore
+    let consumer: String
+    let context: WorkerContext
+    let limits: ServerLimits
+    private let state = Mutex(State())
+    private let stops: AsyncStream<[String]>
+    private let stopContinuation: AsyncStream<[String]>.Continuation
+    private var logger: Logger { context.logger }
+
+    init(store: FleetStore, context: WorkerContext, limits: ServerLimits = ServerLimits()) {
+        self.store = store
+        self.context = context
+        self.limits = limits
+        self.consumer = context.configuration.workerID
+        (stops, stopContinuation) = AsyncStream<[String]>.makeStream()
+    }
+
+    var settings: FleetSettings { store.settings }
+    var heldCount: Int { state.withLock { $0.held.count } }
+
+    // MARK: Taking
+
+    func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
+        do {
+            let now = ContinuousClock.now
+            let reclaim = state.withLock { state -> Bool in
+                // Every second: a dead worker's job runs again within its lease and a second.
+                guard state.lastReclaim.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+                state.lastReclaim = now
+                return true
+            }
+            if reclaim {
+                let started = try await store.take(consumer: consumer, count: count, reclaim: true)
+                if !started.isEmpty { return .jobs(await accept(started)) }
+            }
+            let connection = try await blockingConnection()
+            let entries: [RedisStreamEntry]
+            do {
+                entries = try await connection.xreadgroup(
+                    store.keys.queue, group: FleetKeys.group, consumer: consumer, count: count, block: .seconds(1))
+            } catch let error as RedisError where error.isServerError && error.reason.contains("NOGROUP") {
+                try await FleetRedis.makeGroup(store.commands(), keys: store.keys)
+                return .noJob
+            } catch let error as RedisError where error.isServerError && error.reason.hasPrefix("MOVED") {
+                // The endpoint's slot moved to another master: read there from now on.
+                dropBlockingConnection()
+                store.redis.forgetConnector()
+                return .noJob
+            }
+            guard !entries.isEmpty else { return .noJob }
+            let started = try await store.take(consumer: consumer, count: count, reclaim: false, entries: entries)
+            let jobs = await accept(started)
+            return jobs.isEmpty ? .noJob : .jobs(jobs)
+        } catch {
+            if Task.isCancelled { return .noJob }
+            dropBlockingConnection()
+            return .failed("the fleet's Redis at \(store.redis.server): \(error)")
+        }
+    }
+
+    /// The started jobs as the loop takes them; a record that is not a job fails here, naming it.
+    private func accept(_ started: [FleetStore.Started]) async -> [JSONValue] {
+        var jobs: [JSONValue] = []
+        jobs.reserveCapacity(started.count)
+        for job in started {
+            let parsed: JSONValue
+            do {
+                parsed = try JSONValue.parse(job.job)
+                guard parsed["input"] != nil else { throw FleetError.damagedRecord(store.keys.job(job.id), "its request has no \"input\"") }
+            } catch {
+                let message =
+                    (error as? FleetError)?.message
+                    ?? "the fleet's record \(store.keys.job(job.id)) is damaged: its request is not JSON (\(error)); it was not written by a fleet gateway"
+                logger.error("Fleet: job \(job.id): \(message)")
+                let result = (try? JSONValue.object(["error": .string(message)]).serialized()) ?? []
+                _ = try? await store.finish(job.id, attempt: job.attempt, status: .failed, result: result)
+                continue
+            }
+            var object = parsed
+            if case .object(var fields) = parsed, fields["id"]?.stringValue != job.id {
+                fields["id"] = .string(job.id)
+                object = .object(fields)
+            }
+            let timeout = parsed["policy"]?["executionTimeout"]?.intValue.flatMap { $0 > 0 ? Duration.milliseconds($0) : nil }
+                ?? limits.defaultExecutionTimeout
+            let held = Held(attempt: job.attempt, deadline: .now + timeout, webhook: parsed["webhook"]?.stringValue, input: parsed["input"] ?? .null)
+            state.withLock { $0.held[job.id] = held }
+            if job.attempt > 1 { logger.info("Fleet: job \(job.id) starts again (attempt \(job.attempt)): its previous worker's lease ran out") }
+            jobs.append(object)
+        }
+        return jobs
+    }
+
+    private func blockingConnection() async throws -> RedisBlockingConnection {
+        if let existing = state.withLock({ $0.blocking }) { return existing }
+        let made = try await store.redis.connector().blockingConnection()
+        return state.withLock { state in
+            if let existing = state.blocking { return existing }
+            state.blocking = made
+            return made
+        }
+    }
+
+    private func dropBlockingConnection() {
+        let old = state.withLock { state -> RedisBlockingConnection? in
+            defer { state.blocking = nil }
+            return state.blocking
+        }
+        old?.close()
+    }
+
+    // MARK: Stopping
+
+    func pollStopRequests() async -> StopPollOutcome? {
+        var iterator = stops.makeAsyncIterator()
+        guard let ids = await iterator.next() else { return .nothing }
+        return .stop(ids)
+    }
+
+    /// Lets go of jobs this worker no longer holds and stops their tasks.
+    private func release(_ ids: [String], reason: String) {
+        let released = state.withLock { state in ids.filter { state.held.removeValue(forKey: $0) != nil } }
+        guard !released.isEmpty else { return }
+        for id in released { JobLog(base: logger, jobID: id).logger.info("Fleet: stopping the job: \(reason)") }
+        stopContinuation.yield(released)
+    }
+
+    /// Until cancelled: renews leases every heartbeat, enforces execution timeouts, and follows
+    /// the cancel channel.
+    func keepLeases() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.followCancels() }
+            group.addTask { await self.renewLoop() }
+            group.addTask { await self.timeoutLoop() }
+            await group.waitForAll()
+        }
+    }
+
+    private func renewLoop() async {
+        while !Task.isCancelled {
+            let held = state.withLock { $0.held.map { (id: $0.key, attempt: $0.value.attempt) } }
+            do {
+                let lost = try await store.renew(
+                    consumer: consumer, held: held, running: held.count, concurrency: max(1, context.configuration.concurrency))
+                if !lost.isEmpty { release(lost, reason: "cancelled, or started again elsewhere after this worker's lease ran out") }
+            } catch {
+                if !Task.isCancelled { logger.warning("Fleet: could not renew the leases of \(held.count) job(s): \(error)") }
+            }
+            try? await Task.sleep(for: settings.heartbeat)
+        }
+    }
+
+    private func timeoutLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+            let now = ContinuousClock.now
+            let due = state.withLock { $0.held.filter { $0.value.deadline <= now } }
+            for (id, held) in due {
+                let message = "the job ran past its execution timeout"
+                _ = try? await store.stop(id, as: .timedOut, error: message, attempt: held.attempt)
+                context.metrics.jobStopped(status: JobStatus.timedOut.rawValue)
+                release([id], reason: message)
+            }
+        }
+    }
+
+    private func followCancels() async {
+        while !Task.isCancelled {
+            let subscriber: RedisSubscriber
+            do {
+                subscriber = try await store.redis.connector().subscriber(channels: [store.keys.cancels])
+            } catch {
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            await withTaskCancellationHandler {
+                for await event in subscriber.events {
+                    guard case .message(let message) = event else { continue }
+                    release([String(decoding: message.payload, as: UTF8.self)], reason: "cancelled")
+                }
+            } onCancel: {
+                subscriber.close()
+            }
+            subscriber.close()
+            if !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
+        }
+    }
+
+    func finishStops() {
+        stopContinuation.finish()
+        dropBlockingConnection()
+    }
+
+    // MARK: Results
+
+    func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
+        guard let held = state.withLock({ $0.held[jobID] }) else {
+            JobLog(base: logger, jobID: jobID).logger.info("Fleet: a result of a job this worker no longer holds was discarded")
+            return .delivered
+        }
+        if body.json["status"] == "IN_PROGRESS", !isStream {
+            return await update(jobID, held: held, chunk: false, value: body.json["output"] ?? .null)
+        }
+        var result: [String: JSONValue] = [:]
+        let error = body.json["error"]
+        if let error { result["error"] = error } else { result["output"] = body.json["output"] ?? .null }
+        let bytes: [UInt8]
+        do {
+            bytes = try JSONValue.object(result).serialized()
+        } catch {
+            return .rejected("the result cannot be encoded: \(error)")
+        }
+        do {
+            let outcome = try await store.finish(jobID, attempt: held.attempt, status: error == nil ? .completed : .failed, result: bytes)
+            state.withLock { state in
+                if state.held[jobID]?.attempt == held.attempt { state.held[jobID] = nil }
+            }
+            switch outcome {
+            case .recorded:
+                if let webhook = held.webhook { sendWebhook(jobID, to: webhook, input: held.input) }
+            case .stale(let now):
+                JobLog(base: logger, jobID: jobID).logger.warning("Fleet: the result of attempt \(held.attempt) was discarded: the job is now \(now) (status, attempt)")
+            case .gone:
+                JobLog(base: logger, jobID: jobID).logger.warning("Fleet: the result was discarded: the job's record is gone (expired or purged)")
+            }
+            return .delivered
+        } catch let error as RedisError where error.isServerError {
+            return .rejected("the fleet's Redis refused the result: \(error)")
+        } catch {
+            return .failed("the fleet's Redis at \(store.redis.server): \(error)")
+        }
+    }
+
+    func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
+        guard let held = state.withLock({ $0.held[jobID] }) else { return .delivered }
+        return await update(jobID, held: held, chunk: true, value: body.json["output"] ?? .null)
+    }
+
+    private func update(_ id: String, held: Held, chunk: Bool, value: JSONValue) async -> DeliveryOutcome {
+        do {
+            _ = try await store.update(id, attempt: held.attempt, chunk: chunk, value: try value.serialized())
+            return .delivered
+        } catch let error as RedisError where error.isServerError {
+            return .rejected("the fleet's Redis refused the update: \(error)")
+        } catch let error as RedisError {
+            return .failed("the fleet's Redis at \(store.redis.server): \(error)")
+        } catch {
+            return .rejected("the update cannot be encoded: \(error)")
+        }
+    }
+
+    /// Once per final result: only the run whose result was recorded sends it.
+    private func sendWebhook(_ id: String, to url: String, input: JSONValue) {
+        let store = self.store
+        let limits = self.limits
+        let client = context.httpClient
+        let logger = JobLog(base: self.logger, jobID: id).logger
+        Task {
+            guard let report = try? await store.report(id) else { return }
+            await Webhook.deliver(
+                report.webhookPayload(input: input, webhook: url), to: url, retryDelays: limits.webhookRetryDelays,
+                timeout: limits.webhookTimeout, client: client, logger: logger)
+        }
+    }
+}
