@@ -189,6 +189,11 @@ struct FleetBackend: JobBackend {
         } catch let error as RedisError where error.isUnavailable {
             logger.warning("Fleet: could not \(step): \(error)")
             throw .unavailable("the fleet's Redis is unavailable, so this gateway cannot \(step): \(error)", retryAfter: 1)
+        } catch let error as RedisError where error.isAuthentication {
+            logger.warning("Fleet: could not \(step): \(error)")
+            throw .unavailable(
+                "the fleet's Redis at \(error.server) refused this gateway's authentication, so it cannot \(step): \(error.reason) "
+                    + "(check the user and password in QUEUE_URL)", retryAfter: 5)
         } catch let error as RedisError where !error.isServerError {
             logger.warning("Fleet: could not \(step): \(error)")
             throw .unavailable("the fleet's Redis refused this gateway, so it cannot \(step): \(error)", retryAfter: 5)

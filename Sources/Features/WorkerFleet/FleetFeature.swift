@@ -28,6 +28,10 @@ extension WorkerFeature {
                                 "QUEUE_URL", "(set)",
                                 expected: "one queue per worker: RunPod's queue variables are set too; unset QUEUE_URL, or pass --fleet-worker to take the fleet's jobs")
                         }
+                        if settings.workerOnly, chosen != .feature(mode) {
+                            throw .invalidValue(
+                                "--fleet-worker", "", expected: "no other mode (\(chosen)): a fleet worker takes jobs and serves no API")
+                        }
                         guard settings.gatewayOnly, !chosen.isServer, chosen != .feature(.mcpStdioFleet) else { return }
                         let flag = setup.flags.isSet(gatewayOnlyFlag.name)
                         throw .invalidValue(

@@ -119,6 +119,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         [.connect, .tls, .timeout, .connectionLost, .poolExhausted, .clusterUnreachable, .nodeUnreachable, .slotUncovered]
             .contains(code)
     }
+    /// The server refused the credentials (`AUTH`): trying again cannot help until they change.
+    package var isAuthentication: Bool { code == .authentication }
     /// No connection could be made: nothing was sent, so the call may go to another node.
     package var isConnectFailure: Bool { code == .connect }
 
