@@ -772,3 +772,94 @@ def test_key_of_wrong_type_is_named_and_gateway_keeps_serving(make_fleet):
     job_input = {"b": 2}
     report = final_report(gateway.base, run_job(gateway.base, job_input), 20)
     assert report["status"] == "COMPLETED" and report["output"] == job_input, report
+
+
+# MARK: the rest of the guarantees
+
+
+def test_worker_cut_off_past_its_lease_has_its_late_result_discarded(make_fleet):
+    """A worker frozen (SIGSTOP: no renewals, as a network partition) past its lease: the job runs
+    again on the other worker and completes once; thawed, the first worker's late result is
+    discarded and logged, and the record keeps the second run's."""
+    fleet = make_fleet("partition", gateways=1, workers=2, env={"WORKER_CONCURRENCY": 1})
+    gateway = fleet.gateways[0].base
+    job_id = run_job(gateway, {"sleep": 1.5, "tag": "partition"})
+    report = wait_until(
+        lambda: (r := call("GET", f"{gateway}/status/{job_id}").json).get("status") == "IN_PROGRESS" and r,
+        10, "the job to start")
+    frozen = fleet.workers[report["workerId"]]
+    os.kill(frozen.proc.pid, signal.SIGSTOP)
+    try:
+        done = final_report(gateway, job_id, LEASE + 8)
+        assert done["status"] == "COMPLETED" and done["workerId"] != report["workerId"], done
+    finally:
+        os.kill(frozen.proc.pid, signal.SIGCONT)
+    wait_until(lambda: "discarded" in frozen.text, 10, "the thawed worker to log its discarded result", lambda: frozen.text)
+    again = call("GET", f"{gateway}/status/{job_id}").json
+    assert again["status"] == "COMPLETED" and again["workerId"] == done["workerId"], again
+    assert fleet.stat("completed") == 1
+
+
+def test_cancel_reaches_the_running_worker_within_100_ms(make_fleet):
+    """One worker running one job at a time: /cancel on the gateway frees it at once, so the next
+    job starts within a few hundred milliseconds, not after the first one's 30 s."""
+    fleet = make_fleet("cancel", gateways=2, workers=1, env={"WORKER_CONCURRENCY": 1})
+    a, b = fleet.gateways[0].base, fleet.gateways[1].base
+    job_id = run_job(a, {"sleep": 30})
+    wait_until(lambda: call("GET", f"{a}/status/{job_id}").json.get("status") == "IN_PROGRESS", 10, "the job to start")
+    started = time.monotonic()
+    reply = call("POST", f"{b}/cancel/{job_id}")
+    assert reply.status == 200 and reply.json["status"] == "CANCELLED", reply
+    follow = call("POST", f"{a}/runsync", {"input": {"after": "cancel"}}, timeout=10)
+    elapsed = time.monotonic() - started
+    assert follow.json["status"] == "COMPLETED", follow
+    # The cancelled task must have ended for the only slot to take the next job.
+    assert elapsed < 1.0, f"the next job finished {elapsed:.3f} s after /cancel"
+    assert call("GET", f"{a}/status/{job_id}").json["status"] == "CANCELLED"
+
+
+def test_stream_and_progress_from_any_gateway(fleet):
+    """Chunks a worker produces are read by /stream on either gateway, each chunk once in all."""
+    a, b = fleet.gateways[0].base, fleet.gateways[1].base
+    job_id = run_job(a, {"stream": 5, "sleep": 0.2})
+    chunks = []
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        reply = call("GET", f"{b if len(chunks) % 2 else a}/stream/{job_id}")
+        assert reply.status == 200, reply
+        chunks += [item["output"] for item in reply.json["stream"]]
+        if reply.json["status"] in FINAL:
+            break
+        time.sleep(0.05)
+    assert chunks == [{"chunk": i} for i in range(5)], chunks
+
+
+def test_webhook_sent_once_per_final_result(fleet):
+    """A job with a webhook: one POST with the final report, even though two gateways could see it."""
+    received = []
+    import http.server
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", "0"))
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        a = fleet.gateways[0].base
+        reply = call("POST", f"{a}/run", {"input": {"hook": 1}, "webhook": f"http://127.0.0.1:{server.server_port}/hook"})
+        job_id = reply.json["id"]
+        final_report(a, job_id, 20)
+        wait_until(lambda: received, 10, "the webhook")
+        time.sleep(0.5)
+        assert len(received) == 1, received
+        assert received[0]["id"] == job_id and received[0]["status"] == "COMPLETED" and received[0]["output"] == {"hook": 1}
+    finally:
+        server.shutdown()
