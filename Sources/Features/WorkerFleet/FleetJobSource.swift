@@ -185,9 +185,10 @@ final class FleetJobSource: JobSource {
             let due = state.withLock { $0.held.filter { $0.value.deadline <= now } }
             for (id, held) in due {
                 let message = "the job ran past its execution timeout"
-                _ = try? await store.stop(id, as: .timedOut, error: message, attempt: held.attempt)
+                let after = try? await store.stop(id, as: .timedOut, error: message, attempt: held.attempt)
                 context.metrics.jobStopped(status: JobStatus.timedOut.rawValue)
                 release([id], reason: message)
+                if after == .timedOut, let webhook = held.webhook { sendWebhook(id, to: webhook, input: held.input) }
             }
         }
     }
