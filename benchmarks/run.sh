@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker|server|vector|memory|mcp|embeddings|context7|postgres|orchestrator|instructions
+# Usage: benchmarks/run.sh worker|server|vector|memory|mcp|embeddings|context7|postgres|orchestrator|fleet|instructions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
@@ -10,7 +10,7 @@ command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo
 bash scripts/build-release.sh echo mock-platform vector-bench memory embedding-bench context7 fake-upstream redis-bench postgres-bench orchestrator
 
 venv=benchmarks/.venv
-requirements="runpod==1.12.0 faiss-cpu numpy fastmcp==4.2.3 torch==2.13.0+cpu sentence-transformers==6.2.0 redis==6.4.0"
+requirements="runpod==1.12.0 faiss-cpu numpy fastmcp==4.2.3 torch==2.13.0+cpu sentence-transformers==6.2.0 redis==6.4.0 celery[redis]==5.7.0"
 if [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q $requirements
@@ -28,8 +28,9 @@ case "${1:-worker}" in
     context7) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_context7.py ;;
     postgres) "$venv/bin/python" benchmarks/bench_postgres.py ;;
     orchestrator) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_orchestrator.py ;;
+    fleet) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_fleet.py ;;
     instructions)
         command -v valgrind >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq valgrind; }
         bash benchmarks/count_instructions.sh ;;
-    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp, embeddings, context7, postgres, orchestrator, instructions)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp, embeddings, context7, postgres, orchestrator, fleet, instructions)" >&2; exit 2 ;;
 esac
