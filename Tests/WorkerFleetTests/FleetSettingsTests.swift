@@ -32,6 +32,9 @@ struct FleetSettingsTests {
             ([:], ["--fleet-worker": nil], 1, "--fleet-worker"),
             (["QUEUE_URL": "redis://h"], ["--gateway-only": nil, "--fleet-worker": nil], 1, "--gateway-only"),
             (["QUEUE_URL": "redis://h"], ["--fleet-worker": nil], 0, "WORKER_CONCURRENCY"),
+            (["MAX_ATTEMPTS": "2"], [:], 1, "MAX_ATTEMPTS"),
+            (["ENDPOINT_ID": "e"], [:], 1, "ENDPOINT_ID"),
+            (["QUEUE_URL": "rediss://h", "REDIS_CA_FILE": "/nonexistent/ca.pem"], [:], 1, "REDIS_CA_FILE"),
         ]
         for (environment, flags, concurrency, name) in cases {
             do {

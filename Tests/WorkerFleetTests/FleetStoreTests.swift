@@ -75,6 +75,58 @@ struct FleetStoreTests {
         #expect(try await store.report("b")?.output == "right")
     }
 
+    @Test("After /retry the runs before stay fenced off: a worker presumed dead cannot finish the retried job")
+    func retryKeepsTheFence() async throws {
+        let server = try RedisTestServer()
+        let store = try Self.store(server.url, lease: .milliseconds(200), maxAttempts: 1)
+        _ = try await Self.submit(store, "r")
+        #expect(try await store.take(consumer: "stale", count: 1, reclaim: true).first?.attempt == 1)
+        try await Task.sleep(for: .milliseconds(250))
+        // Its one start used up: FAILED, then retried by a client.
+        #expect(try await store.take(consumer: "w2", count: 1, reclaim: true).isEmpty)
+        #expect(try await store.report("r")?.status == .failed)
+        if case .refused = try await store.retry("r", ttl: .seconds(60)) { Issue.record("FAILED is retried") }
+        let again = try await store.take(consumer: "w2", count: 1, reclaim: true)
+        #expect(again.first?.attempt == 2, "attempts keep growing across a retry")
+        #expect(try await store.finish("r", attempt: 1, status: .completed, result: Self.result("stale")) == .stale("IN_PROGRESS 2"))
+        #expect(try await store.renew(consumer: "stale", held: [("r", 1)], running: 1, concurrency: 1) == ["r"])
+        #expect(try await store.stop("r", as: .timedOut, error: "late", attempt: 1) == .inProgress)
+        #expect(try await store.finish("r", attempt: 2, status: .completed, result: Self.result("fresh")) == .recorded)
+        #expect(try await store.report("r")?.output == "fresh")
+    }
+
+    @Test("Jobs that expire while queued leave the queue's counts, so the byte budget never wedges")
+    func expiredWhileQueued() async throws {
+        let server = try RedisTestServer()
+        let store = try Self.store(server.url)
+        let big: JSONValue = ["text": .string(String(repeating: "x", count: 1000))]
+        let job = try JSONValue.object(["id": "e1", "input": big]).serialized()
+        _ = try await store.submit(
+            id: "e1", job: job, inputBytes: job.count, sync: false, ttl: .milliseconds(50), retention: .seconds(60),
+            executionTimeout: .seconds(60), queueLimit: 1500, idempotencyKey: nil)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await store.report("e1") == nil, "past its TTL the job is gone")
+        #expect(try await store.take(consumer: "w", count: 4, reclaim: true).isEmpty)
+        let health = try await store.health()
+        #expect(health["jobs"]?["inQueue"] == 0)
+        #expect(try await Self.submit(store, "e2", input: big, limit: 1500) == .queued, "the budget is free again")
+    }
+
+    @Test("A stats field that is not a number, or a bad reclaim cursor: named, or mended")
+    func damagedStats() async throws {
+        let server = try RedisTestServer()
+        let store = try Self.store(server.url, lease: .milliseconds(100))
+        let commands = try await store.commands()
+        _ = try await commands.send(["HSET", RedisArgument(store.keys.stats), "queued_bytes", "abc"], keys: [])
+        await #expect { try await Self.submit(store, "d1") } throws: { "\($0)".contains("queued_bytes") && "\($0)".contains(store.keys.stats) }
+        _ = try await commands.send(["HSET", RedisArgument(store.keys.stats), "queued_bytes", "0", "claim_cursor", "garbage"], keys: [])
+        #expect(try await Self.submit(store, "d2") == .queued)
+        _ = try await store.take(consumer: "dead", count: 1, reclaim: true)
+        try await Task.sleep(for: .milliseconds(150))
+        _ = try await commands.send(["HSET", RedisArgument(store.keys.stats), "claim_cursor", "garbage"], keys: [])
+        #expect(try await store.take(consumer: "w", count: 1, reclaim: true).first?.attempt == 2, "reclaiming goes on")
+    }
+
     @Test("Renewing the lease keeps a long job with its worker")
     func renewal() async throws {
         let server = try RedisTestServer()
@@ -146,7 +198,7 @@ struct FleetStoreTests {
         #expect(try await store.finish("r", attempt: 1, status: .failed, result: JSONValue.object(["error": "no"]).serialized()) == .recorded)
         if case .refused = try await store.retry("r", ttl: .seconds(60)) { Issue.record("a FAILED job is retried") }
         #expect(try await store.report("r")?.status == .inQueue)
-        #expect(try await store.take(consumer: "w", count: 1, reclaim: true).first?.attempt == 1)
+        #expect(try await store.take(consumer: "w", count: 1, reclaim: true).first?.attempt == 2, "a retried job's attempts go on growing")
 
         for id in ["u1", "u2", "u3"] { _ = try await Self.submit(store, id) }
         #expect(try await store.purgeQueue() == 3)

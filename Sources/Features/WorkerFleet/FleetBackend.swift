@@ -20,7 +20,17 @@ struct FleetBackend: JobBackend {
     func submit(_ request: JobRequest, sync: Bool, requestBytes: Int?, idempotencyKey: String?) async throws(APIError)
         -> (id: String, finished: JobStatusReport?)
     {
-        (try await enqueue(request, sync: sync, requestBytes: requestBytes, idempotencyKey: idempotencyKey), nil)
+        guard sync else { return (try await enqueue(request, sync: false, requestBytes: requestBytes, idempotencyKey: idempotencyKey), nil) }
+        // A /runsync waits next: listening before the job exists saves the wait a read.
+        let id = ids.next(sync: true)
+        events.registerPending(id)
+        do {
+            _ = try await enqueue(request, sync: true, requestBytes: requestBytes, idempotencyKey: idempotencyKey, id: id)
+        } catch {
+            events.dropPending(id)
+            throw error
+        }
+        return (id, nil)
     }
 
     func submitListening(_ request: JobRequest, sync: Bool, retained: Bool, newestOnly: Bool) async throws(APIError)
@@ -63,8 +73,8 @@ struct FleetBackend: JobBackend {
         case .known(let known): return known
         case .full(let queued):
             throw .tooManyRequests(
-                "the fleet's queue holds \(queued >> 20) MB of input, past the budget of \(limits.queuedInputBytes >> 20) MB "
-                    + "(QUEUED_INPUT_MB); retry once some have started", retryAfter: 1)
+                "the fleet's queue holds \(queued) bytes of input; this job's \(requestBytes ?? bytes.count) would pass the budget of "
+                    + "\(limits.queuedInputBytes) bytes (QUEUED_INPUT_MB); retry once some have started", retryAfter: 1)
         }
     }
 
@@ -85,7 +95,17 @@ struct FleetBackend: JobBackend {
 
     func waitForFinal(_ id: String, timeout: Duration) async -> JobStatusReport? {
         let deadline = ContinuousClock.now + timeout
-        let ticket = events.register(id)
+        let ticket: FleetEvents.Ticket
+        if let pending = events.takePending(id) {
+            ticket = pending
+            // Registered before the job was queued: nothing can have been missed, so wait first.
+            if case .final(let report) = await events.next(ticket, limit: timeout) {
+                events.cancel(ticket)
+                return report
+            }
+        } else {
+            ticket = events.register(id)
+        }
         defer { events.cancel(ticket) }
         while true {
             // A read that fails (Redis out) is tried again at the next wake, until the deadline.
@@ -100,7 +120,7 @@ struct FleetBackend: JobBackend {
                 // Unknown (or expired) while Redis answers: nothing to wait for.
                 return nil
             }
-            _ = await events.next(ticket, limit: left)
+            if case .final(let report) = await events.next(ticket, limit: left) { return report }
         }
     }
 
@@ -186,20 +206,29 @@ struct FleetBackend: JobBackend {
     private func call<T>(_ step: String, _ body: () async throws -> T) async throws(APIError) -> T {
         do {
             return try await body()
+        } catch let error as RedisError where error.isTimeout && step == "queue the job" {
+            // The script may yet run once Redis catches up: the job may exist.
+            logger.warning("Fleet: could not \(step): \(FleetError.describe(error))")
+            throw .unavailable(
+                "the fleet's Redis did not answer in time, so the job may or may not have been queued: "
+                    + "\(FleetError.describe(error)); send /run with an Idempotency-Key to retry without running it twice", retryAfter: 1)
         } catch let error as RedisError where error.isUnavailable {
-            logger.warning("Fleet: could not \(step): \(error)")
-            throw .unavailable("the fleet's Redis is unavailable, so this gateway cannot \(step): \(error)", retryAfter: 1)
+            logger.warning("Fleet: could not \(step): \(FleetError.describe(error))")
+            throw .unavailable("the fleet's Redis is unavailable, so this gateway cannot \(step): \(FleetError.describe(error))", retryAfter: 1)
         } catch let error as RedisError where error.isAuthentication {
             logger.warning("Fleet: could not \(step): \(error)")
             throw .unavailable(
                 "the fleet's Redis at \(error.server) refused this gateway's authentication, so it cannot \(step): \(error.reason) "
                     + "(check the user and password in QUEUE_URL)", retryAfter: 5)
         } catch let error as RedisError where !error.isServerError {
-            logger.warning("Fleet: could not \(step): \(error)")
-            throw .unavailable("the fleet's Redis refused this gateway, so it cannot \(step): \(error)", retryAfter: 5)
-        } catch {
+            logger.warning("Fleet: could not \(step): \(FleetError.describe(error))")
+            throw .unavailable("the fleet's Redis refused this gateway, so it cannot \(step): \(FleetError.describe(error))", retryAfter: 5)
+        } catch let error as RedisError where error.isServerError && error.reason.hasPrefix("OOM") {
             logger.error("Fleet: could not \(step): \(error)")
-            throw .internalError("the fleet could not \(step): \(error)")
+            throw .unavailable("the fleet's Redis is full (maxmemory), so this gateway cannot \(step): \(error.reason)", retryAfter: 5)
+        } catch {
+            logger.error("Fleet: could not \(step): \(FleetError.describe(error))")
+            throw .internalError("the fleet could not \(step): \(FleetError.describe(error))")
         }
     }
 }

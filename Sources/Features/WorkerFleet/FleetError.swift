@@ -23,4 +23,10 @@ struct FleetError: Error, CustomStringConvertible, Sendable {
     }
 
     var description: String { message }
+
+    /// An error as the fleet's logs and answers show it: the Redis client's hints name
+    /// `REDIS_URL`, the fleet's variable is `QUEUE_URL`.
+    static func describe(_ error: any Error) -> String {
+        "\(error)".replacing("REDIS_URL", with: "QUEUE_URL")
+    }
 }

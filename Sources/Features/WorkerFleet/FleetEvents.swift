@@ -1,3 +1,4 @@
+import EndpointAPI
 import Logging
 import RedisClient
 import Synchronization
@@ -13,23 +14,93 @@ final class FleetEvents: Sendable {
     enum Wake: Sendable {
         /// The job's record changed: `d` final, `c` a chunk, `p` progress.
         case changed(Character)
+        /// The job is final, and the message carried its report.
+        case final(JobStatusReport)
         /// Messages may have been missed (or the wait's bound passed): read the record again.
         case recheck
     }
 
+    /// One waiter's wakes: kept until taken (a change that comes between two waits is not lost;
+    /// a final report replaces what was kept), or a wait with a time bound.
     final class Ticket: Sendable {
         let id: String
-        fileprivate let continuation: AsyncStream<Wake>.Continuation
-        let wakes: AsyncStream<Wake>
+        private struct State {
+            var kept: [Wake] = []
+            var waiter: CheckedContinuation<Wake, Never>?
+            /// The wait's time bound: cancelled when a wake comes first.
+            var timer: Task<Void, Never>?
+            /// Counts waits, so a time bound set for one wait never ends a later one.
+            var wait = 0
+        }
+        private let state = Mutex(State())
 
         fileprivate init(id: String) {
             self.id = id
-            (wakes, continuation) = AsyncStream<Wake>.makeStream(bufferingPolicy: .bufferingNewest(16))
+        }
+
+        fileprivate func deliver(_ wake: Wake) {
+            let waiter = state.withLock { state -> CheckedContinuation<Wake, Never>? in
+                if let waiter = state.waiter {
+                    state.waiter = nil
+                    state.wait += 1
+                    state.timer?.cancel()
+                    state.timer = nil
+                    return waiter
+                }
+                if case .final = wake {
+                    state.kept = [wake]
+                } else if state.kept.count < 16 {
+                    state.kept.append(wake)
+                }
+                return nil
+            }
+            waiter?.resume(returning: wake)
+        }
+
+        /// The next wake, or `.recheck` once `limit` passed (or the task was cancelled).
+        fileprivate func next(limit: Duration) async -> Wake {
+            if let kept = state.withLock({ $0.kept.isEmpty ? nil : $0.kept.removeFirst() }) { return kept }
+            return await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
+                    let outcome = state.withLock { state -> (wait: Int?, kept: Wake?) in
+                        if !state.kept.isEmpty { return (nil, state.kept.removeFirst()) }
+                        state.waiter = continuation
+                        return (state.wait, nil)
+                    }
+                    if let kept = outcome.kept {
+                        continuation.resume(returning: kept)
+                    } else if let wait = outcome.wait {
+                        let timer = Task {
+                            guard (try? await Task.sleep(for: limit)) != nil else { return }
+                            self.expire(wait)
+                        }
+                        state.withLock { state in
+                            if state.wait == wait { state.timer = timer } else { timer.cancel() }
+                        }
+                    }
+                }
+            } onCancel: {
+                expire(nil)
+            }
+        }
+
+        /// Ends the wait under way (`wait`: only if it is still that one) with `.recheck`.
+        fileprivate func expire(_ wait: Int?) {
+            let waiter = state.withLock { state -> CheckedContinuation<Wake, Never>? in
+                guard let waiter = state.waiter, wait == nil || state.wait == wait else { return nil }
+                state.waiter = nil
+                state.wait += 1
+                if wait == nil { state.timer?.cancel() }
+                state.timer = nil
+                return waiter
+            }
+            waiter?.resume(returning: .recheck)
         }
     }
 
     private struct State {
         var tickets: [String: [ObjectIdentifier: Ticket]] = [:]
+        var pending: [String: (ticket: Ticket, since: ContinuousClock.Instant)] = [:]
         var subscriber: RedisSubscriber?
     }
 
@@ -58,25 +129,12 @@ final class FleetEvents: Sendable {
             state.tickets[ticket.id]?[ObjectIdentifier(ticket)] = nil
             if state.tickets[ticket.id]?.isEmpty == true { state.tickets[ticket.id] = nil }
         }
-        ticket.continuation.finish()
+        ticket.expire(nil)
     }
 
     /// The next wake of `ticket`, or `.recheck` after `recheck` (or `limit`, if sooner).
     func next(_ ticket: Ticket, limit: Duration? = nil) async -> Wake {
-        let bound = min(limit ?? recheck, recheck)
-        return await withTaskGroup(of: Wake?.self) { group in
-            group.addTask {
-                var iterator = ticket.wakes.makeAsyncIterator()
-                return await iterator.next()
-            }
-            group.addTask {
-                try? await Task.sleep(for: bound)
-                return Task.isCancelled ? nil : .recheck
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? .recheck
-        }
+        await ticket.next(limit: min(limit ?? recheck, recheck))
     }
 
     /// Listens until cancelled: subscribes (again after a loss), dispatches each message.
@@ -109,17 +167,51 @@ final class FleetEvents: Sendable {
         }
     }
 
-    /// `<kind> <job id>`.
+    /// `<kind> <job id>`, or `f <job id>\n<report's fields>` (see `FleetScripts.finish`).
     private func dispatch(_ payload: [UInt8]) {
         guard payload.count > 2, payload[1] == UInt8(ascii: " ") else { return }
         let kind = Character(Unicode.Scalar(payload[0]))
-        let id = String(decoding: payload[2...], as: UTF8.self)
+        let body = payload[2...]
+        let end = kind == "f" ? body.firstIndex(of: UInt8(ascii: "\n")) ?? body.endIndex : body.endIndex
+        let id = String(decoding: body[body.startIndex..<end], as: UTF8.self)
         let tickets = state.withLock { $0.tickets[id].map { Array($0.values) } ?? [] }
-        for ticket in tickets { ticket.continuation.yield(.changed(kind)) }
+        guard !tickets.isEmpty else { return }
+        var wake = Wake.changed(kind == "f" ? "d" : kind)
+        if kind == "f", end < body.endIndex,
+            let report = FleetStore.report(fromMessage: body[(end + 1)...], id: id, key: redis.keys.job(id))
+        {
+            wake = .final(report)
+        }
+        for ticket in tickets { ticket.deliver(wake) }
+    }
+
+    /// Tickets registered before their job was submitted (a `/runsync`'s), for the wait that
+    /// follows: a finish message that comes before the wait begins is kept in the ticket.
+    func registerPending(_ id: String) {
+        let ticket = register(id)
+        let now = ContinuousClock.now
+        let stale = state.withLock { state -> [Ticket] in
+            state.pending[id] = (ticket, now)
+            guard state.pending.count > 1024 else { return [] }
+            // A wait that never came (a caller gone between submit and wait): dropped after a minute.
+            let old = state.pending.filter { now - $0.value.since > .seconds(60) }
+            for key in old.keys { state.pending[key] = nil }
+            return old.values.map(\.ticket)
+        }
+        for ticket in stale { cancel(ticket) }
+    }
+
+    /// The ticket `registerPending` made for `id`, now the caller's.
+    func takePending(_ id: String) -> Ticket? {
+        state.withLock { $0.pending.removeValue(forKey: id)?.ticket }
+    }
+
+    func dropPending(_ id: String) {
+        if let ticket = takePending(id) { cancel(ticket) }
     }
 
     private func wakeAll() {
         let tickets = state.withLock { $0.tickets.values.flatMap(\.values) }
-        for ticket in tickets { ticket.continuation.yield(.recheck) }
+        for ticket in tickets { ticket.deliver(.recheck) }
     }
 }

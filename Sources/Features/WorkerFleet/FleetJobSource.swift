@@ -18,6 +18,9 @@ final class FleetJobSource: JobSource {
         let deadline: ContinuousClock.Instant
         let webhook: String?
         let input: JSONValue
+        /// Its final result is being written: a renewal that finds the job final meanwhile is
+        /// this worker's own doing, not a loss.
+        var finishing = false
     }
 
     private struct State {
@@ -82,7 +85,7 @@ final class FleetJobSource: JobSource {
         } catch {
             if Task.isCancelled { return .noJob }
             dropBlockingConnection()
-            return .failed("the fleet's Redis at \(store.redis.server): \(error)")
+            return .failed("the fleet's Redis at \(store.redis.server): \(FleetError.describe(error))")
         }
     }
 
@@ -145,9 +148,16 @@ final class FleetJobSource: JobSource {
         return .stop(ids)
     }
 
-    /// Lets go of jobs this worker no longer holds and stops their tasks.
+    /// Lets go of jobs this worker no longer holds and stops their tasks (not those whose result
+    /// it is writing).
     private func release(_ ids: [String], reason: String) {
-        let released = state.withLock { state in ids.filter { state.held.removeValue(forKey: $0) != nil } }
+        let released = state.withLock { state in
+            ids.filter { id in
+                guard let held = state.held[id], !held.finishing else { return false }
+                state.held[id] = nil
+                return true
+            }
+        }
         guard !released.isEmpty else { return }
         for id in released { JobLog(base: logger, jobID: id).logger.info("Fleet: stopping the job: \(reason)") }
         stopContinuation.yield(released)
@@ -172,7 +182,7 @@ final class FleetJobSource: JobSource {
                     consumer: consumer, held: held, running: held.count, concurrency: max(1, context.configuration.concurrency))
                 if !lost.isEmpty { release(lost, reason: "cancelled, or started again elsewhere after this worker's lease ran out") }
             } catch {
-                if !Task.isCancelled { logger.warning("Fleet: could not renew the leases of \(held.count) job(s): \(error)") }
+                if !Task.isCancelled { logger.warning("Fleet: could not renew the leases of \(held.count) job(s): \(FleetError.describe(error))") }
             }
             try? await Task.sleep(for: settings.heartbeat)
         }
@@ -239,6 +249,9 @@ final class FleetJobSource: JobSource {
         } catch {
             return .rejected("the result cannot be encoded: \(error)")
         }
+        state.withLock { state in
+            if state.held[jobID]?.attempt == held.attempt { state.held[jobID]?.finishing = true }
+        }
         do {
             let outcome = try await store.finish(jobID, attempt: held.attempt, status: error == nil ? .completed : .failed, result: bytes)
             state.withLock { state in
@@ -254,9 +267,17 @@ final class FleetJobSource: JobSource {
             }
             return .delivered
         } catch let error as RedisError where error.isServerError {
+            // Redis will not take it (a damaged record): let the job go, so its lease runs out and
+            // it runs again or fails after MAX_ATTEMPTS, rather than hold it for ever.
+            state.withLock { state in
+                if state.held[jobID]?.attempt == held.attempt { state.held[jobID] = nil }
+            }
             return .rejected("the fleet's Redis refused the result: \(error)")
         } catch {
-            return .failed("the fleet's Redis at \(store.redis.server): \(error)")
+            state.withLock { state in
+                if state.held[jobID]?.attempt == held.attempt { state.held[jobID]?.finishing = false }
+            }
+            return .failed("the fleet's Redis at \(store.redis.server): \(FleetError.describe(error))")
         }
     }
 

@@ -3,9 +3,11 @@
 /// cannot be seen half done, and each costs one round trip. Times are Redis's own (`TIME`), so
 /// the machines' clocks never disagree about a job.
 ///
-/// The fence: a job's `attempt` counts its starts. Every write a worker makes for a job (a chunk,
-/// progress, the final result, a lease renewal) names the attempt it runs, and is refused once the
-/// job was started again elsewhere or stopped: a worker presumed dead cannot write a second result.
+/// The fence: a job's `attempt` counts its starts and only ever grows (a `/retry` keeps it, and
+/// counts `MAX_ATTEMPTS` from `base`, the attempt it was retried at). Every write a worker makes
+/// for a job (a chunk, progress, the final result, a lease renewal) names the attempt it runs, and
+/// is refused once the job was started again elsewhere or stopped: a worker presumed dead cannot
+/// write a second result, even after the job was retried.
 enum FleetScripts {
     /// Shared helpers, prepended to every script.
     static let prelude = """
@@ -19,9 +21,22 @@ enum FleetScripts {
           local reply = redis.pcall(...)
           if type(reply) == 'table' and reply.err then
             local args = {...}
-            error({err = reply.err .. ' (on key ' .. tostring(args[2]) .. ')'})
+            local key = args[2]
+            if args[1] == 'XINFO' or args[1] == 'XGROUP' then key = args[3] end
+            if args[1] == 'XREADGROUP' then key = args[#args - 1] end
+            error({err = reply.err .. ' (on key ' .. tostring(key) .. ')'})
           end
           return reply
+        end
+        -- A number the fleet wrote; anything else is a damaged record, named.
+        local function number(value, key, name)
+          if value == false or value == nil then return 0 end
+          local n = tonumber(value)
+          if not n then
+            error({err = 'DAMAGED the fleet record ' .. key .. ' holds ' .. name .. '=' .. string.sub(tostring(value), 1, 40)
+              .. ', not a number; delete the field or the key'})
+          end
+          return n
         end
         local function field(list, name)
           for i = 1, #list, 2 do if list[i] == name then return list[i + 1] end end
@@ -44,7 +59,7 @@ enum FleetScripts {
         end
         local bytes = tonumber(ARGV[3])
         local limit = tonumber(ARGV[7])
-        local queued = tonumber(call('HGET', KEYS[2], 'queued_bytes') or '0')
+        local queued = math.max(0, number(call('HGET', KEYS[2], 'queued_bytes'), KEYS[2], 'queued_bytes'))
         if limit > 0 and queued > 0 and queued + bytes > limit then return {'full', tostring(queued)} end
         local entry = call('XADD', KEYS[1], '*', 'id', ARGV[1], 'b', ARGV[3])
         call('HSET', KEYS[3], 'request', ARGV[2], 'status', 'IN_QUEUE', 'attempt', '0', 'max', ARGV[5],
@@ -71,32 +86,41 @@ enum FleetScripts {
           call('XACK', q, group, entry)
           call('XDEL', q, entry)
         end
-        local function start(entry, id, bytes)
+        local function uncount(bytes)
+          call('HINCRBY', stats, 'queued', -1)
+          call('HINCRBY', stats, 'queued_bytes', -(tonumber(bytes) or 0))
+        end
+        -- `fresh`: handed out for the first time (never started), so still counted as queued.
+        local function start(entry, id, bytes, fresh)
           if not id then drop(entry) return end
           local job = prefix .. 'job:' .. id
-          local rec = call('HMGET', job, 'status', 'attempt', 'max', 'request', 'retention', 'entry')
+          local rec = call('HMGET', job, 'status', 'attempt', 'max', 'request', 'retention', 'entry', 'base')
           local status = rec[1]
-          -- Gone (past its TTL, purged), final (cancelled while queued), or an entry the job no
-          -- longer runs under: nothing to run.
+          if not status then
+            -- Gone while queued (past its TTL): its entry still counted as queued.
+            if fresh then uncount(bytes) end
+            drop(entry)
+            return
+          end
+          -- Final (cancelled while queued: counted out then), or an entry the job no longer runs
+          -- under: nothing to run.
           if (status ~= 'IN_QUEUE' and status ~= 'IN_PROGRESS') or rec[6] ~= entry then
             drop(entry)
             return
           end
-          if status == 'IN_QUEUE' then
-            call('HINCRBY', stats, 'queued', -1)
-            call('HINCRBY', stats, 'queued_bytes', -(tonumber(bytes) or 0))
-          end
-          local attempt = (tonumber(rec[2]) or 0) + 1
-          local max = tonumber(rec[3]) or 3
-          if attempt > max then
-            local reason = 'the job was started ' .. (attempt - 1) .. ' time(s) and each time its worker stopped renewing '
+          if status == 'IN_QUEUE' then uncount(bytes) end
+          local attempt = number(rec[2], job, 'attempt') + 1
+          local max = rec[3] and number(rec[3], job, 'max') or 3
+          local base = number(rec[7], job, 'base')
+          if attempt - base > max then
+            local reason = 'the job was started ' .. (attempt - 1 - base) .. ' time(s) and each time its worker stopped renewing '
               .. 'its lease (the process died, or lost Redis) before it finished; giving up after MAX_ATTEMPTS=' .. max
             call('HSET', job, 'status', 'FAILED', 'result', cjson.encode({error = reason}), 'finished', now())
             call('HDEL', job, 'progress')
             expire_after(job, rec[5])
             expire_after(prefix .. 'chunks:' .. id, rec[5])
             drop(entry)
-            call('XADD', dead, 'MAXLEN', '~', '10000', '*', 'id', id, 'attempts', tostring(attempt - 1), 'error', reason,
+            call('XADD', dead, 'MAXLEN', '~', '10000', '*', 'id', id, 'attempts', tostring(attempt - 1 - base), 'error', reason,
               'request', rec[4] or '')
             call('HINCRBY', stats, 'failed', 1)
             call('PUBLISH', ARGV[8], 'd ' .. id)
@@ -109,22 +133,24 @@ enum FleetScripts {
           started = started + 1
         end
         if #ARGV > 8 then
-          for i = 9, #ARGV, 3 do start(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+          for i = 9, #ARGV, 3 do start(ARGV[i], ARGV[i + 1], ARGV[i + 2], true) end
           return out
         end
         if ARGV[7] == '1' then
           local cursor = call('HGET', stats, 'claim_cursor') or '0-0'
+          -- Only the fleet writes it; anything else starts the scan over rather than stop reclaiming.
+          if not string.match(cursor, '^%d+%-%d+$') then cursor = '0-0' end
           local claimed = call('XAUTOCLAIM', q, group, consumer, lease, cursor, 'COUNT', count)
           call('HSET', stats, 'claim_cursor', claimed[1])
           for _, e in ipairs(claimed[2]) do
-            if type(e) == 'table' and type(e[2]) == 'table' then start(e[1], field(e[2], 'id'), field(e[2], 'b')) end
+            if type(e) == 'table' and type(e[2]) == 'table' then start(e[1], field(e[2], 'id'), field(e[2], 'b'), false) end
           end
         end
         if started < count then
           local read = call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - started, 'STREAMS', q, '>')
           if read then
             for _, e in ipairs(read[1][2]) do
-              if type(e[2]) == 'table' then start(e[1], field(e[2], 'id'), field(e[2], 'b')) else drop(e[1]) end
+              if type(e[2]) == 'table' then start(e[1], field(e[2], 'id'), field(e[2], 'b'), true) else drop(e[1]) end
             end
           end
         end
@@ -150,21 +176,31 @@ enum FleetScripts {
         """
 
     /// KEYS: job, queue, stats, chunks. ARGV: group, attempt, status, result JSON, events channel, id.
-    /// Answers 'ok', 'gone' or 'stale <status> <attempt>'.
+    /// Answers 'ok', 'gone' or 'stale <status> <attempt>'. A result of at most 16 kB travels in the
+    /// message (`f`: the report's fields), so a waiting gateway answers without reading the record.
     static let finish = prelude + """
-        local rec = call('HMGET', KEYS[1], 'status', 'attempt', 'entry', 'retention')
+        local rec = call('HMGET', KEYS[1], 'status', 'attempt', 'entry', 'retention', 'created', 'started', 'worker')
         if not rec[1] then return 'gone' end
         if rec[1] ~= 'IN_PROGRESS' or rec[2] ~= ARGV[2] then
           return 'stale ' .. rec[1] .. ' ' .. tostring(rec[2])
         end
-        call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'finished', now())
+        local finished = now()
+        -- The stream first: a damaged entry id fails here, before anything is written.
+        if rec[3] then
+          call('XACK', KEYS[2], ARGV[1], rec[3])
+          call('XDEL', KEYS[2], rec[3])
+        end
+        call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'finished', finished)
         call('HDEL', KEYS[1], 'progress')
-        call('XACK', KEYS[2], ARGV[1], rec[3])
-        call('XDEL', KEYS[2], rec[3])
         expire_after(KEYS[1], rec[4])
         expire_after(KEYS[4], rec[4])
         if ARGV[3] == 'COMPLETED' then call('HINCRBY', KEYS[3], 'completed', 1) else call('HINCRBY', KEYS[3], 'failed', 1) end
-        call('PUBLISH', ARGV[5], 'd ' .. ARGV[6])
+        if #ARGV[4] <= 16384 then
+          call('PUBLISH', ARGV[5], 'f ' .. ARGV[6] .. '\\n' .. ARGV[3] .. '\\n' .. (rec[5] or '') .. '\\n' .. (rec[6] or '') .. '\\n'
+            .. finished .. '\\n' .. (rec[7] or '') .. '\\n' .. ARGV[4])
+        else
+          call('PUBLISH', ARGV[5], 'd ' .. ARGV[6])
+        end
         return 'ok'
         """
 
@@ -191,12 +227,14 @@ enum FleetScripts {
         if not rec[1] then return false end
         if ARGV[7] ~= '' and rec[5] ~= ARGV[7] then return rec[1] end
         if rec[1] == 'IN_QUEUE' then
-          call('XDEL', KEYS[2], rec[2])
+          if rec[2] then call('XDEL', KEYS[2], rec[2]) end
           call('HINCRBY', KEYS[3], 'queued', -1)
           call('HINCRBY', KEYS[3], 'queued_bytes', -(tonumber(rec[3]) or 0))
         elseif rec[1] == 'IN_PROGRESS' then
-          call('XACK', KEYS[2], ARGV[1], rec[2])
-          call('XDEL', KEYS[2], rec[2])
+          if rec[2] then
+            call('XACK', KEYS[2], ARGV[1], rec[2])
+            call('XDEL', KEYS[2], rec[2])
+          end
           call('PUBLISH', ARGV[5], ARGV[6])
         else
           return rec[1]
@@ -212,11 +250,13 @@ enum FleetScripts {
 
     /// KEYS: job, queue, stats, chunks. ARGV: id, ttl ms. Answers {'ok'}, {'refuse', status} or nil.
     static let retry = prelude + """
-        local rec = call('HMGET', KEYS[1], 'status', 'bytes')
+        local rec = call('HMGET', KEYS[1], 'status', 'bytes', 'attempt')
         if not rec[1] then return false end
         if rec[1] ~= 'FAILED' and rec[1] ~= 'TIMED_OUT' then return {'refuse', rec[1]} end
         local entry = call('XADD', KEYS[2], '*', 'id', ARGV[1], 'b', rec[2] or '0')
-        call('HSET', KEYS[1], 'status', 'IN_QUEUE', 'attempt', '0', 'entry', entry, 'created', now())
+        -- The attempt keeps growing (the fence of the runs before stays closed); the new runs
+        -- count from here.
+        call('HSET', KEYS[1], 'status', 'IN_QUEUE', 'base', rec[3] or '0', 'entry', entry, 'created', now())
         call('HDEL', KEYS[1], 'result', 'finished', 'started', 'worker', 'progress', 'polled')
         call('DEL', KEYS[4])
         expire_after(KEYS[1], ARGV[2])

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import RedisClient
 import WorkerCache
 import WorkerRuntime
@@ -37,6 +40,13 @@ package struct FleetSettings: Sendable {
             for (name, set) in [("--gateway-only", gatewayOnly), ("--fleet-worker", workerOnly)] where set {
                 throw .invalidValue(name, "", expected: "QUEUE_URL set to the fleet's Redis (redis:// or rediss://); see docs/fleet.md")
             }
+            // A fleet setting without the fleet would be ignored: say so (empty values are unset,
+            // as templates leave them).
+            for name in ["ENDPOINT_ID", "MAX_ATTEMPTS", "FLEET_LEASE_SECONDS", "FLEET_HEARTBEAT_SECONDS"] {
+                if let value = environment.string(name) {
+                    throw .invalidValue(name, value, expected: "nothing without QUEUE_URL: it is a fleet setting (docs/fleet.md); set QUEUE_URL or unset \(name)")
+                }
+            }
             return nil
         }
         var redis: RedisConfiguration
@@ -47,6 +57,9 @@ package struct FleetSettings: Sendable {
             redis = read
         } catch {
             throw error.variable == "REDIS_URL" ? .invalidValue("QUEUE_URL", error.value, expected: error.expected) : error
+        }
+        if redis.tls, let ca = redis.caFile, access(ca, R_OK) != 0 {
+            throw .invalidValue("REDIS_CA_FILE", ca, expected: "a readable PEM file of the CA that signed the fleet's Redis certificate")
         }
         // Workers hold a blocked read and a subscription besides their calls; a small pool is plenty.
         if environment.string("REDIS_POOL_SIZE") == nil { redis.poolSize = 8 }

@@ -51,40 +51,79 @@ struct FleetStore: Sendable {
     /// What `/status` reports; nil for an unknown (or expired) job.
     func report(_ id: String) async throws -> JobStatusReport? {
         let key = keys.job(id)
-        let reply = try await commands().send(
-            ["HMGET", RedisArgument(key), "status", "created", "started", "finished", "result", "progress", "worker"],
-            keys: [RedisArgument(key)])
+        let reply = try await naming(key) {
+            try await commands().send(
+                ["HMGET", RedisArgument(key), "status", "created", "started", "finished", "result", "progress", "worker"],
+                keys: [RedisArgument(key)])
+        }
         guard case .array(let fields) = reply, fields.count == 7 else { throw FleetError.unexpectedReply("HMGET", reply) }
         guard let statusText = fields[0].string else { return nil }
+        func bytes(_ value: RedisValue) -> [UInt8]? {
+            if case .bulk(let bytes) = value { return bytes }
+            return nil
+        }
+        var report = try Self.report(
+            id: id, key: key, status: statusText, created: fields[1].string, started: fields[2].string, finished: fields[3].string,
+            worker: fields[6].string, result: bytes(fields[4]), progress: bytes(fields[5]))
+        // A stream the handler did not aggregate: its output is its chunks, as --local's.
+        if report.status == .completed, report.output == [] { report.output = .array(try await chunks(id, from: 0)) }
+        return report
+    }
+
+    /// A report from a record's fields (times are Redis's `TIME`, in ms).
+    static func report(
+        id: String, key: String, status statusText: String, created: String?, started: String?, finished: String?, worker: String?,
+        result: [UInt8]?, progress: [UInt8]?
+    ) throws -> JobStatusReport {
         guard let status = JobStatus(rawValue: statusText) else {
             throw FleetError.damagedRecord(key, "its status is \"\(statusText)\", which is none of RunPod's")
         }
-        let now = Self.nowMilliseconds()
-        let created = fields[1].string.flatMap { Int64($0) } ?? now
-        let started = fields[2].string.flatMap { Int64($0) }
-        let finished = fields[3].string.flatMap { Int64($0) }
+        let now = nowMilliseconds()
+        let createdAt = created.flatMap { Int64($0) } ?? now
+        let startedAt = started.flatMap { Int64($0) }
+        let finishedAt = finished.flatMap { Int64($0) }
         var report = JobStatusReport(id: id, status: status)
-        if let started {
-            report.delayTime = max(0, started - created)
-            report.executionTime = max(0, (finished ?? now) - started)
-            report.workerID = fields[6].string
+        if let startedAt {
+            report.delayTime = max(0, startedAt - createdAt)
+            report.executionTime = max(0, (finishedAt ?? now) - startedAt)
+            report.workerID = worker
         } else {
-            report.delayTime = max(0, (finished ?? now) - created)
+            report.delayTime = max(0, (finishedAt ?? now) - createdAt)
         }
-        if status.isFinal, case .bulk(let bytes) = fields[4] {
-            let result: JSONValue
+        if status.isFinal, let result, !result.isEmpty {
+            let parsed: JSONValue
             do {
-                result = try JSONValue.parse(bytes)
+                parsed = try JSONValue.parse(result)
             } catch {
                 throw FleetError.damagedRecord(key, "its result is not JSON (\(error))")
             }
-            report.output = result["output"]
-            if let error = result["error"] { report.error = ResultBody.errorText(error) }
-            // A stream the handler did not aggregate: its output is its chunks, as --local's.
-            if status == .completed, report.output == [] { report.output = .array(try await chunks(id, from: 0)) }
-        } else if !status.isFinal, case .bulk(let bytes) = fields[5] {
-            report.output = try? JSONValue.parse(bytes)
+            guard case .object = parsed else { throw FleetError.damagedRecord(key, "its result is \(parsed.typeName), not an object") }
+            report.output = parsed["output"]
+            if let error = parsed["error"] { report.error = ResultBody.errorText(error) }
+        } else if !status.isFinal, let progress {
+            report.output = try? JSONValue.parse(progress)
         }
+        return report
+    }
+
+    /// The final report a finish message carries (`f`: status, created, started, finished,
+    /// worker, result, one per line after the id); nil when it cannot stand for the record (a
+    /// stream whose output is its chunks, an unreadable message).
+    static func report(fromMessage lines: ArraySlice<UInt8>, id: String, key: String) -> JobStatusReport? {
+        var fields: [ArraySlice<UInt8>] = []
+        var rest = lines
+        while fields.count < 5, let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
+            fields.append(rest[rest.startIndex..<newline])
+            rest = rest[(newline + 1)...]
+        }
+        guard fields.count == 5 else { return nil }
+        func text(_ slice: ArraySlice<UInt8>) -> String? { slice.isEmpty ? nil : String(decoding: slice, as: UTF8.self) }
+        guard let status = text(fields[0]),
+            let report = try? report(
+                id: id, key: key, status: status, created: text(fields[1]), started: text(fields[2]), finished: text(fields[3]),
+                worker: text(fields[4]), result: Array(rest), progress: nil),
+            report.status.isFinal, !(report.status == .completed && report.output == [])
+        else { return nil }
         return report
     }
 
@@ -121,8 +160,11 @@ struct FleetStore: Sendable {
             throw FleetError.damagedRecord(key, "its status is \"\(statusText)\", which is none of RunPod's")
         }
         var error: String?
-        if case .bulk(let bytes) = items[1], !bytes.isEmpty, let result = try? JSONValue.parse(bytes), let value = result["error"] {
-            error = ResultBody.errorText(value)
+        if case .bulk(let bytes) = items[1], !bytes.isEmpty {
+            guard let result = try? JSONValue.parse(bytes), case .object = result else {
+                throw FleetError.damagedRecord(key, "its result is not a JSON object")
+            }
+            if let value = result["error"] { error = ResultBody.errorText(value) }
         }
         let chunks = items.dropFirst(2).compactMap { item -> JSONValue? in
             guard case .bulk(let bytes) = item else { return nil }
@@ -143,7 +185,10 @@ struct FleetStore: Sendable {
                 RedisArgument(keys.cancels), RedisArgument(id), RedisArgument(attempt.map(String.init) ?? ""),
             ])
         if reply.isNull { return nil }
-        guard let text = reply.string, let after = JobStatus(rawValue: text) else { throw FleetError.unexpectedReply("stop", reply) }
+        guard let text = reply.string else { throw FleetError.unexpectedReply("stop", reply) }
+        guard let after = JobStatus(rawValue: text) else {
+            throw FleetError.damagedRecord(keys.job(id), "its status is \"\(text.prefix(40))\", which is none of RunPod's")
+        }
         return after
     }
 
@@ -160,7 +205,11 @@ struct FleetStore: Sendable {
         let parts = Self.strings(reply)
         switch parts.first {
         case "ok": return .queued
-        case "refuse" where parts.count == 2: return .refused(JobStatus(rawValue: parts[1]) ?? .completed)
+        case "refuse" where parts.count == 2:
+            guard let status = JobStatus(rawValue: parts[1]) else {
+                throw FleetError.damagedRecord(keys.job(id), "its status is \"\(parts[1].prefix(40))\", which is none of RunPod's")
+            }
+            return .refused(status)
         default: throw FleetError.unexpectedReply("retry", reply)
         }
     }
@@ -185,12 +234,19 @@ struct FleetStore: Sendable {
     /// beats is gone; one silent for an hour is forgotten).
     func health() async throws -> JSONValue {
         let commands = try await commands()
-        let replies = try await commands.pipeline(
+        let replies = try await naming("\(keys.stats), \(keys.queue) or \(keys.workers)") {
+            try await commands.pipeline(
             [
                 ["HGETALL", RedisArgument(keys.stats)], ["XPENDING", RedisArgument(keys.queue), RedisArgument(FleetKeys.group)],
                 ["HGETALL", RedisArgument(keys.workers)],
             ], keys: [RedisArgument(keys.queue)])
-        for reply in replies { if case .error(let message) = reply { throw RedisError.server(redis.server, "health", message) } }
+        }
+        for (reply, key) in zip(replies, [keys.stats, keys.queue, keys.workers]) {
+            if case .error(let message) = reply {
+                if message.hasPrefix("WRONGTYPE") { throw FleetError.damagedRecord(key, "it holds another type (\(message))") }
+                throw RedisError.server(redis.server, "health", message)
+            }
+        }
         let stats = Self.hash(replies[0])
         var running: Int64 = 0
         if case .array(let summary) = replies[1], let count = summary.first?.integer { running = count }
@@ -300,6 +356,15 @@ struct FleetStore: Sendable {
     }
 
     // MARK: Helpers
+
+    /// A key of another type where the fleet keeps one of its own: a damaged record, named.
+    private func naming<T>(_ key: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RedisError where error.isServerError && error.reason.hasPrefix("WRONGTYPE") {
+            throw FleetError.damagedRecord(key, "it holds another type of value (WRONGTYPE)")
+        }
+    }
 
     func commands() async throws -> any RedisCommands { try await redis.commands() }
 

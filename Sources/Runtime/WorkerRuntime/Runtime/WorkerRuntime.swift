@@ -175,8 +175,11 @@ extension WorkerRuntime {
                 configuration.logLevel = parsedLevel
             }
             if let concurrency = parsed.concurrency {
-                guard (1...10_000).contains(concurrency) else {
-                    throw ConfigurationError.invalidValue("--concurrency", "\(concurrency)", expected: "a whole number from 1 to 10000")
+                // 0: a fleet gateway that takes no jobs, as WORKER_CONCURRENCY=0.
+                let fleet = environment["QUEUE_URL"].map { !$0.isEmpty } ?? false
+                guard (1...10_000).contains(concurrency) || (concurrency == 0 && fleet) else {
+                    throw ConfigurationError.invalidValue(
+                        "--concurrency", "\(concurrency)", expected: "a whole number from 1 to 10000 (0 only for a fleet gateway, with QUEUE_URL set)")
                 }
                 configuration.concurrency = concurrency
             }
