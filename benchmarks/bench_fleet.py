@@ -19,7 +19,8 @@ processes; celery_peer_tasks.py).
    worker's jobs are reclaimed after FLEET_LEASE_SECONDS (15 s default; BENCH_FLEET_LEASE). Celery: its
    unacknowledged tasks come back only after the Redis transport's visibility timeout (1 h default).
 
-Environment: BENCH_JOBS (5000), BENCH_WORKER_CONCURRENCY (8), BENCH_CONNECTIONS (wrk, 32), BENCH_ROUNDS (5)
+Environment: BENCH_FLEET_SHAPE (gateway-only, or working: a gateway that runs jobs and one worker fewer),
+BENCH_JOBS (5000), BENCH_WORKER_CONCURRENCY (8), BENCH_CONNECTIONS (wrk, 32), BENCH_ROUNDS (5)
 and BENCH_ROUND_JOBS (400) for latency, BENCH_MONITOR_JOBS (500), BENCH_KILL_BOUND (30),
 BENCH_FLEET_LEASE (unset: the worker's default), BENCH_CELERY_POOL (threads), BENCH_ONLY (fleet|celery),
 BENCH_BATCH_TIMEOUT (300 s, one batch of jobs).
@@ -61,6 +62,11 @@ KILL_BOUND = float(os.environ.get("BENCH_KILL_BOUND", "30"))
 FLEET_LEASE = os.environ.get("BENCH_FLEET_LEASE", "")
 CELERY_POOL = os.environ.get("BENCH_CELERY_POOL", "threads")
 ONLY = os.environ.get("BENCH_ONLY", "")
+# gateway-only: a --gateway-only gateway and WORKERS workers; working: a gateway that runs jobs too
+# and WORKERS - 1 workers.
+SHAPE = os.environ.get("BENCH_FLEET_SHAPE", "gateway-only")
+if SHAPE not in ("gateway-only", "working"):
+    raise SystemExit(f"BENCH_FLEET_SHAPE={SHAPE!r}: expected gateway-only or working")
 ENDPOINT = "bench"
 WORKERS = 2
 BATCH_TIMEOUT = int(os.environ.get("BENCH_BATCH_TIMEOUT", "300"))
@@ -245,13 +251,20 @@ def fleet_workers_seen(client):
 
 
 def start_fleet(procs, redis_url, client, extra=None):
-    """One gateway (--gateway-only) and WORKERS worker processes; answers the gateway's port once a
-    /runsync has gone through and Redis has seen every worker."""
+    """One gateway and worker processes: with SHAPE `gateway-only`, a --gateway-only gateway and
+    WORKERS workers; with `working`, a gateway that also runs jobs (WORKER_CONCURRENCY of them, each
+    started as it is queued when a slot is free) and WORKERS - 1 workers: WORKERS processes run jobs
+    either way. Answers the gateway's port once a /runsync has gone through and Redis has seen every
+    worker."""
     extra = extra or {}
     port = free_port()
-    procs.start("gateway", [ECHO, "--local", "--port", str(port), "--gateway-only"], fleet_env(redis_url, **extra))
+    if SHAPE == "working":
+        procs.start("gateway", [ECHO, "--local", "--port", str(port)],
+                    fleet_env(redis_url, WORKER_CONCURRENCY=str(CONCURRENCY), RUNPOD_POD_ID="bench-gateway", **extra))
+    else:
+        procs.start("gateway", [ECHO, "--local", "--port", str(port), "--gateway-only"], fleet_env(redis_url, **extra))
     names = ["gateway"]
-    for index in range(1, WORKERS + 1):
+    for index in range(1, WORKERS + (0 if SHAPE == "working" else 1)):
         name = f"worker{index}"
         procs.start(name, [ECHO], fleet_env(redis_url, WORKER_CONCURRENCY=str(CONCURRENCY),
                                             RUNPOD_POD_ID=f"bench-worker-{index}", **extra))
@@ -430,7 +443,7 @@ def start_celery(procs, redis_url, app, track_started=False):
     names = []
     for index in range(1, WORKERS + 1):
         name = f"celery{index}"
-        procs.start(name, [PYTHON, "-m", "celery", "-A", "celery_peer_tasks", "worker", "--pool", CELERY_POOL,
+        procs.start(name, [os.path.abspath(PYTHON), "-m", "celery", "-A", "celery_peer_tasks", "worker", "--pool", CELERY_POOL,
                            "--concurrency", str(CONCURRENCY), "--loglevel", "WARNING", "--hostname", f"w{index}@bench"],
                     celery_env(redis_url, track_started), cwd=BENCH_DIR)
         names.append(name)
@@ -606,7 +619,9 @@ def report(fleet, peer):
 def main():
     if not os.access(ECHO, os.X_OK) and ONLY != "celery":
         raise SystemExit(f"{ECHO} not found: build it with scripts/build-release.sh echo (benchmarks/run.sh fleet does)")
-    print(f"fleet benchmark: fleet mode (gateway --gateway-only + {WORKERS} echo workers × WORKER_CONCURRENCY={CONCURRENCY}) "
+    shape = (f"gateway --gateway-only + {WORKERS} echo workers" if SHAPE == "gateway-only"
+             else f"a gateway that runs jobs + {WORKERS - 1} echo worker(s)")
+    print(f"fleet benchmark: fleet mode ({shape}, {WORKERS} processes running jobs × WORKER_CONCURRENCY={CONCURRENCY}) "
           f"vs Celery (Redis broker and backend, acks_late, {WORKERS} worker processes, --pool {CELERY_POOL} "
           f"--concurrency {CONCURRENCY}); one redis-server for both; one run")
     print(f"CPU: {cpu_description()}")

@@ -863,3 +863,19 @@ def test_webhook_sent_once_per_final_result(fleet):
         assert received[0]["id"] == job_id and received[0]["status"] == "COMPLETED" and received[0]["output"] == {"hook": 1}
     finally:
         server.shutdown()
+
+
+def test_gateway_that_runs_jobs_runs_them_as_it_queues_them_and_a_worker_rescues_its_death(make_fleet):
+    """A gateway without --gateway-only starts a job itself when it has a free slot (the job's
+    worker is the gateway); killed mid-job, its job runs again on a worker after the lease."""
+    fleet = make_fleet("direct", gateways=1, workers=1, gateway_args=(), env={"WORKER_CONCURRENCY": 1})
+    gateway = fleet.gateways[0]
+    done = call("POST", f"{gateway.base}/runsync", {"input": {"quick": 1}}, timeout=10).json
+    assert done["status"] == "COMPLETED" and done["workerId"] == "g0", done
+    job_id = run_job(gateway.base, {"sleep": 1.5, "direct": True})
+    wait_until(lambda: call("GET", f"{gateway.base}/status/{job_id}").json.get("workerId") == "g0", 5, "the gateway to run it")
+    gateway.kill()
+    fleet.gateways[0] = fleet._start_gateway(0)
+    report = final_report(fleet.gateways[0].base, job_id, LEASE + 8)
+    assert report["status"] == "COMPLETED" and report["output"] == {"sleep": 1.5, "direct": True}, report
+    assert fleet.stat("completed") == 2

@@ -14,6 +14,9 @@ struct FleetBackend: JobBackend {
     let limits: ServerLimits
     let ids = JobIDs()
     let logger: Logger
+    /// This gateway's own worker, unless `--gateway-only`: it runs a job as it is queued when it
+    /// has a free slot (one hop fewer than a worker taking it from the stream).
+    var local: FleetJobSource? = nil
 
     // MARK: Submitting
 
@@ -25,12 +28,14 @@ struct FleetBackend: JobBackend {
         let id = ids.next(sync: true)
         events.registerPending(id)
         do {
-            _ = try await enqueue(request, sync: true, requestBytes: requestBytes, idempotencyKey: idempotencyKey, id: id)
+            let (_, finished) = try await enqueue(
+                request, sync: true, requestBytes: requestBytes, idempotencyKey: idempotencyKey, id: id, awaitHere: true)
+            if finished != nil { events.dropPending(id) }
+            return (id, finished)
         } catch {
             events.dropPending(id)
             throw error
         }
-        return (id, nil)
     }
 
     func submitListening(_ request: JobRequest, sync: Bool, retained: Bool, newestOnly: Bool) async throws(APIError)
@@ -51,6 +56,14 @@ struct FleetBackend: JobBackend {
     private func enqueue(
         _ request: JobRequest, sync: Bool, requestBytes: Int?, idempotencyKey: String?, id given: String? = nil
     ) async throws(APIError) -> String {
+        try await enqueue(request, sync: sync, requestBytes: requestBytes, idempotencyKey: idempotencyKey, id: given, awaitHere: false).id
+    }
+
+    /// Queues the job; with `awaitHere`, when this gateway started the job itself, runs it on the
+    /// caller's task and answers its final report too (a /runsync's whole path in one process).
+    private func enqueue(
+        _ request: JobRequest, sync: Bool, requestBytes: Int?, idempotencyKey: String?, id given: String?, awaitHere: Bool
+    ) async throws(APIError) -> (id: String, finished: JobStatusReport?) {
         let id = given ?? ids.next(sync: sync)
         var job = request.extra
         job["id"] = .string(id)
@@ -61,16 +74,33 @@ struct FleetBackend: JobBackend {
         } catch {
             throw .badRequest("the job cannot be stored: \(error)")
         }
-        let outcome = try await call("queue the job") {
-            try await store.submit(
-                id: id, job: bytes, inputBytes: requestBytes ?? bytes.count, sync: sync,
-                ttl: request.policy.ttl ?? limits.defaultTTL, retention: sync ? limits.syncRetention : limits.retention,
-                executionTimeout: request.policy.executionTimeout ?? limits.defaultExecutionTimeout,
-                queueLimit: limits.queuedInputBytes, idempotencyKey: idempotencyKey)
+        let local = self.local.flatMap { $0.reserveDirect() ? $0 : nil }
+        let outcome: FleetStore.Submitted
+        do {
+            let (submitted, started) = try await call("queue the job") {
+                try await store.submit(
+                    id: id, job: bytes, inputBytes: requestBytes ?? bytes.count, sync: sync,
+                    ttl: request.policy.ttl ?? limits.defaultTTL, retention: sync ? limits.syncRetention : limits.retention,
+                    executionTimeout: request.policy.executionTimeout ?? limits.defaultExecutionTimeout,
+                    queueLimit: limits.queuedInputBytes, idempotencyKey: idempotencyKey, startingFor: local?.consumer)
+            }
+            outcome = submitted
+            if let local {
+                if started.isEmpty {
+                    local.unreserveDirect()
+                } else if awaitHere {
+                    return (id, await local.runDirect(started, awaiting: id))
+                } else {
+                    Task { await local.runDirect(started) }
+                }
+            }
+        } catch {
+            local?.unreserveDirect()
+            throw error
         }
         switch outcome {
-        case .queued: return id
-        case .known(let known): return known
+        case .queued: return (id, nil)
+        case .known(let known): return (known, nil)
         case .full(let queued):
             throw .tooManyRequests(
                 "the fleet's queue holds \(queued) bytes of input; this job's \(requestBytes ?? bytes.count) would pass the budget of "

@@ -185,6 +185,13 @@ final class FleetEvents: Sendable {
         for ticket in tickets { ticket.deliver(wake) }
     }
 
+    /// A final report this process recorded itself (a job it ran): its waiters need not wait for
+    /// the message.
+    func deliverLocal(_ id: String, _ report: JobStatusReport) {
+        let tickets = state.withLock { $0.tickets[id].map { Array($0.values) } ?? [] }
+        for ticket in tickets { ticket.deliver(.final(report)) }
+    }
+
     /// Tickets registered before their job was submitted (a `/runsync`'s), for the wait that
     /// follows: a finish message that comes before the wait begins is kept in the ticket.
     func registerPending(_ id: String) {

@@ -42,7 +42,7 @@ extension WorkerFeature {
             serve: { mode, context in
                 guard case .feature(let feature) = mode, feature.name == FeatureMode.fleetWorkerName, let settings = context.settings[FleetSettings.self] else { return nil }
                 let redis = FleetRedis(settings: settings, logger: context.logger)
-                let worker = FleetWorkerService(store: FleetStore(redis: redis), context: context, limits: ServerLimits())
+                let worker = FleetWorkerService(source: FleetJobSource(store: FleetStore(redis: redis), context: context))
                 return FleetWorkerModeService(worker: worker, redis: redis)
             },
             contributions: [
@@ -51,10 +51,12 @@ extension WorkerFeature {
                     let redis = FleetRedis(settings: settings, logger: context.logger)
                     let store = FleetStore(redis: redis)
                     let events = FleetEvents(redis: redis, logger: context.logger)
-                    let backend = FleetBackend(store: store, events: events, limits: limits, logger: context.logger)
-                    let jobs: any Service =
+                    // A gateway that takes jobs runs one itself, when a slot is free, as it queues it.
+                    let source =
                         settings.gatewayOnly
-                        ? FleetGatewayOnlyService(context: context) : FleetWorkerService(store: store, context: context, limits: limits)
+                        ? nil : FleetJobSource(store: store, context: context, limits: limits) { id, report in events.deliverLocal(id, report) }
+                    let backend = FleetBackend(store: store, events: events, limits: limits, logger: context.logger, local: source)
+                    let jobs: any Service = source.map { FleetWorkerService(source: $0) } ?? FleetGatewayOnlyService(context: context)
                     let role = settings.gatewayOnly ? "taking no jobs: --gateway-only" : "also taking jobs"
                     context.logger.info("Fleet gateway for endpoint \(settings.endpoint) on \(settings.redis.server) (\(role))")
                     return JobBackendHosting(backend: backend, services: [FleetEventsService(events: events, redis: redis), jobs])

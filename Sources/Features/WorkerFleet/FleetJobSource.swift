@@ -27,6 +27,15 @@ final class FleetJobSource: JobSource {
         var held: [String: Held] = [:]
         var lastReclaim: ContinuousClock.Instant?
         var blocking: RedisBlockingConnection?
+        /// Jobs this gateway started as it queued them, run outside the loop, by id.
+        var direct: [String: Task<Void, Never>] = [:]
+        /// Slots promised to submissions under way (`reserveDirect`).
+        var reserved = 0
+        var accepting = true
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Reports of direct jobs whose submitter waits for them in process (a /runsync), by id:
+        /// nil until recorded.
+        var awaited: [String: JobStatusReport?] = [:]
     }
 
     let store: FleetStore
@@ -38,20 +47,36 @@ final class FleetJobSource: JobSource {
     private let stopContinuation: AsyncStream<[String]>.Continuation
     private var logger: Logger { context.logger }
 
-    init(store: FleetStore, context: WorkerContext, limits: ServerLimits = ServerLimits()) {
+    /// Told of each final result this process recorded, with its report: a gateway's own waiters
+    /// answer without the round trip through Pub/Sub.
+    let recorded: (@Sendable (String, JobStatusReport) -> Void)?
+
+    init(
+        store: FleetStore, context: WorkerContext, limits: ServerLimits = ServerLimits(),
+        recorded: (@Sendable (String, JobStatusReport) -> Void)? = nil
+    ) {
         self.store = store
         self.context = context
         self.limits = limits
+        self.recorded = recorded
         self.consumer = context.configuration.workerID
         (stops, stopContinuation) = AsyncStream<[String]>.makeStream()
     }
+
+    private var concurrency: Int { max(1, context.configuration.concurrency) }
 
     var settings: FleetSettings { store.settings }
     var heldCount: Int { state.withLock { $0.held.count } }
 
     // MARK: Taking
 
-    func takeJobs(count: Int, jobInProgress: Bool) async -> JobTakeOutcome {
+    func takeJobs(count requested: Int, jobInProgress: Bool) async -> JobTakeOutcome {
+        // Slots taken by jobs this gateway started itself are not the loop's to fill.
+        let count = requested - state.withLock { $0.direct.count + $0.reserved }
+        guard count > 0 else {
+            try? await Task.sleep(for: .milliseconds(20))
+            return .noJob
+        }
         do {
             let now = ContinuousClock.now
             let reclaim = state.withLock { state -> Bool in
@@ -151,13 +176,16 @@ final class FleetJobSource: JobSource {
     /// Lets go of jobs this worker no longer holds and stops their tasks (not those whose result
     /// it is writing).
     private func release(_ ids: [String], reason: String) {
+        var directTasks: [Task<Void, Never>] = []
         let released = state.withLock { state in
             ids.filter { id in
                 guard let held = state.held[id], !held.finishing else { return false }
                 state.held[id] = nil
+                if let task = state.direct[id] { directTasks.append(task) }
                 return true
             }
         }
+        for task in directTasks { task.cancel() }
         guard !released.isEmpty else { return }
         for id in released { JobLog(base: logger, jobID: id).logger.info("Fleet: stopping the job: \(reason)") }
         stopContinuation.yield(released)
@@ -230,6 +258,90 @@ final class FleetJobSource: JobSource {
         dropBlockingConnection()
     }
 
+    // MARK: Jobs a gateway starts as it queues them
+
+    /// Promises a slot to a submission under way, when one is free and the handler is ready;
+    /// `runDirect` or `unreserveDirect` ends the promise.
+    func reserveDirect() -> Bool {
+        guard context.health.current == .ready else { return false }
+        return state.withLock { state in
+            guard state.accepting, state.held.count + state.reserved < concurrency else { return false }
+            state.reserved += 1
+            return true
+        }
+    }
+
+    func unreserveDirect() {
+        state.withLock { $0.reserved -= 1 }
+    }
+
+    /// `runDirect`, then waits for the job `id` (a /runsync's own, usually the one started) and
+    /// answers its report as recorded: no wake through Pub/Sub, no read. Nil when `id` was not
+    /// among them or ended otherwise (stopped, a result Redis refused).
+    func runDirect(_ started: [FleetStore.Started], awaiting id: String) async -> JobStatusReport? {
+        guard started.contains(where: { $0.id == id }) else {
+            await runDirect(started)
+            return nil
+        }
+        state.withLock { $0.awaited[id] = .some(nil) }
+        await runDirect(started)
+        let task = state.withLock { $0.direct[id] }
+        await task?.value
+        return state.withLock { $0.awaited.removeValue(forKey: id) ?? nil }
+    }
+
+    /// Runs the jobs the submit step started for this process, each in a task of its own, beside
+    /// the loop's (whose slots count them).
+    func runDirect(_ started: [FleetStore.Started]) async {
+        let jobs = await accept(started)
+        state.withLock { $0.reserved -= 1 }
+        for object in jobs {
+            let job: Job
+            do {
+                job = try Job(json: object)
+            } catch {
+                let id = object["id"]?.stringValue ?? ""
+                let bytes = (try? JSONValue.object(["error": .string("the job is not valid: \(error)")]).serialized()) ?? []
+                if let held = state.withLock({ $0.held.removeValue(forKey: id) }) {
+                    _ = try? await store.finish(id, attempt: held.attempt, status: .failed, result: bytes)
+                }
+                continue
+            }
+            let runner = context.runner(sink: self)
+            let task = Task {
+                _ = await runner.run(job) { [weak self] in self?.state.withLock { $0.held[job.id] == nil } ?? true }
+                self.directEnded(job.id)
+            }
+            state.withLock { state in
+                // A job that already ended (or was released) before its task was recorded.
+                if state.held[job.id] != nil { state.direct[job.id] = task }
+            }
+        }
+    }
+
+    private func directEnded(_ id: String) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.direct[id] = nil
+            guard state.direct.isEmpty else { return [] }
+            defer { state.drainWaiters = [] }
+            return state.drainWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// No more jobs started here; returns once those running have ended.
+    func drainDirect() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                state.accepting = false
+                if state.direct.isEmpty { return true }
+                state.drainWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
     // MARK: Results
 
     func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome {
@@ -258,7 +370,19 @@ final class FleetJobSource: JobSource {
                 if state.held[jobID]?.attempt == held.attempt { state.held[jobID] = nil }
             }
             switch outcome {
-            case .recorded:
+            case .recorded(let created, let started, let finished, let worker):
+                if let recorded, let report = try? FleetStore.report(
+                    id: jobID, key: store.keys.job(jobID), status: (error == nil ? JobStatus.completed : .failed).rawValue,
+                    created: created, started: started, finished: finished, worker: worker, result: bytes, progress: nil),
+                    !(report.status == .completed && report.output == [])
+                {
+                    let awaited = state.withLock { state -> Bool in
+                        guard state.awaited[jobID] != nil else { return false }
+                        state.awaited[jobID] = .some(report)
+                        return true
+                    }
+                    if !awaited { recorded(jobID, report) }
+                }
                 if let webhook = held.webhook { sendWebhook(jobID, to: webhook, input: held.input) }
             case .stale(let now):
                 JobLog(base: logger, jobID: jobID).logger.warning("Fleet: the result of attempt \(held.attempt) was discarded: the job is now \(now) (status, attempt)")

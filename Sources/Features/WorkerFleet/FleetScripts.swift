@@ -48,10 +48,12 @@ enum FleetScripts {
 
         """
 
-    /// KEYS: queue, stats, job, idempotency key (the job's own key when none).
+    /// KEYS: queue, stats, job, idempotency key (the job's own key when none), dead letters.
     /// ARGV: id, job JSON, input bytes, sync (0/1), max attempts, ttl ms, queue byte limit (0: none),
-    /// use idempotency (0/1), idempotency ttl ms, retention ms, execution timeout ms.
-    /// Answers {'ok', entry}, {'known', id} or {'full', queued bytes}.
+    /// use idempotency (0/1), idempotency ttl ms, retention ms, execution timeout ms, then for a
+    /// gateway with a free slot: group, consumer, events channel, key prefix.
+    /// Answers {'ok', entry}, {'known', id} or {'full', queued bytes}; a gateway's answer ends with
+    /// the job it started (id, attempt, JSON): the oldest queued, which is usually its own.
     static let submit = prelude + """
         if ARGV[8] == '1' then
           local known = call('GET', KEYS[4])
@@ -69,17 +71,27 @@ enum FleetScripts {
         call('HINCRBY', KEYS[2], 'queued', 1)
         call('HINCRBY', KEYS[2], 'queued_bytes', bytes)
         if ARGV[8] == '1' then call('SET', KEYS[4], ARGV[1], 'PX', ARGV[9]) end
-        return {'ok', entry}
+        if #ARGV < 15 then return {'ok', entry} end
+        local q, stats, dead = KEYS[1], KEYS[2], KEYS[5]
+        local group, consumer, events, prefix = ARGV[12], ARGV[13], ARGV[14], ARGV[15]
+        local worker = consumer
+
+        """ + starting + """
+        local read = call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', q, '>')
+        if read then
+          for _, e in ipairs(read[1][2]) do
+            if type(e[2]) == 'table' then start(e[1], field(e[2], 'id'), field(e[2], 'b'), true) else drop(e[1]) end
+          end
+        end
+        local answer = {'ok', entry}
+        for _, value in ipairs(out) do answer[#answer + 1] = value end
+        return answer
         """
 
-    /// KEYS: queue, stats, dead letters.
-    /// ARGV: group, consumer, worker id, lease ms, count, key prefix, reclaim (0/1), events channel,
-    /// then for entries already read (a blocking XREADGROUP): entry id, job id, bytes, ...
-    /// Without entries it reclaims entries idle past the lease (their workers died) when asked,
-    /// then reads new ones, without blocking. Answers job id, attempt, job JSON, per job started.
-    static let take = prelude + """
-        local q, stats, dead = KEYS[1], KEYS[2], KEYS[3]
-        local group, consumer, worker, lease, count, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+    /// Starting jobs, shared by `take` and `submit` (which may start the job it queued, for a
+    /// gateway with a free slot). Expects `q`, `stats`, `dead`, `group`, `consumer`, `worker`,
+    /// `prefix`, `events`; collects id, attempt, job JSON per job started in `out`.
+    static let starting = """
         local out = {}
         local started = 0
         local function drop(entry)
@@ -123,7 +135,7 @@ enum FleetScripts {
             call('XADD', dead, 'MAXLEN', '~', '10000', '*', 'id', id, 'attempts', tostring(attempt - 1 - base), 'error', reason,
               'request', rec[4] or '')
             call('HINCRBY', stats, 'failed', 1)
-            call('PUBLISH', ARGV[8], 'd ' .. id)
+            call('PUBLISH', events, 'd ' .. id)
             return
           end
           call('HSET', job, 'status', 'IN_PROGRESS', 'attempt', tostring(attempt), 'worker', worker, 'started', now())
@@ -132,6 +144,20 @@ enum FleetScripts {
           out[#out + 1] = rec[4] or ''
           started = started + 1
         end
+
+        """
+
+    /// KEYS: queue, stats, dead letters.
+    /// ARGV: group, consumer, worker id, lease ms, count, key prefix, reclaim (0/1), events channel,
+    /// then for entries already read (a blocking XREADGROUP): entry id, job id, bytes, ...
+    /// Without entries it reclaims entries idle past the lease (their workers died) when asked,
+    /// then reads new ones, without blocking. Answers job id, attempt, job JSON, per job started.
+    static let take = prelude + """
+        local q, stats, dead = KEYS[1], KEYS[2], KEYS[3]
+        local group, consumer, worker, lease, count, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+        local events = ARGV[8]
+
+        """ + starting + """
         if #ARGV > 8 then
           for i = 9, #ARGV, 3 do start(ARGV[i], ARGV[i + 1], ARGV[i + 2], true) end
           return out
@@ -176,7 +202,8 @@ enum FleetScripts {
         """
 
     /// KEYS: job, queue, stats, chunks. ARGV: group, attempt, status, result JSON, events channel, id.
-    /// Answers 'ok', 'gone' or 'stale <status> <attempt>'. A result of at most 16 kB travels in the
+    /// Answers {'ok', created, started, finished, worker}, 'gone' or 'stale <status> <attempt>'. A
+    /// result of at most 16 kB travels in the
     /// message (`f`: the report's fields), so a waiting gateway answers without reading the record.
     static let finish = prelude + """
         local rec = call('HMGET', KEYS[1], 'status', 'attempt', 'entry', 'retention', 'created', 'started', 'worker')
@@ -195,13 +222,14 @@ enum FleetScripts {
         expire_after(KEYS[1], rec[4])
         expire_after(KEYS[4], rec[4])
         if ARGV[3] == 'COMPLETED' then call('HINCRBY', KEYS[3], 'completed', 1) else call('HINCRBY', KEYS[3], 'failed', 1) end
+        local created, started = rec[5] or '', rec[6] or ''
         if #ARGV[4] <= 16384 then
           call('PUBLISH', ARGV[5], 'f ' .. ARGV[6] .. '\\n' .. ARGV[3] .. '\\n' .. (rec[5] or '') .. '\\n' .. (rec[6] or '') .. '\\n'
             .. finished .. '\\n' .. (rec[7] or '') .. '\\n' .. ARGV[4])
         else
           call('PUBLISH', ARGV[5], 'd ' .. ARGV[6])
         end
-        return 'ok'
+        return {'ok', created, started, tostring(finished), rec[7] or ''}
         """
 
     /// KEYS: job, chunks. ARGV: attempt, kind ('c' chunk, 'p' progress), JSON, events channel, id.

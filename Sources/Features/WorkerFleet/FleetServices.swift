@@ -7,19 +7,19 @@ import WorkerRuntime
 /// kept, and on a graceful shutdown stops taking jobs, lets the running ones finish and post, and
 /// shuts the handler down. In a gateway that takes jobs it runs beside the HTTP listener.
 struct FleetWorkerService: Service {
-    let store: FleetStore
-    let context: WorkerContext
-    let limits: ServerLimits
+    let source: FleetJobSource
+    var store: FleetStore { source.store }
+    var context: WorkerContext { source.context }
 
     func run() async throws {
         let logger = context.logger
         guard await context.startHandler() else { throw FleetStartError() }
-        let source = FleetJobSource(store: store, context: context, limits: limits)
         let loop = WorkerLoop(source: source, context: context)
         let rules = "\(max(1, context.configuration.concurrency)) job(s) at a time, lease \(store.settings.lease), MAX_ATTEMPTS=\(store.settings.maxAttempts)"
         logger.info("Fleet worker \(source.consumer) serving endpoint \(store.keys.endpoint) from \(store.redis.server) (\(rules))")
         let leases = Task { await source.keepLeases() }
         await loop.run()
+        await source.drainDirect()
         leases.cancel()
         await leases.value
         source.finishStops()

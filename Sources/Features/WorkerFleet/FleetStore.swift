@@ -29,23 +29,54 @@ struct FleetStore: Sendable {
         id: String, job: [UInt8], inputBytes: Int, sync: Bool, ttl: Duration, retention: Duration, executionTimeout: Duration,
         queueLimit: Int, idempotencyKey: String?
     ) async throws -> Submitted {
+        try await submit(
+            id: id, job: job, inputBytes: inputBytes, sync: sync, ttl: ttl, retention: retention, executionTimeout: executionTimeout,
+            queueLimit: queueLimit, idempotencyKey: idempotencyKey, startingFor: nil
+        ).submitted
+    }
+
+    /// `submit`, by a gateway with a free slot (`startingFor`: its consumer), which starts the
+    /// oldest queued job (usually this one) in the same step: the job it is to run.
+    func submit(
+        id: String, job: [UInt8], inputBytes: Int, sync: Bool, ttl: Duration, retention: Duration, executionTimeout: Duration,
+        queueLimit: Int, idempotencyKey: String?, startingFor consumer: String?
+    ) async throws -> (submitted: Submitted, started: [Started]) {
         let jobKey = keys.job(id)
         let idempotency = idempotencyKey.map(keys.idempotency) ?? jobKey
+        var arguments: [RedisArgument] = [
+            RedisArgument(id), RedisArgument(bytes: job), RedisArgument(inputBytes), sync ? "1" : "0",
+            RedisArgument(settings.maxAttempts), RedisArgument(Self.ms(ttl)), RedisArgument(queueLimit),
+            idempotencyKey == nil ? "0" : "1", RedisArgument(Self.ms(retention)), RedisArgument(Self.ms(retention)),
+            RedisArgument(Self.ms(executionTimeout)),
+        ]
+        if let consumer {
+            arguments += [RedisArgument(FleetKeys.group), RedisArgument(consumer), RedisArgument(keys.events), RedisArgument(keys.prefix)]
+        }
         let reply = try await eval(
-            "submit", FleetScripts.submit, keys: [keys.queue, keys.stats, jobKey, idempotency],
-            arguments: [
-                RedisArgument(id), RedisArgument(bytes: job), RedisArgument(inputBytes), sync ? "1" : "0",
-                RedisArgument(settings.maxAttempts), RedisArgument(Self.ms(ttl)), RedisArgument(queueLimit),
-                idempotencyKey == nil ? "0" : "1", RedisArgument(Self.ms(retention)), RedisArgument(Self.ms(retention)),
-                RedisArgument(Self.ms(executionTimeout)),
-            ])
-        let parts = Self.strings(reply)
-        switch parts.first {
-        case "ok": return .queued
-        case "known" where parts.count == 2: return .known(parts[1])
-        case "full" where parts.count == 2: return .full(queuedBytes: Int(parts[1]) ?? 0)
+            "submit", FleetScripts.submit, keys: [keys.queue, keys.stats, jobKey, idempotency, keys.dead], arguments: arguments)
+        guard case .array(let items) = reply, let first = items.first?.string else { throw FleetError.unexpectedReply("submit", reply) }
+        switch first {
+        case "ok" where items.count >= 2 && (items.count - 2) % 3 == 0:
+            return (.queued, try Self.started(items.dropFirst(2), reply: reply, step: "submit"))
+        case "known" where items.count == 2: return (.known(items[1].string ?? ""), [])
+        case "full" where items.count == 2: return (.full(queuedBytes: Int(items[1].string ?? "") ?? 0), [])
         default: throw FleetError.unexpectedReply("submit", reply)
         }
+    }
+
+    /// Jobs a script started: id, attempt, JSON, per job.
+    static func started(_ items: ArraySlice<RedisValue>, reply: RedisValue, step: String) throws -> [Started] {
+        var started: [Started] = []
+        started.reserveCapacity(items.count / 3)
+        var index = items.startIndex
+        while index + 2 < items.endIndex {
+            guard let id = items[index].string, let attempt = items[index + 1].string.flatMap({ Int($0) }),
+                case .bulk(let job) = items[index + 2]
+            else { throw FleetError.unexpectedReply(step, reply) }
+            started.append(Started(id: id, attempt: attempt, job: job))
+            index += 3
+        }
+        return started
     }
 
     /// What `/status` reports; nil for an unknown (or expired) job.
@@ -300,16 +331,7 @@ struct FleetStore: Sendable {
         }
         let reply = try await eval("take", FleetScripts.take, keys: [keys.queue, keys.stats, keys.dead], arguments: arguments)
         guard case .array(let items) = reply, items.count % 3 == 0 else { throw FleetError.unexpectedReply("take", reply) }
-        var started: [Started] = []
-        started.reserveCapacity(items.count / 3)
-        for index in stride(from: 0, to: items.count, by: 3) {
-            guard let id = items[index].string, let attempt = items[index + 1].string.flatMap({ Int($0) }) else {
-                throw FleetError.unexpectedReply("take", reply)
-            }
-            guard case .bulk(let job) = items[index + 2] else { throw FleetError.unexpectedReply("take", reply) }
-            started.append(Started(id: id, attempt: attempt, job: job))
-        }
-        return started
+        return try Self.started(items[...], reply: reply, step: "take")
     }
 
     /// Renews the leases of the jobs a worker holds and records its beat; the ids it no longer
@@ -326,7 +348,8 @@ struct FleetStore: Sendable {
     }
 
     enum Finished: Sendable, Equatable {
-        case recorded
+        /// With the record's times (Redis's `TIME`, ms) and worker, for a report made here.
+        case recorded(created: String, started: String, finished: String, worker: String)
         /// Not this run's to finish any more: the status and attempt the job has now.
         case stale(String)
         case gone
@@ -340,8 +363,11 @@ struct FleetStore: Sendable {
                 RedisArgument(FleetKeys.group), RedisArgument(attempt), RedisArgument(status.rawValue), RedisArgument(bytes: result),
                 RedisArgument(keys.events), RedisArgument(id),
             ])
+        if case .array(let items) = reply, items.count == 5, items[0].string == "ok" {
+            return .recorded(
+                created: items[1].string ?? "", started: items[2].string ?? "", finished: items[3].string ?? "", worker: items[4].string ?? "")
+        }
         guard let text = reply.string else { throw FleetError.unexpectedReply("finish", reply) }
-        if text == "ok" { return .recorded }
         if text == "gone" { return .gone }
         return .stale(String(text.dropFirst("stale ".count)))
     }
