@@ -879,3 +879,17 @@ def test_gateway_that_runs_jobs_runs_them_as_it_queues_them_and_a_worker_rescues
     report = final_report(fleet.gateways[0].base, job_id, LEASE + 8)
     assert report["status"] == "COMPLETED" and report["output"] == {"sleep": 1.5, "direct": True}, report
     assert fleet.stat("completed") == 2
+
+
+def test_execution_timeout_ends_the_job_timed_out_on_its_worker(fleet):
+    """policy.executionTimeout: the worker running the job ends it TIMED_OUT and stops its task."""
+    a, b = fleet.gateways[0].base, fleet.gateways[1].base
+    reply = call("POST", f"{a}/run", {"input": {"sleep": 20}, "policy": {"executionTimeout": 500}})
+    job_id = reply.json["id"]
+    started = time.monotonic()
+    report = final_report(b, job_id, 10)
+    assert report["status"] == "TIMED_OUT", report
+    assert time.monotonic() - started < 5, "the timeout took too long"
+    # The worker's slot is free again: a quick job still completes.
+    done = call("POST", f"{a}/runsync", {"input": {"after": "timeout"}}, timeout=10).json
+    assert done["status"] == "COMPLETED", done
