@@ -127,6 +127,33 @@ struct FleetStoreTests {
         #expect(try await store.take(consumer: "w", count: 1, reclaim: true).first?.attempt == 2, "reclaiming goes on")
     }
 
+    @Test("A gateway with a free slot starts the oldest queued job as it queues its own; the counts stay exact")
+    func startedAsQueued() async throws {
+        let server = try RedisTestServer()
+        let store = try Self.store(server.url)
+        func submit(_ id: String) async throws -> [FleetStore.Started] {
+            let job = try JSONValue.object(["id": .string(id), "input": ["n": 1]]).serialized()
+            return try await store.submit(
+                id: id, job: job, inputBytes: job.count, sync: true, ttl: .seconds(60), retention: .seconds(60),
+                executionTimeout: .seconds(60), queueLimit: 0, idempotencyKey: nil, startingFor: "gateway"
+            ).started
+        }
+        #expect(try await submit("own").map(\.id) == ["own"])
+        var health = try await store.health()
+        #expect(health["jobs"]?["inQueue"] == 0 && health["jobs"]?["inProgress"] == 1)
+        #expect(try await store.report("own")?.workerID == "gateway")
+        // An older job waits: it goes first, and the new one stays queued.
+        _ = try await Self.submit(store, "older")
+        #expect(try await submit("newer").map(\.id) == ["older"])
+        health = try await store.health()
+        #expect(health["jobs"]?["inQueue"] == 1 && health["jobs"]?["inProgress"] == 2)
+        #expect(try await store.take(consumer: "w", count: 4, reclaim: false).map(\.id) == ["newer"])
+        health = try await store.health()
+        #expect(health["jobs"]?["inQueue"] == 0)
+        let stats = try await store.commands().send(["HGET", RedisArgument(store.keys.stats), "queued_bytes"], keys: [])
+        #expect(stats.string == "0")
+    }
+
     @Test("Renewing the lease keeps a long job with its worker")
     func renewal() async throws {
         let server = try RedisTestServer()

@@ -95,7 +95,7 @@ extension RedisCommands {
         return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
     }
 
-    static func sha1(_ text: String) -> String {
+    package static func sha1(_ text: String) -> String {
         var digest = [UInt8](repeating: 0, count: Int(SHA_DIGEST_LENGTH))
         let bytes = Array(text.utf8)
         _ = SHA1(bytes, bytes.count, &digest)

@@ -15,6 +15,7 @@ final class FleetRedis: Sendable {
 
     private struct State {
         var commands: (any RedisCommands)?
+        var pipeline: FleetPipeline?
         var connector: RedisConnector?
         var connecting: Task<any RedisCommands, any Error>?
         var shutDown = false
@@ -41,8 +42,10 @@ final class FleetRedis: Sendable {
         guard let task else { return state.withLock { $0.commands! } }
         do {
             let commands = try await task.value
+            let pipeline = FleetPipeline(commands: commands, routing: keys.queue)
             state.withLock { state in
                 state.commands = commands
+                state.pipeline = pipeline
                 state.connecting = nil
             }
             return commands
@@ -50,6 +53,13 @@ final class FleetRedis: Sendable {
             state.withLock { $0.connecting = nil }
             throw error
         }
+    }
+
+    /// The calls of every step, batched as they come (`FleetPipeline`).
+    func pipeline() async throws -> FleetPipeline {
+        if let pipeline = state.withLock({ $0.pipeline }) { return pipeline }
+        _ = try await commands()
+        return state.withLock { $0.pipeline! }
     }
 
     /// Where blocked reads and subscriptions connect: the endpoint's node.

@@ -12,9 +12,14 @@ enum FleetScripts {
     /// Shared helpers, prepended to every script.
     static let prelude = """
         if redis.replicate_commands then pcall(redis.replicate_commands) end
+        -- Redis's clock, read once per script.
+        local clock = nil
         local function now()
-          local t = redis.call('TIME')
-          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          if not clock then
+            local t = redis.call('TIME')
+            clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          end
+          return clock
         end
         -- A command whose error names the key it failed on (a key of the wrong type, say).
         local function call(...)
@@ -68,13 +73,17 @@ enum FleetScripts {
           'sync', ARGV[4], 'created', now(), 'entry', entry, 'bytes', ARGV[3], 'retention', ARGV[10],
           'timeout', ARGV[11])
         expire_after(KEYS[3], ARGV[6])
-        call('HINCRBY', KEYS[2], 'queued', 1)
-        call('HINCRBY', KEYS[2], 'queued_bytes', bytes)
         if ARGV[8] == '1' then call('SET', KEYS[4], ARGV[1], 'PX', ARGV[9]) end
-        if #ARGV < 15 then return {'ok', entry} end
+        if #ARGV < 15 then
+          call('HINCRBY', KEYS[2], 'queued', 1)
+          call('HINCRBY', KEYS[2], 'queued_bytes', bytes)
+          return {'ok', entry}
+        end
         local q, stats, dead = KEYS[1], KEYS[2], KEYS[5]
         local group, consumer, events, prefix = ARGV[12], ARGV[13], ARGV[14], ARGV[15]
         local worker = consumer
+        -- This job is not counted as queued yet: if it starts here, it never is.
+        local own = ARGV[1]
 
         """ + starting + """
         local read = call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', q, '>')
@@ -82,6 +91,10 @@ enum FleetScripts {
           for _, e in ipairs(read[1][2]) do
             if type(e[2]) == 'table' then start(e[1], field(e[2], 'id'), field(e[2], 'b'), true) else drop(e[1]) end
           end
+        end
+        if not own_counted then
+          call('HINCRBY', KEYS[2], 'queued', 1)
+          call('HINCRBY', KEYS[2], 'queued_bytes', bytes)
         end
         local answer = {'ok', entry}
         for _, value in ipairs(out) do answer[#answer + 1] = value end
@@ -94,11 +107,17 @@ enum FleetScripts {
     static let starting = """
         local out = {}
         local started = 0
+        -- `own` (submit's job, not counted as queued yet) is settled here when it starts.
+        local own_counted = false
         local function drop(entry)
           call('XACK', q, group, entry)
           call('XDEL', q, entry)
         end
-        local function uncount(bytes)
+        local function uncount(bytes, id)
+          if id == own then
+            own_counted = true
+            return
+          end
           call('HINCRBY', stats, 'queued', -1)
           call('HINCRBY', stats, 'queued_bytes', -(tonumber(bytes) or 0))
         end
@@ -110,7 +129,7 @@ enum FleetScripts {
           local status = rec[1]
           if not status then
             -- Gone while queued (past its TTL): its entry still counted as queued.
-            if fresh then uncount(bytes) end
+            if fresh then uncount(bytes, id) end
             drop(entry)
             return
           end
@@ -120,7 +139,7 @@ enum FleetScripts {
             drop(entry)
             return
           end
-          if status == 'IN_QUEUE' then uncount(bytes) end
+          if status == 'IN_QUEUE' then uncount(bytes, id) end
           local attempt = number(rec[2], job, 'attempt') + 1
           local max = rec[3] and number(rec[3], job, 'max') or 3
           local base = number(rec[7], job, 'base')
@@ -156,6 +175,7 @@ enum FleetScripts {
         local q, stats, dead = KEYS[1], KEYS[2], KEYS[3]
         local group, consumer, worker, lease, count, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
         local events = ARGV[8]
+        local own = nil
 
         """ + starting + """
         if #ARGV > 8 then
@@ -206,7 +226,7 @@ enum FleetScripts {
     /// result of at most 16 kB travels in the
     /// message (`f`: the report's fields), so a waiting gateway answers without reading the record.
     static let finish = prelude + """
-        local rec = call('HMGET', KEYS[1], 'status', 'attempt', 'entry', 'retention', 'created', 'started', 'worker')
+        local rec = call('HMGET', KEYS[1], 'status', 'attempt', 'entry', 'retention', 'created', 'started', 'worker', 'updated')
         if not rec[1] then return 'gone' end
         if rec[1] ~= 'IN_PROGRESS' or rec[2] ~= ARGV[2] then
           return 'stale ' .. rec[1] .. ' ' .. tostring(rec[2])
@@ -218,9 +238,10 @@ enum FleetScripts {
           call('XDEL', KEYS[2], rec[3])
         end
         call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'finished', finished)
-        call('HDEL', KEYS[1], 'progress')
+        -- Progress and chunks only where the run posted some.
+        if rec[8] then call('HDEL', KEYS[1], 'progress') end
         expire_after(KEYS[1], rec[4])
-        expire_after(KEYS[4], rec[4])
+        if rec[8] then expire_after(KEYS[4], rec[4]) end
         if ARGV[3] == 'COMPLETED' then call('HINCRBY', KEYS[3], 'completed', 1) else call('HINCRBY', KEYS[3], 'failed', 1) end
         local created, started = rec[5] or '', rec[6] or ''
         if #ARGV[4] <= 16384 then
@@ -240,8 +261,9 @@ enum FleetScripts {
           call('RPUSH', KEYS[2], ARGV[3])
           local ttl = call('PTTL', KEYS[1])
           if ttl > 0 then call('PEXPIRE', KEYS[2], ttl) end
+          call('HSET', KEYS[1], 'updated', '1')
         else
-          call('HSET', KEYS[1], 'progress', ARGV[3])
+          call('HSET', KEYS[1], 'progress', ARGV[3], 'updated', '1')
         end
         call('PUBLISH', ARGV[4], ARGV[2] .. ' ' .. ARGV[5])
         return 1
@@ -285,7 +307,7 @@ enum FleetScripts {
         -- The attempt keeps growing (the fence of the runs before stays closed); the new runs
         -- count from here.
         call('HSET', KEYS[1], 'status', 'IN_QUEUE', 'base', rec[3] or '0', 'entry', entry, 'created', now())
-        call('HDEL', KEYS[1], 'result', 'finished', 'started', 'worker', 'progress', 'polled')
+        call('HDEL', KEYS[1], 'result', 'finished', 'started', 'worker', 'progress', 'polled', 'updated')
         call('DEL', KEYS[4])
         expire_after(KEYS[1], ARGV[2])
         call('HINCRBY', KEYS[3], 'queued', 1)

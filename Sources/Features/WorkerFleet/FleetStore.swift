@@ -83,9 +83,8 @@ struct FleetStore: Sendable {
     func report(_ id: String) async throws -> JobStatusReport? {
         let key = keys.job(id)
         let reply = try await naming(key) {
-            try await commands().send(
-                ["HMGET", RedisArgument(key), "status", "created", "started", "finished", "result", "progress", "worker"],
-                keys: [RedisArgument(key)])
+            try await redis.pipeline().send(
+                ["HMGET", RedisArgument(key), "status", "created", "started", "finished", "result", "progress", "worker"])
         }
         guard case .array(let fields) = reply, fields.count == 7 else { throw FleetError.unexpectedReply("HMGET", reply) }
         guard let statusText = fields[0].string else { return nil }
@@ -161,7 +160,7 @@ struct FleetStore: Sendable {
     /// A job's chunks from `index` on.
     func chunks(_ id: String, from index: Int) async throws -> [JSONValue] {
         let key = keys.chunks(id)
-        let reply = try await commands().send(["LRANGE", RedisArgument(key), RedisArgument(index), "-1"], keys: [RedisArgument(key)])
+        let reply = try await redis.pipeline().send(["LRANGE", RedisArgument(key), RedisArgument(index), "-1"])
         guard case .array(let items) = reply else { throw FleetError.unexpectedReply("LRANGE", reply) }
         return try items.map { item in
             guard case .bulk(let bytes) = item, let value = try? JSONValue.parse(bytes) else {
@@ -174,7 +173,7 @@ struct FleetStore: Sendable {
     /// The last progress update of a running job.
     func progress(_ id: String) async throws -> JSONValue? {
         let key = keys.job(id)
-        let reply = try await commands().send(["HGET", RedisArgument(key), "progress"], keys: [RedisArgument(key)])
+        let reply = try await redis.pipeline().send(["HGET", RedisArgument(key), "progress"])
         guard case .bulk(let bytes) = reply else { return nil }
         return try? JSONValue.parse(bytes)
     }
@@ -396,12 +395,12 @@ struct FleetStore: Sendable {
 
     /// A script, with `NOGROUP` (the stream or its group deleted under us) mended once.
     private func eval(_ step: String, _ script: String, keys: [String], arguments: [RedisArgument]) async throws -> RedisValue {
-        let commands = try await commands()
+        let pipeline = try await redis.pipeline()
         do {
-            return try await commands.eval(script, keys: keys, arguments: arguments)
+            return try await pipeline.eval(script, keys: keys, arguments: arguments)
         } catch let error as RedisError where error.isServerError && error.reason.contains("NOGROUP") {
-            try await FleetRedis.makeGroup(commands, keys: self.keys)
-            return try await commands.eval(script, keys: keys, arguments: arguments)
+            try await FleetRedis.makeGroup(commands(), keys: self.keys)
+            return try await pipeline.eval(script, keys: keys, arguments: arguments)
         }
     }
 
