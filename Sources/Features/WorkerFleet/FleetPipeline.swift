@@ -35,20 +35,9 @@ final class FleetPipeline: Sendable {
     }
 
     /// `EVALSHA` of `script`, its text sent only when Redis does not have it.
-    func eval(_ script: String, keys: [String], arguments: [RedisArgument]) async throws -> RedisValue {
+    func eval(_ script: LuaScript, keys: [String], arguments: [RedisArgument]) async throws -> RedisValue {
         let tail = [RedisArgument(keys.count)] + keys.map { RedisArgument($0) } + arguments
-        return try await send(
-            ["EVALSHA", RedisArgument(Self.sha1(script))] + tail, fallback: ["EVAL", RedisArgument(script)] + tail)
-    }
-
-    /// Scripts' SHA-1s, computed once each (the scripts are a handful of constants).
-    private static let digests = Mutex<[String: String]>([:])
-
-    static func sha1(_ script: String) -> String {
-        if let known = digests.withLock({ $0[script] }) { return known }
-        let digest = RedisClient.sha1(script)
-        digests.withLock { $0[script] = digest }
-        return digest
+        return try await send(["EVALSHA", RedisArgument(script.sha)] + tail, fallback: ["EVAL", RedisArgument(script.text)] + tail)
     }
 
     /// One command; an error reply throws (`RedisError.isServerError`).

@@ -1,3 +1,5 @@
+import RedisClient
+
 /// The fleet's Lua scripts. Each runs atomically on the endpoint's slot (every key carries the
 /// `{endpoint}` hash tag), so a step that touches the stream, a job's record and the counters
 /// cannot be seen half done, and each costs one round trip. Times are Redis's own (`TIME`), so
@@ -59,7 +61,7 @@ enum FleetScripts {
     /// gateway with a free slot: group, consumer, events channel, key prefix.
     /// Answers {'ok', entry}, {'known', id} or {'full', queued bytes}; a gateway's answer ends with
     /// the job it started (id, attempt, JSON): the oldest queued, which is usually its own.
-    static let submit = prelude + """
+    static let submit = LuaScript(prelude + """
         if ARGV[8] == '1' then
           local known = call('GET', KEYS[4])
           if known then return {'known', known} end
@@ -99,7 +101,7 @@ enum FleetScripts {
         local answer = {'ok', entry}
         for _, value in ipairs(out) do answer[#answer + 1] = value end
         return answer
-        """
+        """)
 
     /// Starting jobs, shared by `take` and `submit` (which may start the job it queued, for a
     /// gateway with a free slot). Expects `q`, `stats`, `dead`, `group`, `consumer`, `worker`,
@@ -171,7 +173,7 @@ enum FleetScripts {
     /// then for entries already read (a blocking XREADGROUP): entry id, job id, bytes, ...
     /// Without entries it reclaims entries idle past the lease (their workers died) when asked,
     /// then reads new ones, without blocking. Answers job id, attempt, job JSON, per job started.
-    static let take = prelude + """
+    static let take = LuaScript(prelude + """
         local q, stats, dead = KEYS[1], KEYS[2], KEYS[3]
         local group, consumer, worker, lease, count, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
         local events = ARGV[8]
@@ -201,12 +203,12 @@ enum FleetScripts {
           end
         end
         return out
-        """
+        """)
 
     /// KEYS: queue, workers. ARGV: group, consumer, worker id, beat (running and concurrency), key
     /// prefix, then job id, attempt, ... held. Resets each held entry's idle time (the lease), and
     /// answers the ids this worker no longer holds (cancelled, timed out, or started again elsewhere).
-    static let renew = prelude + """
+    static let renew = LuaScript(prelude + """
         local lost = {}
         for i = 6, #ARGV, 2 do
           local job = ARGV[5] .. 'job:' .. ARGV[i]
@@ -219,13 +221,13 @@ enum FleetScripts {
         end
         call('HSET', KEYS[2], ARGV[3], now() .. ' ' .. ARGV[4])
         return lost
-        """
+        """)
 
     /// KEYS: job, queue, stats, chunks. ARGV: group, attempt, status, result JSON, events channel, id.
     /// Answers {'ok', created, started, finished, worker}, 'gone' or 'stale <status> <attempt>'. A
     /// result of at most 16 kB travels in the
     /// message (`f`: the report's fields), so a waiting gateway answers without reading the record.
-    static let finish = prelude + """
+    static let finish = LuaScript(prelude + """
         local rec = call('HMGET', KEYS[1], 'status', 'attempt', 'entry', 'retention', 'created', 'started', 'worker', 'updated')
         if not rec[1] then return 'gone' end
         if rec[1] ~= 'IN_PROGRESS' or rec[2] ~= ARGV[2] then
@@ -251,10 +253,10 @@ enum FleetScripts {
           call('PUBLISH', ARGV[5], 'd ' .. ARGV[6])
         end
         return {'ok', created, started, tostring(finished), rec[7] or ''}
-        """
+        """)
 
     /// KEYS: job, chunks. ARGV: attempt, kind ('c' chunk, 'p' progress), JSON, events channel, id.
-    static let update = prelude + """
+    static let update = LuaScript(prelude + """
         local rec = call('HMGET', KEYS[1], 'status', 'attempt')
         if rec[1] ~= 'IN_PROGRESS' or rec[2] ~= ARGV[1] then return 0 end
         if ARGV[2] == 'c' then
@@ -267,12 +269,12 @@ enum FleetScripts {
         end
         call('PUBLISH', ARGV[4], ARGV[2] .. ' ' .. ARGV[5])
         return 1
-        """
+        """)
 
     /// KEYS: job, queue, stats. ARGV: group, status (CANCELLED, TIMED_OUT), result JSON ('' for
     /// none), events channel, cancels channel, id, attempt ('' for any).
     /// Answers the job's status afterwards, or nil for an unknown job.
-    static let stop = prelude + """
+    static let stop = LuaScript(prelude + """
         local rec = call('HMGET', KEYS[1], 'status', 'entry', 'bytes', 'retention', 'attempt')
         if not rec[1] then return false end
         if ARGV[7] ~= '' and rec[5] ~= ARGV[7] then return rec[1] end
@@ -296,10 +298,10 @@ enum FleetScripts {
         expire_after(KEYS[1], rec[4])
         call('PUBLISH', ARGV[4], 'd ' .. ARGV[6])
         return ARGV[2]
-        """
+        """)
 
     /// KEYS: job, queue, stats, chunks. ARGV: id, ttl ms. Answers {'ok'}, {'refuse', status} or nil.
-    static let retry = prelude + """
+    static let retry = LuaScript(prelude + """
         local rec = call('HMGET', KEYS[1], 'status', 'bytes', 'attempt')
         if not rec[1] then return false end
         if rec[1] ~= 'FAILED' and rec[1] ~= 'TIMED_OUT' then return {'refuse', rec[1]} end
@@ -314,11 +316,11 @@ enum FleetScripts {
         call('HINCRBY', KEYS[3], 'queued_bytes', tonumber(rec[2]) or 0)
         call('HINCRBY', KEYS[3], 'retried', 1)
         return {'ok'}
-        """
+        """)
 
     /// KEYS: queue, stats. ARGV: group, key prefix, events channel, at most this many entries.
     /// Removes jobs not yet handed to a worker; answers how many (0: the queue is empty).
-    static let purge = prelude + """
+    static let purge = LuaScript(prelude + """
         local last = '0-0'
         local groups = call('XINFO', 'GROUPS', KEYS[1])
         for _, g in ipairs(groups) do
@@ -342,10 +344,10 @@ enum FleetScripts {
           call('XDEL', KEYS[1], e[1])
         end
         return {removed, #entries}
-        """
+        """)
 
     /// KEYS: job, chunks. Answers status, result ('' for none), then the chunks since the last poll.
-    static let poll = prelude + """
+    static let poll = LuaScript(prelude + """
         local rec = call('HMGET', KEYS[1], 'status', 'polled', 'result')
         if not rec[1] then return false end
         local from = tonumber(rec[2] or '0')
@@ -354,5 +356,16 @@ enum FleetScripts {
         local out = {rec[1], rec[3] or ''}
         for _, c in ipairs(chunks) do out[#out + 1] = c end
         return out
-        """
+        """)
+}
+
+/// A script's text and its SHA-1 (what `EVALSHA` names it by), computed once.
+struct LuaScript: Sendable {
+    let text: String
+    let sha: String
+
+    init(_ text: String) {
+        self.text = text
+        self.sha = RedisClient.sha1(text)
+    }
 }

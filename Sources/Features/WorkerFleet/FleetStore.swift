@@ -394,7 +394,7 @@ struct FleetStore: Sendable {
     func commands() async throws -> any RedisCommands { try await redis.commands() }
 
     /// A script, with `NOGROUP` (the stream or its group deleted under us) mended once.
-    private func eval(_ step: String, _ script: String, keys: [String], arguments: [RedisArgument]) async throws -> RedisValue {
+    private func eval(_ step: String, _ script: LuaScript, keys: [String], arguments: [RedisArgument]) async throws -> RedisValue {
         let pipeline = try await redis.pipeline()
         do {
             return try await pipeline.eval(script, keys: keys, arguments: arguments)
