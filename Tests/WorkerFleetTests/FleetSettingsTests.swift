@@ -1,9 +1,10 @@
 import RedisClient
+import TestSupport
 import Testing
 import WorkerRuntime
 @testable import WorkerFleet
 
-@Suite("Fleet settings")
+@Suite("Fleet settings", .defaultPass)
 struct FleetSettingsTests {
     func read(_ environment: [String: String], concurrency: Int = 1, flags: [String: String?] = [:]) throws(ConfigurationError) -> FleetSettings? {
         try FleetSettings.read(EnvironmentReader(environment), executable: "/usr/bin/echo", concurrency: concurrency, flags: FeatureFlagValues(flags))

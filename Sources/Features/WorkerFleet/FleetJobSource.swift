@@ -26,6 +26,8 @@ final class FleetJobSource: JobSource {
     private struct State {
         var held: [String: Held] = [:]
         var lastReclaim: ContinuousClock.Instant?
+        /// The last look found jobs: look again without blocking first (one round trip, not two).
+        var busy = false
         var blocking: RedisBlockingConnection?
         /// Jobs this gateway started as it queued them, run outside the loop, by id.
         var direct: [String: Task<Void, Never>] = [:]
@@ -79,15 +81,16 @@ final class FleetJobSource: JobSource {
         }
         do {
             let now = ContinuousClock.now
-            let reclaim = state.withLock { state -> Bool in
+            let (reclaim, busy) = state.withLock { state -> (Bool, Bool) in
                 // Every second: a dead worker's job runs again within its lease and a second.
-                guard state.lastReclaim.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+                guard state.lastReclaim.map({ now - $0 >= .seconds(1) }) ?? true else { return (false, state.busy) }
                 state.lastReclaim = now
-                return true
+                return (true, state.busy)
             }
-            if reclaim {
-                let started = try await store.take(consumer: consumer, count: count, reclaim: true)
+            if reclaim || busy {
+                let started = try await store.take(consumer: consumer, count: count, reclaim: reclaim)
                 if !started.isEmpty { return .jobs(await accept(started)) }
+                state.withLock { $0.busy = false }
             }
             let connection = try await blockingConnection()
             let entries: [RedisStreamEntry]
@@ -104,6 +107,7 @@ final class FleetJobSource: JobSource {
                 return .noJob
             }
             guard !entries.isEmpty else { return .noJob }
+            state.withLock { $0.busy = true }
             let started = try await store.take(consumer: consumer, count: count, reclaim: false, entries: entries)
             let jobs = await accept(started)
             return jobs.isEmpty ? .noJob : .jobs(jobs)
