@@ -22,7 +22,7 @@ RUN bash scripts/build-release.sh memory && mkdir -p /out && strip -o /out/memor
 FROM debian:bookworm-slim
 # Exactly the libraries the binary links (scripts/check-images.sh compares them with ldd),
 # without their files a worker never loads (Dockerfiles/dpkg-exclude-unused says which and why).
-ARG PACKAGES="libcurl4 libopenblas0-pthread"
+ARG PACKAGES="libcurl4 libhiredis0.14 libssl3 libopenblas0-pthread"
 COPY Dockerfiles/dpkg-exclude-unused /etc/dpkg/dpkg.cfg.d/worker-exclude-unused
 RUN apt-get update && apt-get install -y --no-install-recommends ${PACKAGES} && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/worker --create-home --shell /usr/sbin/nologin worker

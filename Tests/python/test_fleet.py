@@ -893,3 +893,109 @@ def test_execution_timeout_ends_the_job_timed_out_on_its_worker(fleet):
     # The worker's slot is free again: a quick job still completes.
     done = call("POST", f"{a}/runsync", {"input": {"after": "timeout"}}, timeout=10).json
     assert done["status"] == "COMPLETED", done
+
+
+# MARK: a Redis Cluster
+
+
+class RedisCluster:
+    """Three masters (no replicas) on loopback, joined by `redis-cli --cluster create`: slots
+    0-5460, 5461-10922 and 10923-16383 in port order. `url` names the first node; `cli` follows
+    redirections (-c)."""
+
+    def __init__(self, directory):
+        self.server, self.client = shutil.which("redis-server"), shutil.which("redis-cli")
+        self.directory = str(directory)
+        self.ports = [self.cluster_port() for _ in range(3)]
+        self.procs = []
+        for port in self.ports:
+            self.procs.append(subprocess.Popen(
+                [self.server, "--bind", "127.0.0.1", "--port", str(port), "--cluster-enabled", "yes",
+                 "--cluster-config-file", f"nodes-{port}.conf", "--save", "", "--appendonly", "no", "--dir", self.directory],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in self.ports:
+            wait_until(lambda: self.node(port, "PING") == "PONG", 15, f"cluster node {port}")
+        created = subprocess.run([self.client, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                                  "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stdout + created.stderr
+        for port in self.ports:
+            wait_until(lambda: "cluster_state:ok" in self.node(port, "CLUSTER", "INFO"), 30, f"node {port} to see the cluster")
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.ports[0]}"
+
+    @staticmethod
+    def cluster_port():
+        """A free port whose cluster bus port (+10000) is free and valid too."""
+        for _ in range(200):
+            port = random.randint(20000, 50000)
+            if all(RedisCluster.free(candidate) for candidate in (port, port + 10000)):
+                return port
+        pytest.fail("no free pair of ports for a cluster node")
+
+    @staticmethod
+    def free(port):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                return False
+
+    def node(self, port, *args):
+        done = subprocess.run([self.client, "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True, text=True, timeout=10)
+        return done.stdout.strip("\n")
+
+    def cli(self, *args):
+        done = subprocess.run([self.client, "-c", "-h", "127.0.0.1", "-p", str(self.ports[0]), *args],
+                              capture_output=True, text=True, timeout=10)
+        return done.stdout.strip("\n")
+
+    def master_of(self, key):
+        slot = int(self.node(self.ports[0], "CLUSTER", "KEYSLOT", key))
+        return 0 if slot <= 5460 else 1 if slot <= 10922 else 2
+
+    def kill(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def test_two_endpoints_on_a_redis_cluster(tmp_path_factory):
+    """Gateways and workers of two endpoints whose keys live on different masters of a 3-master
+    Cluster: each serves its own jobs (blocked reads on the endpoint's master, scripts routed by the
+    hash tag), the official client's /runsync and /run + /status work, and a killed worker's job runs
+    again."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("fleet-cluster"))
+    fleets = []
+    try:
+        names, masters = [], set()
+        for candidate in (f"cl-{i}" for i in range(40)):
+            master = cluster.master_of("fleet:{" + candidate + "}:queue")
+            if master not in masters:
+                masters.add(master)
+                names.append(candidate)
+            if len(names) == 2:
+                break
+        assert len(names) == 2
+        for name in names:
+            fleets.append(Fleet(cluster, name, gateways=1, workers=2, env={"WORKER_CONCURRENCY": 1}))
+        for fleet, name in zip(fleets, names):
+            gateway = fleet.gateways[0].base
+            done = call("POST", f"{gateway}/runsync", {"input": {"endpoint": name}}, timeout=15).json
+            assert done["status"] == "COMPLETED" and done["output"] == {"endpoint": name}, done
+            job_id = run_job(gateway, {"sleep": 1.5, "endpoint": name})
+            report = wait_until(
+                lambda: (r := call("GET", f"{gateway}/status/{job_id}").json).get("status") == "IN_PROGRESS" and r,
+                10, "the job to start")
+            fleet.kill_worker(report["workerId"])
+            final = final_report(gateway, job_id, LEASE + 10)
+            assert final["status"] == "COMPLETED" and final["output"] == {"sleep": 1.5, "endpoint": name}, final
+            # Nothing of this endpoint landed on another master.
+            assert cluster.cli("EXISTS", "fleet:{" + name + "}:queue") == "1"
+    finally:
+        for fleet in fleets:
+            fleet.close()
+        cluster.kill()
