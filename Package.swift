@@ -149,7 +149,7 @@ let package = Package(
         // Fleets: gateways and workers of one endpoint on many machines, jobs in Redis (docs/fleet.md).
         module(
             "WorkerFleet", in: "Features",
-            ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "EndpointAPI", "RedisClient", "WorkerCache", "CurlHTTP", logging, serviceLifecycle]),
+            ["WorkerRuntime", "WorkerJSON", "WorkerEndpointServer", "EndpointAPI", "RedisClient", "CurlHTTP", logging, serviceLifecycle]),
 
         // MARK: Search: the memory handler's libraries (vectors, their store, embeddings) and kernels.
         // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).

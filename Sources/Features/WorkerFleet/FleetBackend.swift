@@ -236,29 +236,44 @@ struct FleetBackend: JobBackend {
     private func call<T>(_ step: String, _ body: () async throws -> T) async throws(APIError) -> T {
         do {
             return try await body()
-        } catch let error as RedisError where error.isTimeout && step == "queue the job" {
+        } catch {
+            throw failure(error, step: step)
+        }
+    }
+
+    /// Not generic, so each step's `call` stays small.
+    private func failure(_ error: any Error, step: String) -> APIError {
+        let described = FleetError.describe(error)
+        guard let error = error as? RedisError else {
+            logger.error("Fleet: could not \(step): \(described)")
+            return .internalError("the fleet could not \(step): \(described)")
+        }
+        if error.isTimeout && step == "queue the job" {
             // The script may yet run once Redis catches up: the job may exist.
-            logger.warning("Fleet: could not \(step): \(FleetError.describe(error))")
-            throw .unavailable(
+            logger.warning("Fleet: could not \(step): \(described)")
+            return .unavailable(
                 "the fleet's Redis did not answer in time, so the job may or may not have been queued: "
-                    + "\(FleetError.describe(error)); send /run with an Idempotency-Key to retry without running it twice", retryAfter: 1)
-        } catch let error as RedisError where error.isUnavailable {
-            logger.warning("Fleet: could not \(step): \(FleetError.describe(error))")
-            throw .unavailable("the fleet's Redis is unavailable, so this gateway cannot \(step): \(FleetError.describe(error))", retryAfter: 1)
-        } catch let error as RedisError where error.isAuthentication {
+                    + "\(described); send /run with an Idempotency-Key to retry without running it twice", retryAfter: 1)
+        }
+        if error.isUnavailable {
+            logger.warning("Fleet: could not \(step): \(described)")
+            return .unavailable("the fleet's Redis is unavailable, so this gateway cannot \(step): \(described)", retryAfter: 1)
+        }
+        if error.isAuthentication {
             logger.warning("Fleet: could not \(step): \(error)")
-            throw .unavailable(
+            return .unavailable(
                 "the fleet's Redis at \(error.server) refused this gateway's authentication, so it cannot \(step): \(error.reason) "
                     + "(check the user and password in QUEUE_URL)", retryAfter: 5)
-        } catch let error as RedisError where !error.isServerError {
-            logger.warning("Fleet: could not \(step): \(FleetError.describe(error))")
-            throw .unavailable("the fleet's Redis refused this gateway, so it cannot \(step): \(FleetError.describe(error))", retryAfter: 5)
-        } catch let error as RedisError where error.isServerError && error.reason.hasPrefix("OOM") {
-            logger.error("Fleet: could not \(step): \(error)")
-            throw .unavailable("the fleet's Redis is full (maxmemory), so this gateway cannot \(step): \(error.reason)", retryAfter: 5)
-        } catch {
-            logger.error("Fleet: could not \(step): \(FleetError.describe(error))")
-            throw .internalError("the fleet could not \(step): \(FleetError.describe(error))")
         }
+        if !error.isServerError {
+            logger.warning("Fleet: could not \(step): \(described)")
+            return .unavailable("the fleet's Redis refused this gateway, so it cannot \(step): \(described)", retryAfter: 5)
+        }
+        if error.reason.hasPrefix("OOM") {
+            logger.error("Fleet: could not \(step): \(error)")
+            return .unavailable("the fleet's Redis is full (maxmemory), so this gateway cannot \(step): \(error.reason)", retryAfter: 5)
+        }
+        logger.error("Fleet: could not \(step): \(described)")
+        return .internalError("the fleet could not \(step): \(described)")
     }
 }

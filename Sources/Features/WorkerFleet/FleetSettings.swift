@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import RedisClient
-import WorkerCache
 import WorkerRuntime
 
 /// What the fleet reads, once, at start-up: where the queue is, which endpoint this process
@@ -53,10 +52,16 @@ package struct FleetSettings: Sendable {
         do {
             var variables = environment.environment
             variables["REDIS_URL"] = url
-            guard let read = try RedisConfiguration.fromWorkerEnvironment(variables) else { return nil }
+            guard let read = try RedisConfiguration.fromEnvironment(variables) else { return nil }
             redis = read
         } catch {
-            throw error.variable == "REDIS_URL" ? .invalidValue("QUEUE_URL", error.value, expected: error.expected) : error
+            if error.command == "configuration" {
+                throw .invalidValue(
+                    "QUEUE_URL", error.server, expected: "\(error.reason): redis://[user:password@]host[:port][/db], or rediss:// for TLS")
+            }
+            // `NAME=value`, as the tuning variable was given.
+            let parts = error.command.split(separator: "=", maxSplits: 1)
+            throw .invalidValue(String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "", expected: error.reason)
         }
         if redis.tls, let ca = redis.caFile, access(ca, R_OK) != 0 {
             throw .invalidValue("REDIS_CA_FILE", ca, expected: "a readable PEM file of the CA that signed the fleet's Redis certificate")
