@@ -9,13 +9,8 @@ extension RedisConfiguration {
         do {
             return try fromEnvironment(env)
         } catch {
-            if error.command == "configuration" {
-                throw .invalidValue(
-                    "REDIS_URL", error.server, expected: "\(error.reason): redis://[user:password@]host[:port][/db], or rediss:// for TLS")
-            }
-            // `NAME=value`, as the setting was given.
-            let parts = error.command.split(separator: "=", maxSplits: 1)
-            throw .invalidValue(String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "", expected: error.reason)
+            let bad = error.badSetting
+            throw .invalidValue(bad.variable, bad.value, expected: bad.expected)
         }
     }
 }

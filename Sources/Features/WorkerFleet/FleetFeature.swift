@@ -32,7 +32,15 @@ extension WorkerFeature {
                             throw .invalidValue(
                                 "--fleet-worker", "", expected: "no other mode (\(chosen)): a fleet worker takes jobs and serves no API")
                         }
-                        guard settings.gatewayOnly, !chosen.isServer, chosen != .feature(.mcpStdioFleet) else { return }
+                        // A gateway that takes no jobs needs something to serve: not the fleet's
+                        // worker mode, nor a one-shot run (the HTTP modes and MCP over stdio serve).
+                        let servesNothing: Bool
+                        switch chosen {
+                        case .oneShot: servesNothing = true
+                        case .feature(let chosenMode): servesNothing = chosenMode == mode
+                        case .queue: servesNothing = false
+                        }
+                        guard settings.gatewayOnly, servesNothing else { return }
                         let flag = setup.flags.isSet(gatewayOnlyFlag.name)
                         throw .invalidValue(
                             flag ? "--gateway-only" : "WORKER_CONCURRENCY", flag ? "" : "0",
@@ -67,8 +75,6 @@ extension WorkerFeature {
 
 extension FeatureMode {
     static let fleetWorkerName = "fleet-worker"
-    /// MCP over stdio (`--mcp`), which also serves a fleet's jobs through Redis.
-    static let mcpStdioFleet = FeatureMode(name: "mcp-stdio")
 }
 
 private let gatewayOnlyFlag = FeatureFlag(

@@ -55,13 +55,9 @@ package struct FleetSettings: Sendable {
             guard let read = try RedisConfiguration.fromEnvironment(variables) else { return nil }
             redis = read
         } catch {
-            if error.command == "configuration" {
-                throw .invalidValue(
-                    "QUEUE_URL", error.server, expected: "\(error.reason): redis://[user:password@]host[:port][/db], or rediss:// for TLS")
-            }
-            // `NAME=value`, as the tuning variable was given.
-            let parts = error.command.split(separator: "=", maxSplits: 1)
-            throw .invalidValue(String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "", expected: error.reason)
+            // The URL was read as REDIS_URL; it is QUEUE_URL here.
+            let bad = error.badSetting
+            throw .invalidValue(bad.variable == "REDIS_URL" ? "QUEUE_URL" : bad.variable, bad.value, expected: bad.expected)
         }
         if redis.tls, let ca = redis.caFile, access(ca, R_OK) != 0 {
             throw .invalidValue("REDIS_CA_FILE", ca, expected: "a readable PEM file of the CA that signed the fleet's Redis certificate")

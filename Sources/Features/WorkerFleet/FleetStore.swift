@@ -45,9 +45,9 @@ struct FleetStore: Sendable {
         let idempotency = idempotencyKey.map(keys.idempotency) ?? jobKey
         var arguments: [RedisArgument] = [
             RedisArgument(id), RedisArgument(bytes: job), RedisArgument(inputBytes), sync ? "1" : "0",
-            RedisArgument(settings.maxAttempts), RedisArgument(Self.ms(ttl)), RedisArgument(queueLimit),
-            idempotencyKey == nil ? "0" : "1", RedisArgument(Self.ms(retention)), RedisArgument(Self.ms(retention)),
-            RedisArgument(Self.ms(executionTimeout)),
+            RedisArgument(settings.maxAttempts), RedisArgument(RedisStreams.milliseconds(ttl)), RedisArgument(queueLimit),
+            idempotencyKey == nil ? "0" : "1", RedisArgument(RedisStreams.milliseconds(retention)), RedisArgument(RedisStreams.milliseconds(retention)),
+            RedisArgument(RedisStreams.milliseconds(executionTimeout)),
         ]
         if let consumer {
             arguments += [RedisArgument(FleetKeys.group), RedisArgument(consumer), RedisArgument(keys.events), RedisArgument(keys.prefix)]
@@ -230,7 +230,7 @@ struct FleetStore: Sendable {
     func retry(_ id: String, ttl: Duration) async throws -> Retried {
         let reply = try await eval(
             "retry", FleetScripts.retry, keys: [keys.job(id), keys.queue, keys.stats, keys.chunks(id)],
-            arguments: [RedisArgument(id), RedisArgument(Self.ms(ttl))])
+            arguments: [RedisArgument(id), RedisArgument(RedisStreams.milliseconds(ttl))])
         if reply.isNull { return .unknown }
         let parts = Self.strings(reply)
         switch parts.first {
@@ -282,7 +282,7 @@ struct FleetStore: Sendable {
         if case .array(let summary) = replies[1], let count = summary.first?.integer { running = count }
         func count(_ name: String) -> Int64 { max(0, stats[name].flatMap { Int64($0) } ?? 0) }
         let now = Self.nowMilliseconds()
-        let alive = Self.milliseconds(settings.heartbeat) * 3 + 1000
+        let alive = Int64(RedisStreams.milliseconds(settings.heartbeat)) * 3 + 1000
         var idle: Int64 = 0
         var busy: Int64 = 0
         var forgotten: [RedisArgument] = []
@@ -320,7 +320,7 @@ struct FleetStore: Sendable {
     /// `entries` a blocked read handed over.
     func take(consumer: String, count: Int, reclaim: Bool, entries: [RedisStreamEntry] = []) async throws -> [Started] {
         var arguments: [RedisArgument] = [
-            RedisArgument(FleetKeys.group), RedisArgument(consumer), RedisArgument(consumer), RedisArgument(Self.ms(settings.lease)),
+            RedisArgument(FleetKeys.group), RedisArgument(consumer), RedisArgument(consumer), RedisArgument(RedisStreams.milliseconds(settings.lease)),
             RedisArgument(max(1, count)), RedisArgument(keys.prefix), reclaim ? "1" : "0", RedisArgument(keys.events),
         ]
         for entry in entries {
@@ -418,13 +418,6 @@ struct FleetStore: Sendable {
             index += 2
         }
         return result
-    }
-
-    static func ms(_ duration: Duration) -> Int { Int(milliseconds(duration)) }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     /// Wall-clock milliseconds, to compare with the times Redis wrote (`TIME`).

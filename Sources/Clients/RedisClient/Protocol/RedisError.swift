@@ -119,6 +119,18 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         [.connect, .tls, .timeout, .connectionLost, .poolExhausted, .clusterUnreachable, .nodeUnreachable, .slotUncovered]
             .contains(code)
     }
+    /// A failure of `RedisConfiguration.fromEnvironment` as a setting to fix: the variable
+    /// (`REDIS_URL` for the URL), the value as given (the URL without its password) and what is
+    /// expected. For the callers that turn it into their configuration error.
+    package var badSetting: (variable: String, value: String, expected: String) {
+        if command == "configuration" {
+            return ("REDIS_URL", server, "\(reason): redis://[user:password@]host[:port][/db], or rediss:// for TLS")
+        }
+        // `NAME=value`, as the setting was given.
+        let parts = command.split(separator: "=", maxSplits: 1)
+        return (String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "", reason)
+    }
+
     /// The server refused the credentials (`AUTH`): trying again cannot help until they change.
     package var isAuthentication: Bool { code == .authentication }
     /// No connection could be made: nothing was sent, so the call may go to another node.
