@@ -139,16 +139,19 @@ struct FleetBackend: JobBackend {
         defer { events.cancel(ticket) }
         while true {
             // A read that fails (Redis out) is tried again at the next wake, until the deadline.
-            let report = try? await store.report(id)
+            let report: JobStatusReport?
+            do {
+                report = try await store.report(id)
+                // Unknown (or expired) by Redis's own answer: nothing to wait for.
+                guard report != nil else { return nil }
+            } catch {
+                report = nil
+            }
             if let report, report.status.isFinal { return report }
             let left = deadline - ContinuousClock.now
             if left <= .zero || Task.isCancelled {
                 if let report { return report }
                 return try? await store.report(id)
-            }
-            if report == nil, (try? await store.commands()) != nil {
-                // Unknown (or expired) while Redis answers: nothing to wait for.
-                return nil
             }
             if case .final(let report) = await events.next(ticket, limit: left) { return report }
         }
