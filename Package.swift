@@ -39,6 +39,9 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 let nioHTTPTypes = Target.Dependency.product(name: "NIOHTTPTypes", package: "swift-nio-extras")
 let nioHTTPTypesHTTP1 = Target.Dependency.product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras")
+let jwtKit = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let base64 = Target.Dependency.product(name: "ExtrasBase64", package: "swift-extras-base64")
 
 // Named groups of what many targets take together.
 /// A route group on the endpoint server: Hummingbird's router and its HTTP types.
@@ -62,6 +65,7 @@ let package = Package(
         .library(name: "EndpointAPI", targets: ["EndpointAPI"]),
         .library(name: "WorkerEndpointServer", targets: ["WorkerEndpointServer"]),
         .library(name: "WorkerMCP", targets: ["WorkerMCP"]),
+        .library(name: "MCPAuth", targets: ["MCPAuth"]),
         .library(name: "WorkerCache", targets: ["WorkerCache"]),
         .library(name: "WorkerOpenAI", targets: ["WorkerOpenAI"]),
         .library(name: "WorkerFleet", targets: ["WorkerFleet"]),
@@ -95,6 +99,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // No default traits: they pull swift-configuration and full Foundation into every handler.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        // JWS and JWK for MCP authorization (docs/mcp.md): no cryptography of our own.
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/swift-extras/swift-extras-base64.git", from: "1.2.0"),
     ],
     targets: [
         // MARK: System: C libraries (module.modulemap + one-line shim.h each) and shims.
@@ -141,7 +149,10 @@ let package = Package(
 
         // MARK: Features: each reads its own settings and adds routes, modes or middleware.
         // MCP for every handler's tools: streamable HTTP at /mcp (a route group) and stdio (`--mcp`).
-        module("WorkerMCP", in: "Features", ["WorkerRuntime", "WorkerEndpointServer", "WorkerJSON", "EndpointAPI", serviceLifecycle] + routeGroup),
+        // MCP authorization as an OAuth 2.1 resource server: protected-resource metadata, bearer
+        // challenges, JWT access tokens checked against the issuer's JWKS (jwt-kit), introspection.
+        module("MCPAuth", in: "Features", ["WorkerRuntime", "WorkerJSON", "CurlHTTP", jwtKit, crypto, base64, logging]),
+        module("WorkerMCP", in: "Features", ["WorkerRuntime", "WorkerEndpointServer", "WorkerJSON", "EndpointAPI", "MCPAuth", serviceLifecycle] + routeGroup),
         // The OpenAI passthrough: `openai_route` jobs forwarded to OPENAI_BASE_URL (no HTTP server).
         module("WorkerOpenAI", in: "Features", ["WorkerRuntime", "WorkerJSON", "CurlHTTP", "EndpointAPI", logging]),
         // The response cache (in process or Redis, single-flight) and Redis-shared rate limits.
@@ -232,6 +243,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerMCPTests", dependencies: testBase + ["WorkerMCP", "WorkerEndpointServer", "CurlHTTP", "EndpointAPI"] + routeTesting,
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MCPAuthTests", dependencies: testBase + ["MCPAuth", "CurlHTTP", jwtKit, crypto] + routeTesting,
             swiftSettings: swiftSettings),
         .testTarget(name: "WorkerRuntimeTestingTests", dependencies: testBase, swiftSettings: swiftSettings),
         .testTarget(name: "WorkerOpenAITests", dependencies: testBase + ["WorkerOpenAI", "CurlHTTP"], swiftSettings: swiftSettings),

@@ -3,6 +3,7 @@ import EndpointAPI
 import HTTPTypes
 import Logging
 import Hummingbird
+import MCPAuth
 import NIOCore
 import Synchronization
 import WorkerEndpointServer
@@ -17,6 +18,8 @@ struct MCPHTTPRoute: Sendable {
     let core: MCPServerCore
     let server: EndpointRouteContext
     let inFlight: MCPInFlight
+    /// OAuth, when `MCP_AUTH_ISSUER` is set: every request's token, every tool call's scopes.
+    let authorization: MCPAuthorization?
 
     static let mcpMethod = HTTPField.Name("Mcp-Method")!
     static let mcpName = HTTPField.Name("Mcp-Name")!
@@ -24,11 +27,15 @@ struct MCPHTTPRoute: Sendable {
     static let sessionID = HTTPField.Name("Mcp-Session-Id")!
 
     static func group(inFlight: MCPInFlight) -> EndpointRouteGroup {
-        EndpointRouteGroup(name: "mcp") { router, server in
+        let authorizations = MCPAuthorization.PerWorker()
+        return EndpointRouteGroup(name: "mcp") { router, server in
             let worker = server.worker
+            let authorization = authorizations.get(server)
             let route = MCPHTTPRoute(
-                core: MCPServerCore(tools: worker.tools, serverVersion: WorkerRuntimeVersion.current), server: server, inFlight: inFlight)
+                core: MCPServerCore(tools: worker.tools, serverVersion: WorkerRuntimeVersion.current), server: server, inFlight: inFlight,
+                authorization: authorization)
             router.post("mcp") { request, context in await route.post(request, context) }
+            authorization?.addMetadataRoutes(to: router)
             // No server-to-client stream and no sessions to end: both are refused as the spec allows.
             for method in [HTTPRequest.Method.get, .delete] {
                 router.on("mcp", method: method) { _, _ in
@@ -40,11 +47,22 @@ struct MCPHTTPRoute: Sendable {
             // refuses before the route runs; MCP clients get its refusal as a JSON-RPC error.
             guard path.hasSuffix("/mcp") else { return nil }
             return Response.json(MCPError.invalidRequest(message).message(id: .null), status: status)
+        } authenticatesItself: { server in
+            guard server.worker.settings[MCPAuthSettings.self] != nil else { return nil }
+            return MCPAuthorization.ownsPath
         }
     }
 
     func post(_ request: Request, _ context: EndpointRequestContext) async -> Response {
         let headers = request.headers
+        // Before anything else: a client without a good token learns nothing about the server.
+        var grant: VerifiedToken?
+        if let authorization {
+            switch await authorization.authenticate(request) {
+            case .success(let granted): grant = granted
+            case .failure(let refusal): return authorization.response(refusal, logger: server.logger)
+            }
+        }
         // Host and Origin were checked by the server's request guard, before the route.
         let (takesJSON, takesSSE) = Self.accepted(headers)
         guard takesJSON || takesSSE else {
@@ -85,6 +103,13 @@ struct MCPHTTPRoute: Sendable {
             }
             return response
         case .call(let call):
+            if let authorization, let grant {
+                do {
+                    try authorization.verifier.authorize(grant, tool: call.tool.name, declared: call.tool.scopes)
+                } catch {
+                    return authorization.response(error, logger: server.logger)
+                }
+            }
             do {
                 try server.ensureReady()
             } catch {

@@ -13,13 +13,19 @@ package struct EndpointRouteGroup: Sendable {
     /// recognises as its own (nil for others): a protocol with its own error shape (MCP's
     /// JSON-RPC errors) answers in it. The server's `{"error": "…"}` otherwise.
     package let refusal: (@Sendable (_ path: String, _ status: HTTPResponse.Status, _ message: String) -> Response?)?
+    /// The paths whose requests the group checks itself, asked once with the server's context
+    /// (nil: none). The server's API-key check skips them: MCP with OAuth takes the key as one
+    /// credential among others there, and publishes its metadata to anyone.
+    package let authenticatesItself: (@Sendable (_ server: EndpointRouteContext) -> (@Sendable (_ path: String) -> Bool)?)?
 
     package init(
         name: String, add: @escaping @Sendable (_ router: any RouterMethods<EndpointRequestContext>, _ server: EndpointRouteContext) -> Void,
-        refusal: (@Sendable (_ path: String, _ status: HTTPResponse.Status, _ message: String) -> Response?)? = nil
+        refusal: (@Sendable (_ path: String, _ status: HTTPResponse.Status, _ message: String) -> Response?)? = nil,
+        authenticatesItself: (@Sendable (_ server: EndpointRouteContext) -> (@Sendable (_ path: String) -> Bool)?)? = nil
     ) {
         self.name = name
         self.add = add
         self.refusal = refusal
+        self.authenticatesItself = authenticatesItself
     }
 }

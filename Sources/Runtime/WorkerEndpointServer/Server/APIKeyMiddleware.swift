@@ -6,9 +6,12 @@ import Hummingbird
 struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     let key: [UInt8]
     let healthPath: String
+    /// Paths checked by their own route group (`EndpointRouteGroup.authenticatesItself`).
+    var skips: @Sendable (_ path: String) -> Bool = { _ in false }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path != healthPath else { return try await next(request, context) }
+        let path = request.uri.path
+        guard path != healthPath, !skips(path) else { return try await next(request, context) }
         guard Self.presentsKey(request.headers, key: key) else {
             throw APIError.unauthorized("missing or wrong API key: send Authorization: Bearer <RUNPOD_API_KEY>")
         }

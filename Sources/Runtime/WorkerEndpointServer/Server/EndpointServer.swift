@@ -24,6 +24,8 @@ package struct EndpointServer: Sendable {
     let routeContext: EndpointRouteContext
     /// Host, Origin and body type, checked on every route but the health check.
     let requestGuard: RequestGuard
+    /// Paths a route group authenticates itself (MCP with OAuth): the API-key check skips them.
+    let authenticatedByGroup: @Sendable (_ path: String) -> Bool
 
     /// The server for `context`'s handler; `now` is the job store's clock (tests move it).
     init(
@@ -39,6 +41,9 @@ package struct EndpointServer: Sendable {
         self.routeContext = EndpointRouteContext(store: store, worker: context, limits: configuration.limits, server: configuration)
         self.metrics = metrics
         self.routeGroups = [OpenAIRoutes.group] + context.contributions(of: EndpointRouteGroup.self)
+        let routes = routeContext
+        let ownChecks = routeGroups.compactMap { $0.authenticatesItself?(routes) }
+        self.authenticatedByGroup = { path in ownChecks.contains { $0(path) } }
         self.requestGuard = RequestGuard(
             policy: HostOriginPolicy(server: configuration, endpointID: context.configuration.endpointID), healthPath: configuration.healthPath)
     }
@@ -48,14 +53,14 @@ package struct EndpointServer: Sendable {
         // First: a refused request learns nothing else (not even whether its key is right).
         router.add(middleware: RequestGuardMiddleware(requestGuard: requestGuard, render: refusalResponse))
         if let key = configuration.apiKey {
-            router.add(middleware: APIKeyMiddleware(key: Array(key.utf8), healthPath: configuration.healthPath))
+            router.add(middleware: APIKeyMiddleware(key: Array(key.utf8), healthPath: configuration.healthPath, skips: authenticatedByGroup))
         }
         let limits = configuration.rateLimits
         if !limits.isEmpty {
             let store = context.contributions(of: (any RateLimitStore).self).first ?? InProcessRateLimitStore()
             router.add(
                 middleware: RateLimitMiddleware(
-                    limits: limits, store: store, fallback: InProcessRateLimitStore(), identifiesByKey: configuration.apiKey != nil,
+                    limits: limits, store: store, fallback: InProcessRateLimitStore(), key: configuration.apiKey.map { Array($0.utf8) },
                     healthPath: configuration.healthPath, logger: context.logger))
         }
         if context.configuration.podIDIsSet {
@@ -98,7 +103,7 @@ package struct EndpointServer: Sendable {
     func refusesFromHead(_ head: HTTPRequest) -> Bool {
         let path = RequestGuard.path(of: head)
         if requestGuard.refusal(path: path, authority: head.authority, headers: head.headerFields) != nil { return true }
-        guard let key = configuration.apiKey, path != configuration.healthPath else { return false }
+        guard let key = configuration.apiKey, path != configuration.healthPath, !authenticatedByGroup(path) else { return false }
         return !APIKeyMiddleware<EndpointRequestContext>.presentsKey(head.headerFields, key: Array(key.utf8))
     }
 

@@ -5,8 +5,8 @@ import WorkerJSON
 import WorkerRuntime
 
 /// Per-client request budgets on the HTTP modes (`RATE_LIMIT_<ROUTE>=100/10s`): the client is
-/// its API key when the server checks one, else its address (an unchecked bearer token would let
-/// a client dodge its budget by inventing keys). Every limited response carries
+/// the API key when it presents the server's, else its address (an unchecked bearer token, or an
+/// OAuth token not yet checked, would let a client dodge its budget by inventing keys). Every limited response carries
 /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`; a request over budget gets 429
 /// with `Retry-After`. When the shared store fails (Redis down) the process counts on its own.
 struct RateLimitMiddleware: RouterMiddleware {
@@ -15,7 +15,8 @@ struct RateLimitMiddleware: RouterMiddleware {
     let limits: RateLimits
     let store: any RateLimitStore
     let fallback: InProcessRateLimitStore
-    let identifiesByKey: Bool
+    /// The server's API key, if it has one.
+    let key: [UInt8]?
     let healthPath: String
     let logger: Logger
 
@@ -57,11 +58,10 @@ struct RateLimitMiddleware: RouterMiddleware {
     }
 
     private func clientIdentity(_ request: Request, _ context: Context) -> String {
-        if identifiesByKey, var presented = request.headers.firstValue(.authorization), !presented.isEmpty {
-            if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
+        if let key, APIKeyMiddleware<Context>.presentsKey(request.headers, key: key) {
             // The key itself is never stored or sent to Redis: a hash names it.
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in presented.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            for byte in key { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
             return "key:" + String(hash, radix: 16)
         }
         return "ip:" + context.remoteHost

@@ -23,6 +23,9 @@ public struct WorkerTool: Sendable, Equatable {
     /// A JSON Schema object for the job's output, when it is always one shape.
     public var outputSchema: JSONValue?
     public var annotations: Annotations
+    /// OAuth scopes a call needs when MCP authorization is on (docs/mcp.md), beside
+    /// `MCP_AUTH_SCOPES`; `MCP_TOOL_SCOPES` replaces them per deployment. Empty: none.
+    public var scopes: [String]
 
     /// Hints for clients (MCP's tool annotations); nil leaves one unsaid.
     public struct Annotations: Sendable, Equatable {
@@ -41,7 +44,8 @@ public struct WorkerTool: Sendable, Equatable {
 
     public init(
         name: String, title: String? = nil, description: String, action: String? = nil,
-        inputSchema: JSONValue = ["type": "object"], outputSchema: JSONValue? = nil, annotations: Annotations = Annotations()
+        inputSchema: JSONValue = ["type": "object"], outputSchema: JSONValue? = nil, annotations: Annotations = Annotations(),
+        scopes: [String] = []
     ) {
         self.name = name
         self.title = title
@@ -50,6 +54,7 @@ public struct WorkerTool: Sendable, Equatable {
         self.inputSchema = inputSchema
         self.outputSchema = outputSchema
         self.annotations = annotations
+        self.scopes = scopes
     }
 
     /// The job input for a call with these arguments.

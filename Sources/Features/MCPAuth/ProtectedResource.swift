@@ -1,0 +1,49 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import WorkerJSON
+
+/// This server as an OAuth protected resource (RFC 9728): the metadata document clients read to
+/// find the authorization server, and where it is published.
+package struct ProtectedResource: Sendable {
+    package let settings: MCPAuthSettings
+    /// Every scope a client may need here: the required ones and every tool's.
+    package let scopesSupported: [String]
+    package let name: String
+
+    package init(settings: MCPAuthSettings, toolScopes: [String], name: String) {
+        self.settings = settings
+        var seen = Set<String>()
+        self.scopesSupported = (settings.requiredScopes + toolScopes).filter { seen.insert($0).inserted }
+        self.name = name
+    }
+
+    /// The path every metadata document lives under (RFC 9728 §3).
+    package static let wellKnownPath = "/.well-known/oauth-protected-resource"
+
+    /// Where clients are sent by a challenge: the resource's origin, the well-known path, then the
+    /// resource's own path (RFC 9728 §3.1: `https://h/.well-known/oauth-protected-resource/mcp`).
+    package var metadataURL: String {
+        guard let url = URL(string: settings.resource), let scheme = url.scheme, let host = url.host else {
+            return settings.resource + Self.wellKnownPath
+        }
+        let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        let port = url.port.map { ":\($0)" } ?? ""
+        var path = url.path
+        while path.hasSuffix("/") { path.removeLast() }
+        return "\(scheme)://\(shownHost)\(port)\(Self.wellKnownPath)\(path)"
+    }
+
+    /// The metadata document (RFC 9728 §2).
+    package var document: JSONValue {
+        [
+            "resource": .string(settings.resource),
+            "authorization_servers": [.string(settings.issuer)],
+            "scopes_supported": .array(scopesSupported.map { .string($0) }),
+            "bearer_methods_supported": ["header"],
+            "resource_name": .string(name),
+        ]
+    }
+}
