@@ -242,7 +242,7 @@ let package = Package(
             dependencies: testBase + ["WorkerEndpointServer", "WorkerOpenAI", "CurlHTTP", "EndpointAPI"] + routeTesting,
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "WorkerMCPTests", dependencies: testBase + ["WorkerMCP", "WorkerEndpointServer", "CurlHTTP", "EndpointAPI"] + routeTesting,
+            name: "WorkerMCPTests", dependencies: testBase + ["WorkerMCP", "MCPAuth", "WorkerEndpointServer", "CurlHTTP", "EndpointAPI"] + routeTesting,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "MCPAuthTests", dependencies: testBase + ["MCPAuth", "CurlHTTP", jwtKit, crypto] + routeTesting,

@@ -8,13 +8,18 @@ enum MemoryTools {
         "Long-term memory: store texts under keys (optionally with metadata) in a namespace, and retrieve the stored "
         + "texts nearest in meaning to a query. Use one namespace per user or topic."
 
+    /// What a tool that changes memories needs under MCP authorization (docs/mcp.md); reading
+    /// needs only `MCP_AUTH_SCOPES`. `MCP_TOOL_SCOPES` replaces it per deployment.
+    static let writeScopes = ["memory:write"]
+
     static let all: [WorkerTool] = [
         WorkerTool(
             name: "store", title: "Store a memory",
             description: "Stores one text under a key in a namespace (replacing what the key held). Returns the stored key.",
             action: "store",
             inputSchema: object(["namespace": namespace, "key": key, "content": content, "metadata": metadata], required: ["key", "content"]),
-            outputSchema: stored, annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: false)),
+            outputSchema: stored, annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: false),
+            scopes: writeScopes),
         WorkerTool(
             name: "store_batch", title: "Store several memories",
             description: "Stores up to \(MemoryRequest.maxBatch) texts at once, each under its own key, in one namespace.",
@@ -27,7 +32,8 @@ enum MemoryTools {
                         "items": object(["key": key, "content": content, "metadata": metadata], required: ["key", "content"]),
                     ],
                 ], required: ["items"]),
-            outputSchema: stored, annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: false)),
+            outputSchema: stored, annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: false),
+            scopes: writeScopes),
         WorkerTool(
             name: "retrieve", title: "Find memories",
             description: "Finds the k stored texts nearest in meaning to a query, nearest first, optionally only those whose "
@@ -57,7 +63,7 @@ enum MemoryTools {
             name: "delete", title: "Delete a memory", description: "Deletes the memory stored under a key.", action: "delete",
             inputSchema: object(["namespace": namespace, "key": key], required: ["key"]),
             outputSchema: object(["deleted": ["type": "boolean"]], required: ["deleted"], closed: false),
-            annotations: .init(readOnly: false, destructive: true, idempotent: true, openWorld: false)),
+            annotations: .init(readOnly: false, destructive: true, idempotent: true, openWorld: false), scopes: writeScopes),
         WorkerTool(
             name: "stats", title: "Namespace statistics",
             description: "How many memories a namespace holds, their dimension and embedder, and its size on disk.", action: "stats",

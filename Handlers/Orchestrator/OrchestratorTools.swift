@@ -20,6 +20,10 @@ enum OrchestratorTools {
         ],
     ]
 
+    /// What a tool that runs (and spends on) other endpoints needs under MCP authorization
+    /// (docs/mcp.md); reading leads needs only `MCP_AUTH_SCOPES`. `MCP_TOOL_SCOPES` replaces it.
+    static let runScopes = ["leads:write"]
+
     static let all: [WorkerTool] = [
         WorkerTool(
             name: "process_lead", title: "Qualify a lead",
@@ -27,7 +31,7 @@ enum OrchestratorTools {
                 + "and plans a growth strategy. Durable: a lead already processed returns its stored outcome.",
             action: "process_lead",
             inputSchema: ["type": "object", "properties": ["lead_data": lead], "required": ["lead_data"]],
-            annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: true)),
+            annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: true), scopes: runScopes),
         WorkerTool(
             name: "batch_process", title: "Qualify many leads",
             description: "Processes leads concurrently (concurrency 1 to 64) and reports each one's status and score. Durable: "
@@ -40,7 +44,7 @@ enum OrchestratorTools {
                     "concurrency": ["type": "integer", "minimum": 1, "maximum": 64],
                 ],
             ],
-            annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: true)),
+            annotations: .init(readOnly: false, destructive: false, idempotent: true, openWorld: true), scopes: runScopes),
         WorkerTool(
             name: "get_lead", title: "Show a lead",
             description: "A lead's workflow: status, score, outcome or error, and each finished stage's output.",
