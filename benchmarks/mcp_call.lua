@@ -4,6 +4,12 @@ wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+-- MCP_AUTHORIZATION, when set, is sent as every request's Authorization header (the same token or
+-- key each time, as a client reuses its token).
+local authorization = os.getenv("MCP_AUTHORIZATION")
+if authorization and authorization ~= "" then
+    wrk.headers["Authorization"] = authorization
+end
 
 -- Anything but a result with the echoed arguments counts as an error.
 local bad = 0
