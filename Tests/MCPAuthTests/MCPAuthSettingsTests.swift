@@ -100,7 +100,7 @@ struct MCPAuthSettingsTests {
         #expect(scope.challenge(metadataURL: url)?.contains("error=\"insufficient_scope\", scope=\"mcp:tools memory:write\"") == true)
         #expect(AuthRefusal.invalidRequest("query").status == 400)
         let down = AuthRefusal.unavailable("down")
-        #expect(down.status == 503 && down.retryAfter == 5 && down.challenge(metadataURL: url) == nil)
+        #expect(down.status == 503 && down.retryAfter == 2 && down.challenge(metadataURL: url) == nil)
     }
 
     @Test("Keys are fetched when missing, stale, or asked for by an unknown kid, never more often than the interval")

@@ -193,3 +193,30 @@ struct TokenVerifierTests {
         #expect(issuer.state.withLock { $0.introspections } == 3)
     }
 }
+
+@Suite("MCP token verification: keys", .defaultPass)
+struct TokenVerifierKeyTests {
+    @Test("A token naming no kid is verified by the issuer's only key, and refused when there are several")
+    func noKid() async throws {
+        let single = FakeIssuer(kids: ["only"])
+        var settings = MCPAuthSettings(issuer: FakeIssuer.issuer, resource: FakeIssuer.resource)
+        settings.requiredScopes = []
+        let verifier = TokenVerifier(settings: settings, http: single, apiKey: nil, logger: Logger(label: "test"), wallClock: { 1_900_000_000 })
+        let key = single.state.withLock { $0.keys[0].key }
+        let collection = JWTKeyCollection()
+        await collection.add(ecdsa: key)
+        let token = try await collection.sign(TestClaims())
+        #expect(!token.contains("kid"))
+        #expect(try await verifier.authenticate(authorization: "Bearer \(token)", tokenInQuery: false).subject == "alice")
+        let several = FakeIssuer(kids: ["a", "b"])
+        let other = TokenVerifier(settings: settings, http: several, apiKey: nil, logger: Logger(label: "test"), wallClock: { 1_900_000_000 })
+        let first = JWTKeyCollection()
+        await first.add(ecdsa: several.state.withLock { $0.keys[0].key })
+        do {
+            _ = try await other.authenticate(authorization: "Bearer \(try await first.sign(TestClaims()))", tokenInQuery: false)
+            Issue.record("a token naming no key was accepted among several keys")
+        } catch let error as AuthRefusal {
+            #expect(error.message.contains("names no signing key"))
+        }
+    }
+}

@@ -96,7 +96,7 @@ struct MCPAuthorizationRouteTests {
         try await withServer(apiKey: nil) { client in
             let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJ4In0.c2ln"
             let (status, headers, body) = try await Self.post(client, authorization: "Bearer \(token)")
-            #expect(status == 503 && headers[.retryAfter] == "5")
+            #expect(status == 503 && headers[.retryAfter] == "2")
             #expect(body?["error"]?["message"]?.stringValue?.contains("could not be reached") == true)
         }
     }

@@ -47,8 +47,9 @@ package struct AuthRefusal: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
-    /// Seconds a client should wait before trying again (503 only).
-    package var retryAfter: Int? { code == .unavailable ? 5 : nil }
+    /// Seconds a client should wait before trying again (503 only): a failed fetch of the
+    /// issuer's keys is tried again after 2 s (`KeyRefreshPolicy.retryAfterFailure`).
+    package var retryAfter: Int? { code == .unavailable ? 2 : nil }
 
     /// The `WWW-Authenticate` value, naming the resource metadata so a client can discover the
     /// authorization server from any refusal.

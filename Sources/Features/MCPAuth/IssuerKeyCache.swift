@@ -21,8 +21,9 @@ package actor IssuerKeyCache {
     }
 
     /// The keys to verify a token naming `kid` with; refusals say why there are none.
+    /// `kid` "" is a token that names no key: the issuer's only key verifies it.
     package func keys(for kid: String) async throws(AuthRefusal) -> IssuerKeys {
-        switch policy.decide(state, keyKnown: keys?.keys[kid] != nil, now: .now) {
+        switch policy.decide(state, keyKnown: keys?.knows(kid) == true, now: .now) {
         case .use:
             if let keys { return keys }
         case .useAndRefresh:
@@ -35,7 +36,7 @@ package actor IssuerKeyCache {
         case .fetch:
             await fetchOnce()
         }
-        if let keys, keys.keys[kid] != nil { return keys }
+        if let keys, keys.knows(kid) { return keys }
         if keys == nil { throw lastError ?? .unavailable("the authorization server's keys could not be fetched") }
         throw unknown(kid)
     }

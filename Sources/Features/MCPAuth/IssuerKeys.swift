@@ -80,6 +80,17 @@ package struct IssuerKeys: Sendable {
         return IssuerKeys(collection: collection, keys: keys, skipped: skipped)
     }
 
+    /// Whether a token naming `kid` has its key here ("": a token naming none, which only a
+    /// single published key can verify).
+    func knows(_ kid: String) -> Bool { keys[kid] != nil || (kid.isEmpty && keys.count == 1) }
+
+    /// The key a token naming `kid` is verified with.
+    func key(for kid: String) -> (kid: String, key: Key)? {
+        if let key = keys[kid] { return (kid, key) }
+        if kid.isEmpty, keys.count == 1, let only = keys.first { return (only.key, only.value) }
+        return nil
+    }
+
     /// Whether `algorithm` may be used with `key`: the key's own `alg` when it names one, else
     /// any accepted algorithm of the key's type.
     static func fits(_ algorithm: String, _ key: Key) -> Bool {

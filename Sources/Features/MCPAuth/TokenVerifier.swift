@@ -114,11 +114,12 @@ package final class TokenVerifier: Sendable {
         if header["crit"] != nil { throw .invalidToken("the token's header lists critical extensions (crit), which this server does not implement") }
         let kid = header["kid"]?.stringValue ?? ""
         let keySet = try await keys.keys(for: kid)
-        guard let key = keySet.keys[kid], IssuerKeys.fits(algorithm, key) else {
+        guard let (_, key) = keySet.key(for: kid), IssuerKeys.fits(algorithm, key) else {
             throw .invalidToken("the token's alg \(algorithm) does not fit its key '\(kid)' (\(keySet.keys[kid].map { $0.algorithm ?? $0.type } ?? "unknown"))")
         }
         let claims: AccessTokenClaims
         do {
+            // A token naming no key gets jwt-kit's default key: here the only one (`knows`).
             claims = try await keySet.collection.verify(token, as: AccessTokenClaims.self)
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
             throw .invalidToken("the token's signature does not verify with the issuer's key '\(kid)'")
