@@ -49,6 +49,15 @@ struct MCPAuthSettingsTests {
             (good.merging(["MCP_AUTH_CLIENT_ID": "a:b", "MCP_AUTH_CLIENT_SECRET": "s"]) { $1 }, "MCP_AUTH_CLIENT_ID"),
             (good.merging(["MCP_AUTH_LEEWAY_SECONDS": "301"]) { $1 }, "MCP_AUTH_LEEWAY_SECONDS"),
             (good.merging(["MCP_AUTH_JWKS_REFETCH_SECONDS": "0"]) { $1 }, "MCP_AUTH_JWKS_REFETCH_SECONDS"),
+            // A misspelt name would leave authorization off or weaker without a word.
+            (["MCP_AUTH_ISSEUR": "https://a.example"], "MCP_AUTH_ISSEUR"),
+            (good.merging(["MCP_AUTH_SCOPE": "mcp:tools"]) { $1 }, "MCP_AUTH_SCOPE"),
+            (["MCP_AUTH_ISSUER": "http://127.evil.com", "MCP_RESOURCE_URL": "https://r.example/mcp"], "MCP_AUTH_ISSUER"),
+            (["MCP_AUTH_ISSUER": "http://127.0.0.1.nip.io", "MCP_RESOURCE_URL": "https://r.example/mcp"], "MCP_AUTH_ISSUER"),
+            (good.merging(["MCP_AUTH_ISSUER": "https://a.example/?q=1"]) { $1 }, "MCP_AUTH_ISSUER"),
+            (good.merging(["MCP_AUTH_ISSUER": "https://u:p@a.example"]) { $1 }, "MCP_AUTH_ISSUER"),
+            (good.merging(["MCP_AUTH_SCOPES": ",, ,"]) { $1 }, "MCP_AUTH_SCOPES"),
+            (good.merging(["MCP_TOOL_SCOPES": "echo=a;echo=b"]) { $1 }, "MCP_TOOL_SCOPES"),
         ]
         for (environment, name) in cases {
             do {
@@ -57,6 +66,14 @@ struct MCPAuthSettingsTests {
             } catch {
                 #expect(error.variable == name, "\(environment): \(error)")
             }
+        }
+    }
+
+    @Test("Loopback is localhost, ::1 and 127.0.0.0/8 written as an address, not a name that starts like one")
+    func loopback() {
+        for host in ["localhost", "::1", "[::1]", "127.0.0.1", "127.1.2.3"] { #expect(MCPAuthSettings.isLoopback(host), "\(host)") }
+        for host in ["127.evil.com", "127.0.0.1.nip.io", "localhost.evil.com", "128.0.0.1", "127.0.0.256", "10.0.0.1"] {
+            #expect(!MCPAuthSettings.isLoopback(host), "\(host)")
         }
     }
 
@@ -82,9 +99,9 @@ struct MCPAuthSettingsTests {
         settings.requiredScopes = ["mcp:tools"]
         let resource = ProtectedResource(settings: settings, toolScopes: ["memory:write", "mcp:tools"], name: "memory")
         #expect(resource.metadataURL == "https://mem.example.com:8443/.well-known/oauth-protected-resource/v2/abc/mcp")
-        #expect(resource.document["scopes_supported"] == ["mcp:tools", "memory:write"])
-        #expect(resource.document["authorization_servers"] == ["https://a.example"])
-        #expect(resource.document["bearer_methods_supported"] == ["header"])
+        #expect(resource.document()["scopes_supported"] == ["mcp:tools", "memory:write"])
+        #expect(resource.document()["authorization_servers"] == ["https://a.example"])
+        #expect(resource.document()["bearer_methods_supported"] == ["header"])
     }
 
     @Test("Challenges follow RFC 6750: quoted values without quotes or backslashes inside")

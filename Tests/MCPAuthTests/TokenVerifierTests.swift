@@ -75,6 +75,46 @@ struct TokenVerifierTests {
         #expect(await refusal(verifier, "Bearer \(try await issuer.token(claims))")?.message.contains("no audience") == true)
     }
 
+    @Test("Hostile times never crash: 1e300, -1e300, a string nbf")
+    func hostileTimes() async throws {
+        let issuer = FakeIssuer()
+        let verifier = verifier(issuer)
+        struct Odd: JWTPayload {
+            var iss = FakeIssuer.issuer, aud = FakeIssuer.resource, scope = "mcp:tools"
+            var exp: JSONValue, nbf: JSONValue?
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        let (kid, key) = issuer.state.withLock { $0.keys[0] }
+        let collection = JWTKeyCollection()
+        await collection.add(ecdsa: key, kid: JWKIdentifier(string: kid))
+        let cases: [(JSONValue, JSONValue?, String)] = [
+            (2_000_000_000, 1e300, "nbf"), (-1e300, nil, "expired a great many"), (2_000_000_000, "2099-01-01", "nbf is not a number"),
+            ("soon", nil, "no exp"), (1e300, 1e19, "nbf"),
+        ]
+        for (exp, nbf, expected) in cases {
+            let token = try await collection.sign(Odd(exp: exp, nbf: nbf), kid: JWKIdentifier(string: kid))
+            let refused = await refusal(verifier, "Bearer \(token)")
+            #expect(refused?.status == 401 && refused?.message.contains(expected) == true, "\(exp) \(String(describing: nbf)): \(String(describing: refused))")
+        }
+        issuer.state.withLock { $0.introspection = ["active": true, "aud": .string(FakeIssuer.resource), "scope": "mcp:tools", "nbf": 1e300] }
+        var settings = MCPAuthSettings(issuer: FakeIssuer.issuer, resource: FakeIssuer.resource)
+        settings.introspectionURL = "https://auth.example.com/introspect"
+        let introspecting = TokenVerifier(settings: settings, http: issuer, apiKey: nil, logger: Logger(label: "test"), wallClock: { Self.now })
+        #expect(await refusal(introspecting, "Bearer opaque")?.message.contains("nbf") == true)
+        issuer.state.withLock { $0.introspection = ["active": true, "aud": .string(FakeIssuer.resource), "exp": "1"] }
+        #expect(await refusal(introspecting, "Bearer opaque2")?.message.contains("exp is not a number") == true)
+    }
+
+    @Test("Two Authorization headers are one bad request; opaque tokens without introspection credentials are 401, not calls")
+    func oddRequests() async throws {
+        let issuer = FakeIssuer()
+        let verifier = verifier(issuer)
+        #expect(await refusal(verifier, "Bearer a.b.c, Bearer d.e.f")?.status == 400)
+        // The issuer advertises introspection, but this server has no credentials for it.
+        #expect(await refusal(verifier, "Bearer junk")?.status == 401)
+        #expect(issuer.state.withLock { $0.introspections } == 0)
+    }
+
     @Test("Scopes: MCP_AUTH_SCOPES for every request, a tool's own for its calls, both named in the refusal")
     func scopes() async throws {
         let issuer = FakeIssuer()
@@ -182,7 +222,10 @@ struct TokenVerifierTests {
     @Test("Opaque tokens go to introspection: active and for this resource, or refused")
     func introspection() async throws {
         let issuer = FakeIssuer()
-        let verifier = verifier(issuer)
+        let verifier = verifier(issuer) { settings in
+            settings.clientID = "mcp-server"
+            settings.clientSecret = "s3cret"
+        }
         issuer.state.withLock { $0.introspection = ["active": true, "aud": .string(FakeIssuer.resource), "scope": "mcp:tools", "exp": 2_000_000_000] }
         let grant = try await verifier.authenticate(authorization: "Bearer opaque-1", tokenInQuery: false)
         #expect(grant.scopes == ["mcp:tools"] && grant.validUntil == Self.now + 60)

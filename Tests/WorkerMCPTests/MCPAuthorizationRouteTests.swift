@@ -85,6 +85,11 @@ struct MCPAuthorizationRouteTests {
             let (inQuery, _, _) = try await Self.post(client, "/mcp?access_token=abc", authorization: "Bearer sekret")
             #expect(inQuery == 400)
             try await client.execute(uri: "/health", method: .get) { response in #expect(response.status == .unauthorized) }
+            // Another group's route that ends like MCP's keeps the key check.
+            for uri in ["/openai/v1/mcp", "/v2/abc/openai/v1/mcp"] {
+                let (status, _, _) = try await Self.post(client, uri)
+                #expect(status == 401, "\(uri)")
+            }
             try await client.execute(uri: "/health", method: .get, headers: [.authorization: "Bearer sekret"]) { response in
                 #expect(response.status == .ok)
             }
@@ -98,6 +103,25 @@ struct MCPAuthorizationRouteTests {
             let (status, headers, body) = try await Self.post(client, authorization: "Bearer \(token)")
             #expect(status == 503 && headers[.retryAfter] == "2")
             #expect(body?["error"]?["message"]?.stringValue?.contains("could not be reached") == true)
+        }
+    }
+}
+
+@Suite("MCP authorization: the paths it checks itself", .defaultPass)
+struct MCPAuthorizationPathTests {
+    @Test("Exactly /mcp and the metadata, at the root or under /v2/{id}/: no other route escapes the API key")
+    func paths() {
+        for path in [
+            "/mcp", "/v2/abc/mcp", "/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
+            "/v2/abc/.well-known/oauth-protected-resource", "/v2/abc/.well-known/oauth-protected-resource/v2/abc/mcp",
+        ] {
+            #expect(MCPAuthorization.ownsPath(path), "\(path)")
+        }
+        for path in [
+            "/openai/v1/mcp", "/openai/v1/chat/completions/mcp", "/openai/v1/x/.well-known/oauth-protected-resource", "/v2/abc/openai/v1/mcp",
+            "/run/mcp", "/v2//mcp", "/v2/abc/def/mcp", "/mcpx", "/.well-known/oauth-protected-resourcex", "/x/mcp",
+        ] {
+            #expect(!MCPAuthorization.ownsPath(path), "\(path)")
         }
     }
 }

@@ -21,7 +21,8 @@ struct AccessTokenClaims: JWTPayload {
         issuer = try? container.decodeIfPresent(String.self, forKey: .iss)
         audiences = Self.strings(container, .aud, separator: nil)
         expires = try? container.decodeIfPresent(Double.self, forKey: .exp)
-        notBefore = try? container.decodeIfPresent(Double.self, forKey: .nbf)
+        // Present but not a number: refused as a time that never comes, not ignored.
+        notBefore = container.contains(.nbf) ? ((try? container.decode(Double.self, forKey: .nbf)) ?? .nan) : nil
         subject = try? container.decodeIfPresent(String.self, forKey: .sub)
         clientID = try? container.decodeIfPresent(String.self, forKey: .clientID)
         // `scope` is RFC 9068's (one space-separated string); `scp` is Entra ID's and Okta's.

@@ -41,9 +41,12 @@ package actor IssuerKeyCache {
         throw unknown(kid)
     }
 
-    /// The introspection endpoint: the setting's, else the metadata's (discovered if need be).
+    /// The introspection endpoint: the setting's, else the metadata's when this server has
+    /// credentials to present there (RFC 7662 endpoints refuse anonymous callers, and every junk
+    /// token would otherwise become a call to the issuer and a 503 instead of a 401).
     package func introspectionEndpoint() async throws(AuthRefusal) -> String? {
         if let url = settings.introspectionURL { return url }
+        guard settings.clientID != nil else { return nil }
         if metadata == nil { metadata = try await discover() }
         return metadata?.introspectionEndpoint
     }
@@ -57,12 +60,17 @@ package actor IssuerKeyCache {
         if let keys {
             logger.info("MCP authorization: \(keys.keys.count) signing key(s) from \(metadata?.jwksURI ?? "the issuer")")
         }
+        if settings.introspectionURL == nil, settings.clientID == nil, metadata?.introspectionEndpoint != nil {
+            logger.info(
+                "MCP authorization: the issuer offers introspection, unused without MCP_AUTH_CLIENT_ID and MCP_AUTH_CLIENT_SECRET: only JWT access tokens are accepted")
+        }
     }
 
     private func unknown(_ kid: String) -> AuthRefusal {
-        kid.isEmpty
-            ? .invalidToken("the token names no signing key (kid) and the issuer publishes several")
-            : .invalidToken("the token's signing key '\(kid)' is not among the issuer's published keys")
+        let stale = state.lastAttemptFailed ? " (the keys could not be fetched again: \(lastError?.message ?? "the issuer failed"))" : ""
+        return kid.isEmpty
+            ? .invalidToken("the token names no signing key (kid) and the issuer publishes several\(stale)")
+            : .invalidToken("the token's signing key '\(kid)' is not among the issuer's published keys\(stale)")
     }
 
     private func fetchOnce() async {
@@ -98,13 +106,21 @@ package actor IssuerKeyCache {
         }
     }
 
+    /// Tries the discovery URLs in turn, all of them within one `issuerTimeout` (a slow issuer
+    /// would otherwise hold a request for one timeout per URL).
     private func discover() async throws(AuthRefusal) -> IssuerMetadata {
         var problems: [String] = []
+        let deadline = ContinuousClock.now + settings.issuerTimeout
         for url in IssuerMetadata.discoveryURLs(issuer: settings.issuer) {
+            let left = deadline - .now
+            guard left > .milliseconds(50) else {
+                problems.append("no time left within \(settings.issuerTimeout) for \(url)")
+                break
+            }
             let status: Int
             let body: [UInt8]
             do {
-                (status, body) = try await call(url)
+                (status, body) = try await call(url, timeout: left)
             } catch {
                 problems.append(error.message)
                 continue
@@ -119,9 +135,9 @@ package actor IssuerKeyCache {
             "no authorization server metadata found for MCP_AUTH_ISSUER \(settings.issuer) (RFC 8414 or OpenID discovery): \(problems.joined(separator: "; "))")
     }
 
-    private func call(_ url: String) async throws(AuthRefusal) -> (Int, [UInt8]) {
+    private func call(_ url: String, timeout: Duration? = nil) async throws(AuthRefusal) -> (Int, [UInt8]) {
         do {
-            return try await http.get(url, timeout: settings.issuerTimeout, maxBytes: 1 << 20)
+            return try await http.get(url, timeout: timeout ?? settings.issuerTimeout, maxBytes: 1 << 20)
         } catch {
             throw .unavailable("the authorization server could not be reached at \(url): \(error)")
         }

@@ -45,6 +45,10 @@ package struct IssuerKeys: Sendable {
                 skipped.append("keys[\(index)]: for \(use), not signatures")
                 continue
             }
+            if case .array(let operations)? = fields["key_ops"], !operations.contains(.string("verify")) {
+                skipped.append("keys[\(index)]: its key_ops do not include verify")
+                continue
+            }
             guard ["RSA", "EC", "OKP"].contains(type) else {
                 skipped.append("keys[\(index)]: key type '\(type)' (only RSA, EC and OKP public keys verify tokens here)")
                 continue
@@ -62,6 +66,10 @@ package struct IssuerKeys: Sendable {
             let kid = fields["kid"]?.stringValue ?? (entries.count == 1 ? "" : nil)
             guard let kid else {
                 skipped.append("keys[\(index)]: no kid, in a set of \(entries.count) keys")
+                continue
+            }
+            if keys[kid] != nil {
+                skipped.append("keys[\(index)]: a second key with kid '\(kid)' (the first is kept)")
                 continue
             }
             fields["kid"] = .string(kid)
@@ -82,13 +90,13 @@ package struct IssuerKeys: Sendable {
 
     /// Whether a token naming `kid` has its key here ("": a token naming none, which only a
     /// single published key can verify).
-    func knows(_ kid: String) -> Bool { keys[kid] != nil || (kid.isEmpty && keys.count == 1) }
+    func knows(_ kid: String) -> Bool { kid.isEmpty ? keys.count == 1 : keys[kid] != nil }
 
-    /// The key a token naming `kid` is verified with.
+    /// The key a token naming `kid` is verified with: for no kid, the single key, which is also
+    /// jwt-kit's default (the first added), so the key checked here is the key that verifies.
     func key(for kid: String) -> (kid: String, key: Key)? {
-        if let key = keys[kid] { return (kid, key) }
-        if kid.isEmpty, keys.count == 1, let only = keys.first { return (only.key, only.value) }
-        return nil
+        if kid.isEmpty { return keys.count == 1 ? keys.first.map { ($0.key, $0.value) } : nil }
+        return keys[kid].map { (kid, $0) }
     }
 
     /// Whether `algorithm` may be used with `key`: the key's own `alg` when it names one, else

@@ -47,6 +47,12 @@ package struct MCPAuthSettings: Sendable, Equatable {
     /// nil without `MCP_AUTH_ISSUER`; a `ConfigurationError` naming the variable for any bad value.
     /// `tools` are the worker's tool names (`MCP_TOOL_SCOPES` may name only those).
     package static func read(_ environment: EnvironmentReader, tools: [String]) throws(ConfigurationError) -> MCPAuthSettings? {
+        // A misspelt setting would leave authorization off, or weaker, without a word.
+        let known = Set(variables + ["MCP_AUTH_ISSUER"])
+        for name in environment.environment.keys.sorted() where name.hasPrefix("MCP_AUTH_") && !known.contains(name) {
+            throw .invalidValue(
+                name, "(set)", expected: "no such setting: MCP authorization reads \(known.filter { $0.hasPrefix("MCP_AUTH_") }.sorted().joined(separator: ", ")) (docs/mcp.md)")
+        }
         guard let issuer = environment.string("MCP_AUTH_ISSUER") else {
             for name in variables {
                 if let value = environment.string(name) {
@@ -94,19 +100,30 @@ package struct MCPAuthSettings: Sendable, Equatable {
         try EnvironmentReader.checkHTTPURL(url, variable: variable, original: url, example: nil)
         guard let parsed = URL(string: url) else { throw .invalidValue(variable, url, expected: what) }
         if parsed.fragment != nil { throw .invalidValue(variable, url, expected: "\(what), without a #fragment") }
+        if parsed.user != nil || parsed.password != nil { throw .invalidValue(variable, url, expected: "\(what), without user:password@") }
+        if variable == "MCP_AUTH_ISSUER", parsed.query != nil {
+            throw .invalidValue(variable, url, expected: "\(what), without a ?query (RFC 8414 §2: an issuer has none)")
+        }
         if parsed.scheme?.lowercased() == "http", !isLoopback(parsed.host ?? "") {
             throw .invalidValue(variable, url, expected: "an https:// URL (http:// only on a loopback host such as 127.0.0.1): \(what)")
         }
     }
 
+    /// `localhost`, `::1`, or an IPv4 address in 127.0.0.0/8 written as one (`127.evil.com` is a name).
     static func isLoopback(_ host: String) -> Bool {
         let host = host.lowercased()
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets[0] == "127" else { return false }
+        return octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
     }
 
     /// Scope names separated by spaces or commas (RFC 6749's scope-token characters).
     static func scopes(_ raw: String, variable: String) throws(ConfigurationError) -> [String] {
         let names = raw.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+        if names.isEmpty, variable == "MCP_AUTH_SCOPES" {
+            throw .invalidValue(variable, raw, expected: "scope names separated by spaces or commas (this names none; unset it to require none)")
+        }
         for name in names where !isScopeToken(name) {
             throw .invalidValue(variable, raw, expected: "scope names of printable ASCII without spaces, quotes or backslashes, separated by spaces or commas ('\(name)' is not one)")
         }
@@ -127,6 +144,9 @@ package struct MCPAuthSettings: Sendable, Equatable {
             }
             guard tools.contains(parts[0]) else {
                 throw .invalidValue("MCP_TOOL_SCOPES", raw, expected: "names of this worker's tools (\(tools.joined(separator: ", "))); '\(parts[0])' is not one")
+            }
+            guard result[parts[0]] == nil else {
+                throw .invalidValue("MCP_TOOL_SCOPES", raw, expected: "each tool named once ('\(parts[0])' is named twice)")
             }
             result[parts[0]] = try scopes(parts[1], variable: "MCP_TOOL_SCOPES")
         }

@@ -36,11 +36,12 @@ package struct ProtectedResource: Sendable {
         return "\(scheme)://\(shownHost)\(port)\(Self.wellKnownPath)\(path)"
     }
 
-    /// The metadata document (RFC 9728 §2).
-    package var document: JSONValue {
+    /// The metadata document (RFC 9728 §2); `issuer` as the authorization server's metadata
+    /// spells it, when known (else `MCP_AUTH_ISSUER` as set).
+    package func document(issuer: String? = nil) -> JSONValue {
         [
             "resource": .string(settings.resource),
-            "authorization_servers": [.string(settings.issuer)],
+            "authorization_servers": [.string(issuer ?? settings.issuer)],
             "scopes_supported": .array(scopesSupported.map { .string($0) }),
             "bearer_methods_supported": ["header"],
             "resource_name": .string(name),

@@ -46,10 +46,15 @@ final class TokenIntrospector: Sendable {
             throw .unavailable("the introspection endpoint's answer is not a JSON object")
         }
         guard fields["active"] == .bool(true) else { throw .invalidToken("the token is not active (revoked, expired or unknown to the issuer)") }
-        if let issuer = fields["iss"]?.stringValue,
-            !IssuerMetadata.sameURL(issuer, settings.issuer), canonical.map({ IssuerMetadata.sameURL(issuer, $0) }) != true
-        {
-            throw .invalidToken("the token was issued by \(issuer), not by MCP_AUTH_ISSUER (\(settings.issuer))")
+        if let claim = fields["iss"] {
+            guard let issuer = claim.stringValue else { throw .invalidToken("the introspected token's iss is not a string") }
+            guard IssuerMetadata.sameURL(issuer, settings.issuer) || canonical.map({ IssuerMetadata.sameURL(issuer, $0) }) == true else {
+                throw .invalidToken("the token was issued by \(issuer), not by MCP_AUTH_ISSUER (\(settings.issuer))")
+            }
+        }
+        // Times that are present must be numbers: a string `exp` is no expiry to trust.
+        for name in ["exp", "nbf"] where fields[name] != nil && fields[name]?.doubleValue == nil {
+            throw .invalidToken("the introspected token's \(name) is not a number of seconds")
         }
         let audiences: [String]
         switch fields["aud"] {

@@ -37,6 +37,9 @@ package final class TokenVerifier: Sendable {
     /// Fetches the issuer's metadata and keys now, so problems show in the log at start-up.
     package func warm() async { await keys.warm() }
 
+    /// The issuer as its metadata spells it, once discovered.
+    package var canonicalIssuer: String? { get async { await keys.canonicalIssuer } }
+
     /// The grant of a request with this `Authorization` header, checked against the scopes every
     /// request needs. `tokenInQuery`: the URL carries `access_token`, which is refused (tokens
     /// in URLs end up in logs and histories; MCP forbids them).
@@ -45,6 +48,8 @@ package final class TokenVerifier: Sendable {
             throw .invalidRequest("access tokens in the query string are refused: send them as Authorization: Bearer <token>")
         }
         guard let authorization, !authorization.isEmpty else { throw .missing(scopes: settings.requiredScopes) }
+        // Two headers reach here joined by a comma, which no token contains.
+        if authorization.contains(",") { throw .invalidRequest("send one Authorization header with one bearer token") }
         let token: Substring
         if authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " {
             token = authorization.dropFirst(7).drop { $0 == " " }
@@ -112,6 +117,7 @@ package final class TokenVerifier: Sendable {
             throw .invalidToken("the token's header carries \(field): keys are taken from the issuer's published JWKS only")
         }
         if header["crit"] != nil { throw .invalidToken("the token's header lists critical extensions (crit), which this server does not implement") }
+        // A token naming no key (or "") is checked only against an issuer with a single key.
         let kid = header["kid"]?.stringValue ?? ""
         let keySet = try await keys.keys(for: kid)
         guard let (_, key) = keySet.key(for: kid), IssuerKeys.fits(algorithm, key) else {
@@ -124,7 +130,10 @@ package final class TokenVerifier: Sendable {
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
             throw .invalidToken("the token's signature does not verify with the issuer's key '\(kid)'")
         } catch {
-            throw .invalidToken("the token could not be verified: \(error)")
+            // jwt-kit's and the crypto library's own words mean little to a client: the kind of
+            // fault is enough, the details go to the log.
+            logger.debug("MCP authorization: a token failed verification: \(error)")
+            throw .invalidToken("the token is malformed (its signature or claims cannot be decoded)")
         }
         let canonical = await keys.canonicalIssuer
         guard let issuer = claims.issuer else { throw .invalidToken("the token has no iss") }
@@ -143,12 +152,18 @@ package final class TokenVerifier: Sendable {
         expires: Double?, notBefore: Double?, scopes: [String], subject: String?, now: Double, leeway: Duration
     ) throws(AuthRefusal) -> VerifiedToken {
         let skew = Double(leeway.components.seconds)
-        guard let expires else { throw .invalidToken("the token has no exp: access tokens must expire") }
-        guard now < expires + skew else { throw .invalidToken("the token expired \(Int(now - expires)) s ago") }
-        if let notBefore, now + skew < notBefore {
-            throw .invalidToken("the token is not valid for another \(Int(notBefore - now)) s (nbf)")
+        guard let expires, expires.isFinite else { throw .invalidToken("the token has no exp (a number of seconds): access tokens must expire") }
+        guard now < expires + skew else { throw .invalidToken("the token expired \(seconds(now - expires)) s ago") }
+        if let notBefore {
+            guard notBefore.isFinite else { throw .invalidToken("the token's nbf is not a number of seconds") }
+            if now + skew < notBefore { throw .invalidToken("the token is not valid for another \(seconds(notBefore - now)) s (nbf)") }
         }
         return VerifiedToken(scopes: Set(scopes), validUntil: expires + skew, subject: subject)
+    }
+
+    /// Whole seconds for a message; any Double (a hostile token's 1e300 included) prints.
+    static func seconds(_ value: Double) -> String {
+        value.isFinite && abs(value) < 1e15 ? String(Int64(value)) : "a great many"
     }
 
     /// The JOSE header, read before any key is chosen.

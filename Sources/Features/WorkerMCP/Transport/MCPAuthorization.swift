@@ -43,26 +43,42 @@ struct MCPAuthorization: Sendable {
     /// The metadata documents: under `/.well-known/oauth-protected-resource`, with or without the
     /// resource's path after it (RFC 9728 §3.1), at the root and under `/v2/{endpoint id}/`.
     func addMetadataRoutes(to router: any RouterMethods<EndpointRequestContext>) {
-        let document = resource.document
-        let handler: @Sendable (Request, EndpointRequestContext) async throws -> Response = { _, _ in
-            var response = Response.json(document)
+        let resource = resource
+        let verifier = verifier
+        let handler: @Sendable (Request, EndpointRequestContext) async throws -> Response = { request, _ in
+            // The issuer as its own metadata spells it, once known: clients compare the two.
+            var response = Response.json(resource.document(issuer: await verifier.canonicalIssuer))
             response.headers[.cacheControl] = "public, max-age=3600"
+            if request.method == .head { response.body = ResponseBody() }
             return response
         }
-        router.get(".well-known/oauth-protected-resource", use: handler)
-        router.get(".well-known/oauth-protected-resource/**", use: handler)
+        for path in [".well-known/oauth-protected-resource", ".well-known/oauth-protected-resource/**"] {
+            router.get(RouterPath(path), use: handler)
+            router.head(RouterPath(path), use: handler)
+        }
     }
 
-    /// The paths this checks itself, so the server's API-key check lets them through.
+    /// The paths this checks itself, so the server's API-key check lets them through: exactly
+    /// `/mcp` and the metadata, at the root or under `/v2/{endpoint id}/`. Nothing looser: another
+    /// group's route whose path merely ends the same way (`/openai/v1/…/mcp`) keeps the key check.
     static func ownsPath(_ path: String) -> Bool {
-        path.hasSuffix("/mcp") || path.contains(ProtectedResource.wellKnownPath)
+        var rest = Substring(path)
+        if rest.hasPrefix("/v2/") {
+            let afterPrefix = rest.dropFirst(4)
+            guard let slash = afterPrefix.firstIndex(of: "/"), slash != afterPrefix.startIndex else { return false }
+            rest = afterPrefix[slash...]
+        }
+        let wellKnown = ProtectedResource.wellKnownPath
+        return rest == "/mcp" || rest == wellKnown || rest.hasPrefix(wellKnown + "/")
     }
 
     /// The request's grant, or the response refusing it.
     func authenticate(_ request: Request) async -> Result<VerifiedToken, AuthRefusal> {
-        let inQuery = request.uri.query.map { query in
-            query.split(separator: "&").contains { $0.hasPrefix("access_token=") || $0 == "access_token" }
-        } ?? false
+        // The decoded names too: `access%5Ftoken` is the same parameter to every server framework.
+        let inQuery =
+            request.uri.query.map { query in
+                query.split(separator: "&").contains { $0.hasPrefix("access_token=") || $0 == "access_token" }
+            } ?? false || (request.uri.query != nil && request.uri.queryParameters.has("access_token"))
         do {
             return .success(try await verifier.authenticate(authorization: request.headers[.authorization], tokenInQuery: inQuery))
         } catch {
