@@ -179,23 +179,28 @@ struct TokenVerifierTests {
     @Test("Rotation: an unknown kid refetches the keys once per interval; a flood of made-up kids costs one fetch")
     func rotation() async throws {
         let issuer = FakeIssuer()
-        let verifier = verifier(issuer) { $0.refetchInterval = .milliseconds(300) }
-        #expect(await refusal(verifier, "Bearer \(try await issuer.token(TestClaims()))") == nil)
-        #expect(issuer.jwksFetches == 1)
-        // Signed by a key the issuer publishes only after its next fetch.
+        // Long enough that a loaded CI machine finishes the flood inside one interval.
+        let verifier = verifier(issuer) { $0.refetchInterval = .milliseconds(1500) }
+        // Signed by a key the issuer publishes only after its next fetch; the flood's tokens are
+        // made before the clock starts.
         let unpublished = ES256PrivateKey()
         let collection = JWTKeyCollection()
         await collection.add(ecdsa: unpublished, kid: "k2")
         let early = try await collection.sign(TestClaims(), kid: "k2")
+        var flood: [String] = []
         for index in 0..<50 {
             let forged = JWTKeyCollection()
             await forged.add(ecdsa: unpublished, kid: JWKIdentifier(string: "random-\(index)"))
-            #expect(await refusal(verifier, "Bearer \(try await forged.sign(TestClaims(), kid: JWKIdentifier(string: "random-\(index)")))")?.status == 401)
+            flood.append(try await forged.sign(TestClaims(), kid: JWKIdentifier(string: "random-\(index)")))
         }
+        let good = try await issuer.token(TestClaims())
+        #expect(await refusal(verifier, "Bearer \(good)") == nil)
+        #expect(issuer.jwksFetches == 1)
+        for token in flood { #expect(await refusal(verifier, "Bearer \(token)")?.status == 401) }
         #expect(await refusal(verifier, "Bearer \(early)")?.message.contains("'k2' is not among") == true)
         #expect(issuer.jwksFetches == 1)
         issuer.state.withLock { $0.keys.append(("k2", unpublished)) }
-        try await Task.sleep(for: .milliseconds(350))
+        try await Task.sleep(for: .milliseconds(1600))
         #expect(await refusal(verifier, "Bearer \(early)") == nil)
         #expect(issuer.jwksFetches == 2)
     }

@@ -91,6 +91,7 @@ struct FleetBackend: JobBackend {
                 } else if awaitHere {
                     return (id, await local.runDirect(started, awaiting: id))
                 } else {
+                    local.announce(started)
                     Task { await local.runDirect(started) }
                 }
             }
@@ -111,7 +112,8 @@ struct FleetBackend: JobBackend {
     // MARK: Reading
 
     func report(_ id: String) async throws(APIError) -> JobStatusReport? {
-        try await call("read the job") { try await store.report(id) }
+        if let completed = events.recentlyCompleted(id) { return completed }
+        return try await call("read the job") { try await store.report(id) }
     }
 
     func poll(_ id: String) async throws(APIError) -> JSONValue? {
@@ -137,6 +139,10 @@ struct FleetBackend: JobBackend {
             ticket = events.register(id)
         }
         defer { events.cancel(ticket) }
+        // Both after the ticket, so an end that comes meanwhile is not missed: a job seen
+        // completing lately needs no read, and one this process runs ends here (`deliverLocal`).
+        if let completed = events.recentlyCompleted(id) { return completed }
+        if local?.holds(id) == true, case .final(let report) = await events.next(ticket, limit: timeout) { return report }
         while true {
             // A read that fails (Redis out) is tried again at the next wake, until the deadline.
             let report: JobStatusReport?

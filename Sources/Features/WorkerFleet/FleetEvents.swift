@@ -105,6 +105,8 @@ final class FleetEvents: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Jobs seen completing lately, for status reads without a round trip.
+    private let recent = RecentCompletions()
     let redis: FleetRedis
     let logger: Logger
     /// The longest a waiter goes without reading its job's record.
@@ -174,6 +176,7 @@ final class FleetEvents: Sendable {
         let body = payload[2...]
         let end = kind == "f" ? body.firstIndex(of: UInt8(ascii: "\n")) ?? body.endIndex : body.endIndex
         let id = String(decoding: body[body.startIndex..<end], as: UTF8.self)
+        if kind == "f", end < body.endIndex { recent.put(id, .message(body[(end + 1)...])) }
         let tickets = state.withLock { $0.tickets[id].map { Array($0.values) } ?? [] }
         guard !tickets.isEmpty else { return }
         var wake = Wake.changed(kind == "f" ? "d" : kind)
@@ -188,8 +191,14 @@ final class FleetEvents: Sendable {
     /// A final report this process recorded itself (a job it ran): its waiters need not wait for
     /// the message.
     func deliverLocal(_ id: String, _ report: JobStatusReport) {
+        if report.status == .completed { recent.put(id, .report(report)) }
         let tickets = state.withLock { $0.tickets[id].map { Array($0.values) } ?? [] }
         for ticket in tickets { ticket.deliver(.final(report)) }
+    }
+
+    /// The report of `id` if it completed in the last seconds (`RecentCompletions`).
+    func recentlyCompleted(_ id: String) -> JobStatusReport? {
+        recent.completed(id) { FleetStore.report(fromMessage: $0, id: id, key: redis.keys.job(id)) }
     }
 
     /// Tickets registered before their job was submitted (a `/runsync`'s), for the wait that

@@ -25,6 +25,8 @@ final class FleetJobSource: JobSource {
 
     private struct State {
         var held: [String: Held] = [:]
+        /// Jobs the submit step started here, announced before their task holds them.
+        var arriving: Set<String> = []
         var lastReclaim: ContinuousClock.Instant?
         /// The last look found jobs: look again without blocking first (one round trip, not two).
         var busy = false
@@ -69,6 +71,17 @@ final class FleetJobSource: JobSource {
 
     var settings: FleetSettings { store.settings }
     var heldCount: Int { state.withLock { $0.held.count } }
+
+    /// Whether this process runs `id` now (its end will be delivered here).
+    func holds(_ id: String) -> Bool { state.withLock { $0.held[id] != nil || $0.arriving.contains(id) } }
+
+    /// Marks jobs the submit step started as this process's before their task takes them, so a
+    /// status wait that comes first waits for their end here instead of reading Redis.
+    func announce(_ started: [FleetStore.Started]) {
+        state.withLock { state in
+            for job in started { state.arriving.insert(job.id) }
+        }
+    }
 
     // MARK: Taking
 
@@ -123,6 +136,7 @@ final class FleetJobSource: JobSource {
         var jobs: [JSONValue] = []
         jobs.reserveCapacity(started.count)
         for job in started {
+            defer { _ = state.withLock { $0.arriving.remove(job.id) } }
             let parsed: JSONValue
             do {
                 parsed = try JSONValue.parse(job.job)

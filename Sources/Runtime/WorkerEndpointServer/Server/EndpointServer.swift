@@ -128,7 +128,9 @@ package struct EndpointServer: Sendable {
         }
         router.get("status-sync/:id") { request, context in
             let id = try jobID(context)
-            _ = await store.waitForFinal(id, timeout: try waitParameter(request))
+            // The wait's own report (a read fewer for a backend in Redis); without one, the status
+            // route says what is known: 404, or 503 while the backend is out.
+            if let report = await store.waitForFinal(id, timeout: try waitParameter(request)) { return Response.json(report) }
             return try await status(context)
         }
         router.post("cancel/:id") { _, context in
