@@ -166,6 +166,8 @@ let package = Package(
         // int8 pre-filter kernels for the index (AVX512-VNNI, chosen at run time; Debian's OpenBLAS has none).
         .target(name: "CVectorKernels", path: "Sources/Search/CVectorKernels"),
         module("VectorIndex", in: "Search", ["COpenBLAS", "CVectorKernels"]),
+        // MARK: Gateway: the gateway handler's decisions, pure (configuration, routes, breakers, choice).
+        module("GatewayCore", in: "Gateway", ["WorkerJSON"]),
         module("MemoryStore", in: "Search", ["VectorIndex"]),
         // The encoder's kernels. Their optimization level is the build's (scripts pass -Xcc -O3), not
         // the manifest's: unsafe flags would stop this package being taken by version.
@@ -253,6 +255,7 @@ let package = Package(
             name: "WorkerFleetTests",
             dependencies: testBase + ["WorkerFleet", "WorkerEndpointServer", "RedisClient", "EndpointAPI", "CurlHTTP"] + routeTesting,
             swiftSettings: swiftSettings),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["TestSupport", "GatewayCore", "WorkerJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorKernels"], swiftSettings: swiftSettings),
         .testTarget(name: "MemoryStoreTests", dependencies: ["TestSupport", "MemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
