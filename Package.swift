@@ -80,6 +80,7 @@ let package = Package(
         .executable(name: "memory", targets: ["Memory"]),
         .executable(name: "context7", targets: ["Context7"]),
         .executable(name: "orchestrator", targets: ["Orchestrator"]),
+        .executable(name: "gateway", targets: ["Gateway"]),
         // new-handler: products
         .executable(name: "mock-platform", targets: ["MockPlatform"]),
         .executable(name: "vector-bench", targets: ["VectorBench"]),
@@ -187,6 +188,9 @@ let package = Package(
             name: "Orchestrator",
             dependencies: handlerBase + ["CurlHTTP", "EndpointClient", "EndpointAPI", "PostgresClient", serviceLifecycle],
             path: "Handlers/Orchestrator", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Gateway", dependencies: handlerBase + ["GatewayCore", "EndpointClient", "EndpointAPI", "CurlHTTP", serviceLifecycle],
+            path: "Handlers/Gateway", swiftSettings: swiftSettings),
         // new-handler: targets
 
         // MARK: Fakes: servers that tests run in process and benchmarks as `fake-upstream`.
@@ -271,6 +275,9 @@ let package = Package(
         .testTarget(
             name: "OrchestratorTests",
             dependencies: testBase + ["Orchestrator", "StubLLM", "FakeContext7", "EndpointClient", "EndpointAPI", "PostgresClient", "CurlHTTP", logging],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatewayTests", dependencies: testBase + ["Gateway", "GatewayCore", "EndpointClient", "EndpointAPI"],
             swiftSettings: swiftSettings),
         // new-handler: tests
         // Whole processes (the built executables) and load: run after everything is built.

@@ -30,14 +30,14 @@ public struct EndpointClientError: Error, CustomStringConvertible, Sendable {
     static func invalidEndpoint(_ endpoint: String, _ reason: String) -> Self {
         Self(.invalidEndpoint, endpoint: endpoint, jobID: nil, reason: reason)
     }
-    static func transport(_ endpoint: Endpoint, _ jobID: String?, _ reason: String, notSent: Bool) -> Self {
+    package static func transport(_ endpoint: Endpoint, _ jobID: String?, _ reason: String, notSent: Bool) -> Self {
         Self(notSent ? .notSent : .transport, endpoint: endpoint.description, jobID: jobID, reason: reason)
     }
     static func jobEnded(_ endpoint: Endpoint, _ report: JobStatusReport) -> Self {
         Self(.jobEnded(report.status), endpoint: endpoint.description, jobID: report.id,
              reason: "the job ended \(report.status.rawValue)" + (report.error.map { ": \($0)" } ?? ""))
     }
-    static func http(_ endpoint: Endpoint, _ jobID: String?, status: Int, _ reason: String) -> Self {
+    package static func http(_ endpoint: Endpoint, _ jobID: String?, status: Int, _ reason: String) -> Self {
         Self(.http(status: status), endpoint: endpoint.description, jobID: jobID, reason: reason)
     }
     static func invalidAnswer(_ endpoint: Endpoint, _ jobID: String?, _ reason: String) -> Self {
@@ -68,6 +68,9 @@ public struct EndpointClientError: Error, CustomStringConvertible, Sendable {
 
     /// The deadline passed before the job finished (it was cancelled on the endpoint).
     public var isDeadline: Bool { code == .deadline }
+
+    /// The calling task was cancelled.
+    public var isCancellation: Bool { code == .cancelled }
 
     /// Worth trying again later: the endpoint could not be reached, answered 429 or 5xx.
     public var isTransient: Bool {

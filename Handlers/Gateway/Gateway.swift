@@ -1,0 +1,74 @@
+import CurlHTTP
+import EndpointClient
+import GatewayCore
+import Logging
+import ServiceLifecycle
+import WorkerEndpointServer
+import WorkerFleet
+import WorkerMCP
+import WorkerOpenAI
+import WorkerRuntime
+
+/// The composition root, shared by `main` and the tests.
+enum Gateway {
+    /// `clients`: one per upstream with an endpoint-API `url` (tests pass scripted ones).
+    static func makeRuntime(_ configuration: GatewayConfiguration, clients: [(any UpstreamJobs)?]? = nil) -> WorkerRuntime {
+        let pool = UpstreamPool(configuration: configuration)
+        let calls = clients ?? endpointClients(configuration)
+        let handler = GatewayHandler(router: TierRouter(configuration: configuration), pool: pool, clients: calls)
+        return WorkerRuntime(
+            handler: handler, options: WorkerOptions(name: "gateway", instructions: instructions),
+            features: [.endpointServer(), .mcp(), .fleet()],
+            services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval)])
+    }
+
+    static let instructions =
+        "One front door for a team's endpoints: each job goes to the tier its input asks for (or the gateway's rules choose), "
+        + "to the least busy healthy upstream there, with fallbacks when an upstream is down."
+
+    /// An endpoint client per upstream that has a `url`, sharing one HTTP client (one curl thread),
+    /// each with its own key (an inbound request's credentials are never passed on).
+    static func endpointClients(_ configuration: GatewayConfiguration) -> [(any UpstreamJobs)?] {
+        let http = CurlHTTPClient(name: "gateway")
+        return configuration.upstreams.map { upstream in
+            guard let url = upstream.url, let endpoint = try? Endpoint(url, apiKey: upstream.apiKey) else { return nil }
+            return EndpointUpstream(client: EndpointClient(endpoint: endpoint, http: http, requestTimeout: .seconds(30)))
+        }
+    }
+}
+
+/// Asks every endpoint-API upstream for its `/health` each `interval`: queue and workers for the
+/// choice within a tier, success or failure for its breaker (a good probe closes one past its cooldown).
+struct HealthProbes: Service {
+    let pool: UpstreamPool
+    let clients: [(any UpstreamJobs)?]
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isCancelled {
+            await withTaskGroup(of: Void.self) { group in
+                for (index, client) in clients.enumerated() {
+                    guard let client else { continue }
+                    group.addTask {
+                        let health = try? await client.health()
+                        pool.probed(index, health.flatMap(UpstreamPool.health(from:)))
+                    }
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+@main
+struct GatewayMain {
+    static func main() {
+        WorkerRuntime.runAndExit { environment in
+            guard let path = environment["GATEWAY_CONFIG"], !path.isEmpty else {
+                throw ConfigurationError.invalidValue(
+                    "GATEWAY_CONFIG", "", expected: "the path of the gateway's JSON configuration: its upstreams and routes (docs/gateway.md)")
+            }
+            return Gateway.makeRuntime(try GatewayConfiguration.load(path: path, environment: environment))
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import EndpointAPI
+import EndpointClient
+import GatewayCore
+import Logging
+import WorkerJSON
+import WorkerRuntime
+
+/// The gateway's job: find the tiers the job may run on (`TierRouter`), then, tier by tier,
+/// call the upstream `UpstreamPool` chooses, falling back to another of the tier and then to the
+/// next tier only when that is safe: the upstream never accepted the job (refused, 429, 5xx), or
+/// ended it TIMED_OUT. Fallbacks spend from the retry budget; the job's own
+/// `policy.executionTimeout` bounds every attempt together. The upstream's output, or its error,
+/// is the job's.
+struct GatewayHandler: RawJobHandler {
+    let router: TierRouter
+    let pool: UpstreamPool
+    let clients: [(any UpstreamJobs)?]
+    /// How often a job not final after its `/runsync` is asked about.
+    var schedule = PollSchedule(initial: .milliseconds(100), factor: 1.5, cap: .seconds(2))
+
+    func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+        let inputBytes = (try? job.input.serialized().count) ?? 0
+        let tiers: [String]
+        do {
+            tiers = try router.tiers(for: job.raw, inputBytes: inputBytes)
+        } catch {
+            throw GatewayError(error.description)
+        }
+        let request = try Self.forwarded(job)
+        var failures: [String] = []
+        var first = true
+        for tier in tiers {
+            var tried = Set<Int>()
+            while let index = pool.choose(tier: tier, excluding: tried), let client = clients[index] {
+                tried.insert(index)
+                let name = pool.upstreams[index].name
+                switch pool.begin(index, fallback: !first) {
+                case .refusedByBreaker:
+                    continue
+                case .budgetSpent:
+                    throw GatewayError(
+                        "the gateway's retry budget is spent (too many fallbacks lately), so the job was not sent again; before: \(failures.joined(separator: "; "))")
+                case .admitted:
+                    break
+                }
+                first = false
+                let (outcome, pause) = await call(client, name: name, index: index, request: request, context: context)
+                pool.end(index, outcome, pause: pause)
+                switch outcome {
+                case .completed(let value):
+                    context.logger.info("Gateway: done by \(name) (tier \(tier))")
+                    try output.respond(value ?? .null)
+                    return
+                case .failed(let message):
+                    throw GatewayError(message)
+                case .refused(let message), .lost(let message), .outOfTime(let message):
+                    throw GatewayError(message)
+                case .retriable(let reason):
+                    context.logger.warning("Gateway: \(name) did not take the job (\(reason)); trying another upstream")
+                    failures.append("\(name): \(reason)")
+                }
+            }
+        }
+        if failures.isEmpty {
+            throw GatewayError(
+                "no upstream of tier(s) \(tiers.joined(separator: ", ")) can take a job now (each has its breaker open, is paused after a 429, or is full)")
+        }
+        throw GatewayError("no upstream took the job: \(failures.joined(separator: "; "))")
+    }
+
+    /// One call: `/runsync`, then `/status` until the job is final or the time is up. Returns the
+    /// outcome and, after a 429, how long to leave the upstream alone.
+    private func call(
+        _ client: any UpstreamJobs, name: String, index: Int, request: JobRequest, context: JobContext
+    ) async -> (UpstreamOutcome, Duration?) {
+        let limit = pool.upstreams[index].timeout
+        let deadline = min(context.deadline ?? .now + limit, .now + limit)
+        var id: String?
+        do {
+            var report = try await client.runSync(request, wait: max(.seconds(1), min(deadline - .now, .seconds(90))))
+            id = report.id
+            var attempt = 0
+            while !report.status.isFinal {
+                let pause = schedule.delay(attempt: attempt)
+                attempt += 1
+                guard ContinuousClock.now + pause < deadline else {
+                    try? await client.cancel(report.id)
+                    return (.outOfTime("\(name) did not finish job \(report.id) in time (executionTimeout or \(limit)); it was cancelled there"), nil)
+                }
+                try await Task.sleep(for: pause)
+                do {
+                    report = try await client.status(report.id)
+                } catch let error as EndpointClientError where error.isTransient {
+                    // The upstream holds the job; a missed poll is tried again at the next one.
+                    continue
+                }
+            }
+            switch report.status {
+            case .completed: return (.completed(report.output), nil)
+            case .timedOut: return (.retriable("job \(report.id) timed out there"), nil)
+            default: return (.failed("\(name): job \(report.id) ended \(report.status.rawValue): \(report.error ?? "no error given")"), nil)
+            }
+        } catch is CancellationError {
+            return (cancelled(client, id: id, name: name), nil)
+        } catch let error as EndpointClientError {
+            if error.isCancellation || Task.isCancelled { return (cancelled(client, id: id, name: name), nil) }
+            if id == nil, error.neverAccepted {
+                return (.retriable(error.reason), error.httpStatus == 429 ? .seconds(1) : nil)
+            }
+            if id == nil, let status = error.httpStatus, (400..<500).contains(status) {
+                return (.refused("\(name) refused the job: \(error.reason)"), nil)
+            }
+            return (.lost("\(name): \(error.reason) (the job may have run there; it was not sent elsewhere)"), nil)
+        } catch {
+            return (.lost("\(name): \(error)"), nil)
+        }
+    }
+
+    /// The gateway job was cancelled (`/cancel`, or its client went): cancel the upstream's too.
+    private func cancelled(_ client: any UpstreamJobs, id: String?, name: String) -> UpstreamOutcome {
+        if let id { Task { try? await client.cancel(id) } }
+        return .outOfTime("the job was cancelled\(id.map { "; \(name)'s job \($0) is cancelled too" } ?? "")")
+    }
+
+    /// The job as sent upstream: its input without the gateway's own `tier`, and its policy; not
+    /// its webhook (the gateway calls it) and nothing of the inbound request's credentials.
+    static func forwarded(_ job: Job) throws -> JobRequest {
+        var input = job.input
+        if case .object(var fields) = input, fields["tier"] != nil {
+            fields["tier"] = nil
+            input = .object(fields)
+        }
+        var body: [String: JSONValue] = ["input": input]
+        if let policy = job.raw["policy"] { body["policy"] = policy }
+        do {
+            return try JobRequest(json: .object(body))
+        } catch {
+            throw GatewayError("the job cannot be forwarded: \(error)")
+        }
+    }
+}
+
+/// A gateway job that could not be done: the message says what is wrong.
+struct GatewayError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

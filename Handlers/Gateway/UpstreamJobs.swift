@@ -1,0 +1,58 @@
+import EndpointAPI
+import EndpointClient
+import WorkerJSON
+
+/// An upstream's endpoint API as the gateway uses it, behind a protocol so the handler is tested
+/// against scripted upstreams without sockets.
+protocol UpstreamJobs: Sendable {
+    /// `POST /runsync?wait=`: the job's report, final or not yet.
+    func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport
+    func status(_ id: String) async throws -> JobStatusReport
+    func cancel(_ id: String) async throws
+    /// `GET /health`, as the upstream answers it.
+    func health() async throws -> JSONValue
+}
+
+/// `UpstreamJobs` over HTTP: the endpoint client.
+struct EndpointUpstream: UpstreamJobs {
+    let client: EndpointClient
+
+    func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport { try await client.runSync(job, wait: wait) }
+    func status(_ id: String) async throws -> JobStatusReport { try await client.status(id) }
+    func cancel(_ id: String) async throws { try await client.cancel(id) }
+    func health() async throws -> JSONValue { try await client.health() }
+}
+
+/// What one call to an upstream came to, for the fallback rules and the breaker.
+enum UpstreamOutcome: Sendable, Equatable {
+    /// COMPLETED: its output is the job's.
+    case completed(JSONValue?)
+    /// FAILED (or CANCELLED) there: the handler's verdict, passed on, no fallback.
+    case failed(String)
+    /// Never accepted (refused, 429, 5xx) or TIMED_OUT there: another upstream may take it.
+    case retriable(String)
+    /// A 4xx: the job's own fault, which no other upstream would take either.
+    case refused(String)
+    /// The answer was lost after the job was sent: it may run there, so it is not sent elsewhere.
+    case lost(String)
+    /// This job's own time ran out: says nothing about the upstream.
+    case outOfTime(String)
+
+    /// Whether the upstream counts as working, for its breaker (nil: neither).
+    var upstreamWorked: Bool? {
+        switch self {
+        case .completed, .failed, .refused: true
+        case .retriable, .lost: false
+        case .outOfTime: nil
+        }
+    }
+}
+
+extension EndpointClientError {
+    /// The call failed before the upstream accepted the job: sending it elsewhere cannot run it twice.
+    var neverAccepted: Bool {
+        if wasNotSent { return true }
+        if let status = httpStatus { return status == 429 || status >= 500 }
+        return false
+    }
+}
