@@ -277,7 +277,7 @@ let package = Package(
             dependencies: testBase + ["Orchestrator", "StubLLM", "FakeContext7", "EndpointClient", "EndpointAPI", "PostgresClient", "CurlHTTP", logging],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "GatewayTests", dependencies: testBase + ["Gateway", "GatewayCore", "EndpointClient", "EndpointAPI"],
+            name: "GatewayTests", dependencies: testBase + ["Gateway", "GatewayCore", "EndpointClient", "EndpointAPI", "CurlHTTP", "LoopbackServer"] + routeTesting,
             swiftSettings: swiftSettings),
         // new-handler: tests
         // Whole processes (the built executables) and load: run after everything is built.

@@ -14,8 +14,10 @@ enum Gateway {
     /// `clients`: one per upstream with an endpoint-API `url` (tests pass scripted ones).
     static func makeRuntime(_ configuration: GatewayConfiguration, clients: [(any UpstreamJobs)?]? = nil) -> WorkerRuntime {
         let pool = UpstreamPool(configuration: configuration)
-        let calls = clients ?? endpointClients(configuration)
-        let handler = GatewayHandler(router: TierRouter(configuration: configuration), pool: pool, clients: calls)
+        let http = CurlHTTPClient(name: "gateway")
+        let calls = clients ?? endpointClients(configuration, http: http)
+        let handler = GatewayHandler(
+            router: TierRouter(configuration: configuration), pool: pool, clients: calls, openAI: GatewayOpenAI(pool: pool, client: http))
         return WorkerRuntime(
             handler: handler, options: WorkerOptions(name: "gateway", instructions: instructions),
             features: [.endpointServer(), .mcp(), .fleet()],
@@ -28,9 +30,8 @@ enum Gateway {
 
     /// An endpoint client per upstream that has a `url`, sharing one HTTP client (one curl thread),
     /// each with its own key (an inbound request's credentials are never passed on).
-    static func endpointClients(_ configuration: GatewayConfiguration) -> [(any UpstreamJobs)?] {
-        let http = CurlHTTPClient(name: "gateway")
-        return configuration.upstreams.map { upstream in
+    static func endpointClients(_ configuration: GatewayConfiguration, http: CurlHTTPClient) -> [(any UpstreamJobs)?] {
+        configuration.upstreams.map { upstream in
             guard let url = upstream.url, let endpoint = try? Endpoint(url, apiKey: upstream.apiKey) else { return nil }
             return EndpointUpstream(client: EndpointClient(endpoint: endpoint, http: http, requestTimeout: .seconds(30)))
         }

@@ -15,10 +15,16 @@ struct GatewayHandler: RawJobHandler {
     let router: TierRouter
     let pool: UpstreamPool
     let clients: [(any UpstreamJobs)?]
+    /// Jobs with `openai_route` (the `/openai/v1/*` routes).
+    let openAI: GatewayOpenAI
     /// How often a job not final after its `/runsync` is asked about.
     var schedule = PollSchedule(initial: .milliseconds(100), factor: 1.5, cap: .seconds(2))
 
     func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+        if case .object(let input) = job.input, let route = input["openai_route"]?.stringValue {
+            let body = input["openai_input"].flatMap { $0 == .null ? nil : $0 }
+            return try await openAI.handle(route: route, body: body, output: output, context: context)
+        }
         let inputBytes = (try? job.input.serialized().count) ?? 0
         let tiers: [String]
         do {

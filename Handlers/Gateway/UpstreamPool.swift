@@ -38,10 +38,15 @@ final class UpstreamPool: Sendable {
 
     /// The upstream of `tier` to call next (endpoint-API ones not in `excluded`), nil when none can take a call.
     func choose(tier: String, excluding excluded: Set<Int>, now: ContinuousClock.Instant = .now) -> Int? {
+        choose(among: upstreams.indices.filter { upstreams[$0].tier == tier && upstreams[$0].url != nil }, excluding: excluded, now: now)
+    }
+
+    /// The upstream of `indices` to call next, nil when none can take a call.
+    func choose(among indices: [Int], excluding excluded: Set<Int>, now: ContinuousClock.Instant = .now) -> Int? {
         let candidates = state.withLock { state in
-            upstreams.indices.compactMap { index -> UpstreamPicker.Candidate? in
+            indices.compactMap { index -> UpstreamPicker.Candidate? in
                 let upstream = upstreams[index]
-                guard upstream.tier == tier, upstream.url != nil, !excluded.contains(index) else { return nil }
+                guard !excluded.contains(index) else { return nil }
                 let entry = state.entries[index]
                 let paused = entry.pausedUntil.map { now < $0 } ?? false
                 return UpstreamPicker.Candidate(

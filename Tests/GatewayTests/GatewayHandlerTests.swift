@@ -1,3 +1,4 @@
+import CurlHTTP
 import EndpointAPI
 import GatewayCore
 import Testing
@@ -10,6 +11,7 @@ import WorkerRuntimeTesting
 
 @Suite("The gateway handler", .defaultPass)
 struct GatewayHandlerTests {
+    static let http = CurlHTTPClient(name: "gateway-tests")
     /// Upstreams a, b (tier cpu) and g (tier gpu); jobs with `input.big` prefer gpu.
     static func configuration(breaker: Int = 5, budget: Double = 0.2) throws -> GatewayConfiguration {
         try GatewayConfiguration.parse(
@@ -28,7 +30,9 @@ struct GatewayHandlerTests {
     func runtime(_ a: ScriptedUpstream, _ b: ScriptedUpstream, _ g: ScriptedUpstream, breaker: Int = 5) throws -> (WorkerRuntime, UpstreamPool) {
         let configuration = try Self.configuration(breaker: breaker)
         let pool = UpstreamPool(configuration: configuration)
-        let handler = GatewayHandler(router: TierRouter(configuration: configuration), pool: pool, clients: [a, b, g])
+        let handler = GatewayHandler(
+            router: TierRouter(configuration: configuration), pool: pool, clients: [a, b, g],
+            openAI: GatewayOpenAI(pool: pool, client: Self.http))
         return (WorkerRuntime(handler: handler, options: WorkerOptions(name: "gateway")), pool)
     }
 
@@ -108,7 +112,9 @@ struct GatewayHandlerTests {
         let pool = UpstreamPool(configuration: configuration)
         let (a, b, g) = (ScriptedUpstream("a", .http(503)), ScriptedUpstream("b", .http(503)), ScriptedUpstream("g"))
         let runtime = WorkerRuntime(
-            handler: GatewayHandler(router: TierRouter(configuration: configuration), pool: pool, clients: [a, b, g]), options: WorkerOptions())
+            handler: GatewayHandler(
+            router: TierRouter(configuration: configuration), pool: pool, clients: [a, b, g],
+            openAI: GatewayOpenAI(pool: pool, client: Self.http)), options: WorkerOptions())
         var spent = 0
         let started = ContinuousClock.now
         for _ in 0..<20 where try await runtime.test(["x": 1]).error?.contains("retry budget is spent") == true { spent += 1 }
