@@ -52,7 +52,7 @@ if [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check $requirements
     echo "$requirements" > "$venv/requirements"
 fi
-ECHO_BIN="$(swift build --show-bin-path)/echo" EMBEDDINGS_MODEL_DIR="$(bash scripts/fetch-model.sh)" \
+ECHO_BIN="$(swift build --show-bin-path)/echo" GATEWAY_BIN="$(swift build --show-bin-path)/gateway" EMBEDDINGS_MODEL_DIR="$(bash scripts/fetch-model.sh)" \
     "$venv/bin/python" -m pytest -q Tests/python
 
 # Every Dockerfile's run stage, proved without Docker (release builds, a debootstrap root per

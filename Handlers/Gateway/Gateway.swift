@@ -6,6 +6,7 @@ import ServiceLifecycle
 import WorkerEndpointServer
 import WorkerFleet
 import WorkerMCP
+import WorkerJSON
 import WorkerOpenAI
 import WorkerRuntime
 
@@ -16,13 +17,23 @@ enum Gateway {
         let pool = UpstreamPool(configuration: configuration)
         let http = CurlHTTPClient(name: "gateway")
         let calls = clients ?? endpointClients(configuration, http: http)
+        let tools = MCPUpstreams(
+            configuration: configuration, http: http, own: [ownTool], serverName: "gateway", instructions: instructions, logger: Logger(label: "gateway"))
         let handler = GatewayHandler(
-            router: TierRouter(configuration: configuration), pool: pool, clients: calls, openAI: GatewayOpenAI(pool: pool, client: http))
+            router: TierRouter(configuration: configuration), pool: pool, clients: calls, openAI: GatewayOpenAI(pool: pool, client: http), tools: tools)
+        var options = WorkerOptions(name: "gateway", instructions: instructions, tools: [ownTool])
+        options.toolSource = tools
         return WorkerRuntime(
-            handler: handler, options: WorkerOptions(name: "gateway", instructions: instructions),
-            features: [.endpointServer(), .mcp(), .fleet()],
-            services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval)])
+            handler: handler, options: options, features: [.endpointServer(), .mcp(), .fleet()],
+            services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval), MCPToolRefresh(tools: tools)])
     }
+
+    /// The gateway's own tool: a job sent through its routing. The upstreams' MCP tools follow it,
+    /// named `<upstream>_<tool>` (`MCPUpstreams`).
+    static let ownTool = WorkerTool(
+        name: "gateway", title: "Run a job through the gateway",
+        description: "Runs a job on the team's endpoints: the arguments are the job's input; input.tier picks a tier, else the gateway's rules do.",
+        inputSchema: ["type": "object", "properties": ["tier": ["type": "string", "description": "The tier to run on (optional)."]]])
 
     static let instructions =
         "One front door for a team's endpoints: each job goes to the tier its input asks for (or the gateway's rules choose), "
@@ -46,6 +57,11 @@ struct HealthProbes: Service {
     let interval: Duration
 
     func run() async throws {
+        // Ends with the worker's graceful shutdown: a probe loop must not hold SIGTERM up.
+        await cancelWhenGracefulShutdown { await probe() }
+    }
+
+    private func probe() async {
         while !Task.isCancelled {
             await withTaskGroup(of: Void.self) { group in
                 for (index, client) in clients.enumerated() {

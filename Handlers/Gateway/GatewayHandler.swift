@@ -17,6 +17,8 @@ struct GatewayHandler: RawJobHandler {
     let clients: [(any UpstreamJobs)?]
     /// Jobs with `openai_route` (the `/openai/v1/*` routes).
     let openAI: GatewayOpenAI
+    /// The upstreams' MCP tools, whose calls come as jobs with `mcp_call`.
+    var tools: MCPUpstreams?
     /// How often a job not final after its `/runsync` is asked about.
     var schedule = PollSchedule(initial: .milliseconds(100), factor: 1.5, cap: .seconds(2))
 
@@ -24,6 +26,9 @@ struct GatewayHandler: RawJobHandler {
         if case .object(let input) = job.input, let route = input["openai_route"]?.stringValue {
             let body = input["openai_input"].flatMap { $0 == .null ? nil : $0 }
             return try await openAI.handle(route: route, body: body, output: output, context: context)
+        }
+        if let tools, let call = job.input[MCPUpstreams.forwardKey], let name = call["name"]?.stringValue {
+            return try await forward(tool: name, arguments: call["arguments"] ?? [:], tools: tools, output: output, context: context)
         }
         let inputBytes = (try? job.input.serialized().count) ?? 0
         let tiers: [String]
@@ -83,7 +88,12 @@ struct GatewayHandler: RawJobHandler {
         let deadline = min(context.deadline ?? .now + limit, .now + limit)
         var id: String?
         do {
-            var report = try await client.runSync(request, wait: max(.seconds(1), min(deadline - .now, .seconds(90))))
+            // The call's own deadline bounds the submission too: an upstream that holds the
+            // request open (or never answers) must not hold the job past it.
+            let wait = max(.seconds(1), min(deadline - .now, .seconds(90)))
+            guard var report = try await Self.within(deadline, { try await client.runSync(request, wait: wait) }) else {
+                return (.lost("\(name) did not answer within \(limit) (timeout_seconds or executionTimeout); the job may have run there, so it was not sent elsewhere"), nil)
+            }
             id = report.id
             var attempt = 0
             while !report.status.isFinal {
@@ -119,6 +129,50 @@ struct GatewayHandler: RawJobHandler {
             return (.lost("\(name): \(error.reason) (the job may have run there; it was not sent elsewhere)"), nil)
         } catch {
             return (.lost("\(name): \(error)"), nil)
+        }
+    }
+
+    /// An MCP tool call forwarded to the upstream that lists the tool; its progress comes back as
+    /// the job's, its result is passed on as the upstream gave it. The call counts for the
+    /// upstream's breaker; it is never sent to another upstream (a tool lives on one).
+    private func forward(tool name: String, arguments: JSONValue, tools: MCPUpstreams, output: JobOutputWriter, context: JobContext) async throws {
+        guard let (index, client, tool) = tools.target(name) else {
+            tools.refreshSoon()
+            throw GatewayError("the tool \(name) is no longer offered by any upstream")
+        }
+        let upstream = pool.upstreams[index].name
+        guard pool.begin(index, fallback: false) == .admitted else {
+            throw GatewayError("\(upstream)'s MCP server is unavailable now (its breaker is open after failures); try again shortly")
+        }
+        do {
+            let result = try await client.callTool(tool, arguments: arguments) { context.progress($0) }
+            pool.end(index, .completed(nil))
+            try output.respond(result)
+        } catch is CancellationError {
+            pool.end(index, .outOfTime("cancelled"))
+            throw CancellationError()
+        } catch let failure as MCPUpstreamClient.Failure {
+            // The server answered: it works, but the call did not.
+            pool.end(index, .failed(failure.description))
+            tools.refreshSoon()
+            throw GatewayError("\(upstream): \(failure.description)")
+        } catch {
+            pool.end(index, .retriable("\(error)"))
+            tools.refreshSoon()
+            throw GatewayError("\(upstream)'s MCP server could not be reached: \(error)")
+        }
+    }
+
+    /// `body`'s value, or nil when `deadline` passes first (`body` is then cancelled).
+    static func within<T: Sendable>(_ deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(until: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
     }
 

@@ -40,8 +40,18 @@ struct MCPToolCall: Equatable, Sendable {
 /// Nothing is kept between messages, so any replica answers any request (RunPod's load
 /// balancer sends a client's consecutive requests to different workers).
 struct MCPServerCore: Sendable {
-    let tools: ToolCatalog
+    /// The handler's tools, unless `source` supplies them (the gateway's, which change).
+    let fixed: ToolCatalog
+    let source: (any ToolSource)?
     let serverVersion: String
+
+    init(tools: ToolCatalog, source: (any ToolSource)? = nil, serverVersion: String) {
+        self.fixed = tools
+        self.source = source
+        self.serverVersion = serverVersion
+    }
+
+    var tools: ToolCatalog { source?.catalog ?? fixed }
 
     func answer(_ message: MCPMessage, headers: MCPRequestHeaders?) -> MCPAnswer {
         switch message {
@@ -162,7 +172,9 @@ struct MCPServerCore: Sendable {
 
     private func call(id: JSONValue, params: [String: JSONValue], modern: Bool) throws(MCPError) -> MCPAnswer {
         guard let name = params["name"]?.stringValue else { throw .invalidParams("params.name must be the name of a tool") }
+        let tools = self.tools
         guard let tool = tools.tool(named: name) else {
+            source?.refreshSoon()
             throw .invalidParams("unknown tool '\(name)'; this server has: \(tools.tools.map(\.name).joined(separator: ", "))")
         }
         let arguments: [String: JSONValue]

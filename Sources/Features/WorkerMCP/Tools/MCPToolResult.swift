@@ -23,10 +23,15 @@ enum MCPToolResult {
         return .object(result)
     }
 
-    /// The final report of the job a call ran.
-    static func from(_ report: JobStatusReport, tool: String, modern: Bool) -> JSONValue {
+    /// The final report of the job a call ran; `passedOn`: its output is already a `tools/call`
+    /// result (a tool that forwards calls, as the gateway's do).
+    static func from(_ report: JobStatusReport, tool: String, modern: Bool, passedOn: Bool = false) -> JSONValue {
         switch report.status {
         case .completed:
+            if passedOn, case .object(var result)? = report.output, case .array? = result["content"] {
+                if modern { result["resultType"] = "complete" }
+                return .object(result)
+            }
             return success(report.output ?? .null, modern: modern)
         case .timedOut:
             return failure("the \(tool) tool did not finish within its execution timeout", modern: modern)

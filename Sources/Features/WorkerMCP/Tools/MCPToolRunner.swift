@@ -107,7 +107,7 @@ struct MCPToolRunner: Sendable {
                     await progress(tracker.notification(token: token, value: value))
                 case .finished(let report):
                     if report.status == .cancelled, cancellation.isCancelled { return .cancelled }
-                    return .message(reply(MCPToolResult.from(report, tool: call.tool.name, modern: call.modern), to: call))
+                    return .message(reply(MCPToolResult.from(report, tool: call.tool.name, modern: call.modern, passedOn: call.tool.forwardKey != nil), to: call))
                 }
             }
             if cancellation.isCancelled || Task.isCancelled { return .cancelled }
@@ -143,7 +143,7 @@ struct MCPToolRunner: Sendable {
             return .message(reply(MCPToolResult.failure("the \(call.tool.name) job ended without a result", modern: call.modern), to: call))
         }
         if report.status == .cancelled, cancellation.isCancelled { return .cancelled }
-        return .message(reply(MCPToolResult.from(report, tool: call.tool.name, modern: call.modern), to: call))
+        return .message(reply(MCPToolResult.from(report, tool: call.tool.name, modern: call.modern, passedOn: call.tool.forwardKey != nil), to: call))
     }
 
     private func reply(_ result: JSONValue, to call: MCPToolCall) -> JSONValue {

@@ -32,7 +32,8 @@ struct MCPHTTPRoute: Sendable {
             let worker = server.worker
             let authorization = authorizations.get(server)
             let route = MCPHTTPRoute(
-                core: MCPServerCore(tools: worker.tools, serverVersion: WorkerRuntimeVersion.current), server: server, inFlight: inFlight,
+                core: MCPServerCore(tools: worker.tools, source: worker.options.toolSource, serverVersion: WorkerRuntimeVersion.current),
+                server: server, inFlight: inFlight,
                 authorization: authorization)
             router.post("mcp") { request, context in await route.post(request, context) }
             authorization?.addMetadataRoutes(to: router)

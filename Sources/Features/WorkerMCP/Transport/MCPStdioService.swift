@@ -13,9 +13,9 @@ struct MCPStdioService: Service {
 
     func run() async throws {
         let channel = StdioChannel(maxLineBytes: EndpointLimits.runsyncBodyBytes)
-        let core = MCPServerCore(tools: context.tools, serverVersion: WorkerRuntimeVersion.current)
+        let core = MCPServerCore(tools: context.tools, source: context.options.toolSource, serverVersion: WorkerRuntimeVersion.current)
         let logger = context.logger
-        logger.info("Serving MCP on standard input and output (tools: \(context.tools.tools.map(\.name).joined(separator: ", ")))")
+        logger.info("Serving MCP on standard input and output (tools: \(core.tools.tools.map(\.name).joined(separator: ", ")))")
         try await EndpointJobHost(context: context).run { jobs in
             let inFlight = MCPInFlight()
             await withTaskGroup(of: Void.self) { group in

@@ -16,6 +16,8 @@ public struct WorkerOptions: Sendable {
     /// The actions agents may call as tools (over MCP); none gives one tool named after the
     /// worker that takes its job input.
     public var tools: [WorkerTool]
+    /// Tools that change while the worker runs, in place of `tools` (the gateway's).
+    package var toolSource: (any ToolSource)?
     /// Flags the handler's own code reads (`--model-dir`): the runtime leaves them, and the bare
     /// words after them, for it. Any other flag the runtime does not know stops the worker with an
     /// error naming it.

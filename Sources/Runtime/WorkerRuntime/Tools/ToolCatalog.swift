@@ -39,6 +39,34 @@ package struct ToolCatalog: Sendable {
         self.byName = byName
     }
 
+    /// A catalog of tools made while the worker runs (`ToolSource`): invalid and repeated names
+    /// are left out, with the reason in `skipped`.
+    package init(serverName: String, instructions: String?, tools candidates: [WorkerTool]) {
+        self.serverName = serverName
+        self.instructions = instructions
+        var kept: [WorkerTool] = []
+        var byName: [String: Int] = [:]
+        var skipped: [String] = []
+        for tool in candidates {
+            guard WorkerTool.isValidName(tool.name), tool.inputSchema["type"]?.stringValue == "object" else {
+                skipped.append("\(tool.name): its name or input schema is not valid MCP")
+                continue
+            }
+            guard byName[tool.name] == nil else {
+                skipped.append("\(tool.name): named twice")
+                continue
+            }
+            byName[tool.name] = kept.count
+            kept.append(tool)
+        }
+        self.tools = kept
+        self.byName = byName
+        self.skipped = skipped
+    }
+
+    /// Tools a made-while-running catalog left out, and why.
+    package private(set) var skipped: [String] = []
+
     /// The default tool of a worker named `name` (when declarations are unknown or invalid).
     package init(name: String) {
         serverName = name

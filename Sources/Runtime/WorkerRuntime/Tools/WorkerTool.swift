@@ -26,6 +26,10 @@ public struct WorkerTool: Sendable, Equatable {
     /// OAuth scopes a call needs when MCP authorization is on (docs/mcp.md), beside
     /// `MCP_AUTH_SCOPES`; `MCP_TOOL_SCOPES` replaces them per deployment. Empty: none.
     public var scopes: [String]
+    /// For tools that forward calls elsewhere (the gateway's): the job input is
+    /// `{forwardKey: {"name": action, "arguments": arguments}}`, since the arguments may hold any
+    /// key, and the job's output is the `tools/call` result itself, passed on as it is.
+    package var forwardKey: String?
 
     /// Hints for clients (MCP's tool annotations); nil leaves one unsaid.
     public struct Annotations: Sendable, Equatable {
@@ -59,6 +63,7 @@ public struct WorkerTool: Sendable, Equatable {
 
     /// The job input for a call with these arguments.
     package func jobInput(arguments: [String: JSONValue]) -> JSONValue {
+        if let forwardKey { return [forwardKey: ["name": .string(action ?? name), "arguments": .object(arguments)]] }
         guard let action else { return .object(arguments) }
         var input = arguments
         input["action"] = .string(action)
