@@ -126,6 +126,12 @@ struct GatewayHandler: RawJobHandler {
             if id == nil, let status = error.httpStatus, (400..<500).contains(status) {
                 return (.refused("\(name) refused the job: \(error.reason)"), nil)
             }
+            // The answer was lost. If the upstream now refuses connections, it died with the job
+            // (a killed worker's jobs die with it): run it elsewhere, at least once, as a fleet
+            // runs a dead worker's job again. Otherwise it may still run there: not sent twice.
+            if await Self.isGone(client) {
+                return (.retriable("\(name) went away while running the job (\(error.reason))"), nil)
+            }
             return (.lost("\(name): \(error.reason) (the job may have run there; it was not sent elsewhere)"), nil)
         } catch {
             return (.lost("\(name): \(error)"), nil)
@@ -160,6 +166,18 @@ struct GatewayHandler: RawJobHandler {
             pool.end(index, .retriable("\(error)"))
             tools.refreshSoon()
             throw GatewayError("\(upstream)'s MCP server could not be reached: \(error)")
+        }
+    }
+
+    /// Whether the upstream refuses connections now (a dead process), by one health request.
+    static func isGone(_ client: any UpstreamJobs) async -> Bool {
+        do {
+            _ = try await client.health()
+            return false
+        } catch let error as EndpointClientError {
+            return error.wasNotSent
+        } catch {
+            return false
         }
     }
 
