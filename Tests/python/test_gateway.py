@@ -12,8 +12,10 @@ GATEWAY_BIN names the gateway (default: `gateway` beside ECHO_BIN).
 import http.server
 import json
 import os
+import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -332,21 +334,15 @@ def test_upstream_killed_under_load_breaker_and_recovery(processes):
             thread.join(timeout=40)
     assert not any(thread.is_alive() for thread in threads)
 
-    # No client saw a failure: every job completed with its own input. The one exception the rules
-    # make: a job pool-a had already been sent when it was killed (the connection reset, not refused)
-    # may have run there, so it is not sent elsewhere but FAILED, saying so; at most one per client.
+    # No client saw a failure: every job completed with its own input. A job pool-a had under way
+    # when it was killed lost its answer, and pool-a then refused connections: it died with the
+    # job, so the gateway ran it elsewhere (at least once, as a fleet runs a dead worker's job).
     def completed(job_input, reply):
         return (isinstance(reply, Reply) and reply.status == 200 and reply.json
                 and reply.json.get("status") == "COMPLETED" and reply.json.get("output") == job_input)
 
-    def lost_in_the_kill(sent, done, reply):
-        return (sent < killed_at < done and isinstance(reply, Reply) and reply.json and reply.json.get("status") == "FAILED"
-                and "pool-a" in error_of(reply.json) and "not sent elsewhere" in error_of(reply.json))
-
-    failed = [(sent, done, job_input, reply) for sent, done, job_input, reply in results if not completed(job_input, reply)]
-    wrong = [(job_input, reply) for sent, done, job_input, reply in failed if not lost_in_the_kill(sent, done, reply)]
-    assert not wrong, f"{len(wrong)} of {len(results)} jobs failed as the client saw them: {wrong[:5]}"
-    assert len(failed) <= 8, f"{len(failed)} jobs lost in the kill, more than the 8 clients had under way"
+    failed = [(job_input, reply) for sent, done, job_input, reply in results if not completed(job_input, reply)]
+    assert not failed, f"{len(failed)} of {len(results)} jobs failed as the client saw them: {failed[:5]}"
 
     # While pool-a was dead its breaker kept calls away: a few failed calls, not one per job.
     dead_failures = [line for line in gateway.log[mark_kill:mark_restart] if "pool-a did not take the job" in line]
@@ -354,7 +350,7 @@ def test_upstream_killed_under_load_breaker_and_recovery(processes):
     assert jobs_while_dead >= 40, f"only {jobs_while_dead} jobs while pool-a was dead: the load proved nothing"
     # 3 in a row open it; calls already under way (8 clients) may fail too; then one trial per cooldown.
     bound = 3 + 8 + 2 * int(1.5 / cooldown + 1)
-    print(f"{len(results)} jobs, {len(failed)} lost in the kill, {len(dead_failures)} calls to the dead pool-a "
+    print(f"{len(results)} jobs, {len(failed)} failed, {len(dead_failures)} calls to the dead pool-a "
           f"in {jobs_while_dead} jobs while it was dead")
     assert len(dead_failures) <= bound, (
         f"{len(dead_failures)} calls to the dead pool-a in {jobs_while_dead} jobs:\n" + "".join(dead_failures[:30]))
@@ -635,3 +631,202 @@ def test_sigterm_stops_the_gateway(processes):
     except subprocess.TimeoutExpired:
         pytest.fail("the gateway was still running 5 s after one SIGTERM:\n" + gateway.text[-2000:])
     assert gateway.proc.returncode == 0, gateway.text[-2000:]
+
+
+# MARK: 6. MCP: the upstreams' tools through the gateway's own /mcp and `--mcp`
+
+
+MCP_MODES = ["legacy", "auto"]  # the official client's protocol eras: initialize first, or server/discover first
+
+
+def mcp_upstream(name, process_or_url):
+    url = process_or_url if isinstance(process_or_url, str) else f"{process_or_url.base}/mcp"
+    return {"name": name, "mcp_url": url, "api_key_env": "UPSTREAM_KEY"}
+
+
+def mcp_client(gateway, mode="legacy"):
+    """The official `mcp` client of the gateway's /mcp (streamable HTTP), with the gateway's key."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    return Client(streamable_http_client(f"{gateway.base}/mcp", http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"})),
+                  mode=mode)
+
+
+def mcp_run(body):
+    import anyio
+
+    return anyio.run(body)
+
+
+def tool_names(gateway):
+    """The gateway's tools as a new client sees them (a new one each time: `auto` caches lists)."""
+    async def body():
+        async with mcp_client(gateway) as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+    return mcp_run(body)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_mcp_lists_and_forwards_upstream_tools_with_progress(processes):
+    alpha = processes.echo("echo-alpha")
+    beta = processes.echo("echo-beta")
+    gateway = processes.gateway({"upstreams": [mcp_upstream("alpha", alpha), mcp_upstream("beta-two", beta)]})
+    # Read at start: listed once the gateway serves (a short wait covers a slow first read).
+    wait_until(lambda: "beta-two_echo" in tool_names(gateway), 3, "the upstream tools to be listed", lambda: gateway.text[-2000:])
+
+    for mode in MCP_MODES:
+        async def body():
+            async with mcp_client(gateway, mode) as client:
+                names = [tool.name for tool in (await client.list_tools()).tools]
+                assert sorted(names) == ["alpha_echo", "beta-two_echo", "gateway"], names
+                assert names[0] == "gateway", names
+
+                for name, echo, other in (("alpha_echo", alpha, beta), ("beta-two_echo", beta, alpha)):
+                    before = (echo.jobs_started(), other.jobs_started())
+                    arguments = {"via": name, "mode": mode, "nested": {"b": [1, 2]}}
+                    result = await client.call_tool(name, arguments)
+                    assert not result.is_error, result
+                    assert result.structured_content == arguments, result
+                    assert json.loads(result.content[0].text) == arguments, result
+                    # Reached its own upstream (the upstream's key accepted), not the other.
+                    wait_until(lambda: echo.jobs_started() == before[0] + 1, 3, f"{name} to run on {echo.name}")
+                    assert other.jobs_started() == before[1], f"{name} ran on {other.name} too"
+
+                seen = []
+
+                async def on_progress(progress, total, message):
+                    seen.append((progress, message))
+
+                result = await client.call_tool("beta-two_echo", {"progress": 3}, progress_callback=on_progress)
+                assert not result.is_error and result.structured_content == {"progress": 3}, result
+                assert [progress for progress, _ in seen] == [1, 2, 3], seen
+                assert json.loads(seen[0][1]) == {"step": 0}, seen
+        mcp_run(body)
+
+
+def test_mcp_upstream_started_after_the_gateway_is_listed_soon(processes):
+    alpha = processes.echo("echo-alpha")
+    port = free_port()  # nothing listens there yet: refused at the gateway's start
+    gateway = processes.gateway({"upstreams": [mcp_upstream("alpha", alpha), mcp_upstream("late", f"http://127.0.0.1:{port}/mcp")]})
+    wait_until(lambda: gateway.lines("the tools of late could not be listed"), 5, "the gateway's warning about late", lambda: gateway.text)
+    assert tool_names(gateway) == ["gateway", "alpha_echo"]
+    late = processes.echo("echo-late", port=port)
+    started = time.monotonic()
+    wait_until(lambda: "late_echo" in tool_names(gateway), 5, "late's tools to be listed", lambda: gateway.text[-2000:], interval=0.2)
+    print(f"late_echo listed {time.monotonic() - started:.2f} s after late started")
+
+    async def body():
+        async with mcp_client(gateway) as client:
+            result = await client.call_tool("late_echo", {"late": True})
+            assert not result.is_error and result.structured_content == {"late": True}, result
+    mcp_run(body)
+    wait_until(lambda: late.jobs_started() == 1, 3, "the call to run on late")
+
+
+def test_mcp_dead_upstream_is_an_error_naming_it_and_the_others_still_serve(processes):
+    from mcp.shared.exceptions import MCPError
+
+    alpha = processes.echo("echo-alpha")
+    doomed = processes.echo("echo-doomed")
+    gateway = processes.gateway({"upstreams": [mcp_upstream("alpha", alpha), mcp_upstream("doomed", doomed)],
+                                 "breaker": {"consecutive_failures": 2, "cooldown_seconds": 30}})
+    wait_until(lambda: "doomed_echo" in tool_names(gateway), 3, "the upstream tools to be listed", lambda: gateway.text[-2000:])
+    doomed.kill()
+
+    async def failure_text(client, arguments):
+        """The failed call's message: an isError result's text, or a JSON-RPC error's."""
+        try:
+            result = await client.call_tool("doomed_echo", arguments)
+        except MCPError as error:
+            return error.error.message
+        assert result.is_error, f"a call to the dead upstream succeeded: {result}"
+        return result.content[0].text
+
+    for mode in MCP_MODES:
+        async def body():
+            async with mcp_client(gateway, mode) as client:
+                text = await failure_text(client, {"n": 1})
+                assert "doomed" in text, text
+                assert (await client.call_tool("alpha_echo", {"after": "doomed", "mode": mode})).structured_content == {"after": "doomed", "mode": mode}
+                # The connection and the listing still serve the live upstream.
+                names = [tool.name for tool in (await client.list_tools()).tools]
+                assert "alpha_echo" in names and "gateway" in names, names
+        mcp_run(body)
+
+    # Those calls counted for doomed's breaker (2 failures in a row): now open, it says so.
+    async def breaker():
+        async with mcp_client(gateway) as client:
+            text = await failure_text(client, {"n": 3})
+            assert "doomed" in text and "breaker" in text, text
+            assert (await client.call_tool("alpha_echo", {"n": 4})).structured_content == {"n": 4}
+    mcp_run(breaker)
+    assert gateway.alive
+
+
+def test_mcp_over_stdio_lists_and_forwards_upstream_tools(processes, tmp_path):
+    alpha = processes.echo("echo-alpha")
+    path = tmp_path / "gateway-stdio.json"
+    path.write_text(json.dumps({"upstreams": [mcp_upstream("alpha", alpha)]}))
+    stderr_path = tmp_path / "gateway-stdio.log"
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen([GATEWAY, "--mcp"], env=clean_env(GATEWAY_CONFIG=path, UPSTREAM_KEY=UPSTREAM_KEY),
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+
+    def send(message):
+        process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+
+    def receive(timeout=10):
+        try:
+            return json.loads(lines.get(timeout=timeout))
+        except queue.Empty:
+            pytest.fail(f"no answer on standard output in {timeout} s (exit {process.poll()}):\n{stderr_path.read_text()[-2000:]}")
+
+    def reply_to(request_id, notes=None):
+        while True:
+            message = receive()
+            if message.get("id") == request_id and "method" not in message:
+                return message
+            if notes is not None:
+                notes.append(message)
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}})
+        assert reply_to(1)["result"]["serverInfo"]["name"] == "gateway"
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        # The list is read at start, alongside the first requests: asked again until it is there.
+        next_id = [2]
+
+        def listed():
+            next_id[0] += 1
+            send({"jsonrpc": "2.0", "id": next_id[0], "method": "tools/list"})
+            return [tool["name"] for tool in reply_to(next_id[0])["result"]["tools"]]
+
+        names = wait_until(lambda: (lambda names: names if "alpha_echo" in names else None)(listed()), 5, "alpha_echo over stdio",
+                           lambda: stderr_path.read_text()[-2000:], interval=0.1)
+        assert names == ["gateway", "alpha_echo"], names
+
+        before = alpha.jobs_started()
+        notes = []
+        send({"jsonrpc": "2.0", "id": 100, "method": "tools/call",
+              "params": {"name": "alpha_echo", "arguments": {"progress": 2, "over": "stdio"}, "_meta": {"progressToken": "p-1"}}})
+        answer = reply_to(100, notes)
+        assert answer["result"]["structuredContent"] == {"progress": 2, "over": "stdio"}, answer
+        assert answer["result"].get("isError") in (None, False), answer
+        progress = [note["params"] for note in notes if note.get("method") == "notifications/progress"]
+        assert [(p["progressToken"], p["progress"]) for p in progress] == [("p-1", 1), ("p-1", 2)], notes
+        wait_until(lambda: alpha.jobs_started() == before + 1, 3, "the call to run on alpha")
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
