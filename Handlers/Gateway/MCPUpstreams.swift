@@ -48,6 +48,12 @@ final class MCPUpstreams: ToolSource {
 
     var catalog: ToolCatalog { state.withLock { $0.catalog } }
 
+    /// The first read of every list, for at most 5 s (stdio clients list the tools once).
+    func prepare() async {
+        guard !clients.isEmpty else { return }
+        _ = try? await GatewayHandler.within(.now + .seconds(5)) { await self.refresh() }
+    }
+
     func refreshSoon() {
         state.withLock { $0.refreshAsked = true }
     }

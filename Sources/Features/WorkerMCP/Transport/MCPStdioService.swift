@@ -13,6 +13,9 @@ struct MCPStdioService: Service {
 
     func run() async throws {
         let channel = StdioChannel(maxLineBytes: EndpointLimits.runsyncBodyBytes)
+        // Desktop clients list the tools once, right after `initialize`: a source of tools that
+        // change (the gateway's) fills its catalog first.
+        await context.options.toolSource?.prepare()
         let core = MCPServerCore(tools: context.tools, source: context.options.toolSource, serverVersion: WorkerRuntimeVersion.current)
         let logger = context.logger
         logger.info("Serving MCP on standard input and output (tools: \(core.tools.tools.map(\.name).joined(separator: ", ")))")

@@ -5,4 +5,11 @@ package protocol ToolSource: Sendable {
     var catalog: ToolCatalog { get }
     /// A call named a tool the catalog lacks, or one of its tools failed: look again soon.
     func refreshSoon()
+    /// Before a transport that clients list once (stdio) starts answering: fill the catalog,
+    /// within a few seconds.
+    func prepare() async
+}
+
+extension ToolSource {
+    package func prepare() async {}
 }
