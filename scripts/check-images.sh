@@ -49,13 +49,15 @@ SLIM
     rm -rf "$cache/base"
 fi
 
-bash scripts/build-release.sh "${handlers[@]}" fake-upstream >"$cache/build.log" 2>&1 || { tail -30 "$cache/build.log" >&2; exit 1; }
+# fake-upstream stands in for Context7; echo is the gateway's upstream.
+bash scripts/build-release.sh "${handlers[@]}" fake-upstream echo >"$cache/build.log" 2>&1 || { tail -30 "$cache/build.log" >&2; exit 1; }
 release=.build-release/release
 
 mounted=()
 cleanup() {
     for point in "${mounted[@]}"; do umount -l "$point" 2>/dev/null || true; done
     [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null || true
+    [ -n "${upstream_pid:-}" ] && kill "$upstream_pid" 2>/dev/null || true
     [ -n "${worker_pid:-}" ] && kill "$worker_pid" 2>/dev/null || true
     [ -n "${tls_pid:-}" ] && kill "$tls_pid" 2>/dev/null || true
 }
@@ -82,6 +84,16 @@ megabytes() { awk -v bytes="$1" 'BEGIN { printf "%.1f", bytes / 1000000 }'; }
 fake_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$cache/fake.log" && break; sleep 0.1; done
 fake_port=$(sed -n 's/.*listening on \([0-9]*\).*/\1/p' "$cache/fake.log")
+# The echo the gateway image forwards its jobs to (on the host: the chroot shares its network).
+"$release/echo" --local --port 0 >"$cache/upstream.log" 2>&1 &
+upstream_pid=$!
+upstream_port=""
+for _ in $(seq 100); do
+    upstream_port=$(grep "Serving" "$cache/upstream.log" | grep -o 'http://[0-9.]*:[0-9]*' | head -1 | sed 's/.*://') && [ -n "$upstream_port" ] && break
+    sleep 0.1
+done
+[ -n "$upstream_port" ] || { echo "check-images: the gateway's upstream echo did not start:" >&2; tail -5 "$cache/upstream.log" >&2; exit 1; }
+gateway_config="{\"upstreams\": [{\"name\": \"echo\", \"url\": \"http://127.0.0.1:$upstream_port/v2/echo\"}]}"
 
 test_input() {
     case $1 in
@@ -89,6 +101,7 @@ test_input() {
         memory) echo '{"input": {"action": "embed", "texts": ["a car", "an automobile"]}}' ;;
         context7) echo '{"input": {"action": "get_docs", "library_id": "/acme/widgets", "query": "install"}}' ;;
         orchestrator) echo '{"input": {"action": "process_lead", "lead_data": {"id": "image-1", "title": "CTO", "company_size": 300, "industry": "Software"}}}' ;;
+        gateway) echo '{"input": {"hello": "through the gateway"}}' ;;
         *) echo '{"input": {}}' ;;
     esac
 }
@@ -149,7 +162,8 @@ for handler in "${handlers[@]}"; do
         || { echo "check-images: $handler without /proc did not refuse to start with exit status 1 (status $status):" >&2; echo "$output" | tail -5 >&2; exit 1; }
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     run_as_worker() { chroot --userspec=10001:10001 "$root" env -i HOME=/var/lib/worker PATH=/usr/local/bin:/usr/bin:/bin \
-        OPENBLAS_NUM_THREADS=1 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" sh -c "cd /var/lib/worker && exec $*"; }
+        OPENBLAS_NUM_THREADS=1 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt CONTEXT7_BASE_URL="http://127.0.0.1:$fake_port" \
+        GATEWAY_CONFIG_JSON="$gateway_config" sh -c "cd /var/lib/worker && exec $*"; }
     # --test-input in the image: it must exit 0 with an output. Arguments are extra NAME=value settings.
     test_input_in_image() {
         local output

@@ -35,6 +35,28 @@ enum Gateway {
         description: "Runs a job on the team's endpoints: the arguments are the job's input; input.tier picks a tier, else the gateway's rules do.",
         inputSchema: ["type": "object", "properties": ["tier": ["type": "string", "description": "The tier to run on (optional)."]]])
 
+    /// `GATEWAY_CONFIG` (a file's path) or `GATEWAY_CONFIG_JSON` (the document itself, for
+    /// platforms configured by variables, as RunPod's templates are): exactly one.
+    static func configuration(_ environment: [String: String]) throws -> GatewayConfiguration {
+        let path = environment["GATEWAY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let inline = environment["GATEWAY_CONFIG_JSON"].flatMap { $0.isEmpty ? nil : $0 }
+        switch (path, inline) {
+        case (let path?, nil):
+            return try GatewayConfiguration.load(path: path, environment: environment)
+        case (nil, let text?):
+            guard let json = try? JSONValue.parse(Array(text.utf8)) else {
+                throw ConfigurationError.invalidValue("GATEWAY_CONFIG_JSON", "(set)", expected: "the gateway's configuration as JSON (docs/gateway.md); this is not JSON")
+            }
+            return try GatewayConfiguration.parse(json, environment: environment)
+        case (_?, _?):
+            throw ConfigurationError.invalidValue(
+                "GATEWAY_CONFIG_JSON", "(set)", expected: "not beside GATEWAY_CONFIG: name the file or give the document, not both")
+        case (nil, nil):
+            throw ConfigurationError.invalidValue(
+                "GATEWAY_CONFIG", "", expected: "the path of the gateway's JSON configuration (or the document itself in GATEWAY_CONFIG_JSON): its upstreams and routes (docs/gateway.md)")
+        }
+    }
+
     static let instructions =
         "One front door for a team's endpoints: each job goes to the tier its input asks for (or the gateway's rules choose), "
         + "to the least busy healthy upstream there, with fallbacks when an upstream is down."
@@ -80,12 +102,6 @@ struct HealthProbes: Service {
 @main
 struct GatewayMain {
     static func main() {
-        WorkerRuntime.runAndExit { environment in
-            guard let path = environment["GATEWAY_CONFIG"], !path.isEmpty else {
-                throw ConfigurationError.invalidValue(
-                    "GATEWAY_CONFIG", "", expected: "the path of the gateway's JSON configuration: its upstreams and routes (docs/gateway.md)")
-            }
-            return Gateway.makeRuntime(try GatewayConfiguration.load(path: path, environment: environment))
-        }
+        WorkerRuntime.runAndExit { environment in Gateway.makeRuntime(try Gateway.configuration(environment)) }
     }
 }

@@ -45,6 +45,13 @@ extension WorkerRuntime {
     /// environment, and a failure to build is reported as the runtime reports its own start-up
     /// errors (exit status 1).
     public static func runAndExit(_ build: (_ environment: [String: String]) throws -> WorkerRuntime) -> Never {
+        // Before `build`, whose own errors (a missing configuration) would otherwise hide it.
+        do {
+            try checkProcessFilesystem()
+        } catch {
+            RunPodLogHandler.writeToStandardError("Worker start-up failed: \(error)\n")
+            exit(1)
+        }
         let environment = ProcessInfo.processInfo.environment
         // Before `build`: loggers the handler makes while it is built (its store's, its
         // clients') then write RunPod's format too, not swift-log's default one.
