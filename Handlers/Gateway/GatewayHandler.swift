@@ -19,6 +19,7 @@ struct GatewayHandler: RawJobHandler {
     let openAI: GatewayOpenAI
     /// The upstreams' MCP tools, whose calls come as jobs with `mcp_call`.
     var tools: MCPUpstreams?
+    let metrics = GatewayMetrics()
     /// How often a job not final after its `/runsync` is asked about.
     var schedule = PollSchedule(initial: .milliseconds(100), factor: 1.5, cap: .seconds(2))
 
@@ -55,8 +56,12 @@ struct GatewayHandler: RawJobHandler {
                     break
                 }
                 first = false
+                let started = ContinuousClock.now
                 let (outcome, pause) = await call(client, name: name, index: index, request: request, context: context)
-                pool.end(index, outcome, pause: pause)
+                let (breaker, opened) = pool.end(index, outcome, pause: pause)
+                metrics.call(name, outcome, elapsed: .now - started, metrics: context.metrics)
+                metrics.breaker(name, breaker, opened: opened, metrics: context.metrics)
+                if opened { context.logger.warning("Gateway: \(name)'s breaker opened") }
                 switch outcome {
                 case .completed(let value):
                     context.logger.info("Gateway: done by \(name) (tier \(tier))")
@@ -67,6 +72,7 @@ struct GatewayHandler: RawJobHandler {
                 case .refused(let message), .lost(let message), .outOfTime(let message):
                     throw GatewayError(message)
                 case .retriable(let reason):
+                    metrics.fallback(from: name, metrics: context.metrics)
                     context.logger.warning("Gateway: \(name) did not take the job (\(reason)); trying another upstream")
                     failures.append("\(name): \(reason)")
                 }

@@ -13,6 +13,7 @@ import WorkerRuntime
 struct GatewayOpenAI: Sendable {
     let pool: UpstreamPool
     let client: CurlHTTPClient
+    var metrics = GatewayMetrics()
 
     func handle(route: String, body: JSONValue?, output: JobOutputWriter, context: JobContext) async throws {
         output.beginStream(aggregate: true)
@@ -44,6 +45,7 @@ struct GatewayOpenAI: Sendable {
             configuration.timeout = upstream.timeout
             // Another upstream remains that could take it: a refusal here writes nothing.
             let others = serving.contains { !tried.contains($0) && $0 != index }
+            let started = ContinuousClock.now
             let outcome: OpenAICall.Outcome
             do {
                 outcome = try await OpenAICall.send(route: route, body: body, to: configuration, client: client, output: output, mayFallBack: others)
@@ -53,10 +55,15 @@ struct GatewayOpenAI: Sendable {
             }
             switch outcome {
             case .answered:
-                pool.end(index, .completed(nil))
+                let (breaker, opened) = pool.end(index, .completed(nil))
+                metrics.call(upstream.name, .completed(nil), elapsed: .now - started, metrics: context.metrics)
+                metrics.breaker(upstream.name, breaker, opened: opened, metrics: context.metrics)
                 return
             case .notAccepted(let reason, let retryAfter):
-                pool.end(index, .retriable(reason), pause: retryAfter)
+                let (breaker, opened) = pool.end(index, .retriable(reason), pause: retryAfter)
+                metrics.call(upstream.name, .retriable(reason), elapsed: .now - started, metrics: context.metrics)
+                metrics.breaker(upstream.name, breaker, opened: opened, metrics: context.metrics)
+                metrics.fallback(from: upstream.name, metrics: context.metrics)
                 context.logger.warning("Gateway: \(upstream.name) did not take the \(model) request (\(reason)); trying another upstream")
                 failures.append("\(upstream.name): \(reason)")
             }

@@ -79,12 +79,16 @@ final class UpstreamPool: Sendable {
         }
     }
 
-    /// Ends a call begun with `begin`.
-    func end(_ index: Int, _ outcome: UpstreamOutcome, pause: Duration? = nil, now: ContinuousClock.Instant = .now) {
+    /// Ends a call begun with `begin`; answers the breaker's state after it, and whether this
+    /// call opened it.
+    @discardableResult
+    func end(_ index: Int, _ outcome: UpstreamOutcome, pause: Duration? = nil, now: ContinuousClock.Instant = .now) -> (CircuitBreaker.State, opened: Bool) {
         state.withLock { state in
             state.entries[index].inFlight -= 1
+            let openings = state.entries[index].breaker.openings
             if let worked = outcome.upstreamWorked { state.entries[index].breaker.record(success: worked, now: now) }
             if let pause { state.entries[index].pausedUntil = now + pause }
+            return (state.entries[index].breaker.state, state.entries[index].breaker.openings > openings)
         }
     }
 

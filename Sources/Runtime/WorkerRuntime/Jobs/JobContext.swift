@@ -17,6 +17,9 @@ public struct JobContext: Sendable {
     /// waits by it; past it the platform has already given up on the job.
     public let deadline: ContinuousClock.Instant?
     private let progressSink: @Sendable (JSONValue) -> Void
+    /// The worker's metrics (the endpoint server's registry in the HTTP modes), for handlers that
+    /// count things of their own (the gateway, per upstream); nil in harnesses that keep none.
+    package var metrics: WorkerMetrics?
 
     public var id: String { job.id }
 

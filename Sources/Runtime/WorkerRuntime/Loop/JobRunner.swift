@@ -83,9 +83,10 @@ package struct JobRunner: Sendable {
         let writer = JobOutputWriter(
             aggregateChunks: settings.options.returnAggregateStream, deliver: posts.chunk, progress: posts.progress)
         let timeout = executionTimeout ?? Self.policyTimeout(job) ?? settings.options.executionTimeout
-        let context = JobContext(
+        var context = JobContext(
             job: job, log: log, workerID: settings.configuration.workerID, deadline: timeout.map { started + $0 },
             progress: writer.progress)
+        context.metrics = metrics
 
         var thrown: (any Error)?
         do {

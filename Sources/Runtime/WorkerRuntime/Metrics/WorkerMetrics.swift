@@ -32,6 +32,16 @@ package final class WorkerMetrics: Sendable {
         Counter(label: label, dimensions: dimensions, factory: factory)
     }
 
+    /// A timer (a histogram in Prometheus) from the same factory.
+    package func timer(_ label: String, dimensions: [(String, String)] = []) -> Timer {
+        Timer(label: label, dimensions: dimensions, factory: factory)
+    }
+
+    /// A gauge from the same factory.
+    package func gauge(_ label: String, dimensions: [(String, String)] = []) -> Gauge {
+        Gauge(label: label, dimensions: dimensions, factory: factory)
+    }
+
     func jobStarted() {
         inProgress.increment()
     }
