@@ -21,7 +21,8 @@ enum Gateway {
             configuration: configuration, http: http, own: [ownTool], serverName: "gateway", instructions: instructions, logger: Logger(label: "gateway"))
         let handler = GatewayHandler(
             router: TierRouter(configuration: configuration), pool: pool, clients: calls, openAI: GatewayOpenAI(pool: pool, client: http), tools: tools)
-        var options = WorkerOptions(name: "gateway", instructions: instructions, tools: [ownTool])
+        // A streamed job's chunks are also its /runsync answer, as its upstream's would be.
+        var options = WorkerOptions(returnAggregateStream: true, name: "gateway", instructions: instructions, tools: [ownTool])
         options.toolSource = tools
         return WorkerRuntime(
             handler: handler, options: options, features: [.endpointServer(), .mcp(), .fleet()],

@@ -57,7 +57,10 @@ struct GatewayHandler: RawJobHandler {
                 }
                 first = false
                 let started = ContinuousClock.now
-                let (outcome, pause) = await call(client, name: name, index: index, request: request, context: context)
+                let (outcome, pause) =
+                    pool.upstreams[index].streams
+                    ? await stream(client, name: name, index: index, request: request, output: output, context: context)
+                    : await call(client, name: name, index: index, request: request, context: context)
                 let (breaker, opened) = pool.end(index, outcome, pause: pause)
                 metrics.call(name, outcome, elapsed: .now - started, metrics: context.metrics)
                 metrics.breaker(name, breaker, opened: opened, metrics: context.metrics)
@@ -65,7 +68,8 @@ struct GatewayHandler: RawJobHandler {
                 switch outcome {
                 case .completed(let value):
                     context.logger.info("Gateway: done by \(name) (tier \(tier))")
-                    try output.respond(value ?? .null)
+                    // A streamed job's chunks are already out; its result is their aggregate.
+                    if !pool.upstreams[index].streams { try output.respond(value ?? .null) }
                     return
                 case .failed(let message):
                     throw GatewayError(message)
@@ -139,6 +143,61 @@ struct GatewayHandler: RawJobHandler {
                 return (.retriable("\(name) went away while running the job (\(error.reason))"), nil)
             }
             return (.lost("\(name): \(error.reason) (the job may have run there; it was not sent elsewhere)"), nil)
+        } catch {
+            return (.lost("\(name): \(error)"), nil)
+        }
+    }
+
+    /// A job on an upstream whose jobs stream: `/run`, then `/stream` polls, each chunk passed on
+    /// as it comes. Before the first chunk is out the usual fallback rules hold; after it, none:
+    /// a failure then ends the stream with an error.
+    private func stream(
+        _ client: any UpstreamJobs, name: String, index: Int, request: JobRequest, output: JobOutputWriter, context: JobContext
+    ) async -> (UpstreamOutcome, Duration?) {
+        let limit = pool.upstreams[index].timeout
+        let deadline = min(context.deadline ?? .now + limit, .now + limit)
+        var id: String?
+        var sent = false
+        do {
+            guard let queued = try await Self.within(deadline, { try await client.run(request) }) else {
+                return (.lost("\(name) did not answer within \(limit); the job may have been queued there, so it was not sent elsewhere"), nil)
+            }
+            id = queued.id
+            var attempt = 0
+            while true {
+                let (status, chunks) = try await client.stream(queued.id)
+                if !chunks.isEmpty {
+                    if !sent { output.beginStream() }
+                    sent = true
+                    for chunk in chunks { try await output.yield(chunk) }
+                    attempt = 0
+                }
+                if status.isFinal {
+                    switch status {
+                    case .completed: return (.completed(nil), nil)
+                    case .timedOut where !sent: return (.retriable("job \(queued.id) timed out there"), nil)
+                    default:
+                        let report = try? await client.status(queued.id)
+                        return (.failed("\(name): job \(queued.id) ended \(status.rawValue): \(report?.error ?? "no error given")"), nil)
+                    }
+                }
+                let pause = min(schedule.delay(attempt: attempt), .milliseconds(500))
+                attempt += 1
+                guard ContinuousClock.now + pause < deadline else {
+                    try? await client.cancel(queued.id)
+                    return (.outOfTime("\(name) did not finish job \(queued.id) in time; it was cancelled there"), nil)
+                }
+                try await Task.sleep(for: pause)
+            }
+        } catch is CancellationError {
+            return (cancelled(client, id: id, name: name), nil)
+        } catch let error as EndpointClientError {
+            if error.isCancellation || Task.isCancelled { return (cancelled(client, id: id, name: name), nil) }
+            if id == nil, error.neverAccepted { return (.retriable(error.reason), error.httpStatus == 429 ? .seconds(1) : nil) }
+            if id == nil, let status = error.httpStatus, (400..<500).contains(status) {
+                return (.refused("\(name) refused the job: \(error.reason)"), nil)
+            }
+            return (.lost("\(name): \(error.reason)\(sent ? " (after chunks were passed on)" : " (the job may have run there; it was not sent elsewhere)")"), nil)
         } catch {
             return (.lost("\(name): \(error)"), nil)
         }

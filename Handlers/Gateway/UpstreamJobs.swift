@@ -7,6 +7,10 @@ import WorkerJSON
 protocol UpstreamJobs: Sendable {
     /// `POST /runsync?wait=`: the job's report, final or not yet.
     func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport
+    /// `POST /run`: the job queued, its id.
+    func run(_ job: JobRequest) async throws -> JobStatusReport
+    /// `GET /stream/{id}`: the status and the chunks since the last call.
+    func stream(_ id: String) async throws -> (status: JobStatus, outputs: [JSONValue])
     func status(_ id: String) async throws -> JobStatusReport
     func cancel(_ id: String) async throws
     /// `GET /health`, as the upstream answers it.
@@ -18,6 +22,8 @@ struct EndpointUpstream: UpstreamJobs {
     let client: EndpointClient
 
     func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport { try await client.runSync(job, wait: wait) }
+    func run(_ job: JobRequest) async throws -> JobStatusReport { try await client.run(job) }
+    func stream(_ id: String) async throws -> (status: JobStatus, outputs: [JSONValue]) { try await client.stream(id) }
     func status(_ id: String) async throws -> JobStatusReport { try await client.status(id) }
     func cancel(_ id: String) async throws { try await client.cancel(id) }
     func health() async throws -> JSONValue { try await client.health() }

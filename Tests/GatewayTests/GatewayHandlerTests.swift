@@ -135,3 +135,35 @@ struct GatewayHandlerTests {
         #expect(UpstreamPool.health(from: "garbage") == nil)
     }
 }
+
+@Suite("The gateway handler: streamed jobs", .defaultPass)
+struct GatewayStreamTests {
+    static let http = CurlHTTPClient(name: "gateway-stream-tests")
+
+    func runtime(_ a: ScriptedUpstream, _ b: ScriptedUpstream) throws -> WorkerRuntime {
+        let configuration = try GatewayConfiguration.parse(
+            ["upstreams": [
+                ["name": "a", "url": "http://127.0.0.1:1/v2/a", "streams": true],
+                ["name": "b", "url": "http://127.0.0.1:1/v2/b", "streams": true],
+            ]], environment: [:])
+        let pool = UpstreamPool(configuration: configuration)
+        let handler = GatewayHandler(
+            router: TierRouter(configuration: configuration), pool: pool, clients: [a, b], openAI: GatewayOpenAI(pool: pool, client: Self.http))
+        return WorkerRuntime(handler: handler, options: WorkerOptions(returnAggregateStream: true, name: "gateway"))
+    }
+
+    @Test("Chunks pass through as they come; a failure after the first chunk is not sent elsewhere")
+    func chunks() async throws {
+        let batches: [[JSONValue]] = [["one"], ["two", "three"]]
+        let (a, b) = (ScriptedUpstream("a", .chunks(batches, failing: false)), ScriptedUpstream("b", .chunks(batches, failing: false)))
+        let result = try await runtime(a, b).test(["x": 1])
+        #expect(result.output == ["one", "two", "three"], "\(result)")
+        let (c, d) = (ScriptedUpstream("c", .chunks([["partial"]], failing: true)), ScriptedUpstream("d", .chunks([["partial"]], failing: true)))
+        let failed = try await runtime(c, d).test(["x": 1])
+        #expect(failed.error != nil && c.calls + d.calls == 1, "\(failed)")
+        // Never accepted: the other upstream streams it.
+        let (e, f) = (ScriptedUpstream("e", .http(503)), ScriptedUpstream("f", .http(503)))
+        let refused = try await runtime(e, f).test(["x": 1])
+        #expect(refused.error?.contains("no upstream took the job") == true && e.calls + f.calls == 2)
+    }
+}

@@ -19,6 +19,9 @@ final class ScriptedUpstream: UpstreamJobs {
         case lost
         /// Holds the call until cancelled.
         case hang
+        /// For `/run` + `/stream`: these batches of chunks, one per poll, then COMPLETED (or,
+        /// with `failing`, FAILED after them).
+        case chunks([[JSONValue]], failing: Bool)
     }
 
     struct State {
@@ -26,6 +29,7 @@ final class ScriptedUpstream: UpstreamJobs {
         var sent: [JobRequest] = []
         var cancelled: [String] = []
         var polls: [String: Int] = [:]
+        var streams: [String: (batches: [[JSONValue]], failing: Bool)] = [:]
         var healthy = true
         var queued = 0
         var workers = 1
@@ -64,6 +68,33 @@ final class ScriptedUpstream: UpstreamJobs {
         case .hang:
             try await Task.sleep(for: .seconds(3600))
             throw CancellationError()
+        case .chunks: return JobStatusReport(id: id, status: .completed, output: ["by": .string(name), "input": job.input])
+        }
+    }
+
+    func run(_ job: JobRequest) async throws -> JobStatusReport {
+        let (behaviour, number) = state.withLock { state in
+            state.sent.append(job)
+            let behaviour = state.script.count > 1 ? state.script.removeFirst() : state.script[0]
+            return (behaviour, state.sent.count)
+        }
+        let id = "\(name)-\(number)"
+        switch behaviour {
+        case .chunks(let batches, let failing): state.withLock { $0.streams[id] = (batches, failing) }
+        case .http(let status): throw EndpointClientError.http(Self.endpoint, nil, status: status, "answered HTTP \(status)")
+        case .refused: throw EndpointClientError.transport(Self.endpoint, nil, "connection refused", notSent: true)
+        default: state.withLock { $0.streams[id] = ([], false) }
+        }
+        return JobStatusReport(id: id, status: .inQueue)
+    }
+
+    func stream(_ id: String) async throws -> (status: JobStatus, outputs: [JSONValue]) {
+        state.withLock { state in
+            guard var entry = state.streams[id] else { return (.completed, []) }
+            guard !entry.batches.isEmpty else { return (entry.failing ? .failed : .completed, []) }
+            let batch = entry.batches.removeFirst()
+            state.streams[id] = entry
+            return (.inProgress, batch)
         }
     }
 

@@ -65,7 +65,9 @@ struct ConfigReader {
         }
         unknown(
             object,
-            allowed: ["name", "url", "openai_url", "mcp_url", "models", "tier", "weight", "api_key_env", "max_in_flight", "timeout_seconds"],
+            allowed: [
+                "name", "url", "openai_url", "mcp_url", "models", "tier", "weight", "api_key_env", "max_in_flight", "timeout_seconds", "streams",
+            ],
             at: path)
         let count = problems.count
         var name = ""
@@ -117,10 +119,16 @@ struct ConfigReader {
         }
         let maxInFlight = Int(number(object, "max_in_flight", at: path, in: 1...100_000, default: 256, expected: "a whole number from 1 to 100000", whole: true))
         let timeout = number(object, "timeout_seconds", at: path, in: 0.001...86_400, default: 600, expected: "seconds from 0.001 to 86400")
+        var streams = false
+        if let value = object["streams"] {
+            if let flag = value.boolValue { streams = flag } else { problems.append("\(path).streams: must be true or false") }
+        }
         guard problems.count == count else { return nil }
-        return GatewayConfiguration.Upstream(
+        var upstream = GatewayConfiguration.Upstream(
             name: name, url: url, openAIURL: openAI, mcpURL: mcp, models: models, tier: tier, weight: weight, apiKeyVariable: keyVariable,
             apiKey: key, maxInFlight: maxInFlight, timeout: .milliseconds(Int64(timeout * 1000)))
+        upstream.streams = streams
+        return upstream
     }
 
     private mutating func rule(_ json: JSONValue, at path: String, tiers known: Set<String>) -> RouteRule? {

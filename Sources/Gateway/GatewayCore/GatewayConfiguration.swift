@@ -36,6 +36,9 @@ package struct GatewayConfiguration: Sendable, Equatable {
         package var maxInFlight: Int
         /// The longest one call may take (`timeout_seconds`).
         package var timeout: Duration
+        /// Its jobs stream (generator handlers, token streams): their chunks are passed on as they
+        /// come (`streams`), through `/run` and `/stream`, instead of whole with the result.
+        package var streams = false
     }
 
     /// Wall-clock-free breaker settings (`breaker`).
