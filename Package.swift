@@ -189,7 +189,7 @@ let package = Package(
             dependencies: handlerBase + ["CurlHTTP", "EndpointClient", "EndpointAPI", "PostgresClient", serviceLifecycle],
             path: "Handlers/Orchestrator", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "Gateway", dependencies: handlerBase + ["GatewayCore", "EndpointClient", "EndpointAPI", "CurlHTTP", serviceLifecycle],
+            name: "Gateway", dependencies: handlerBase + ["GatewayCore", "EndpointClient", "EndpointAPI", "CurlHTTP", "RedisClient", serviceLifecycle],
             path: "Handlers/Gateway", swiftSettings: swiftSettings),
         // new-handler: targets
 
@@ -277,7 +277,7 @@ let package = Package(
             dependencies: testBase + ["Orchestrator", "StubLLM", "FakeContext7", "EndpointClient", "EndpointAPI", "PostgresClient", "CurlHTTP", logging],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "GatewayTests", dependencies: testBase + ["Gateway", "GatewayCore", "EndpointClient", "EndpointAPI", "CurlHTTP", "LoopbackServer"] + routeTesting,
+            name: "GatewayTests", dependencies: testBase + ["Gateway", "GatewayCore", "EndpointClient", "EndpointAPI", "CurlHTTP", "LoopbackServer", "RedisClient"] + routeTesting,
             swiftSettings: swiftSettings),
         // new-handler: tests
         // Whole processes (the built executables) and load: run after everything is built.

@@ -2,6 +2,7 @@ import CurlHTTP
 import EndpointClient
 import GatewayCore
 import Logging
+import RedisClient
 import ServiceLifecycle
 import WorkerEndpointServer
 import WorkerFleet
@@ -13,8 +14,10 @@ import WorkerRuntime
 /// The composition root, shared by `main` and the tests.
 enum Gateway {
     /// `clients`: one per upstream with an endpoint-API `url` (tests pass scripted ones).
-    static func makeRuntime(_ configuration: GatewayConfiguration, clients: [(any UpstreamJobs)?]? = nil) -> WorkerRuntime {
-        let pool = UpstreamPool(configuration: configuration)
+    static func makeRuntime(
+        _ configuration: GatewayConfiguration, clients: [(any UpstreamJobs)?]? = nil, board: (any SharedBoard)? = nil
+    ) -> WorkerRuntime {
+        let pool = UpstreamPool(configuration: configuration, board: board)
         let http = CurlHTTPClient(name: "gateway")
         let calls = clients ?? endpointClients(configuration, http: http)
         let tools = MCPUpstreams(
@@ -26,7 +29,8 @@ enum Gateway {
         options.toolSource = tools
         return WorkerRuntime(
             handler: handler, options: options, features: [.endpointServer(), .mcp(), .fleet()],
-            services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval), MCPToolRefresh(tools: tools)])
+            services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval, board: board), MCPToolRefresh(tools: tools)]
+                + (board.map { [SharedBoardSync(pool: pool, board: $0, logger: Logger(label: "gateway"))] } ?? []))
     }
 
     /// The gateway's own tool: a job sent through its routing. The upstreams' MCP tools follow it,
@@ -58,6 +62,14 @@ enum Gateway {
         }
     }
 
+    /// With `REDIS_URL`, the board replicas share their breakers and probes on, keyed by the
+    /// gateway's name (`ENDPOINT_ID`, else RunPod's endpoint id, else "gateway").
+    static func board(_ environment: [String: String]) throws -> (any SharedBoard)? {
+        guard let configuration = try RedisConfiguration.fromEnvironment(environment) else { return nil }
+        let name = [environment["ENDPOINT_ID"], environment["RUNPOD_ENDPOINT_ID"]].compactMap { $0 }.first { !$0.isEmpty } ?? "gateway"
+        return RedisBoard(redis: try RedisClient(configuration: configuration), gateway: name)
+    }
+
     static let instructions =
         "One front door for a team's endpoints: each job goes to the tier its input asks for (or the gateway's rules choose), "
         + "to the least busy healthy upstream there, with fallbacks when an upstream is down."
@@ -78,6 +90,8 @@ struct HealthProbes: Service {
     let pool: UpstreamPool
     let clients: [(any UpstreamJobs)?]
     let interval: Duration
+    /// With replicas sharing a board, one of them probes each upstream per interval.
+    var board: (any SharedBoard)? = nil
 
     func run() async throws {
         // Ends with the worker's graceful shutdown: a probe loop must not hold SIGTERM up.
@@ -90,8 +104,13 @@ struct HealthProbes: Service {
                 for (index, client) in clients.enumerated() {
                     guard let client else { continue }
                     group.addTask {
-                        let health = try? await client.health()
-                        pool.probed(index, health.flatMap(UpstreamPool.health(from:)))
+                        let name = pool.upstreams[index].name
+                        // Another replica probes it this interval; if the board fails, probe anyway.
+                        if let board, (try? await board.claimProbe(name, interval: interval)) == false { return }
+                        let answer = try? await client.health()
+                        let health = answer.flatMap(UpstreamPool.health(from:))
+                        pool.probed(index, health)
+                        if let board { try? await board.health(name, health == nil ? nil : answer, keep: interval * 3) }
                     }
                 }
             }
@@ -103,6 +122,9 @@ struct HealthProbes: Service {
 @main
 struct GatewayMain {
     static func main() {
-        WorkerRuntime.runAndExit { environment in Gateway.makeRuntime(try Gateway.configuration(environment)) }
+        WorkerRuntime.runAndExit { environment in
+            let configuration = try Gateway.configuration(environment)
+            return Gateway.makeRuntime(configuration, board: try Gateway.board(environment))
+        }
     }
 }

@@ -17,6 +17,8 @@ final class UpstreamPool: Sendable {
         var inFlight = 0
         var health: Health?
         var pausedUntil: ContinuousClock.Instant?
+        /// Open by another replica's breaker (`SharedBoard`), until then.
+        var sharedOpenUntil: ContinuousClock.Instant?
     }
 
     private struct State {
@@ -27,8 +29,13 @@ final class UpstreamPool: Sendable {
     let upstreams: [GatewayConfiguration.Upstream]
     private let state: Mutex<State>
     private let picker = UpstreamPicker()
+    /// Where breaker openings and closings are shared with other replicas (`REDIS_URL`).
+    let board: (any SharedBoard)?
+    let cooldown: Duration
 
-    init(configuration: GatewayConfiguration) {
+    init(configuration: GatewayConfiguration, board: (any SharedBoard)? = nil) {
+        self.board = board
+        cooldown = configuration.breaker.cooldown
         upstreams = configuration.upstreams
         state = Mutex(
             State(
@@ -48,7 +55,7 @@ final class UpstreamPool: Sendable {
                 let upstream = upstreams[index]
                 guard !excluded.contains(index) else { return nil }
                 let entry = state.entries[index]
-                let paused = entry.pausedUntil.map { now < $0 } ?? false
+                let paused = entry.pausedUntil.map { now < $0 } ?? false || entry.sharedOpenUntil.map { now < $0 } ?? false
                 return UpstreamPicker.Candidate(
                     index: index, weight: upstream.weight, queued: entry.health?.queued ?? 0, inFlight: entry.inFlight,
                     maxInFlight: upstream.maxInFlight, workers: entry.health?.workers, available: !paused && entry.breaker.isAvailable(now: now))
@@ -83,20 +90,50 @@ final class UpstreamPool: Sendable {
     /// call opened it.
     @discardableResult
     func end(_ index: Int, _ outcome: UpstreamOutcome, pause: Duration? = nil, now: ContinuousClock.Instant = .now) -> (CircuitBreaker.State, opened: Bool) {
-        state.withLock { state in
+        let (after, opened, closed) = state.withLock { state in
             state.entries[index].inFlight -= 1
-            let openings = state.entries[index].breaker.openings
+            let before = state.entries[index].breaker
             if let worked = outcome.upstreamWorked { state.entries[index].breaker.record(success: worked, now: now) }
             if let pause { state.entries[index].pausedUntil = now + pause }
-            return (state.entries[index].breaker.state, state.entries[index].breaker.openings > openings)
+            let after = state.entries[index].breaker
+            return (after.state, after.openings > before.openings, before.state != .closed && after.state == .closed)
+        }
+        share(index, opened: opened, closed: closed)
+        return (after, opened)
+    }
+
+    /// Tells the other replicas of an opening or a closing (in the background: a slow Redis must
+    /// not slow the job that saw it).
+    private func share(_ index: Int, opened: Bool, closed: Bool) {
+        guard let board, opened || closed else { return }
+        let name = upstreams[index].name
+        let cooldown = cooldown
+        Task {
+            if opened { try? await board.opened(name, cooldown: cooldown) }
+            if closed { try? await board.closed(name) }
         }
     }
 
     /// A health probe's answer (nil: it failed).
     func probed(_ index: Int, _ health: Health?, now: ContinuousClock.Instant = .now) {
-        state.withLock { state in
+        let (opened, closed) = state.withLock { state in
             if let health { state.entries[index].health = health }
+            let before = state.entries[index].breaker
             state.entries[index].breaker.probe(success: health != nil, now: now)
+            let after = state.entries[index].breaker
+            return (after.openings > before.openings, before.state != .closed && after.state == .closed)
+        }
+        share(index, opened: opened, closed: closed)
+    }
+
+    /// The shared board's view, per upstream: open elsewhere for how long, and the health another
+    /// replica probed (kept when nil: this replica may have probed it itself).
+    func shared(_ views: [(open: Duration?, health: Health?)], now: ContinuousClock.Instant = .now) {
+        state.withLock { state in
+            for (index, view) in views.enumerated() where index < state.entries.count {
+                state.entries[index].sharedOpenUntil = view.open.map { now + $0 }
+                if let health = view.health { state.entries[index].health = health }
+            }
         }
     }
 
