@@ -27,6 +27,8 @@ enum Gateway {
         // A streamed job's chunks are also its /runsync answer, as its upstream's would be.
         var options = WorkerOptions(returnAggregateStream: true, name: "gateway", instructions: instructions, tools: [ownTool])
         options.toolSource = tools
+        // `/v2/{upstream}/run` names one upstream.
+        options.recordsEndpointPath = true
         return WorkerRuntime(
             handler: handler, options: options, features: [.endpointServer(), .mcp(), .fleet()],
             services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval, board: board), MCPToolRefresh(tools: tools)]

@@ -31,6 +31,11 @@ struct GatewayHandler: RawJobHandler {
         if let tools, let call = job.input[MCPUpstreams.forwardKey], let name = call["name"]?.stringValue {
             return try await forward(tool: name, arguments: call["arguments"] ?? [:], tools: tools, output: output, context: context)
         }
+        if let path = job.raw["endpointPath"]?.stringValue,
+            let index = pool.upstreams.firstIndex(where: { $0.name == path && $0.url != nil }), let client = clients[index]
+        {
+            return try await pinned(index, client: client, job: job, output: output, context: context)
+        }
         let inputBytes = (try? job.input.serialized().count) ?? 0
         let tiers: [String]
         do {
@@ -145,6 +150,30 @@ struct GatewayHandler: RawJobHandler {
             return (.lost("\(name): \(error.reason) (the job may have run there; it was not sent elsewhere)"), nil)
         } catch {
             return (.lost("\(name): \(error)"), nil)
+        }
+    }
+
+    /// A job sent to `/v2/{upstream}/…`: that upstream only, whatever the rules say, and no
+    /// fallback (the client chose it); its breaker still counts the call.
+    private func pinned(_ index: Int, client: any UpstreamJobs, job: Job, output: JobOutputWriter, context: JobContext) async throws {
+        let name = pool.upstreams[index].name
+        let request = try Self.forwarded(job)
+        guard pool.begin(index, fallback: false) == .admitted else {
+            throw GatewayError("\(name) is unavailable now (its breaker is open after failures); try again shortly, or send the job to the gateway itself")
+        }
+        let started = ContinuousClock.now
+        let streams = pool.upstreams[index].streams
+        let (outcome, pause) =
+            streams
+            ? await stream(client, name: name, index: index, request: request, output: output, context: context)
+            : await call(client, name: name, index: index, request: request, context: context)
+        let (breaker, opened) = pool.end(index, outcome, pause: pause)
+        metrics.call(name, outcome, elapsed: .now - started, metrics: context.metrics)
+        metrics.breaker(name, breaker, opened: opened, metrics: context.metrics)
+        switch outcome {
+        case .completed(let value): if !streams { try output.respond(value ?? .null) }
+        case .failed(let message), .refused(let message), .lost(let message), .outOfTime(let message): throw GatewayError(message)
+        case .retriable(let reason): throw GatewayError("\(name) did not take the job: \(reason)")
         }
     }
 

@@ -76,6 +76,17 @@ struct GatewayHandlerTests {
         }
     }
 
+    @Test("/v2/{upstream}/… names one upstream: only it is called, whatever the rules, and nothing falls back")
+    func pinned() async throws {
+        let (a, b, g) = (ScriptedUpstream("a"), ScriptedUpstream("b"), ScriptedUpstream("g", .http(503)))
+        let (runtime, _) = try runtime(a, b, g)
+        #expect(try await runtime.test(["x": 1], job: ["endpointPath": "a"]).output?["by"] == "a")
+        let refused = try await runtime.test(["x": 1], job: ["endpointPath": "g"])
+        #expect(refused.error?.contains("g did not take the job") == true && a.calls + b.calls == 1, "\(refused)")
+        // A name that is no upstream's (the gateway's own endpoint id): the rules decide.
+        #expect(try await runtime.test(["x": 1], job: ["endpointPath": "my-gateway"]).output?["by"] != nil)
+    }
+
     @Test("A job not final after /runsync is polled until it is")
     func polls() async throws {
         let (a, b, g) = (ScriptedUpstream("a", .completeAfterPolls(3)), ScriptedUpstream("b", .completeAfterPolls(3)), ScriptedUpstream("g"))

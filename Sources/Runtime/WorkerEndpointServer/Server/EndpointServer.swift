@@ -116,8 +116,8 @@ package struct EndpointServer: Sendable {
     }
 
     private func addEndpointRoutes(to router: some RouterMethods<EndpointRequestContext>) {
-        router.post("run") { request, _ in try await submit(request, sync: false) }
-        router.post("runsync") { request, _ in try await runSync(request) }
+        router.post("run") { request, context in try await submit(request, sync: false, path: context.parameters.get("endpoint")) }
+        router.post("runsync") { request, context in try await runSync(request, path: context.parameters.get("endpoint")) }
         for method in [HTTPRequest.Method.get, .post] {
             router.on("status/:id", method: method) { _, context in try await status(context) }
             router.on("stream/:id", method: method) { _, context in
@@ -148,23 +148,23 @@ package struct EndpointServer: Sendable {
 
     // MARK: Handlers
 
-    private func submit(_ request: Request, sync: Bool) async throws -> Response {
+    private func submit(_ request: Request, sync: Bool, path endpoint: String?) async throws -> Response {
         let context = routeContext
         try context.ensureReady()
         let limit = sync ? configuration.limits.runsyncBodyBytes : configuration.limits.runBodyBytes
         let body = try await context.readJSONBody(request, limit: limit)
         let key = try idempotencyKey(request)
-        let (id, _) = try await store.submit(try jobRequest(body.json), sync: sync, requestBytes: body.bytes, idempotencyKey: key)
+        let (id, _) = try await store.submit(try jobRequest(body.json, path: endpoint), sync: sync, requestBytes: body.bytes, idempotencyKey: key)
         // Always IN_QUEUE, as on the platform, even when a free slot has started the job already.
         return .json(["id": .string(id), "status": .string(JobStatus.inQueue.rawValue)])
     }
 
-    private func runSync(_ request: Request) async throws -> Response {
+    private func runSync(_ request: Request, path endpoint: String?) async throws -> Response {
         let context = routeContext
         try context.ensureReady()
         let wait = try waitParameter(request)
         let body = try await context.readJSONBody(request, limit: configuration.limits.runsyncBodyBytes)
-        let (id, finished) = try await store.submit(try jobRequest(body.json), sync: true, requestBytes: body.bytes, idempotencyKey: nil)
+        let (id, finished) = try await store.submit(try jobRequest(body.json, path: endpoint), sync: true, requestBytes: body.bytes, idempotencyKey: nil)
         // A job that finished on this thread (it never suspended) is answered at once.
         if let finished { return .json(finished) }
         guard let report = await store.waitForFinal(id, timeout: wait) else { throw notFound(id) }
@@ -190,12 +190,18 @@ package struct EndpointServer: Sendable {
 
     // MARK: Helpers
 
-    private func jobRequest(_ body: JSONValue) throws(APIError) -> JobRequest {
+    /// The job of a request body; `path` is the `{id}` of `/v2/{id}/…`, recorded in the job as
+    /// `endpointPath` for handlers that ask for it (`WorkerOptions.recordsEndpointPath`: the
+    /// gateway, where it names an upstream).
+    private func jobRequest(_ body: JSONValue, path: String? = nil) throws(APIError) -> JobRequest {
+        var request: JobRequest
         do {
-            return try JobRequest(json: body)
+            request = try JobRequest(json: body)
         } catch {
             throw .badRequest(error.message)
         }
+        if context.options.recordsEndpointPath, let path, let decoded = percentDecoded(path) { request.extra["endpointPath"] = .string(decoded) }
+        return request
     }
 
     /// The job id in the path, percent-decoded (clients escape ids they did not make).

@@ -18,6 +18,9 @@ public struct WorkerOptions: Sendable {
     public var tools: [WorkerTool]
     /// Tools that change while the worker runs, in place of `tools` (the gateway's).
     package var toolSource: (any ToolSource)?
+    /// Jobs submitted at `/v2/{id}/run` (and `runsync`) carry `{id}` as `endpointPath` (the
+    /// gateway's upstream addressing); other handlers' jobs are left as sent.
+    package var recordsEndpointPath = false
     /// Flags the handler's own code reads (`--model-dir`): the runtime leaves them, and the bare
     /// words after them, for it. Any other flag the runtime does not know stops the worker with an
     /// error naming it.
