@@ -830,3 +830,39 @@ def test_mcp_over_stdio_lists_and_forwards_upstream_tools(processes, tmp_path):
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+# MARK: the official openai client: routing by model, fallback, streams
+
+def test_openai_client_through_gateway_routes_by_model_and_falls_back(processes):
+    """The openai SDK against the gateway's /openai/v1: chat completions (plain and streamed) go to
+    an upstream serving the model; an upstream that refuses connections is passed over for another
+    serving it; a model nobody serves is a 404 naming the models that are served."""
+    import openai
+    import stub_openai
+
+    stub = stub_openai.serve()
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    try:
+        live = f"http://127.0.0.1:{stub.server_address[1]}/v1"
+        dead = f"http://127.0.0.1:{free_port()}/v1"
+        gateway = processes.gateway({"upstreams": [
+            {"name": "dead", "openai_url": dead, "models": ["ok"], "api_key_env": "UPSTREAM_KEY"},
+            {"name": "live", "openai_url": live, "models": ["ok", "other"], "api_key_env": "UPSTREAM_KEY"},
+        ], "breaker": {"consecutive_failures": 2, "cooldown_seconds": 30}})
+        client = openai.OpenAI(base_url=f"{gateway.base}/openai/v1", api_key=KEY, max_retries=0)
+        for _ in range(6):
+            reply = client.chat.completions.create(model="ok", messages=[{"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content == "hello"
+        text = "".join(
+            part.choices[0].delta.content or ""
+            for part in client.chat.completions.create(model="ok", messages=[{"role": "user", "content": "hi"}], stream=True))
+        assert text == "t0 t1 t2 t3 t4 "
+        assert sorted(model.id for model in client.models.list()) == ["ok", "other"]
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+        assert "nope" in str(missing.value)
+        # The dead upstream's breaker opened after its failures: calls went to it at most twice.
+        assert len([line for line in gateway.log if "dead did not take" in line]) <= 2
+    finally:
+        stub.shutdown()
