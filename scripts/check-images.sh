@@ -84,14 +84,19 @@ megabytes() { awk -v bytes="$1" 'BEGIN { printf "%.1f", bytes / 1000000 }'; }
 fake_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$cache/fake.log" && break; sleep 0.1; done
 fake_port=$(sed -n 's/.*listening on \([0-9]*\).*/\1/p' "$cache/fake.log")
+# The port a worker started with --port 0 serves on, from its log (empty if it says none in $2 tenths of a second).
+served_port() {
+    local port=""
+    for _ in $(seq "$2"); do
+        port=$(grep "Serving" "$1" | grep -o 'http://[0-9.]*:[0-9]*' | head -1 | sed 's/.*://') && [ -n "$port" ] && break
+        sleep 0.1
+    done
+    echo "$port"
+}
 # The echo the gateway image forwards its jobs to (on the host: the chroot shares its network).
 "$release/echo" --local --port 0 >"$cache/upstream.log" 2>&1 &
 upstream_pid=$!
-upstream_port=""
-for _ in $(seq 100); do
-    upstream_port=$(grep "Serving" "$cache/upstream.log" | grep -o 'http://[0-9.]*:[0-9]*' | head -1 | sed 's/.*://') && [ -n "$upstream_port" ] && break
-    sleep 0.1
-done
+upstream_port=$(served_port "$cache/upstream.log" 100)
 [ -n "$upstream_port" ] || { echo "check-images: the gateway's upstream echo did not start:" >&2; tail -5 "$cache/upstream.log" >&2; exit 1; }
 gateway_config="{\"upstreams\": [{\"name\": \"echo\", \"url\": \"http://127.0.0.1:$upstream_port/v2/echo\"}]}"
 
@@ -192,11 +197,7 @@ for handler in "${handlers[@]}"; do
     log="$cache/$handler-local.log"
     run_as_worker "/usr/local/bin/$handler" --local --port 0 >"$log" 2>&1 &
     worker_pid=$!
-    port=""
-    for _ in $(seq 300); do
-        port=$(grep "Serving" "$log" | grep -o 'http://[0-9.]*:[0-9]*' | head -1 | sed 's/.*://') && [ -n "$port" ] && break
-        sleep 0.1
-    done
+    port=$(served_port "$log" 300)
     [ -n "$port" ] || { echo "check-images: $handler --local did not start in its image:" >&2; tail -20 "$log" >&2; exit 1; }
     ping=""
     for _ in $(seq 100); do

@@ -48,13 +48,18 @@ final class ScriptedUpstream: UpstreamJobs {
     var cancelled: [String] { state.withLock { $0.cancelled } }
     var sent: [JobRequest] { state.withLock { $0.sent } }
 
-    func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport {
+    /// Records a submission; its behaviour (the script's next, the last repeating) and job id.
+    private func next(_ job: JobRequest) -> (Behaviour, String) {
         let (behaviour, number) = state.withLock { state in
             state.sent.append(job)
             let behaviour = state.script.count > 1 ? state.script.removeFirst() : state.script[0]
             return (behaviour, state.sent.count)
         }
-        let id = "\(name)-\(number)"
+        return (behaviour, "\(name)-\(number)")
+    }
+
+    func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport {
+        let (behaviour, id) = next(job)
         switch behaviour {
         case .complete: return JobStatusReport(id: id, status: .completed, output: ["by": .string(name), "input": job.input])
         case .completeAfterPolls(let polls):
@@ -73,12 +78,7 @@ final class ScriptedUpstream: UpstreamJobs {
     }
 
     func run(_ job: JobRequest) async throws -> JobStatusReport {
-        let (behaviour, number) = state.withLock { state in
-            state.sent.append(job)
-            let behaviour = state.script.count > 1 ? state.script.removeFirst() : state.script[0]
-            return (behaviour, state.sent.count)
-        }
-        let id = "\(name)-\(number)"
+        let (behaviour, id) = next(job)
         switch behaviour {
         case .chunks(let batches, let failing): state.withLock { $0.streams[id] = (batches, failing) }
         case .http(let status): throw EndpointClientError.http(Self.endpoint, nil, status: status, "answered HTTP \(status)")
