@@ -52,7 +52,7 @@ struct GatewayHandler: RawJobHandler {
                 tried.insert(index)
                 let name = pool.upstreams[index].name
                 switch pool.begin(index, fallback: !first) {
-                case .refusedByBreaker:
+                case .refusedByBreaker, .full:
                     continue
                 case .budgetSpent:
                     throw GatewayError(
@@ -99,8 +99,9 @@ struct GatewayHandler: RawJobHandler {
     private func call(
         _ client: any UpstreamJobs, name: String, index: Int, request: JobRequest, context: JobContext
     ) async -> (UpstreamOutcome, Duration?) {
-        let limit = pool.upstreams[index].timeout
-        let deadline = min(context.deadline ?? .now + limit, .now + limit)
+        let deadline = min(context.deadline ?? .now + pool.upstreams[index].timeout, .now + pool.upstreams[index].timeout)
+        // What bounds this call, for messages: the upstream's timeout_seconds or the job's executionTimeout.
+        let limit = deadline - .now
         var id: String?
         do {
             // The call's own deadline bounds the submission too: an upstream that holds the
@@ -115,7 +116,9 @@ struct GatewayHandler: RawJobHandler {
                 let pause = schedule.delay(attempt: attempt)
                 attempt += 1
                 guard ContinuousClock.now + pause < deadline else {
-                    try? await client.cancel(report.id)
+                    // In the background: a slow /cancel must not hold the job past its limit.
+                    let id = report.id
+                    Task { try? await client.cancel(id) }
                     return (.outOfTime("\(name) did not finish job \(report.id) in time (executionTimeout or \(limit)); it was cancelled there"), nil)
                 }
                 try await Task.sleep(for: pause)
@@ -158,8 +161,10 @@ struct GatewayHandler: RawJobHandler {
     private func pinned(_ index: Int, client: any UpstreamJobs, job: Job, output: JobOutputWriter, context: JobContext) async throws {
         let name = pool.upstreams[index].name
         let request = try Self.forwarded(job)
-        guard pool.begin(index, fallback: false) == .admitted else {
-            throw GatewayError("\(name) is unavailable now (its breaker is open after failures); try again shortly, or send the job to the gateway itself")
+        switch pool.begin(index, fallback: false) {
+        case .admitted: break
+        case .full: throw GatewayError("\(name) has max_in_flight calls under way already; try again shortly, or send the job to the gateway itself")
+        default: throw GatewayError("\(name) is unavailable now (its breaker is open after failures); try again shortly, or send the job to the gateway itself")
         }
         let started = ContinuousClock.now
         let streams = pool.upstreams[index].streams
@@ -213,7 +218,8 @@ struct GatewayHandler: RawJobHandler {
                 let pause = min(schedule.delay(attempt: attempt), .milliseconds(500))
                 attempt += 1
                 guard ContinuousClock.now + pause < deadline else {
-                    try? await client.cancel(queued.id)
+                    let id = queued.id
+                    Task { try? await client.cancel(id) }
                     return (.outOfTime("\(name) did not finish job \(queued.id) in time; it was cancelled there"), nil)
                 }
                 try await Task.sleep(for: pause)
@@ -241,25 +247,32 @@ struct GatewayHandler: RawJobHandler {
             throw GatewayError("the tool \(name) is no longer offered by any upstream")
         }
         let upstream = pool.upstreams[index].name
-        guard pool.begin(index, fallback: false) == .admitted else {
-            throw GatewayError("\(upstream)'s MCP server is unavailable now (its breaker is open after failures); try again shortly")
+        switch pool.begin(index, fallback: false) {
+        case .admitted: break
+        case .full: throw GatewayError("\(upstream)'s MCP server has max_in_flight calls under way already; try again shortly")
+        default: throw GatewayError("\(upstream)'s MCP server is unavailable now (its breaker is open after failures); try again shortly")
         }
         do {
-            let result = try await client.callTool(tool, arguments: arguments) { context.progress($0) }
+            let result = try await client.callTool(tool, arguments: arguments) { params in
+                // The upstream's token is the gateway's own: the client's is put back by MCP.
+                guard case .object(var fields) = params else { return }
+                fields["progressToken"] = nil
+                context.progress(.object(fields))
+            }
             pool.end(index, .completed(nil))
             try output.respond(result)
         } catch is CancellationError {
             pool.end(index, .outOfTime("cancelled"))
             throw CancellationError()
-        } catch let failure as MCPUpstreamClient.Failure {
+        } catch let failure as MCPUpstreamClient.Failure where failure.reached {
             // The server answered: it works, but the call did not.
             pool.end(index, .failed(failure.description))
             tools.refreshSoon()
             throw GatewayError("\(upstream): \(failure.description)")
         } catch {
-            pool.end(index, .retriable("\(error)"))
+            let (_, opened) = pool.end(index, .retriable("\(error)"))
             tools.refreshSoon()
-            throw GatewayError("\(upstream)'s MCP server could not be reached: \(error)")
+            throw GatewayError("\(upstream)'s MCP server could not be reached: \(error)\(opened ? "; its breaker is now open" : "")")
         }
     }
 

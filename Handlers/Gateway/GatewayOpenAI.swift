@@ -35,7 +35,7 @@ struct GatewayOpenAI: Sendable {
             tried.insert(index)
             let upstream = pool.upstreams[index]
             switch pool.begin(index, fallback: !failures.isEmpty) {
-            case .refusedByBreaker: continue
+            case .refusedByBreaker, .full: continue
             case .budgetSpent:
                 return try await output.yield(
                     OpenAIError.body(message: "the gateway's retry budget is spent; before: \(failures.joined(separator: "; "))", type: "upstream_error", status: 503))

@@ -15,8 +15,12 @@ final class MCPUpstreamClient: Sendable {
     private let nextID = Atomic<Int>(1)
     static let protocolVersion = "2025-11-25"
 
+    /// The URL as errors and logs show it: without credentials.
+    let shown: String
+
     init(url: String, apiKey: String?, http: CurlHTTPClient, timeout: Duration) {
         self.url = url
+        self.shown = URLCredentials.redacted(url)
         self.apiKey = apiKey
         self.http = http
         self.timeout = timeout
@@ -24,6 +28,8 @@ final class MCPUpstreamClient: Sendable {
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
+        /// The server answered (an error, or something that is not MCP); false: it was not reached.
+        var reached = true
     }
 
     /// Every tool the server lists (following `nextCursor`, at most 50 pages).
@@ -78,13 +84,13 @@ final class MCPUpstreamClient: Sendable {
         }
         _ = headers
         guard (200..<300).contains(status) else {
-            throw Failure(description: "\(method) at \(url) answered HTTP \(status): \(Self.excerpt(body))")
+            throw Failure(description: "\(method) at \(shown) answered HTTP \(status): \(Self.excerpt(body))")
         }
         let reply = try Self.reply(body)
         if let error = reply["error"] {
-            throw Failure(description: "\(method) at \(url) failed: \(error["message"]?.stringValue ?? Self.excerpt(Array((try? error.serialized()) ?? [])))")
+            throw Failure(description: "\(method) at \(shown) failed: \(error["message"]?.stringValue ?? Self.excerpt(Array((try? error.serialized()) ?? [])))")
         }
-        guard let result = reply["result"] else { throw Failure(description: "\(method) at \(url) answered without a result") }
+        guard let result = reply["result"] else { throw Failure(description: "\(method) at \(shown) answered without a result") }
         return result
     }
 
@@ -95,7 +101,7 @@ final class MCPUpstreamClient: Sendable {
         ]
         let (status, headers, body) = try await post(message)
         guard (200..<300).contains(status) else {
-            throw Failure(description: "initialize at \(url) answered HTTP \(status): \(Self.excerpt(body))")
+            throw Failure(description: "initialize at \(shown) answered HTTP \(status): \(Self.excerpt(body))")
         }
         if let id = headers.first(where: { $0.name.lowercased() == "mcp-session-id" })?.value { session.withLock { $0 = id } }
         _ = try? await post(["jsonrpc": "2.0", "method": "notifications/initialized"])
@@ -112,15 +118,24 @@ final class MCPUpstreamClient: Sendable {
         if let key = apiKey { headers.append(("Authorization", "Bearer \(key)")) }
         if let id = session.withLock({ $0 }) { headers.append(("Mcp-Session-Id", id)) }
         let request = HTTPClientRequest(method: "POST", url: url, headers: headers, body: try message.serialized(), connectTimeout: .seconds(5), timeout: timeout)
-        let response = try await http.stream(request)
+        let response: HTTPClientStreamingResponse
+        do {
+            response = try await http.stream(request)
+        } catch let error as HTTPClientError where !error.isCancellation {
+            // libcurl's words name the URL as given: without its credentials here.
+            throw Failure(description: "\(error)".replacing(url, with: shown), reached: false)
+        }
         let sse = response.head.header("Content-Type")?.lowercased().hasPrefix("text/event-stream") == true
         var events = SSEEvents()
         var body: [UInt8] = []
         for try await chunk in response.body {
             guard sse, (200..<300).contains(response.head.status) else {
                 body += chunk
-                if body.count > Self.maxAnswer { throw Failure(description: "the answer from \(url) is over \(Self.maxAnswer) bytes") }
+                if body.count > Self.maxAnswer { throw Failure(description: "the answer from \(shown) is over \(Self.maxAnswer) bytes") }
                 continue
+            }
+            guard events.buffered + chunk.count <= Self.maxAnswer else {
+                throw Failure(description: "the answer from \(shown) holds over \(Self.maxAnswer) bytes without the reply")
             }
             for data in events.feed(chunk) {
                 guard let message = try? JSONValue.parse(data) else { continue }
@@ -153,12 +168,17 @@ final class MCPUpstreamClient: Sendable {
 /// Server-sent events cut from a byte stream: each event's `data:` lines joined.
 struct SSEEvents {
     private var pending: [UInt8] = []
+    /// How far `pending` was searched for an event's end (each byte is looked at once).
+    private var scanned = 0
+
+    /// Bytes held for an event not yet complete.
+    var buffered: Int { pending.count }
 
     /// The data of every event completed by `chunk`.
     mutating func feed(_ chunk: some Collection<UInt8>) -> [[UInt8]] {
         pending += chunk
         var events: [[UInt8]] = []
-        while let end = Self.eventEnd(pending) {
+        while let end = Self.eventEnd(pending, from: scanned) {
             let event = pending[..<end.start]
             var data: [UInt8] = []
             for line in event.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
@@ -171,14 +191,17 @@ struct SSEEvents {
                 data += value
             }
             pending.removeSubrange(..<end.next)
+            scanned = 0
             if !data.isEmpty { events.append(data) }
         }
+        // A blank line may begin in the last two bytes, and end in the next chunk.
+        scanned = max(0, pending.count - 2)
         return events
     }
 
     /// Where the first event ends (a blank line: `\n\n` or `\n\r\n`).
-    private static func eventEnd(_ bytes: [UInt8]) -> (start: Int, next: Int)? {
-        var index = 0
+    private static func eventEnd(_ bytes: [UInt8], from start: Int) -> (start: Int, next: Int)? {
+        var index = start
         while index + 1 < bytes.count {
             if bytes[index] == UInt8(ascii: "\n") {
                 if bytes[index + 1] == UInt8(ascii: "\n") { return (index, index + 2) }

@@ -70,11 +70,14 @@ final class UpstreamPool: Sendable {
         case refusedByBreaker
         /// A fallback, and the retry budget is spent.
         case budgetSpent
+        /// `max_in_flight` calls are under way to it already.
+        case full
     }
 
     /// Starts a call to `index`: a first call adds to the retry budget, a fallback spends from it.
     func begin(_ index: Int, fallback: Bool, now: ContinuousClock.Instant = .now) -> Admission {
         state.withLock { state in
+            guard state.entries[index].inFlight < upstreams[index].maxInFlight else { return .full }
             if fallback {
                 guard state.budget.withdraw(now: now) else { return .budgetSpent }
             } else {
@@ -143,8 +146,11 @@ final class UpstreamPool: Sendable {
     /// Reads RunPod's health shape: `{"jobs": {"inQueue"}, "workers": {"idle", "running", …}}`.
     static func health(from json: JSONValue) -> Health? {
         guard let jobs = json["jobs"]?.objectValue else { return nil }
-        let queued = jobs["inQueue"]?.intValue ?? 0
-        let workers = json["workers"]?.objectValue.map { ($0["idle"]?.intValue ?? 0) + ($0["running"]?.intValue ?? 0) }
-        return Health(queued: max(0, queued), workers: workers.map { max(0, $0) })
+        // Counts an upstream reports are clamped: a lying or broken /health (Int.max, negatives)
+        // must not overflow the arithmetic of the choice.
+        func count(_ value: JSONValue?) -> Int { min(max(0, value?.intValue ?? 0), 1_000_000) }
+        let queued = count(jobs["inQueue"])
+        let workers = json["workers"]?.objectValue.map { count($0["idle"]) + count($0["running"]) }
+        return Health(queued: queued, workers: workers)
     }
 }

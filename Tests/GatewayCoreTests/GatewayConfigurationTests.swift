@@ -68,9 +68,9 @@ struct GatewayConfigurationTests {
             let text = error.problems.joined(separator: "\n")
             for expected in [
                 "upstreams[1].url: must be an http:// or https:// URL", "upstreams[2].name: must be 1 to 64",
-                "upstreams[2].weight: must be a number > 0, got -1", "upstreams[2].api_key_env: the variable MISSING_KEY is not set",
+                "upstreams[2].weight: must be a number > 0 and at most 1000000, got -1", "upstreams[2].api_key_env: the variable MISSING_KEY is not set",
                 "upstreams[2].wieght: unknown field", "upstreams[2]: needs at least one of url", "upstreams[3].models: must list the models",
-                "routes[0]: has no predicate, so the rules after it would never apply", "routes[1].tiers[0]: \"nope\" is no upstream's tier",
+                "routes[0]: has no predicate, so the rules after it would never apply", "routes[1].tiers[0]: \"nope\" is no tier of an upstream with a url",
                 "routes[1].when[0].path: must be a path", "routes[1].when[1]: needs exactly one test", "retry_budget: must be a share",
                 "extra: unknown field",
             ] {

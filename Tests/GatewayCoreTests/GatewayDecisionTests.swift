@@ -130,3 +130,15 @@ struct GatewayDecisionTests {
         #expect(counts[3]! > 1800)
     }
 }
+
+@Suite("Gateway choice with lying counts", .defaultPass)
+struct GatewayHostileCountsTests {
+    @Test("Huge queue and worker counts (a lying /health) do not overflow the choice")
+    func hugeCounts() {
+        let picker = UpstreamPicker()
+        let liar = UpstreamPicker.Candidate(index: 0, weight: 1, queued: .max, inFlight: 5, workers: .max)
+        let honest = UpstreamPicker.Candidate(index: 1, weight: 1, queued: 1, workers: 1)
+        #expect(liar.load.isFinite)
+        #expect(picker.pick([liar, honest]) != nil)
+    }
+}

@@ -143,6 +143,10 @@ struct GatewayHandlerTests {
                 == UpstreamPool.Health(queued: 4, workers: 3))
         #expect(UpstreamPool.health(from: ["jobs": ["inQueue": -3]]) == UpstreamPool.Health(queued: 0, workers: nil))
         #expect(UpstreamPool.health(from: ["status": "ok"]) == nil)
+        // A lying upstream's counts are clamped, never overflowing what uses them.
+        #expect(
+            UpstreamPool.health(from: ["jobs": ["inQueue": .integer(.max)], "workers": ["idle": .integer(.max), "running": 1]])
+                == UpstreamPool.Health(queued: 1_000_000, workers: 1_000_001))
         #expect(UpstreamPool.health(from: "garbage") == nil)
     }
 }

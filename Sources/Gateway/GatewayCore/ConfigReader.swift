@@ -30,13 +30,15 @@ struct ConfigReader {
         } else {
             problems.append("upstreams: must be a non-empty array of upstreams")
         }
-        let tiers = Set(upstreams.map(\.tier))
+        // Tiers jobs can be routed to: those with an endpoint-API upstream (MCP- and OpenAI-only
+        // upstreams take no routed jobs).
+        let tiers = Set(upstreams.filter { $0.url != nil }.map(\.tier))
         var routes: [RouteRule] = []
         switch root["routes"] {
         case nil:
-            // Every tier, in the order the upstreams name them.
+            // Every tier with an endpoint-API upstream, in the order the upstreams name them.
             var seen = Set<String>()
-            routes = [RouteRule(tiers: upstreams.map(\.tier).filter { seen.insert($0).inserted })]
+            routes = [RouteRule(tiers: upstreams.filter { $0.url != nil }.map(\.tier).filter { seen.insert($0).inserted })]
         case .array(let list)?:
             for (index, entry) in list.enumerated() {
                 guard let rule = self.rule(entry, at: "routes[\(index)]", tiers: tiers) else { continue }
@@ -102,8 +104,8 @@ struct ConfigReader {
         }
         var weight = 1.0
         if let value = object["weight"] {
-            if let number = value.doubleValue, number > 0, number.isFinite { weight = number } else {
-                problems.append("\(path).weight: must be a number > 0, got \(Self.shown(value))")
+            if let number = value.doubleValue, number > 0, number <= 1_000_000 { weight = number } else {
+                problems.append("\(path).weight: must be a number > 0 and at most 1000000, got \(Self.shown(value))")
             }
         }
         var keyVariable: String?
@@ -113,6 +115,9 @@ struct ConfigReader {
                 keyVariable = variable
                 key = environment[variable]
                 if (key ?? "").isEmpty { problems.append("\(path).api_key_env: the variable \(variable) is not set (it must hold the upstream's key)") }
+                if let key, key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                    problems.append("\(path).api_key_env: the variable \(variable) holds a line break or a control character; a key goes into a header")
+                }
             } else {
                 problems.append("\(path).api_key_env: must be the name of an environment variable, such as RUNPOD_API_KEY")
             }
@@ -142,7 +147,8 @@ struct ConfigReader {
         if let list = object["tiers"]?.arrayValue, !list.isEmpty {
             for (index, value) in list.enumerated() {
                 guard let tier = value.stringValue, known.contains(tier) else {
-                    problems.append("\(path).tiers[\(index)]: \(Self.shown(value)) is no upstream's tier (tiers: \(known.sorted().joined(separator: ", ")))")
+                    problems.append(
+                        "\(path).tiers[\(index)]: \(Self.shown(value)) is no tier of an upstream with a url (an endpoint API) (tiers: \(known.sorted().joined(separator: ", ")))")
                     continue
                 }
                 rule.tiers.append(tier)
@@ -250,9 +256,9 @@ struct ConfigReader {
         guard let value = object[name] else { return nil }
         guard var text = value.stringValue, let parsed = URL(string: text), let scheme = parsed.scheme?.lowercased(),
             scheme == "http" || scheme == "https", !(parsed.host ?? "").isEmpty,
-            !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 })
+            !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }), parsed.query == nil, parsed.fragment == nil
         else {
-            problems.append("\(path).\(name): must be an http:// or https:// URL with a host, got \(Self.shown(value))")
+            problems.append("\(path).\(name): must be an http:// or https:// URL with a host and without ?query or #fragment, got \(Self.shown(value))")
             return nil
         }
         while text.hasSuffix("/") { text.removeLast() }

@@ -27,7 +27,8 @@ package struct UpstreamPicker: Sendable {
             self.available = available
         }
 
-        package var load: Double { Double(queued + inFlight) / Double((workers ?? 0) + 1) / weight }
+        /// In floating point: counts from an upstream's report may be huge.
+        package var load: Double { (Double(queued) + Double(inFlight)) / (Double(workers ?? 0) + 1) / weight }
         var isCold: Bool { workers == 0 }
     }
 
