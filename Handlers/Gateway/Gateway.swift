@@ -111,7 +111,7 @@ struct HealthProbes: Service {
                         if let board, (try? await board.claimProbe(name, interval: interval)) == false { return }
                         // Each probe within the interval (at most 5 s): one hanging upstream must not
                         // hold the probes of the others.
-                        let answer: JSONValue? = (try? await GatewayHandler.within(.now + min(interval, .seconds(5))) { try await client.health() }) ?? nil
+                        let answer = try? await client.health(timeout: min(interval, .seconds(5)))
                         let health = answer.flatMap(UpstreamPool.health(from:))
                         pool.probed(index, health)
                         if let board { try? await board.health(name, health == nil ? nil : answer, keep: interval * 3) }

@@ -106,9 +106,13 @@ struct GatewayHandler: RawJobHandler {
         do {
             // The call's own deadline bounds the submission too: an upstream that holds the
             // request open (or never answers) must not hold the job past it.
+            // (libcurl's own timeout: a timer task per call would live on until its deadline.)
             let wait = max(.seconds(1), min(deadline - .now, .seconds(90)))
-            guard var report = try await Self.within(deadline, { try await client.runSync(request, wait: wait) }) else {
-                return (.lost("\(name) did not answer within \(limit) (timeout_seconds or executionTimeout); the job may have run there, so it was not sent elsewhere"), nil)
+            var report: JobStatusReport
+            do {
+                report = try await client.runSync(request, wait: wait, timeout: max(.milliseconds(1), deadline - .now))
+            } catch let error as EndpointClientError where !error.wasNotSent && ContinuousClock.now >= deadline {
+                return (.lost("\(name) did not answer within \(limit) (timeout_seconds or executionTimeout); the job may have run there, so it was not sent elsewhere (\(error.reason))"), nil)
             }
             id = report.id
             var attempt = 0
@@ -193,8 +197,11 @@ struct GatewayHandler: RawJobHandler {
         var id: String?
         var sent = false
         do {
-            guard let queued = try await Self.within(deadline, { try await client.run(request) }) else {
-                return (.lost("\(name) did not answer within \(limit); the job may have been queued there, so it was not sent elsewhere"), nil)
+            let queued: JobStatusReport
+            do {
+                queued = try await client.run(request, timeout: max(.milliseconds(1), deadline - .now))
+            } catch let error as EndpointClientError where !error.wasNotSent && ContinuousClock.now >= deadline {
+                return (.lost("\(name) did not answer within \(limit); the job may have been queued there, so it was not sent elsewhere (\(error.reason))"), nil)
             }
             id = queued.id
             var attempt = 0
@@ -279,7 +286,7 @@ struct GatewayHandler: RawJobHandler {
     /// Whether the upstream refuses connections now (a dead process), by one health request.
     static func isGone(_ client: any UpstreamJobs) async -> Bool {
         do {
-            _ = try await client.health()
+            _ = try await client.health(timeout: .seconds(2))
             return false
         } catch let error as EndpointClientError {
             return error.wasNotSent

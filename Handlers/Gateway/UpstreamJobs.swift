@@ -5,28 +5,30 @@ import WorkerJSON
 /// An upstream's endpoint API as the gateway uses it, behind a protocol so the handler is tested
 /// against scripted upstreams without sockets.
 protocol UpstreamJobs: Sendable {
-    /// `POST /runsync?wait=`: the job's report, final or not yet.
-    func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport
-    /// `POST /run`: the job queued, its id.
-    func run(_ job: JobRequest) async throws -> JobStatusReport
+    /// `POST /runsync?wait=`: the job's report, final or not yet, within `timeout`.
+    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration) async throws -> JobStatusReport
+    /// `POST /run`: the job queued, its id, within `timeout`.
+    func run(_ job: JobRequest, timeout: Duration) async throws -> JobStatusReport
     /// `GET /stream/{id}`: the status and the chunks since the last call.
     func stream(_ id: String) async throws -> (status: JobStatus, outputs: [JSONValue])
     func status(_ id: String) async throws -> JobStatusReport
     func cancel(_ id: String) async throws
-    /// `GET /health`, as the upstream answers it.
-    func health() async throws -> JSONValue
+    /// `GET /health`, as the upstream answers it, within `timeout`.
+    func health(timeout: Duration) async throws -> JSONValue
 }
 
 /// `UpstreamJobs` over HTTP: the endpoint client.
 struct EndpointUpstream: UpstreamJobs {
     let client: EndpointClient
 
-    func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport { try await client.runSync(job, wait: wait) }
-    func run(_ job: JobRequest) async throws -> JobStatusReport { try await client.run(job) }
+    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration) async throws -> JobStatusReport {
+        try await client.runSync(job, wait: wait, timeout: timeout)
+    }
+    func run(_ job: JobRequest, timeout: Duration) async throws -> JobStatusReport { try await client.run(job, timeout: timeout) }
     func stream(_ id: String) async throws -> (status: JobStatus, outputs: [JSONValue]) { try await client.stream(id) }
     func status(_ id: String) async throws -> JobStatusReport { try await client.status(id) }
     func cancel(_ id: String) async throws { try await client.cancel(id) }
-    func health() async throws -> JSONValue { try await client.health() }
+    func health(timeout: Duration) async throws -> JSONValue { try await client.health(timeout: timeout) }
 }
 
 /// What one call to an upstream came to, for the fallback rules and the breaker.

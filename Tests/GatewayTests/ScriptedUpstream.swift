@@ -58,7 +58,7 @@ final class ScriptedUpstream: UpstreamJobs {
         return (behaviour, "\(name)-\(number)")
     }
 
-    func runSync(_ job: JobRequest, wait: Duration) async throws -> JobStatusReport {
+    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration) async throws -> JobStatusReport {
         let (behaviour, id) = next(job)
         switch behaviour {
         case .complete: return JobStatusReport(id: id, status: .completed, output: ["by": .string(name), "input": job.input])
@@ -71,13 +71,14 @@ final class ScriptedUpstream: UpstreamJobs {
         case .refused: throw EndpointClientError.transport(Self.endpoint, nil, "connection refused", notSent: true)
         case .lost: throw EndpointClientError.transport(Self.endpoint, nil, "connection reset while reading the answer", notSent: false)
         case .hang:
-            try await Task.sleep(for: .seconds(3600))
-            throw CancellationError()
+            // As libcurl does: the call ends at its timeout, the request having been sent.
+            try await Task.sleep(for: timeout)
+            throw EndpointClientError.transport(Self.endpoint, nil, "Operation timed out", notSent: false)
         case .chunks: return JobStatusReport(id: id, status: .completed, output: ["by": .string(name), "input": job.input])
         }
     }
 
-    func run(_ job: JobRequest) async throws -> JobStatusReport {
+    func run(_ job: JobRequest, timeout: Duration) async throws -> JobStatusReport {
         let (behaviour, id) = next(job)
         switch behaviour {
         case .chunks(let batches, let failing): state.withLock { $0.streams[id] = (batches, failing) }
@@ -111,7 +112,7 @@ final class ScriptedUpstream: UpstreamJobs {
         state.withLock { $0.cancelled.append(id) }
     }
 
-    func health() async throws -> JSONValue {
+    func health(timeout: Duration) async throws -> JSONValue {
         let (healthy, queued, workers) = state.withLock { ($0.healthy, $0.queued, $0.workers) }
         guard healthy else { throw EndpointClientError.transport(Self.endpoint, nil, "connection refused", notSent: true) }
         return ["jobs": ["inQueue": .integer(Int64(queued)), "inProgress": 0], "workers": ["idle": .integer(Int64(workers)), "running": 0]]

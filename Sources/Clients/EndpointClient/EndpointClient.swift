@@ -28,16 +28,18 @@ public final class EndpointClient: Sendable {
         if ownsHTTP { await http.shutdown() }
     }
 
-    /// `POST /run`: queues the job; the answer has its id and status.
-    public func run(_ job: JobRequest) async throws -> JobStatusReport {
-        try report(try await send("POST", "/run", body: job.json, jobID: nil), jobID: nil)
+    /// `POST /run`: queues the job; the answer has its id and status. `timeout` bounds the call
+    /// (else the client's `requestTimeout`).
+    public func run(_ job: JobRequest, timeout: Duration? = nil) async throws -> JobStatusReport {
+        try report(try await send("POST", "/run", body: job.json, jobID: nil, timeout: timeout), jobID: nil)
     }
 
     /// `POST /runsync?wait=`: runs the job and waits up to `wait` (the server clamps it to 1 s to
     /// 5 min; nil leaves its default). Not final when the wait ran out: poll `status` then.
-    public func runSync(_ job: JobRequest, wait: Duration? = nil) async throws -> JobStatusReport {
+    /// `timeout`, when given, bounds the whole call instead (a caller with a deadline of its own).
+    public func runSync(_ job: JobRequest, wait: Duration? = nil, timeout limit: Duration? = nil) async throws -> JobStatusReport {
         let query = wait.map { "?wait=\(Self.milliseconds($0))" } ?? ""
-        let timeout = requestTimeout + (wait ?? .seconds(90))
+        let timeout = limit ?? requestTimeout + (wait ?? .seconds(90))
         return try report(try await send("POST", "/runsync" + query, body: job.json, jobID: nil, timeout: timeout), jobID: nil)
     }
 
@@ -68,8 +70,8 @@ public final class EndpointClient: Sendable {
     }
 
     /// `GET /health`: the endpoint's job and worker counts, as it answers them.
-    public func health() async throws -> JSONValue {
-        try await send("GET", "/health", jobID: nil)
+    public func health(timeout: Duration? = nil) async throws -> JSONValue {
+        try await send("GET", "/health", jobID: nil, timeout: timeout)
     }
 
     /// `POST /purge-queue`: drops the jobs still queued.
