@@ -36,7 +36,8 @@ struct GatewayHandler: RawJobHandler {
         {
             return try await pinned(index, client: client, job: job, output: output, context: context)
         }
-        let inputBytes = (try? job.input.serialized().count) ?? 0
+        // Serialized only when a rule tests the input's size.
+        let inputBytes = router.usesInputSize ? (try? job.input.serialized().count) ?? 0 : 0
         let tiers: [String]
         do {
             tiers = try router.tiers(for: job.raw, inputBytes: inputBytes)
@@ -61,24 +62,11 @@ struct GatewayHandler: RawJobHandler {
                     break
                 }
                 first = false
-                let started = ContinuousClock.now
-                let (outcome, pause) =
-                    pool.upstreams[index].streams
-                    ? await stream(client, name: name, index: index, request: request, output: output, context: context)
-                    : await call(client, name: name, index: index, request: request, context: context)
-                let (breaker, opened) = pool.end(index, outcome, pause: pause)
-                metrics.call(name, outcome, elapsed: .now - started, metrics: context.metrics)
-                metrics.breaker(name, breaker, opened: opened, metrics: context.metrics)
-                if opened { context.logger.warning("Gateway: \(name)'s breaker opened") }
-                switch outcome {
-                case .completed(let value):
+                switch try await attempt(index, client: client, request: request, output: output, context: context) {
+                case .completed:
                     context.logger.info("Gateway: done by \(name) (tier \(tier))")
-                    // A streamed job's chunks are already out; its result is their aggregate.
-                    if !pool.upstreams[index].streams { try output.respond(value ?? .null) }
                     return
-                case .failed(let message):
-                    throw GatewayError(message)
-                case .refused(let message), .lost(let message), .outOfTime(let message):
+                case .failed(let message), .refused(let message), .lost(let message), .outOfTime(let message):
                     throw GatewayError(message)
                 case .retriable(let reason):
                     metrics.fallback(from: name, metrics: context.metrics)
@@ -92,6 +80,27 @@ struct GatewayHandler: RawJobHandler {
                 "no upstream of tier(s) \(tiers.joined(separator: ", ")) can take a job now (each has its breaker open, is paused after a 429, or is full)")
         }
         throw GatewayError("no upstream took the job: \(failures.joined(separator: "; "))")
+    }
+
+    /// One call to upstream `index` (begun with `pool.begin`), sent the way it takes jobs (whole,
+    /// or streamed), ended in the pool and counted in the metrics. A completed job's output is
+    /// written here; a streamed one's chunks are out already, its result their aggregate.
+    private func attempt(
+        _ index: Int, client: any UpstreamJobs, request: JobRequest, output: JobOutputWriter, context: JobContext
+    ) async throws -> UpstreamOutcome {
+        let name = pool.upstreams[index].name
+        let streams = pool.upstreams[index].streams
+        let started = ContinuousClock.now
+        let (outcome, pause) =
+            streams
+            ? await stream(client, name: name, index: index, request: request, output: output, context: context)
+            : await call(client, name: name, index: index, request: request, context: context)
+        let (breaker, opened) = pool.end(index, outcome, pause: pause)
+        metrics.call(name, outcome, elapsed: .now - started, metrics: context.metrics)
+        metrics.breaker(name, breaker, opened: opened, metrics: context.metrics)
+        if opened { context.logger.warning("Gateway: \(name)'s breaker opened") }
+        if case .completed(let value) = outcome, !streams { try output.respond(value ?? .null) }
+        return outcome
     }
 
     /// One call: `/runsync`, then `/status` until the job is final or the time is up. Returns the
@@ -138,26 +147,31 @@ struct GatewayHandler: RawJobHandler {
             case .timedOut: return (.retriable("job \(report.id) timed out there"), nil)
             default: return (.failed("\(name): job \(report.id) ended \(report.status.rawValue): \(report.error ?? "no error given")"), nil)
             }
-        } catch is CancellationError {
-            return (cancelled(client, id: id, name: name), nil)
-        } catch let error as EndpointClientError {
-            if error.isCancellation || Task.isCancelled { return (cancelled(client, id: id, name: name), nil) }
-            if id == nil, error.neverAccepted {
-                return (.retriable(error.reason), error.httpStatus == 429 ? .seconds(1) : nil)
-            }
-            if id == nil, let status = error.httpStatus, (400..<500).contains(status) {
-                return (.refused("\(name) refused the job: \(error.reason)"), nil)
-            }
-            // The answer was lost. If the upstream now refuses connections, it died with the job
-            // (a killed worker's jobs die with it): run it elsewhere, at least once, as a fleet
-            // runs a dead worker's job again. Otherwise it may still run there: not sent twice.
-            if await Self.isGone(client) {
-                return (.retriable("\(name) went away while running the job (\(error.reason))"), nil)
-            }
-            return (.lost("\(name): \(error.reason) (the job may have run there; it was not sent elsewhere)"), nil)
         } catch {
-            return (.lost("\(name): \(error)"), nil)
+            return await failure(error, client: client, id: id, name: name, chunksSent: false)
         }
+    }
+
+    /// What a call that threw came to. Sent elsewhere only when that is safe: the upstream never
+    /// accepted the job, or it died with it and no chunk of it is out yet.
+    private func failure(_ error: any Error, client: any UpstreamJobs, id: String?, name: String, chunksSent: Bool) async -> (UpstreamOutcome, Duration?) {
+        if error is CancellationError { return (cancelled(client, id: id, name: name), nil) }
+        guard let error = error as? EndpointClientError else { return (.lost("\(name): \(error)"), nil) }
+        if error.isCancellation || Task.isCancelled { return (cancelled(client, id: id, name: name), nil) }
+        if id == nil, error.neverAccepted {
+            return (.retriable(error.reason), error.httpStatus == 429 ? .seconds(1) : nil)
+        }
+        if id == nil, let status = error.httpStatus, (400..<500).contains(status) {
+            return (.refused("\(name) refused the job: \(error.reason)"), nil)
+        }
+        if chunksSent { return (.lost("\(name): \(error.reason) (after chunks were passed on)"), nil) }
+        // The answer was lost. If the upstream now refuses connections, it died with the job
+        // (a killed worker's jobs die with it): run it elsewhere, at least once, as a fleet
+        // runs a dead worker's job again. Otherwise it may still run there: not sent twice.
+        if await Self.isGone(client) {
+            return (.retriable("\(name) went away while running the job (\(error.reason))"), nil)
+        }
+        return (.lost("\(name): \(error.reason) (the job may have run there; it was not sent elsewhere)"), nil)
     }
 
     /// A job sent to `/v2/{upstream}/…`: that upstream only, whatever the rules say, and no
@@ -170,17 +184,8 @@ struct GatewayHandler: RawJobHandler {
         case .full: throw GatewayError("\(name) has max_in_flight calls under way already; try again shortly, or send the job to the gateway itself")
         default: throw GatewayError("\(name) is unavailable now (its breaker is open after failures); try again shortly, or send the job to the gateway itself")
         }
-        let started = ContinuousClock.now
-        let streams = pool.upstreams[index].streams
-        let (outcome, pause) =
-            streams
-            ? await stream(client, name: name, index: index, request: request, output: output, context: context)
-            : await call(client, name: name, index: index, request: request, context: context)
-        let (breaker, opened) = pool.end(index, outcome, pause: pause)
-        metrics.call(name, outcome, elapsed: .now - started, metrics: context.metrics)
-        metrics.breaker(name, breaker, opened: opened, metrics: context.metrics)
-        switch outcome {
-        case .completed(let value): if !streams { try output.respond(value ?? .null) }
+        switch try await attempt(index, client: client, request: request, output: output, context: context) {
+        case .completed: return
         case .failed(let message), .refused(let message), .lost(let message), .outOfTime(let message): throw GatewayError(message)
         case .retriable(let reason): throw GatewayError("\(name) did not take the job: \(reason)")
         }
@@ -231,17 +236,8 @@ struct GatewayHandler: RawJobHandler {
                 }
                 try await Task.sleep(for: pause)
             }
-        } catch is CancellationError {
-            return (cancelled(client, id: id, name: name), nil)
-        } catch let error as EndpointClientError {
-            if error.isCancellation || Task.isCancelled { return (cancelled(client, id: id, name: name), nil) }
-            if id == nil, error.neverAccepted { return (.retriable(error.reason), error.httpStatus == 429 ? .seconds(1) : nil) }
-            if id == nil, let status = error.httpStatus, (400..<500).contains(status) {
-                return (.refused("\(name) refused the job: \(error.reason)"), nil)
-            }
-            return (.lost("\(name): \(error.reason)\(sent ? " (after chunks were passed on)" : " (the job may have run there; it was not sent elsewhere)")"), nil)
         } catch {
-            return (.lost("\(name): \(error)"), nil)
+            return await failure(error, client: client, id: id, name: name, chunksSent: sent)
         }
     }
 

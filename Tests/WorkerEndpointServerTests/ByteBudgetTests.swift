@@ -101,10 +101,10 @@ struct ByteBudgetTests {
     @Test("the API key comparison: equal lengths only; a key padded with NULs never matches")
     func keyComparison() {
         let key = Array("secret".utf8)
-        #expect(APIKeyMiddleware<EndpointRequestContext>.constantTimeEqual(key, key))
-        #expect(!APIKeyMiddleware<EndpointRequestContext>.constantTimeEqual(key + [UInt8](repeating: 0, count: 256), key))
-        #expect(!APIKeyMiddleware<EndpointRequestContext>.constantTimeEqual(key, key + [UInt8](repeating: 0, count: 512)))
-        #expect(!APIKeyMiddleware<EndpointRequestContext>.constantTimeEqual([], key))
+        #expect(constantTimeEqual(key, key))
+        #expect(!constantTimeEqual(key + [UInt8](repeating: 0, count: 256), key))
+        #expect(!constantTimeEqual(key, key + [UInt8](repeating: 0, count: 512)))
+        #expect(!constantTimeEqual([], key))
     }
 }
 

@@ -348,9 +348,9 @@ struct EndpointServerTests {
             let r7 = try await client.call(.get, "/ping")
             #expect(r7.status == 200)
         }
-        #expect(APIKeyMiddleware<EndpointRequestContext>.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
-        #expect(!APIKeyMiddleware<EndpointRequestContext>.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
-        #expect(!APIKeyMiddleware<EndpointRequestContext>.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
     }
 
     @Test("/ping: 204 while starting, 200 when ready, 503 when start-up failed or the handler is unhealthy")

@@ -16,11 +16,7 @@ package struct IssuerMetadata: Sendable, Equatable {
     /// path insertion, OpenID's path insertion, OpenID's path appending (the last two only for an
     /// issuer with a path; without one, the two root documents).
     package static func discoveryURLs(issuer: String) -> [String] {
-        guard let url = URL(string: issuer), let scheme = url.scheme, let host = url.host else { return [] }
-        let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
-        let origin = "\(scheme)://\(shownHost)\(url.port.map { ":\($0)" } ?? "")"
-        var path = url.path
-        while path.hasSuffix("/") { path.removeLast() }
+        guard let (origin, path) = URLParts.split(issuer) else { return [] }
         if path.isEmpty {
             return ["\(origin)/.well-known/oauth-authorization-server", "\(origin)/.well-known/openid-configuration"]
         }

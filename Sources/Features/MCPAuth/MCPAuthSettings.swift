@@ -109,14 +109,9 @@ package struct MCPAuthSettings: Sendable, Equatable {
         }
     }
 
-    /// `localhost`, `::1`, or an IPv4 address in 127.0.0.0/8 written as one (`127.evil.com` is a name).
-    static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased()
-        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets[0] == "127" else { return false }
-        return octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
-    }
+    /// `localhost`, `::1`, or an IPv4 address in 127.0.0.0/8 written as one (`127.evil.com` is a
+    /// name); a URL's host, so in any case.
+    static func isLoopback(_ host: String) -> Bool { isLoopbackHost(host.lowercased()) }
 
     /// Scope names separated by spaces or commas (RFC 6749's scope-token characters).
     static func scopes(_ raw: String, variable: String) throws(ConfigurationError) -> [String] {

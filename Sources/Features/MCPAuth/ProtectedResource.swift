@@ -26,14 +26,8 @@ package struct ProtectedResource: Sendable {
     /// Where clients are sent by a challenge: the resource's origin, the well-known path, then the
     /// resource's own path (RFC 9728 §3.1: `https://h/.well-known/oauth-protected-resource/mcp`).
     package var metadataURL: String {
-        guard let url = URL(string: settings.resource), let scheme = url.scheme, let host = url.host else {
-            return settings.resource + Self.wellKnownPath
-        }
-        let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
-        let port = url.port.map { ":\($0)" } ?? ""
-        var path = url.path
-        while path.hasSuffix("/") { path.removeLast() }
-        return "\(scheme)://\(shownHost)\(port)\(Self.wellKnownPath)\(path)"
+        guard let (origin, path) = URLParts.split(settings.resource) else { return settings.resource + Self.wellKnownPath }
+        return origin + Self.wellKnownPath + path
     }
 
     /// The metadata document (RFC 9728 §2); `issuer` as the authorization server's metadata
@@ -46,5 +40,17 @@ package struct ProtectedResource: Sendable {
             "bearer_methods_supported": ["header"],
             "resource_name": .string(name),
         ]
+    }
+}
+
+/// A URL's origin (`scheme://host[:port]`, an IPv6 host in brackets) and its path without
+/// trailing slashes: the two halves the well-known URLs of RFC 8414 and RFC 9728 go between.
+enum URLParts {
+    static func split(_ text: String) -> (origin: String, path: String)? {
+        guard let url = URL(string: text), let scheme = url.scheme, let host = url.host else { return nil }
+        let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        var path = url.path
+        while path.hasSuffix("/") { path.removeLast() }
+        return ("\(scheme)://\(shownHost)\(url.port.map { ":\($0)" } ?? "")", path)
     }
 }

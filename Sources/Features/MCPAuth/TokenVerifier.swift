@@ -8,6 +8,7 @@ import JWTKit
 import Logging
 import Synchronization
 import WorkerJSON
+import WorkerRuntime
 
 /// Decides whether a request's bearer token lets it in (docs/mcp.md, "Authorization"): the
 /// server's API key, a JWT access token signed by the issuer's keys (jwt-kit does the
@@ -174,13 +175,4 @@ package final class TokenVerifier: Sendable {
         else { throw .invalidToken("the token's header is not base64url-encoded JSON: it is not a JWT") }
         return fields
     }
-}
-
-/// Compares without an early exit, so the time taken does not reveal how much matched.
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    var difference: UInt8 = 0
-    for index in 0..<max(a.count, b.count) {
-        difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
-    }
-    return difference == 0 && a.count == b.count
 }

@@ -5,10 +5,13 @@ import WorkerJSON
 package struct TierRouter: Sendable {
     package let rules: [RouteRule]
     package let tiers: Set<String>
+    /// Whether a rule tests the input's size (else callers need not measure it).
+    package let usesInputSize: Bool
 
     package init(configuration: GatewayConfiguration) {
         rules = configuration.routes
         tiers = Set(configuration.tiers)
+        usesInputSize = rules.contains { $0.minInputBytes != nil || $0.maxInputBytes != nil }
     }
 
     package enum Failure: Error, Sendable, Equatable, CustomStringConvertible {

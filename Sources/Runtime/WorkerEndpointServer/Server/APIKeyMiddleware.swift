@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import WorkerRuntime
 
 /// Requires the API key on every request but the health check, as RunPod's API does:
 /// `Authorization: Bearer <key>` or the bare key, compared in constant time.
@@ -23,19 +24,6 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         var presented = headers.firstValue(.authorization) ?? ""
         if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
         return constantTimeEqual(Array(presented.utf8), key)
-    }
-
-    /// Compares without an early exit, so the time taken does not reveal how much matched. The
-    /// lengths are compared as whole numbers: folding their difference into a byte would let a
-    /// key padded with 256 NULs compare equal.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference: UInt8 = 0
-        for index in 0..<max(a.count, b.count) {
-            let left = index < a.count ? a[index] : 0
-            let right = index < b.count ? b[index] : 0
-            difference |= left ^ right
-        }
-        return difference == 0 && a.count == b.count
     }
 }
 

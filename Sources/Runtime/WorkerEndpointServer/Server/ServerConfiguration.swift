@@ -52,18 +52,6 @@ package struct ServerConfiguration: Sendable, Equatable {
         return healthPort
     }
 
-    /// Loopback addresses need no key; anything else does, unless explicitly allowed. An address,
-    /// not a prefix: `127.evil.example` is a name that resolves anywhere.
-    package var isLoopback: Bool {
-        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets[0] == "127" else { return false }
-        return octets.allSatisfy { octet in
-            !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCIIDigit) && Int(octet)! <= 255
-        }
-    }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+    /// Loopback addresses need no key; anything else does, unless explicitly allowed.
+    package var isLoopback: Bool { isLoopbackHost(host) }
 }
