@@ -1,7 +1,8 @@
 """A tiny OpenAI-compatible upstream for client tests and benchmarks (stdlib only).
 
 POST /v1/chat/completions: a fixed completion, or with "stream": true, N SSE chunks then [DONE]
-(N = STUB_EVENTS, default 5). model "fail" answers 401 in OpenAI's error schema.
+(N = STUB_EVENTS, default 5). model "fail" answers 401 in OpenAI's error schema; model "large" answers a
+completion of LARGE_COMPLETION characters (over the platform's 1 MiB chunk limit).
 GET /v1/models: one model.
 """
 import json
@@ -10,6 +11,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 EVENTS = int(os.environ.get("STUB_EVENTS", "5"))
+LARGE_COMPLETION = 3_000_000
 
 
 def completion(text):
@@ -65,7 +67,7 @@ class Handler(JSONRequestHandler):
             self.send_json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}})
             return
         if not body.get("stream"):
-            self.send_json(200, completion("hello"))
+            self.send_json(200, completion("x" * LARGE_COMPLETION if body.get("model") == "large" else "hello"))
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")

@@ -848,7 +848,7 @@ def test_openai_client_through_gateway_routes_by_model_and_falls_back(processes)
         dead = f"http://127.0.0.1:{free_port()}/v1"
         gateway = processes.gateway({"upstreams": [
             {"name": "dead", "openai_url": dead, "models": ["ok"], "api_key_env": "UPSTREAM_KEY"},
-            {"name": "live", "openai_url": live, "models": ["ok", "other"], "api_key_env": "UPSTREAM_KEY"},
+            {"name": "live", "openai_url": live, "models": ["ok", "other", "large"], "api_key_env": "UPSTREAM_KEY"},
         ], "breaker": {"consecutive_failures": 2, "cooldown_seconds": 30}})
         client = openai.OpenAI(base_url=f"{gateway.base}/openai/v1", api_key=KEY, max_retries=0)
         for _ in range(6):
@@ -858,7 +858,11 @@ def test_openai_client_through_gateway_routes_by_model_and_falls_back(processes)
             part.choices[0].delta.content or ""
             for part in client.chat.completions.create(model="ok", messages=[{"role": "user", "content": "hi"}], stream=True))
         assert text == "t0 t1 t2 t3 t4 "
-        assert sorted(model.id for model in client.models.list()) == ["ok", "other"]
+        assert sorted(model.id for model in client.models.list()) == ["large", "ok", "other"]
+        # An answer over the platform's 1 MiB chunk limit: that rule is the queue platform's
+        # stream endpoint's; an answer the gateway serves itself is bounded by its response.
+        large = client.chat.completions.create(model="large", messages=[{"role": "user", "content": "hi"}])
+        assert large.choices[0].message.content == "x" * stub_openai.LARGE_COMPLETION
         with pytest.raises(openai.NotFoundError) as missing:
             client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
         assert "nope" in str(missing.value)

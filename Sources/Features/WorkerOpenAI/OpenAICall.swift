@@ -28,6 +28,9 @@ package enum OpenAICall {
             method: body == nil ? "GET" : "POST", url: upstream.url(for: route), headers: headers,
             connectTimeout: upstream.connectTimeout, timeout: upstream.timeout)
         request.lowSpeedTimeout = upstream.idleTimeout
+        // A whole answer is held in memory: an upstream sending more than any response may hold
+        // gets an error, not the process's memory. (A stream is relayed as it comes.)
+        if !streaming { request.maxResponseBytes = EndpointLimits.inProcessChunkBytes }
         if let body {
             request.headers.append(("Content-Type", "application/json"))
             request.body = try body.serialized()

@@ -6,6 +6,10 @@ package enum EndpointLimits {
     package static let runsyncBodyBytes = 20 * 1024 * 1024
     /// Largest single stream chunk.
     package static let chunkBytes = 1024 * 1024
+    /// Largest chunk a job served by this process may yield: a load-balancing endpoint's response
+    /// limit (30 MB). The 1 MiB rule is the platform's stream endpoint's; an answer served from
+    /// here (an OpenAI passthrough's, a gateway's) never travels through it.
+    package static let inProcessChunkBytes = 30 * 1000 * 1000
     /// `policy.executionTimeout` when the request sets none.
     package static let defaultExecutionTimeout: Duration = .seconds(600)
     /// `policy.ttl` when the request sets none.

@@ -1,3 +1,4 @@
+import EndpointAPI
 import WorkerJSON
 import WorkerRuntime
 
@@ -19,6 +20,8 @@ struct StoreSink: InProcessResultSink {
     func record(_ body: ResultPayload, jobID: String, isStream: Bool) {
         store.recordResult(job, body.json, bytes: body.byteCount, isStream: isStream)
     }
+
+    var maxChunkBytes: Int { EndpointLimits.inProcessChunkBytes }
 
     func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome {
         store.recordChunk(job, body.json["output"] ?? .null, bytes: body.byteCount)

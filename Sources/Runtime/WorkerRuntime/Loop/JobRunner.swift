@@ -184,7 +184,8 @@ private final class JobPosts: Sendable {
 
     @Sendable func chunk(_ chunk: JSONValue) async throws {
         let body = try ResultPayload(ResultBody.forChunk(chunk))
-        guard body.byteCount <= ResultBody.maxChunkBytes else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount) }
+        let limit = sink.maxChunkBytes
+        guard body.byteCount <= limit else { throw WorkerRuntimeError.chunkTooLarge(body.byteCount, limit: limit) }
         let (sink, jobID) = (self.sink, self.jobID)
         let outcome = await delivery.send("stream chunk") { await sink.postChunk(body, jobID: jobID) }
         if let reason = outcome.reason { throw DeliveryError(reason: reason) }

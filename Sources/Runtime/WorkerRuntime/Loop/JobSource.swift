@@ -7,6 +7,13 @@ package protocol ResultSink: Sendable {
     func postResult(_ body: ResultPayload, jobID: String, isStream: Bool) async -> DeliveryOutcome
     /// job-stream: one chunk, `{"output": chunk}`.
     func postChunk(_ body: ResultPayload, jobID: String) async -> DeliveryOutcome
+    /// The largest chunk body it takes: the platform's 1 MiB unless the sink says otherwise (an
+    /// answer served from this process, as the endpoint server's, is bounded by its response).
+    var maxChunkBytes: Int { get }
+}
+
+extension ResultSink {
+    package var maxChunkBytes: Int { ResultBody.maxChunkBytes }
 }
 
 /// A sink in this process that takes every result at once and never refuses one (the endpoint

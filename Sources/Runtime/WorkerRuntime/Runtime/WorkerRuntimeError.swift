@@ -4,7 +4,7 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
         case streamAlreadyEnded
         case mixedOutput
         case respondedTwice
-        case chunkTooLarge(Int)
+        case chunkTooLarge(Int, limit: Int)
         case testInputMissing
         case testInputInvalid(String)
         case testInputHasNoInput
@@ -23,7 +23,7 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
     static let streamAlreadyEnded = Self(code: .streamAlreadyEnded)
     static let mixedOutput = Self(code: .mixedOutput)
     static let respondedTwice = Self(code: .respondedTwice)
-    static func chunkTooLarge(_ bytes: Int) -> Self { Self(code: .chunkTooLarge(bytes)) }
+    static func chunkTooLarge(_ bytes: Int, limit: Int) -> Self { Self(code: .chunkTooLarge(bytes, limit: limit)) }
     static let testInputMissing = Self(code: .testInputMissing)
     static func testInputInvalid(_ reason: String) -> Self { Self(code: .testInputInvalid(reason)) }
     static let testInputHasNoInput = Self(code: .testInputHasNoInput)
@@ -58,8 +58,10 @@ public struct WorkerRuntimeError: Error, CustomStringConvertible, Sendable, Equa
             return "a job either streams chunks (yield) or returns one value (respond), not both"
         case .respondedTwice:
             return "respond(_:) was called twice for one job; call it once"
-        case .chunkTooLarge(let bytes):
-            return "a stream chunk of \(bytes) bytes is over the platform's 1 MiB limit; yield smaller chunks"
+        case .chunkTooLarge(let bytes, let limit):
+            return limit == ResultBody.maxChunkBytes
+                ? "a stream chunk of \(bytes) bytes is over the platform's limit of 1 MiB; yield smaller chunks"
+                : "a stream chunk of \(bytes) bytes is over the limit of \(limit) bytes here; yield smaller chunks"
         case .testInputMissing:
             return "test_input.json not found, exiting. Pass --test-input '{\"input\": {...}}' or create ./test_input.json"
         case .testInputInvalid(let reason):
