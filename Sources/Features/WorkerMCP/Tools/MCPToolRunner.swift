@@ -38,10 +38,21 @@ extension EndpointRouteContext: MCPJobs {
     }
 }
 
-/// How a call ended: a JSON-RPC message to send, or cancelled (nothing is owed).
+/// How a call ended: a JSON-RPC message to send (as a value, or already serialized), or
+/// cancelled (nothing is owed).
 enum MCPCallOutcome: Equatable {
     case message(JSONValue)
+    case encoded([UInt8])
     case cancelled
+
+    /// The message to send, serialized; nil when cancelled.
+    var bytes: [UInt8]? {
+        switch self {
+        case .message(let value): (try? value.serialized()) ?? (try? MCPError.internalError("the answer could not be encoded").message(id: .null).serialized())
+        case .encoded(let bytes): bytes
+        case .cancelled: nil
+        }
+    }
 }
 
 /// How a call is stopped: by the client (`notifications/cancelled`, hanging up) or by the server
@@ -107,7 +118,7 @@ struct MCPToolRunner: Sendable {
                     await progress(tracker.notification(token: token, value: value))
                 case .finished(let report):
                     if report.status == .cancelled, cancellation.isCancelled { return .cancelled }
-                    return .message(reply(MCPToolResult.from(report, tool: call.tool.name, modern: call.modern, passedOn: call.tool.forwardKey != nil), to: call))
+                    return answer(report, to: call)
                 }
             }
             if cancellation.isCancelled || Task.isCancelled { return .cancelled }
@@ -143,6 +154,16 @@ struct MCPToolRunner: Sendable {
             return .message(reply(MCPToolResult.failure("the \(call.tool.name) job ended without a result", modern: call.modern), to: call))
         }
         if report.status == .cancelled, cancellation.isCancelled { return .cancelled }
+        return answer(report, to: call)
+    }
+
+    /// The answer to a call whose job ended with `report`.
+    private func answer(_ report: JobStatusReport, to call: MCPToolCall) -> MCPCallOutcome {
+        if report.status == .completed, call.tool.forwardKey == nil,
+            let bytes = try? MCPToolResult.encodedSuccess(report.output ?? .null, id: call.id, modern: call.modern)
+        {
+            return .encoded(bytes)
+        }
         return .message(reply(MCPToolResult.from(report, tool: call.tool.name, modern: call.modern, passedOn: call.tool.forwardKey != nil), to: call))
     }
 

@@ -131,6 +131,7 @@ struct MCPHTTPRoute: Sendable {
         }
         switch outcome {
         case .message(let reply): return Self.json(reply, status: 200)
+        case .encoded(let bytes): return Response.json(bytes: bytes)
         case .cancelled: return Self.json(Self.cancelled(call.id), status: 200)
         }
     }
@@ -172,7 +173,7 @@ struct MCPHTTPRoute: Sendable {
                 defer { watchdog.cancel() }
                 do {
                     for await event in events { try await writes.during { try await writer.write(Self.event(event)) } }
-                    if case .message(let reply) = await outcome.value { try await writes.during { try await writer.write(Self.event(reply)) } }
+                    if let reply = await outcome.value.bytes { try await writes.during { try await writer.write(Self.event(bytes: reply)) } }
                     try await writer.finish(nil)
                 } catch {
                     // The client is gone: stop its job.
@@ -217,9 +218,9 @@ struct MCPHTTPRoute: Sendable {
     /// with `initialize`, which no other client knows), else its own connection. A key or an
     /// address is no identity here: every local client, or every client behind one balancer with
     /// one key, shares them, and one could cancel another's call with id 1.
-    private func client(_ request: Request, _ context: EndpointRequestContext) -> String {
-        if let session = request.headers.firstValue(Self.sessionID) { return "session:" + session }
-        return "connection:\(ObjectIdentifier(context.channel).hashValue)"
+    private func client(_ request: Request, _ context: EndpointRequestContext) -> MCPInFlight.Client {
+        if let session = request.headers.firstValue(Self.sessionID) { return .session(session) }
+        return .connection(ObjectIdentifier(context.channel))
     }
 
     /// Whether the client takes JSON answers, and SSE ones. What MCP clients send (the spec's
@@ -243,6 +244,13 @@ struct MCPHTTPRoute: Sendable {
 
     static func event(_ message: JSONValue) -> ByteBuffer {
         ByteBuffer(string: "event: message\ndata: \((try? message.jsonString()) ?? "{}")\n\n")
+    }
+
+    static func event(bytes: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "event: message\ndata: ")
+        buffer.writeBytes(bytes)
+        buffer.writeString("\n\n")
+        return buffer
     }
 
     static func json(_ value: JSONValue, status: Int) -> Response {

@@ -67,11 +67,11 @@ struct MCPStdioService: Service {
         case .accepted:
             return
         case .cancel(let requestID):
-            inFlight.cancel(.init(client: "stdio", id: requestID))
+            inFlight.cancel(.init(client: .stdio, id: requestID))
         case .reply(let reply, _):
             channel.send(reply)
         case .call(let call):
-            let key = MCPInFlight.Key(client: "stdio", id: call.id)
+            let key = MCPInFlight.Key(client: .stdio, id: call.id)
             let runner = MCPToolRunner(jobs: jobs)
             channel.callStarted()
             group.addTask {
@@ -89,7 +89,7 @@ struct MCPStdioService: Service {
                 let outcome = await runner.run(call, cancellation: cancellation) { channel.send($0) }
                 inFlight.finish(key, token: token)
                 // A cancelled request is owed no answer.
-                if case .message(let reply) = outcome { channel.send(reply) }
+                if let reply = outcome.bytes { channel.send(bytes: reply) }
             }
         }
     }

@@ -141,7 +141,13 @@ final class StdioChannel: Sendable {
 
     /// Writes one message as a line; messages keep the order they were sent in.
     func send(_ message: JSONValue) {
-        guard var line = try? message.serialized() else { return }
+        guard let bytes = try? message.serialized() else { return }
+        send(bytes: bytes)
+    }
+
+    /// Writes one serialized message as a line.
+    func send(bytes message: [UInt8]) {
+        var line = message
         line.append(UInt8(ascii: "\n"))
         let bytes = line
         let output = self.output

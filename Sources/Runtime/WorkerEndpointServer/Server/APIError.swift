@@ -65,6 +65,11 @@ extension Response {
     /// Built once: a response's fields are copied on write, and building them costs more than a copy.
     private static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
+    /// A JSON response of a body already serialized.
+    package static func json(bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     /// A JSON response.
     package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         let bytes = (try? value.serialized()) ?? Array(#"{"error":"the response could not be encoded"}"#.utf8)
