@@ -59,8 +59,12 @@ package final class RedisTestServer: @unchecked Sendable {
     /// The server's URL (`redis://127.0.0.1:port`, `rediss://localhost:port` with TLS).
     package var url: String { tls == nil ? "redis://127.0.0.1:\(port)" : "rediss://localhost:\(port)" }
 
-    /// Starts the server and waits until it accepts connections.
+    /// Starts the server and waits until it accepts connections. The server runs once made: this
+    /// brings it back after `stop()`, and does nothing while it runs (a second start used to
+    /// spawn a server that could not bind, take its place here, and leave the first running
+    /// after the test: `stop()` then killed the wrong one).
     package func start() throws {
+        if let process, process.isRunning { return }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.serverPath)
         process.arguments = arguments

@@ -14,7 +14,6 @@ struct RedisAvailabilityTests {
     @Test("a wrong password: after the first failure, 200 requests open no connection and log one warning")
     func wrongPassword() async throws {
         let server = try RedisTestServer(password: "right")
-        try server.start()
         defer { server.stop() }
         let redis = try RedisClient(configuration: try RedisConfiguration(url: "redis://:wrong@127.0.0.1:\(server.port)"))
         defer { Task { await redis.shutdown() } }
@@ -44,7 +43,6 @@ struct RedisAvailabilityTests {
     @Test("a database index the server does not have is an outage, not an error per call")
     func wrongDatabase() async throws {
         let server = try RedisTestServer()
-        try server.start()
         defer { server.stop() }
         let redis = try RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)/99"))
         defer { Task { await redis.shutdown() } }
