@@ -29,6 +29,8 @@ enum Gateway {
         options.toolSource = tools
         // `/v2/{upstream}/run` names one upstream.
         options.recordsEndpointPath = true
+        // The gateways a request passed: one that comes back is refused (`GatewayChain`).
+        options.recordedHeaders = [GatewayChain.header: GatewayChain.jobField]
         return WorkerRuntime(
             handler: handler, options: options, features: [.endpointServer(), .mcp(), .fleet()],
             services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval, board: board), MCPToolRefresh(tools: tools)]

@@ -22,11 +22,23 @@ struct GatewayHandler: RawJobHandler {
     let metrics = GatewayMetrics()
     /// How often a job not final after its `/runsync` is asked about.
     var schedule = PollSchedule(initial: .milliseconds(100), factor: 1.5, cap: .seconds(2))
+    /// This gateway process, in the chain of gateways a request passed (`GatewayChain`).
+    var instance = GatewayHandler.newInstanceID()
 
     func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
+        let chain = GatewayChain(job.raw[GatewayChain.jobField]?.stringValue)
+        if let refusal = chain.refusal(at: instance) {
+            context.logger.error("Gateway: \(refusal)")
+            if case .object(let input) = job.input, input["openai_route"] != nil {
+                output.beginStream(aggregate: true)
+                return try await output.yield(OpenAIError.body(message: refusal, type: "loop_detected", status: 508))
+            }
+            throw GatewayError(refusal)
+        }
+        let hop = [chain.forwarded(by: instance)]
         if case .object(let input) = job.input, let route = input["openai_route"]?.stringValue {
             let body = input["openai_input"].flatMap { $0 == .null ? nil : $0 }
-            return try await openAI.handle(route: route, body: body, output: output, context: context)
+            return try await openAI.handle(route: route, body: body, output: output, context: context, headers: hop)
         }
         if let tools, let call = job.input[MCPUpstreams.forwardKey], let name = call["name"]?.stringValue {
             return try await forward(tool: name, arguments: call["arguments"] ?? [:], tools: tools, output: output, context: context)
@@ -34,7 +46,7 @@ struct GatewayHandler: RawJobHandler {
         if let path = job.raw["endpointPath"]?.stringValue,
             let index = pool.upstreams.firstIndex(where: { $0.name == path && $0.url != nil }), let client = clients[index]
         {
-            return try await pinned(index, client: client, job: job, output: output, context: context)
+            return try await pinned(index, client: client, job: job, output: output, context: context, headers: hop)
         }
         // Serialized only when a rule tests the input's size.
         let inputBytes = router.usesInputSize ? (try? job.input.serialized().count) ?? 0 : 0
@@ -62,7 +74,7 @@ struct GatewayHandler: RawJobHandler {
                     break
                 }
                 first = false
-                switch try await attempt(index, client: client, request: request, output: output, context: context) {
+                switch try await attempt(index, client: client, request: request, output: output, context: context, headers: hop) {
                 case .completed:
                     context.logger.info("Gateway: done by \(name) (tier \(tier))")
                     return
@@ -86,15 +98,16 @@ struct GatewayHandler: RawJobHandler {
     /// or streamed), ended in the pool and counted in the metrics. A completed job's output is
     /// written here; a streamed one's chunks are out already, its result their aggregate.
     private func attempt(
-        _ index: Int, client: any UpstreamJobs, request: JobRequest, output: JobOutputWriter, context: JobContext
+        _ index: Int, client: any UpstreamJobs, request: JobRequest, output: JobOutputWriter, context: JobContext,
+        headers: [(name: String, value: String)]
     ) async throws -> UpstreamOutcome {
         let name = pool.upstreams[index].name
         let streams = pool.upstreams[index].streams
         let started = ContinuousClock.now
         let (outcome, pause) =
             streams
-            ? await stream(client, name: name, index: index, request: request, output: output, context: context)
-            : await call(client, name: name, index: index, request: request, context: context)
+            ? await stream(client, name: name, index: index, request: request, output: output, context: context, headers: headers)
+            : await call(client, name: name, index: index, request: request, context: context, headers: headers)
         let (breaker, opened) = pool.end(index, outcome, pause: pause)
         metrics.call(name, outcome, elapsed: .now - started, metrics: context.metrics)
         metrics.breaker(name, breaker, opened: opened, metrics: context.metrics)
@@ -106,7 +119,7 @@ struct GatewayHandler: RawJobHandler {
     /// One call: `/runsync`, then `/status` until the job is final or the time is up. Returns the
     /// outcome and, after a 429, how long to leave the upstream alone.
     private func call(
-        _ client: any UpstreamJobs, name: String, index: Int, request: JobRequest, context: JobContext
+        _ client: any UpstreamJobs, name: String, index: Int, request: JobRequest, context: JobContext, headers: [(name: String, value: String)]
     ) async -> (UpstreamOutcome, Duration?) {
         let deadline = min(context.deadline ?? .now + pool.upstreams[index].timeout, .now + pool.upstreams[index].timeout)
         // What bounds this call, for messages: the upstream's timeout_seconds or the job's executionTimeout.
@@ -119,7 +132,7 @@ struct GatewayHandler: RawJobHandler {
             let wait = max(.seconds(1), min(deadline - .now, .seconds(90)))
             var report: JobStatusReport
             do {
-                report = try await client.runSync(request, wait: wait, timeout: max(.milliseconds(1), deadline - .now))
+                report = try await client.runSync(request, wait: wait, timeout: max(.milliseconds(1), deadline - .now), headers: headers)
             } catch let error as EndpointClientError where !error.wasNotSent && ContinuousClock.now >= deadline {
                 return (.lost("\(name) did not answer within \(limit) (timeout_seconds or executionTimeout); the job may have run there, so it was not sent elsewhere (\(error.reason))"), nil)
             }
@@ -176,7 +189,9 @@ struct GatewayHandler: RawJobHandler {
 
     /// A job sent to `/v2/{upstream}/…`: that upstream only, whatever the rules say, and no
     /// fallback (the client chose it); its breaker still counts the call.
-    private func pinned(_ index: Int, client: any UpstreamJobs, job: Job, output: JobOutputWriter, context: JobContext) async throws {
+    private func pinned(
+        _ index: Int, client: any UpstreamJobs, job: Job, output: JobOutputWriter, context: JobContext, headers: [(name: String, value: String)]
+    ) async throws {
         let name = pool.upstreams[index].name
         let request = try Self.forwarded(job)
         switch pool.begin(index, fallback: false) {
@@ -184,7 +199,7 @@ struct GatewayHandler: RawJobHandler {
         case .full: throw GatewayError("\(name) has max_in_flight calls under way already; try again shortly, or send the job to the gateway itself")
         default: throw GatewayError("\(name) is unavailable now (its breaker is open after failures); try again shortly, or send the job to the gateway itself")
         }
-        switch try await attempt(index, client: client, request: request, output: output, context: context) {
+        switch try await attempt(index, client: client, request: request, output: output, context: context, headers: headers) {
         case .completed: return
         case .failed(let message), .refused(let message), .lost(let message), .outOfTime(let message): throw GatewayError(message)
         case .retriable(let reason): throw GatewayError("\(name) did not take the job: \(reason)")
@@ -195,7 +210,8 @@ struct GatewayHandler: RawJobHandler {
     /// as it comes. Before the first chunk is out the usual fallback rules hold; after it, none:
     /// a failure then ends the stream with an error.
     private func stream(
-        _ client: any UpstreamJobs, name: String, index: Int, request: JobRequest, output: JobOutputWriter, context: JobContext
+        _ client: any UpstreamJobs, name: String, index: Int, request: JobRequest, output: JobOutputWriter, context: JobContext,
+        headers: [(name: String, value: String)]
     ) async -> (UpstreamOutcome, Duration?) {
         let limit = pool.upstreams[index].timeout
         let deadline = min(context.deadline ?? .now + limit, .now + limit)
@@ -204,7 +220,7 @@ struct GatewayHandler: RawJobHandler {
         do {
             let queued: JobStatusReport
             do {
-                queued = try await client.run(request, timeout: max(.milliseconds(1), deadline - .now))
+                queued = try await client.run(request, timeout: max(.milliseconds(1), deadline - .now), headers: headers)
             } catch let error as EndpointClientError where !error.wasNotSent && ContinuousClock.now >= deadline {
                 return (.lost("\(name) did not answer within \(limit); the job may have been queued there, so it was not sent elsewhere (\(error.reason))"), nil)
             }
@@ -308,6 +324,12 @@ struct GatewayHandler: RawJobHandler {
     private func cancelled(_ client: any UpstreamJobs, id: String?, name: String) -> UpstreamOutcome {
         if let id { Task { try? await client.cancel(id) } }
         return .outOfTime("the job was cancelled\(id.map { "; \(name)'s job \($0) is cancelled too" } ?? "")")
+    }
+
+    /// A random id for this process, in the chains of the requests it sends upstream.
+    static func newInstanceID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 16)
     }
 
     /// The job as sent upstream: its input without the gateway's own `tier`, and its policy; not

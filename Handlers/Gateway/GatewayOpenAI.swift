@@ -15,7 +15,9 @@ struct GatewayOpenAI: Sendable {
     let client: CurlHTTPClient
     var metrics = GatewayMetrics()
 
-    func handle(route: String, body: JSONValue?, output: JobOutputWriter, context: JobContext) async throws {
+    func handle(
+        route: String, body: JSONValue?, output: JobOutputWriter, context: JobContext, headers: [(name: String, value: String)] = []
+    ) async throws {
         output.beginStream(aggregate: true)
         if let refusal = OpenAICall.refusal(route: route) { return try await output.yield(refusal) }
         if route == "/v1/models", body == nil { return try await output.yield(models) }
@@ -48,7 +50,8 @@ struct GatewayOpenAI: Sendable {
             let started = ContinuousClock.now
             let outcome: OpenAICall.Outcome
             do {
-                outcome = try await OpenAICall.send(route: route, body: body, to: configuration, client: client, output: output, mayFallBack: others)
+                outcome = try await OpenAICall.send(
+                    route: route, body: body, to: configuration, client: client, output: output, mayFallBack: others, headers: headers)
             } catch {
                 pool.end(index, .outOfTime("cancelled"))
                 throw error

@@ -5,10 +5,11 @@ import WorkerJSON
 /// An upstream's endpoint API as the gateway uses it, behind a protocol so the handler is tested
 /// against scripted upstreams without sockets.
 protocol UpstreamJobs: Sendable {
-    /// `POST /runsync?wait=`: the job's report, final or not yet, within `timeout`.
-    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration) async throws -> JobStatusReport
+    /// `POST /runsync?wait=`: the job's report, final or not yet, within `timeout`; `headers` go
+    /// with the request (the gateway chain).
+    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration, headers: [(name: String, value: String)]) async throws -> JobStatusReport
     /// `POST /run`: the job queued, its id, within `timeout`.
-    func run(_ job: JobRequest, timeout: Duration) async throws -> JobStatusReport
+    func run(_ job: JobRequest, timeout: Duration, headers: [(name: String, value: String)]) async throws -> JobStatusReport
     /// `GET /stream/{id}`: the status and the chunks since the last call.
     func stream(_ id: String) async throws -> (status: JobStatus, outputs: [JSONValue])
     func status(_ id: String) async throws -> JobStatusReport
@@ -21,10 +22,12 @@ protocol UpstreamJobs: Sendable {
 struct EndpointUpstream: UpstreamJobs {
     let client: EndpointClient
 
-    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration) async throws -> JobStatusReport {
-        try await client.runSync(job, wait: wait, timeout: timeout)
+    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration, headers: [(name: String, value: String)]) async throws -> JobStatusReport {
+        try await client.runSync(job, wait: wait, timeout: timeout, headers: headers)
     }
-    func run(_ job: JobRequest, timeout: Duration) async throws -> JobStatusReport { try await client.run(job, timeout: timeout) }
+    func run(_ job: JobRequest, timeout: Duration, headers: [(name: String, value: String)]) async throws -> JobStatusReport {
+        try await client.run(job, timeout: timeout, headers: headers)
+    }
     func stream(_ id: String) async throws -> (status: JobStatus, outputs: [JSONValue]) { try await client.stream(id) }
     func status(_ id: String) async throws -> JobStatusReport { try await client.status(id) }
     func cancel(_ id: String) async throws { try await client.cancel(id) }

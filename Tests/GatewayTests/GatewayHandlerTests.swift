@@ -53,6 +53,29 @@ struct GatewayHandlerTests {
         #expect(unknown.contains("tpu") && unknown.contains("is not a tier of this gateway"), "\(unknown)")
     }
 
+    @Test("Each call names the gateways passed (X-Gateway-Chain, this one last); a job back at a gateway it passed, or through too many, is refused unsent")
+    func chain() async throws {
+        let (a, b, g) = (ScriptedUpstream("a"), ScriptedUpstream("b"), ScriptedUpstream("g"))
+        let configuration = try Self.configuration()
+        let pool = UpstreamPool(configuration: configuration)
+        var handler = GatewayHandler(
+            router: TierRouter(configuration: configuration), pool: pool, clients: [a, b, g], openAI: GatewayOpenAI(pool: pool, client: Self.http))
+        handler.instance = "self1"
+        let runtime = WorkerRuntime(handler: handler, options: WorkerOptions(name: "gateway"))
+        _ = try await runtime.test(["x": 1])
+        _ = try await runtime.test(["x": 2], job: ["gatewayChain": "front,edge"])
+        let headers = (a.headers + b.headers).map { $0["X-Gateway-Chain"] }
+        #expect(headers == ["self1", "front,edge,self1"])
+        let looped = try await runtime.test(["x": 3], job: ["gatewayChain": "front,self1"]).error ?? ""
+        #expect(looped.contains("came back to this gateway") && looped.contains("front → self1"), "\(looped)")
+        let long = try await runtime.test(["x": 4], job: ["gatewayChain": .string((1...8).map { "g\($0)" }.joined(separator: ","))]).error ?? ""
+        #expect(long.contains("passed 8 gateways"), "\(long)")
+        let chat = try await runtime.test(["openai_route": "/v1/chat/completions", "openai_input": ["model": "m"]], job: ["gatewayChain": "self1"])
+        let text = (try? chat.output?.jsonString()) ?? "\(chat)"
+        #expect(text.contains("508") && text.contains("loop_detected"), "\(text)")
+        #expect(a.calls + b.calls + g.calls == 2, "refused jobs were sent nowhere")
+    }
+
     @Test("Fallback only when safe: refused, 503 and TIMED_OUT go elsewhere; FAILED, a 4xx and a lost answer do not")
     func fallback() async throws {
         do {

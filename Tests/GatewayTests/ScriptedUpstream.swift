@@ -27,6 +27,8 @@ final class ScriptedUpstream: UpstreamJobs {
     struct State {
         var script: [Behaviour]
         var sent: [JobRequest] = []
+        /// The headers each submission came with.
+        var headers: [[String: String]] = []
         var cancelled: [String] = []
         var polls: [String: Int] = [:]
         var streams: [String: (batches: [[JSONValue]], failing: Bool)] = [:]
@@ -47,19 +49,21 @@ final class ScriptedUpstream: UpstreamJobs {
     var calls: Int { state.withLock { $0.sent.count } }
     var cancelled: [String] { state.withLock { $0.cancelled } }
     var sent: [JobRequest] { state.withLock { $0.sent } }
+    var headers: [[String: String]] { state.withLock { $0.headers } }
 
     /// Records a submission; its behaviour (the script's next, the last repeating) and job id.
-    private func next(_ job: JobRequest) -> (Behaviour, String) {
+    private func next(_ job: JobRequest, headers: [(name: String, value: String)]) -> (Behaviour, String) {
         let (behaviour, number) = state.withLock { state in
             state.sent.append(job)
+            state.headers.append(Dictionary(headers.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
             let behaviour = state.script.count > 1 ? state.script.removeFirst() : state.script[0]
             return (behaviour, state.sent.count)
         }
         return (behaviour, "\(name)-\(number)")
     }
 
-    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration) async throws -> JobStatusReport {
-        let (behaviour, id) = next(job)
+    func runSync(_ job: JobRequest, wait: Duration, timeout: Duration, headers: [(name: String, value: String)]) async throws -> JobStatusReport {
+        let (behaviour, id) = next(job, headers: headers)
         switch behaviour {
         case .complete: return JobStatusReport(id: id, status: .completed, output: ["by": .string(name), "input": job.input])
         case .completeAfterPolls(let polls):
@@ -78,8 +82,8 @@ final class ScriptedUpstream: UpstreamJobs {
         }
     }
 
-    func run(_ job: JobRequest, timeout: Duration) async throws -> JobStatusReport {
-        let (behaviour, id) = next(job)
+    func run(_ job: JobRequest, timeout: Duration, headers: [(name: String, value: String)]) async throws -> JobStatusReport {
+        let (behaviour, id) = next(job, headers: headers)
         switch behaviour {
         case .chunks(let batches, let failing): state.withLock { $0.streams[id] = (batches, failing) }
         case .http(let status): throw EndpointClientError.http(Self.endpoint, nil, status: status, "answered HTTP \(status)")

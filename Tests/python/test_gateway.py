@@ -188,11 +188,12 @@ class Processes:
         self.started.append(process)
         return process
 
-    def gateway(self, config, concurrency=16):
+    def gateway(self, config, concurrency=16, port=0):
         path = self.tmp_path / f"gateway-{uuid.uuid4().hex[:8]}.json"
         path.write_text(json.dumps(config))
-        env = clean_env(GATEWAY_CONFIG=path, RUNPOD_API_KEY=KEY, UPSTREAM_KEY=UPSTREAM_KEY, WORKER_CONCURRENCY=concurrency)
-        process = Process("gateway", GATEWAY, env)
+        env = clean_env(GATEWAY_CONFIG=path, RUNPOD_API_KEY=KEY, UPSTREAM_KEY=UPSTREAM_KEY, GATEWAY_OWN_KEY=KEY,
+                        WORKER_CONCURRENCY=concurrency)
+        process = Process("gateway", GATEWAY, env, port=port)
         self.started.append(process)
         return process
 
@@ -830,6 +831,27 @@ def test_mcp_over_stdio_lists_and_forwards_upstream_tools(processes, tmp_path):
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+# MARK: a gateway that is its own upstream
+
+def test_gateway_pointing_at_itself_refuses_at_once(processes):
+    """An upstream whose url (and openai_url) is the gateway itself, with the gateway's own key: the
+    job comes back carrying the gateway's id in X-Gateway-Chain and is refused there, so the
+    client gets an error naming the loop within a second instead of slots filling until timeouts."""
+    port = free_port()
+    gateway = processes.gateway({"upstreams": [
+        {"name": "self", "url": f"http://127.0.0.1:{port}/v2/gateway", "openai_url": f"http://127.0.0.1:{port}/openai/v1",
+         "models": ["m"], "api_key_env": "GATEWAY_OWN_KEY", "timeout_seconds": 30},
+    ]}, concurrency=4, port=port)
+    for _ in range(6):  # more than its slots: none is left held
+        started = time.monotonic()
+        reply = call("POST", f"{gateway.base}/runsync", {"input": {"x": 1}})
+        assert reply.status == 200 and reply.json["status"] == "FAILED", reply
+        assert "came back to this gateway" in reply.json["error"], reply
+        assert time.monotonic() - started < 5
+    reply = call("POST", f"{gateway.base}/openai/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert reply.status == 508 and "came back to this gateway" in reply.json["error"]["message"], reply
 
 
 # MARK: the official openai client: routing by model, fallback, streams

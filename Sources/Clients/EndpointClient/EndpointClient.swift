@@ -30,17 +30,20 @@ public final class EndpointClient: Sendable {
 
     /// `POST /run`: queues the job; the answer has its id and status. `timeout` bounds the call
     /// (else the client's `requestTimeout`).
-    public func run(_ job: JobRequest, timeout: Duration? = nil) async throws -> JobStatusReport {
-        try report(try await send("POST", "/run", body: job.json, jobID: nil, timeout: timeout), jobID: nil)
+    public func run(_ job: JobRequest, timeout: Duration? = nil, headers: [(name: String, value: String)] = []) async throws -> JobStatusReport {
+        try report(try await send("POST", "/run", body: job.json, jobID: nil, timeout: timeout, headers: headers), jobID: nil)
     }
 
     /// `POST /runsync?wait=`: runs the job and waits up to `wait` (the server clamps it to 1 s to
     /// 5 min; nil leaves its default). Not final when the wait ran out: poll `status` then.
     /// `timeout`, when given, bounds the whole call instead (a caller with a deadline of its own).
-    public func runSync(_ job: JobRequest, wait: Duration? = nil, timeout limit: Duration? = nil) async throws -> JobStatusReport {
+    /// `headers` go with the request (after the client's own; a gateway names itself in them).
+    public func runSync(
+        _ job: JobRequest, wait: Duration? = nil, timeout limit: Duration? = nil, headers: [(name: String, value: String)] = []
+    ) async throws -> JobStatusReport {
         let query = wait.map { "?wait=\(Self.milliseconds($0))" } ?? ""
         let timeout = limit ?? requestTimeout + (wait ?? .seconds(90))
-        return try report(try await send("POST", "/runsync" + query, body: job.json, jobID: nil, timeout: timeout), jobID: nil)
+        return try report(try await send("POST", "/runsync" + query, body: job.json, jobID: nil, timeout: timeout, headers: headers), jobID: nil)
     }
 
     /// `GET /status/{id}`.
@@ -82,10 +85,12 @@ public final class EndpointClient: Sendable {
     // MARK: The wire
 
     func send(
-        _ method: String, _ path: String, body: JSONValue? = nil, jobID: String?, timeout: Duration? = nil
+        _ method: String, _ path: String, body: JSONValue? = nil, jobID: String?, timeout: Duration? = nil,
+        headers extra: [(name: String, value: String)] = []
     ) async throws -> JSONValue {
         var headers: [(name: String, value: String)] = [("Accept", "application/json")]
         if let key = endpoint.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
+        headers += extra
         var request: HTTPClientRequest
         do {
             request = body == nil

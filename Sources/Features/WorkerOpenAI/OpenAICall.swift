@@ -19,11 +19,13 @@ package enum OpenAICall {
     }
 
     package static func send(
-        route: String, body: JSONValue?, to upstream: OpenAIConfiguration, client: CurlHTTPClient, output: JobOutputWriter, mayFallBack: Bool
+        route: String, body: JSONValue?, to upstream: OpenAIConfiguration, client: CurlHTTPClient, output: JobOutputWriter, mayFallBack: Bool,
+        headers extra: [(name: String, value: String)] = []
     ) async throws -> Outcome {
         let streaming = body?["stream"] == true
         var headers: [(name: String, value: String)] = [("Accept", streaming ? "text/event-stream" : "application/json")]
         if let key = upstream.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
+        headers += extra
         var request = HTTPClientRequest(
             method: body == nil ? "GET" : "POST", url: upstream.url(for: route), headers: headers,
             connectTimeout: upstream.connectTimeout, timeout: upstream.timeout)

@@ -1,4 +1,5 @@
 import EndpointAPI
+import HTTPTypes
 import Hummingbird
 import Logging
 import WorkerJSON
@@ -59,6 +60,13 @@ package struct EndpointRouteContext: Sendable {
     }
 
     /// The request body, refused (413) over `limit` bytes, by its declared length when it has one.
+    /// The headers `WorkerOptions.recordedHeaders` names, as the job's fields.
+    package func recordHeaders(_ headers: HTTPFields, in request: inout JobRequest) {
+        for (header, field) in worker.options.recordedHeaders {
+            if let name = HTTPField.Name(header), let value = headers[name] { request.extra[field] = .string(value) }
+        }
+    }
+
     package func readBody(_ request: Request, limit: Int) async throws(APIError) -> ByteBuffer {
         if let length = request.headers.firstValue(.contentLength).flatMap(Int.init), length > limit {
             throw APIError.tooLarge("the request body is \(length) bytes; the limit here is \(limit) bytes")

@@ -10,11 +10,11 @@ import WorkerRuntime
 /// is produced.
 enum OpenAIRoutes {
     static let group = EndpointRouteGroup(name: "openai") { router, server in
-        router.get("openai/v1/models") { request, _ in try await handle(server, route: "/v1/models", body: nil) }
+        router.get("openai/v1/models") { request, _ in try await handle(server, route: "/v1/models", body: nil, headers: request.headers) }
         router.post("openai/v1/**") { request, context in
             let path = context.parameters.getCatchAll().joined(separator: "/")
             let body = try await server.readJSON(request, limit: server.limits.runsyncBodyBytes)
-            return try await handle(server, route: "/v1/\(path)", body: body)
+            return try await handle(server, route: "/v1/\(path)", body: body, headers: request.headers)
         }
     }
 
@@ -27,7 +27,7 @@ enum OpenAIRoutes {
 
     static func metricsLabel(_ route: String) -> String { knownRoutes.contains(route) ? route : "other" }
 
-    private static func handle(_ server: EndpointRouteContext, route: String, body: JSONValue?) async throws -> Response {
+    private static func handle(_ server: EndpointRouteContext, route: String, body: JSONValue?, headers: HTTPFields) async throws -> Response {
         do {
             try server.ensureReady()
         } catch {
@@ -35,7 +35,8 @@ enum OpenAIRoutes {
         }
         var input: [String: JSONValue] = ["openai_route": .string(route)]
         if let body { input["openai_input"] = body }
-        let request = JobRequest(input: .object(input))
+        var request = JobRequest(input: .object(input))
+        server.recordHeaders(headers, in: &request)
         let id: String
         do {
             if body?["stream"] == true {

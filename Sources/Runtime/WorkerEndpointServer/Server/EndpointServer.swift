@@ -154,7 +154,8 @@ package struct EndpointServer: Sendable {
         let limit = sync ? configuration.limits.runsyncBodyBytes : configuration.limits.runBodyBytes
         let body = try await context.readJSONBody(request, limit: limit)
         let key = try idempotencyKey(request)
-        let (id, _) = try await store.submit(try jobRequest(body.json, path: endpoint), sync: sync, requestBytes: body.bytes, idempotencyKey: key)
+        let (id, _) = try await store.submit(
+            try jobRequest(body.json, path: endpoint, headers: request.headers), sync: sync, requestBytes: body.bytes, idempotencyKey: key)
         // Always IN_QUEUE, as on the platform, even when a free slot has started the job already.
         return .json(["id": .string(id), "status": .string(JobStatus.inQueue.rawValue)])
     }
@@ -164,7 +165,8 @@ package struct EndpointServer: Sendable {
         try context.ensureReady()
         let wait = try waitParameter(request)
         let body = try await context.readJSONBody(request, limit: configuration.limits.runsyncBodyBytes)
-        let (id, finished) = try await store.submit(try jobRequest(body.json, path: endpoint), sync: true, requestBytes: body.bytes, idempotencyKey: nil)
+        let (id, finished) = try await store.submit(
+            try jobRequest(body.json, path: endpoint, headers: request.headers), sync: true, requestBytes: body.bytes, idempotencyKey: nil)
         // A job that finished on this thread (it never suspended) is answered at once.
         if let finished { return .json(finished) }
         guard let report = await store.waitForFinal(id, timeout: wait) else { throw notFound(id) }
@@ -193,7 +195,7 @@ package struct EndpointServer: Sendable {
     /// The job of a request body; `path` is the `{id}` of `/v2/{id}/…`, recorded in the job as
     /// `endpointPath` for handlers that ask for it (`WorkerOptions.recordsEndpointPath`: the
     /// gateway, where it names an upstream).
-    private func jobRequest(_ body: JSONValue, path: String? = nil) throws(APIError) -> JobRequest {
+    private func jobRequest(_ body: JSONValue, path: String? = nil, headers: HTTPFields) throws(APIError) -> JobRequest {
         var request: JobRequest
         do {
             request = try JobRequest(json: body)
@@ -201,6 +203,7 @@ package struct EndpointServer: Sendable {
             throw .badRequest(error.message)
         }
         if context.options.recordsEndpointPath, let path, let decoded = percentDecoded(path) { request.extra["endpointPath"] = .string(decoded) }
+        routeContext.recordHeaders(headers, in: &request)
         return request
     }
 

@@ -21,6 +21,10 @@ public struct WorkerOptions: Sendable {
     /// Jobs submitted at `/v2/{id}/run` (and `runsync`) carry `{id}` as `endpointPath` (the
     /// gateway's upstream addressing); other handlers' jobs are left as sent.
     package var recordsEndpointPath = false
+    /// Request headers recorded in each job the endpoint server makes of a request (`/run`,
+    /// `/runsync`, `/openai/v1/*`): header name → the job's top-level field (as `endpointPath`),
+    /// for a handler that must see one (the gateway's loop guard). Others' jobs carry none.
+    package var recordedHeaders: [String: String] = [:]
     /// Flags the handler's own code reads (`--model-dir`): the runtime leaves them, and the bare
     /// words after them, for it. Any other flag the runtime does not know stops the worker with an
     /// error naming it.
