@@ -1,3 +1,4 @@
+import EndpointAPI
 import HTTPTypes
 import Hummingbird
 import Synchronization
@@ -13,6 +14,34 @@ import WorkerRuntimeTesting
 @Suite("Byte budgets", .defaultPass)
 struct ByteBudgetTests {
     static let text300KB = JSONValue.string(String(repeating: "x", count: 300 * 1024))
+
+    @Test("a final job's input is let go once it cannot run again: COMPLETED and CANCELLED at once, FAILED kept for /retry")
+    func inputReleased() async throws {
+        let handler = ClosureHandler { input, _ in
+            if input["fail"] == true { throw TestFailure(message: "as asked") }
+            if input["wait"] == true { try await Task.sleep(for: .seconds(30)) }
+            return "done"
+        }
+        try await withServer(handler) { client, server in
+            func storedInput(_ id: String) -> JSONValue? {
+                server.localStore.state.withLock { $0.jobs[id: id]?.request.input }
+            }
+            let (_, done, _) = try await client.call(.post, "/runsync", json: ["input": ["big": Self.text300KB]])
+            let completed = try #require(done?["id"]?.stringValue)
+            #expect(done?["status"] == "COMPLETED")
+            #expect(storedInput(completed) == .null)
+            let (_, failedBody, _) = try await client.call(.post, "/runsync", json: ["input": ["fail": true]])
+            let failed = try #require(failedBody?["id"]?.stringValue)
+            #expect(storedInput(failed) == ["fail": true])
+            // Retried, it runs on its input again (and fails again, as asked).
+            #expect(try await client.call(.post, "/retry/\(failed)").status == 200)
+            #expect(try await client.waitForFinal(failed)["error"]?.stringValue?.contains("as asked") == true)
+            let (_, queued, _) = try await client.call(.post, "/run", json: ["input": ["wait": true]])
+            let cancelled = try #require(queued?["id"]?.stringValue)
+            #expect(try await client.call(.post, "/cancel/\(cancelled)").status == 200)
+            #expect(storedInput(cancelled) == .null)
+        }
+    }
 
     @Test("queued inputs past QUEUED_INPUT_MB: /run and /runsync answer 429 with Retry-After; accepted again once the queue moves")
     func queuedInput() async throws {

@@ -34,6 +34,7 @@ extension JobStore {
             notify(stopping.observers, job.report(now: now, workerID: workerID))
             metrics.jobStopped(status: status.rawValue)
             if stopping.webhook { deliverWebhook(job, now: now) }
+            releaseInput(job)
             // The queue changed: publish its depth (and start what may start).
             if stopping.wasQueued { dispatch() }
         }

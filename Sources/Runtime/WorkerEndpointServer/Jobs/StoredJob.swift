@@ -10,7 +10,8 @@ import WorkerJSON
 /// a class's field a call and a table entry: a /runsync makes dozens.
 final class StoredJob: @unchecked Sendable {
     let id: String
-    let request: JobRequest
+    /// Its input goes once the job is final and cannot run again (`JobStore.releaseInput`).
+    @exclusivity(unchecked) var request: JobRequest
     /// The id with its hash, for the store's table.
     let tableKey: JobTable.Key
     /// The lifecycle's copy for the runner, which reads it without the lock.
