@@ -61,8 +61,10 @@ extension JobStore {
             defer { job.request.input = .null }
             return job.request.input
         }
-        // Freed here, after the lock.
+        guard let input else { return }
+        // Freed here, after the lock; large ones leave free pages the heap keeps unless trimmed.
         _ = consume input
+        if job.lifecycle.inputBytes >= 1 << 20 { HeapTrim.shared.released(job.lifecycle.inputBytes) }
     }
 
     // MARK: Carrying out a job's end
