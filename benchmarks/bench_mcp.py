@@ -37,7 +37,9 @@ from jwt.algorithms import RSAAlgorithm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_fleet import cpu_description  # noqa: E402
+from bench_server import LUA as RUNSYNC_LUA  # noqa: E402
 from bench_server import PAIR_SECONDS, PAIRS, PYTHON, RELEASE, ROOT, SECONDS, echo_command, free_port, quiet_env  # noqa: E402
+from bench_server import wrk as wrk_runsync  # noqa: E402
 
 LUA = os.path.join(ROOT, "benchmarks", "mcp_call.lua")
 CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"prompt": "hello", "n": 1}}}
@@ -113,6 +115,36 @@ def wrk(port, authorization=None, seconds=None, warm_up=True):
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {"rate": rate, "p50": float(p50.group(1)) * scale[p50.group(2)], "p99": float(p99.group(1)) * scale[p99.group(2)],
             "errors": errors, "socket": socket_errors.group(1) if socket_errors else "none"}
+
+
+def swift_call_and_runsync():
+    """tools/call against /runsync on one `echo --local` (no key), in PAIRS pairs of adjacent
+    PAIR_SECONDS rounds, the order alternating: what the MCP layer costs over the job path it runs
+    on. The median pair's share is the figure (issue 31's goal: ≥ 80 %)."""
+    proc, port = serve(echo_command, quiet_env(WORKER_CONCURRENCY="16"))
+    try:
+        runsync_url = f"http://127.0.0.1:{port}/runsync"
+        wrk(port, seconds=2)
+        wrk_runsync(runsync_url, seconds=2)
+        calls, runsyncs, shares = [], [], []
+        for index in range(PAIRS):
+            order = ("call", "runsync") if index % 2 == 0 else ("runsync", "call")
+            pair = {}
+            for name in order:
+                if name == "call":
+                    pair[name] = wrk(port, seconds=PAIR_SECONDS, warm_up=False)["rate"]
+                else:
+                    rate, _, errors = wrk_runsync(runsync_url, seconds=PAIR_SECONDS, warm_up=False)
+                    if errors:
+                        raise RuntimeError(f"/runsync answered {errors} non-2xx responses")
+                    pair[name] = rate
+            calls.append(pair["call"])
+            runsyncs.append(pair["runsync"])
+            shares.append(pair["call"] / pair["runsync"])
+        median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+        return median(calls), median(runsyncs), sorted(shares)
+    finally:
+        stop(proc)
 
 
 def measure(command, env):
@@ -259,6 +291,11 @@ def main():
     for name, r in results.items():
         print(line(name, r), flush=True)
     ours, peer = results["swift echo --local"], results["FastMCP 4.2.3 (stateless, JSON)"]
+    call_rate, runsync_rate, call_shares = swift_call_and_runsync()
+    call_share = call_shares[len(call_shares) // 2]
+    print(f"  swift tools/call vs /runsync, same server, {PAIRS} pairs of {PAIR_SECONDS} s: {call_rate:,.0f} vs "
+          f"{runsync_rate:,.0f} req/s (median rounds); median pair {call_share:.0%}, pairs "
+          f"{', '.join(f'{x:.0%}' for x in call_shares)} (goal ≥ 80 %: {'met' if call_share >= 0.8 else 'missed'})", flush=True)
 
     issuer = Issuer()
     try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds release binaries and the peers' Python environment, then runs a benchmark.
-# Usage: benchmarks/run.sh worker|server|vector|memory|mcp|embeddings|context7|postgres|orchestrator|fleet|gateway|instructions
+# Usage: benchmarks/run.sh worker|server|vector|memory|memory-100k|mcp|embeddings|context7|postgres|orchestrator|fleet|gateway|instructions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
@@ -24,6 +24,7 @@ case "${1:-worker}" in
     server) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_server.py ;;
     vector) "$venv/bin/python" benchmarks/bench_vector.py ;;
     memory) "$venv/bin/python" benchmarks/bench_memory.py ;;
+    memory-100k) BENCH_PART=vectors100k "$venv/bin/python" benchmarks/bench_memory.py ;;
     mcp) BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" benchmarks/bench_mcp.py ;;
     embeddings)
         export EMBEDDINGS_MODEL_DIR="$(bash scripts/fetch-model.sh)"
@@ -36,5 +37,5 @@ case "${1:-worker}" in
     instructions)
         command -v valgrind >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq valgrind; }
         bash benchmarks/count_instructions.sh ;;
-    *) echo "unknown benchmark: $1 (worker, server, vector, memory, mcp, embeddings, context7, postgres, orchestrator, fleet, gateway, instructions)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $1 (worker, server, vector, memory, memory-100k, mcp, embeddings, context7, postgres, orchestrator, fleet, gateway, instructions)" >&2; exit 2 ;;
 esac
