@@ -20,10 +20,13 @@ enum Gateway {
         let pool = UpstreamPool(configuration: configuration, board: board)
         let http = CurlHTTPClient(name: "gateway")
         let calls = clients ?? endpointClients(configuration, http: http)
+        let instance = GatewayHandler.newInstanceID()
         let tools = MCPUpstreams(
-            configuration: configuration, http: http, own: [ownTool], serverName: "gateway", instructions: instructions, logger: Logger(label: "gateway"))
-        let handler = GatewayHandler(
+            configuration: configuration, http: http, own: [ownTool], serverName: "gateway", instructions: instructions, logger: Logger(label: "gateway"),
+            instance: instance)
+        var handler = GatewayHandler(
             router: TierRouter(configuration: configuration), pool: pool, clients: calls, openAI: GatewayOpenAI(pool: pool, client: http), tools: tools)
+        handler.instance = instance
         // A streamed job's chunks are also its /runsync answer, as its upstream's would be.
         var options = WorkerOptions(returnAggregateStream: true, name: "gateway", instructions: instructions, tools: [ownTool])
         options.toolSource = tools
@@ -31,6 +34,8 @@ enum Gateway {
         options.recordsEndpointPath = true
         // The gateways a request passed: one that comes back is refused (`GatewayChain`).
         options.recordedHeaders = [GatewayChain.header: GatewayChain.jobField]
+        // …and refused before anything else reads it when it has come back here (508).
+        options.refusesRequest = { header in GatewayChain(header(GatewayChain.header)).refusal(at: instance).map { (508, $0) } }
         return WorkerRuntime(
             handler: handler, options: options, features: [.endpointServer(), .mcp(), .fleet()],
             services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval, board: board), MCPToolRefresh(tools: tools)]

@@ -174,7 +174,7 @@ struct GatewayHandler: RawJobHandler {
         if id == nil, error.neverAccepted {
             return (.retriable(error.reason), error.httpStatus == 429 ? .seconds(1) : nil)
         }
-        if id == nil, let status = error.httpStatus, (400..<500).contains(status) {
+        if id == nil, let status = error.httpStatus, (400..<500).contains(status) || status == 508 {
             return (.refused("\(name) refused the job: \(error.reason)"), nil)
         }
         if chunksSent { return (.lost("\(name): \(error.reason) (after chunks were passed on)"), nil) }

@@ -18,12 +18,17 @@ final class MCPUpstreamClient: Sendable {
     /// The URL as errors and logs show it: without credentials.
     let shown: String
 
-    init(url: String, apiKey: String?, http: CurlHTTPClient, timeout: Duration) {
+    /// Sent with every request: the gateway names itself (`GatewayChain`), so a server that is
+    /// this gateway refuses, instead of listing its own tools back under a longer name each time.
+    let extraHeaders: [(name: String, value: String)]
+
+    init(url: String, apiKey: String?, http: CurlHTTPClient, timeout: Duration, headers: [(name: String, value: String)] = []) {
         self.url = url
         self.shown = URLCredentials.redacted(url)
         self.apiKey = apiKey
         self.http = http
         self.timeout = timeout
+        self.extraHeaders = headers
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -32,15 +37,24 @@ final class MCPUpstreamClient: Sendable {
         var reached = true
     }
 
-    /// Every tool the server lists (following `nextCursor`, at most 50 pages).
+    /// Every tool the server lists (following `nextCursor`, at most 50 pages), held to
+    /// `maxTools` tools and `maxAnswer` bytes in all: a server listing without end must not grow
+    /// the gateway by 50 pages of 16 MB.
     func listTools() async throws -> [JSONValue] {
         var tools: [JSONValue] = []
+        var bytes = 0
         var cursor: JSONValue?
         for _ in 0..<50 {
             var params: [String: JSONValue] = [:]
             if let cursor { params["cursor"] = cursor }
             let result = try await request("tools/list", params: .object(params), progress: nil)
-            tools += result["tools"]?.arrayValue ?? []
+            let page = result["tools"]?.arrayValue ?? []
+            bytes += page.reduce(0) { $0 + ((try? $1.serializedCount()) ?? 0) }
+            tools += page
+            guard tools.count <= Self.maxTools, bytes <= Self.maxAnswer else {
+                throw Failure(
+                    description: "the server lists more than \(Self.maxTools) tools or \(Self.maxAnswer >> 20) MB of them; the gateway takes no more from one server")
+            }
             guard let next = result["nextCursor"], next != .null else { break }
             cursor = next
         }
@@ -117,6 +131,7 @@ final class MCPUpstreamClient: Sendable {
         ]
         if let key = apiKey { headers.append(("Authorization", "Bearer \(key)")) }
         if let id = session.withLock({ $0 }) { headers.append(("Mcp-Session-Id", id)) }
+        headers += extraHeaders
         let request = HTTPClientRequest(method: "POST", url: url, headers: headers, body: try message.serialized(), connectTimeout: .seconds(5), timeout: timeout)
         let response: HTTPClientStreamingResponse
         do {
@@ -150,6 +165,7 @@ final class MCPUpstreamClient: Sendable {
     }
 
     static let maxAnswer = 16 << 20
+    static let maxTools = 1_000
 
     /// The reply in an answer body: a JSON-RPC message, or an error naming what came instead.
     static func reply(_ body: [UInt8]) throws -> JSONValue {

@@ -30,11 +30,15 @@ final class MCPUpstreams: ToolSource {
     }
     private let state: Mutex<State>
 
+    /// `instance`: this gateway's id, sent in `X-Gateway-Chain` with every request upstream.
     init(configuration: GatewayConfiguration, http: CurlHTTPClient, own: [WorkerTool], serverName: String, instructions: String?, logger: Logger,
-         interval: Duration = .seconds(60)) {
+         interval: Duration = .seconds(60), instance: String? = nil) {
         var clients: [Int: MCPUpstreamClient] = [:]
+        let headers = instance.map { [GatewayChain(nil).forwarded(by: $0)] } ?? []
         for (index, upstream) in configuration.upstreams.enumerated() {
-            if let url = upstream.mcpURL { clients[index] = MCPUpstreamClient(url: url, apiKey: upstream.apiKey, http: http, timeout: upstream.timeout) }
+            if let url = upstream.mcpURL {
+                clients[index] = MCPUpstreamClient(url: url, apiKey: upstream.apiKey, http: http, timeout: upstream.timeout, headers: headers)
+            }
         }
         self.clients = clients
         self.upstreams = configuration.upstreams

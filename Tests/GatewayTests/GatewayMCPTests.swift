@@ -98,6 +98,45 @@ struct GatewayMCPTests {
         #expect(events.feed(Array(":1}\n\ndata: x\r\ndata: y\r\n\r\nid: 3\n\n".utf8)) == [Array("{\"a\":1}".utf8), Array("x\ny".utf8)])
     }
 
+    /// A server whose tools/list never ends: every page has 100 tools and a next cursor.
+    static func endless() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("mcp") { request, _ in
+            var request = request
+            let message = try JSONValue.parse(try await request.collectBody(upTo: 1 << 20).readableBytesView)
+            let page = message["params"]?["cursor"]?.intValue ?? 0
+            let tools = (0..<100).map { index -> JSONValue in
+                ["name": .string("t\(page)_\(index)"), "description": "One of many.", "inputSchema": ["type": "object"]]
+            }
+            let reply: JSONValue = ["jsonrpc": "2.0", "id": message["id"] ?? .null, "result": ["tools": .array(tools), "nextCursor": .integer(Int64(page + 1))]]
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try reply.serialized())))
+        }
+        return router
+    }
+
+    @Test("A server listing tools without end is cut off past 1,000 tools with an error naming the limit; the other servers' tools are listed")
+    func endlessList() async throws {
+        try await runOnLoopback(Self.endless()) { endless in
+            try await runOnLoopback(Self.server()) { base in
+                let client = MCPUpstreamClient(url: endless + "/mcp", apiKey: nil, http: Self.http, timeout: .seconds(5))
+                await #expect(throws: MCPUpstreamClient.Failure.self) { try await client.listTools() }
+                do {
+                    _ = try await client.listTools()
+                } catch {
+                    #expect("\(error)".contains("more than 1000 tools"), "\(error)")
+                }
+                let configuration = try GatewayConfiguration.parse(
+                    ["upstreams": [["name": "many", "mcp_url": .string(endless + "/mcp")], ["name": "loud", "mcp_url": .string(base + "/mcp")]]],
+                    environment: [:])
+                let tools = MCPUpstreams(
+                    configuration: configuration, http: Self.http, own: [Gateway.ownTool], serverName: "gateway", instructions: nil,
+                    logger: Logger(label: "test"))
+                _ = await tools.refresh()
+                #expect(tools.catalog.tools.map(\.name) == ["gateway", "loud_shout"])
+            }
+        }
+    }
+
     @Test("An unreachable upstream keeps its last list and is retried; the others are listed")
     func unreachable() async throws {
         let configuration = try GatewayConfiguration.parse(["upstreams": [["name": "gone", "mcp_url": "http://127.0.0.1:9/mcp"]]], environment: [:])

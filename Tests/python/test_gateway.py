@@ -842,7 +842,7 @@ def test_gateway_pointing_at_itself_refuses_at_once(processes):
     port = free_port()
     gateway = processes.gateway({"upstreams": [
         {"name": "self", "url": f"http://127.0.0.1:{port}/v2/gateway", "openai_url": f"http://127.0.0.1:{port}/openai/v1",
-         "models": ["m"], "api_key_env": "GATEWAY_OWN_KEY", "timeout_seconds": 30},
+         "mcp_url": f"http://127.0.0.1:{port}/mcp", "models": ["m"], "api_key_env": "GATEWAY_OWN_KEY", "timeout_seconds": 30},
     ]}, concurrency=4, port=port)
     for _ in range(6):  # more than its slots: none is left held
         started = time.monotonic()
@@ -852,6 +852,11 @@ def test_gateway_pointing_at_itself_refuses_at_once(processes):
         assert time.monotonic() - started < 5
     reply = call("POST", f"{gateway.base}/openai/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert reply.status == 508 and "came back to this gateway" in reply.json["error"]["message"], reply
+    # Its own MCP server as an upstream: the listing is refused, only the gateway's own tool is offered.
+    wait_until(lambda: any("came back to this gateway" in line for line in gateway.log), 10, "the refused MCP listing in the log",
+               lambda: "".join(gateway.log[-20:]))
+    listed = call("POST", f"{gateway.base}/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+    assert [tool["name"] for tool in listed.json["result"]["tools"]] == ["gateway"], listed
 
 
 # MARK: the official openai client: routing by model, fallback, streams

@@ -114,7 +114,9 @@ package enum OpenAICall {
     }
 
     /// 429 and 5xx: the upstream did not take the request.
-    static func notAccepted(_ status: Int) -> Bool { status == 429 || status >= 500 }
+    /// 508 (Loop Detected) is an answer, not an outage: a gateway's own URL among its upstreams,
+    /// which no other upstream would mend.
+    static func notAccepted(_ status: Int) -> Bool { status == 429 || (status >= 500 && status != 508) }
 
     /// `Retry-After` in seconds (an HTTP date is taken as one second).
     static func retryAfter(_ value: String?) -> Duration? {

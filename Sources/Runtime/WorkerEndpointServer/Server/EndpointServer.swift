@@ -44,8 +44,10 @@ package struct EndpointServer: Sendable {
         let routes = routeContext
         let ownChecks = routeGroups.compactMap { $0.authenticatesItself?(routes) }
         self.authenticatedByGroup = { path in ownChecks.contains { $0(path) } }
-        self.requestGuard = RequestGuard(
+        var requestGuard = RequestGuard(
             policy: HostOriginPolicy(server: configuration, endpointID: context.configuration.endpointID), healthPath: configuration.healthPath)
+        requestGuard.handlerCheck = context.options.refusesRequest
+        self.requestGuard = requestGuard
     }
 
     package func makeRouter() -> Router<EndpointRequestContext> {

@@ -12,6 +12,8 @@ import Hummingbird
 package struct RequestGuard: Sendable {
     package let policy: HostOriginPolicy
     package let healthPath: String
+    /// The handler's own check (`WorkerOptions.refusesRequest`).
+    package var handlerCheck: (@Sendable (_ header: (String) -> String?) -> (status: Int, message: String)?)?
 
     package init(policy: HostOriginPolicy, healthPath: String) {
         self.policy = policy
@@ -31,6 +33,9 @@ package struct RequestGuard: Sendable {
             case .foreignOrigin: return Refusal(status: .forbidden, message: denial.message)
             case .foreignHost: return Refusal(status: .misdirectedRequest, message: denial.message)
             }
+        }
+        if let handlerCheck, let (status, message) = handlerCheck({ name in HTTPField.Name(name).flatMap { headers[$0] } }) {
+            return Refusal(status: HTTPResponse.Status(code: status), message: message)
         }
         if let type = headers.firstValue(.contentType), !MediaRange.isJSON(contentType: type), Self.hasBody(headers) {
             return Refusal(

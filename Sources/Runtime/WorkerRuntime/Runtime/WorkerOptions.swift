@@ -25,6 +25,11 @@ public struct WorkerOptions: Sendable {
     /// `/runsync`, `/openai/v1/*`): header name → the job's top-level field (as `endpointPath`),
     /// for a handler that must see one (the gateway's loop guard). Others' jobs carry none.
     package var recordedHeaders: [String: String] = [:]
+    /// Refuses a request by its headers before anything else reads it (the endpoint server's
+    /// guard, every route but the health check): given a lookup of the request's headers by name,
+    /// a status and a message, or nil to let it through. The gateway refuses a request that has
+    /// come back to it (`X-Gateway-Chain`).
+    package var refusesRequest: (@Sendable (_ header: (String) -> String?) -> (status: Int, message: String)?)?
     /// Flags the handler's own code reads (`--model-dir`): the runtime leaves them, and the bare
     /// words after them, for it. Any other flag the runtime does not know stops the worker with an
     /// error naming it.
