@@ -12,7 +12,10 @@ end
 
 -- Anything but a completion (HTTP 200, object chat.completion, an assistant message) counts as a bad
 -- answer; the first few are printed (status and body) so a failure can be reported as it was answered.
-local bad, shown = 0, 0
+-- `bad` is a global of each thread's Lua state (wrk runs `response` there and `done` in its main
+-- state, where a local of the script would still read 0): `done` adds up every thread's.
+bad = 0
+local shown = 0
 response = function(status, headers, body)
     if status ~= 200 or not string.find(body, '"object":"chat.completion"', 1, true)
         or not string.find(body, '"role":"assistant"', 1, true) then
@@ -24,6 +27,13 @@ response = function(status, headers, body)
     end
 end
 
+local threads = {}
+setup = function(thread)
+    table.insert(threads, thread)
+end
+
 done = function(summary, latency, requests)
-    io.write(string.format("bad answers: %d\n", bad))
+    local total = 0
+    for _, thread in ipairs(threads) do total = total + (thread:get("bad") or 0) end
+    io.write(string.format("bad answers: %d\n", total))
 end

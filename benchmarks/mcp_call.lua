@@ -12,13 +12,22 @@ if authorization and authorization ~= "" then
 end
 
 -- Anything but a result with the echoed arguments counts as an error.
-local bad = 0
+-- `bad` is a global of each thread's Lua state (wrk runs `response` there and `done` in its main
+-- state, where a local of the script would still read 0): `done` adds up every thread's.
+bad = 0
 response = function(status, headers, body)
     if status ~= 200 or not string.find(body, '"prompt":"hello"', 1, true) or string.find(body, '"isError":true', 1, true) then
         bad = bad + 1
     end
 end
 
+local threads = {}
+setup = function(thread)
+    table.insert(threads, thread)
+end
+
 done = function(summary, latency, requests)
-    io.write(string.format("bad answers: %d\n", bad))
+    local total = 0
+    for _, thread in ipairs(threads) do total = total + (thread:get("bad") or 0) end
+    io.write(string.format("bad answers: %d\n", total))
 end
