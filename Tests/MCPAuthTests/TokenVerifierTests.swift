@@ -36,6 +36,11 @@ struct TokenVerifierTests {
         #expect(grant.scopes == ["mcp:tools", "memory:write"] && grant.subject == "alice")
         #expect(grant.validUntil == 2_000_000_060)
         _ = try await verifier.authenticate(authorization: "bearer \(token)", tokenInQuery: false)
+        // The scheme in any case, spaces before the token; and only "Bearer" followed by a space.
+        _ = try await verifier.authenticate(authorization: "BeArEr   \(token)", tokenInQuery: false)
+        #expect(await refusal(verifier, "Bearer\(token)")?.message.contains("must be Bearer") == true)
+        #expect(await refusal(verifier, "Bearex \(token)")?.message.contains("must be Bearer") == true)
+        #expect(await refusal(verifier, "Bearer \(token), Bearer \(token)")?.message.contains("one Authorization header") == true)
         #expect(issuer.jwksFetches == 1)
         // `scp` as an array (Entra ID, Okta) counts too; `aud` may be one string.
         struct Scp: JWTPayload {
