@@ -43,7 +43,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_context7 import start_redis  # noqa: E402
-from bench_server import PYTHON, RELEASE, ROOT, free_port, quiet_env  # noqa: E402
+from bench_server import PYTHON, RELEASE, ROOT, free_port, quiet_env, stop_process  # noqa: E402
 
 import redis  # noqa: E402
 
@@ -651,12 +651,7 @@ def main():
     finally:
         procs.stop()
         client.close()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         shutil.rmtree(redis_dir, ignore_errors=True)
         if failed:
             print(f"(process logs kept in {directory})", file=sys.stderr)

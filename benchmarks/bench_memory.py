@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_server import stop_process  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.environ.get("BENCH_BIN", os.path.join(ROOT, ".build-release", "release"))
 WORDS = ("memory vector store retrieve nearest worker runtime swift serverless endpoint embedding index "
@@ -86,13 +89,7 @@ def start_server(directory, port, log_level, log=None):
 
 
 def stop_server(server):
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    stop_process(server)
 
 
 def texts_part():

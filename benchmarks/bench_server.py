@@ -57,6 +57,17 @@ def wait_ready(url, proc):
     raise RuntimeError(f"{url} never answered")
 
 
+def stop_process(proc, grace=10):
+    """SIGTERM, then SIGKILL after `grace` seconds; waits for the process either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def quiet_env(**extra):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "RUNPOD_LOG_LEVEL": "ERROR", "UVICORN_LOG_LEVEL": "warning"}
