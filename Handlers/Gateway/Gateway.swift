@@ -35,7 +35,9 @@ enum Gateway {
         // The gateways a request passed: one that comes back is refused (`GatewayChain`).
         options.recordedHeaders = [GatewayChain.header: GatewayChain.jobField]
         // …and refused before anything else reads it when it has come back here (508).
-        options.refusesRequest = { header in GatewayChain(header(GatewayChain.header)).refusal(at: instance).map { (508, $0) } }
+        options.refusesRequest = { header in
+            GatewayChain(header(GatewayChain.header)).refusal(at: instance).map { ($0.status, $0.message) }
+        }
         return WorkerRuntime(
             handler: handler, options: options, features: [.endpointServer(), .mcp(), .fleet()],
             services: [HealthProbes(pool: pool, clients: calls, interval: configuration.probeInterval, board: board), MCPToolRefresh(tools: tools)]

@@ -28,12 +28,13 @@ struct GatewayHandler: RawJobHandler {
     func handle(_ job: Job, output: JobOutputWriter, context: JobContext) async throws {
         let chain = GatewayChain(job.raw[GatewayChain.jobField]?.stringValue)
         if let refusal = chain.refusal(at: instance) {
-            context.logger.error("Gateway: \(refusal)")
+            context.logger.error("Gateway: \(refusal.message)")
             if case .object(let input) = job.input, input["openai_route"] != nil {
                 output.beginStream(aggregate: true)
-                return try await output.yield(OpenAIError.body(message: refusal, type: "loop_detected", status: 508))
+                let type = refusal.status == 508 ? "loop_detected" : "invalid_request_error"
+                return try await output.yield(OpenAIError.body(message: refusal.message, type: type, status: refusal.status))
             }
-            throw GatewayError(refusal)
+            throw GatewayError(refusal.message)
         }
         let hop = [chain.forwarded(by: instance)]
         if case .object(let input) = job.input, let route = input["openai_route"]?.stringValue {

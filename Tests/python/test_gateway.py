@@ -852,6 +852,19 @@ def test_gateway_pointing_at_itself_refuses_at_once(processes):
         assert time.monotonic() - started < 5
     reply = call("POST", f"{gateway.base}/openai/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert reply.status == 508 and "came back to this gateway" in reply.json["error"]["message"], reply
+    assert reply.json["error"]["type"] == "loop_detected", reply
+    # A chain no gateway wrote (an id of 9,000 bytes) is refused, in each route's shape, without echoing it.
+    for path, body in (("/runsync", {"input": {"x": 1}}), ("/openai/v1/chat/completions", {"model": "m", "messages": []})):
+        request = urllib.request.Request(f"{gateway.base}{path}", data=json.dumps(body).encode(), method="POST", headers={
+            "Authorization": f"Bearer {KEY}", "Content-Type": "application/json", "X-Gateway-Chain": "x" * 9000})
+        try:
+            with OPENER.open(request, timeout=10) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode()
+        assert status == 400 and "no gateway wrote" in text and len(text) < 1000, (path, status, text[:300])
+        if path.startswith("/openai"):
+            assert json.loads(text)["error"]["type"] == "invalid_request_error", text
     # Its own MCP server as an upstream: the listing is refused, only the gateway's own tool is offered.
     wait_until(lambda: any("came back to this gateway" in line for line in gateway.log), 10, "the refused MCP listing in the log",
                lambda: "".join(gateway.log[-20:]))

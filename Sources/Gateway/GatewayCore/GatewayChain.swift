@@ -8,6 +8,9 @@ package struct GatewayChain: Sendable, Equatable {
     package static let jobField = "gatewayChain"
     /// More gateways in a row than any sane set-up has.
     package static let maxLength = 8
+    /// The longest id taken (a gateway's own are 16 hex digits): a client's header must not be
+    /// copied upstream, and into every message, at whatever length it chose.
+    package static let maxIDLength = 64
 
     /// The instance ids passed so far, oldest first.
     package let instances: [String]
@@ -17,16 +20,38 @@ package struct GatewayChain: Sendable, Equatable {
         instances = (header ?? "").split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
     }
 
+    /// Why a request must not go on through a gateway: a loop or too many gateways (508), or a
+    /// header no gateway wrote (400).
+    package struct Refusal: Sendable, Equatable {
+        package let status: Int
+        package let message: String
+    }
+
     /// Why the job must not go on through the gateway `instance`; nil when it may.
-    package func refusal(at instance: String) -> String? {
+    package func refusal(at instance: String) -> Refusal? {
+        if let bad = instances.first(where: { $0.utf8.count > Self.maxIDLength || !$0.utf8.allSatisfy(Self.isIDByte) }) {
+            return Refusal(
+                status: 400,
+                message: "\(Self.header) holds an id no gateway wrote (\(bad.utf8.count) bytes, starting \(String(bad.prefix(16)).debugDescription)): "
+                    + "ids are at most \(Self.maxIDLength) letters, digits, '-' or '_'")
+        }
         if instances.contains(instance) {
-            return "the job came back to this gateway through its own upstreams (\(Self.header): \(instances.joined(separator: " → "))): "
-                + "an upstream's url, openai_url or mcp_url points at this gateway; fix the configuration"
+            return Refusal(
+                status: 508,
+                message: "the job came back to this gateway through its own upstreams (\(Self.header): \(instances.joined(separator: " → "))): "
+                    + "an upstream's url, openai_url or mcp_url points at this gateway; fix the configuration")
         }
         if instances.count >= Self.maxLength {
-            return "the job has passed \(instances.count) gateways already (\(Self.header)); at most \(Self.maxLength) in a row are followed"
+            return Refusal(
+                status: 508,
+                message: "the job has passed \(instances.count) gateways already (\(Self.header)); at most \(Self.maxLength) in a row are followed")
         }
         return nil
+    }
+
+    private static func isIDByte(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
     }
 
     /// The header to send upstream from `instance`.
