@@ -347,6 +347,15 @@ struct EndpointServerTests {
             #expect(r6.status == 401)
             let r7 = try await client.call(.get, "/ping")
             #expect(r7.status == 200)
+            // The scheme in any case and one or more spaces (RFC 9110); two headers are refused,
+            // whichever holds the key.
+            for value in ["bearer s3cret", "BEARER   s3cret"] {
+                #expect(try await client.call(.post, "/runsync", json: ["input": 1], headers: [.authorization: value]).status == 200, "\(value)")
+            }
+            var two = HTTPFields()
+            two.append(HTTPField(name: .authorization, value: "Bearer s3cret"))
+            two.append(HTTPField(name: .authorization, value: "Bearer wrong"))
+            #expect(try await client.call(.post, "/runsync", json: ["input": 1], headers: two).status == 401)
         }
         #expect(constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
         #expect(!constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))

@@ -20,10 +20,20 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// Whether `headers` carry `key`, as `Bearer <key>` or bare.
+    /// One header only: with two, which one counts would depend on who reads them (the MCP route
+    /// refuses two as well). The scheme in any case, then one or more spaces (RFC 9110).
     static func presentsKey(_ headers: HTTPFields, key: [UInt8]) -> Bool {
-        var presented = headers.firstValue(.authorization) ?? ""
-        if presented.lowercased().hasPrefix("bearer ") { presented = String(presented.dropFirst(7)) }
-        return constantTimeEqual(Array(presented.utf8), key)
+        let values = headers[values: .authorization]
+        guard values.count <= 1 else { return false }
+        let presented = Array((values.first ?? "").utf8)
+        var start = 0
+        if presented.count > 7, zip(presented, "bearer ".utf8).allSatisfy({ byte, expected in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte) == expected
+        }) {
+            start = 7
+            while start < presented.count, presented[start] == UInt8(ascii: " ") { start += 1 }
+        }
+        return constantTimeEqual(Array(presented[start...]), key)
     }
 }
 
