@@ -31,10 +31,11 @@ extension JobStore {
         guard let (job, stopping) = stopped else { return nil }
         if let stopping {
             stopping.task?.cancel()
+            let input = job.request.webhook == nil ? JSONValue.null : job.request.input
+            releaseInput(job)
             notify(stopping.observers, job.report(now: now, workerID: workerID))
             metrics.jobStopped(status: status.rawValue)
-            if stopping.webhook { deliverWebhook(job, now: now) }
-            releaseInput(job)
+            if stopping.webhook { deliverWebhook(job, input: input, now: now) }
             // The queue changed: publish its depth (and start what may start).
             if stopping.wasQueued { dispatch() }
         }

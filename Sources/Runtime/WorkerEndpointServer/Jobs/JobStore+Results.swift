@@ -44,9 +44,11 @@ extension JobStore {
             return Self.takeObservers(of: job, in: &state)
         }
         guard let observers else { return }
-        notify(observers, job.report(now: now, workerID: workerID))
-        deliverWebhook(job, now: now)
+        // The webhook's copy first; the job's own goes before anyone hears it is final.
+        let input = job.request.webhook == nil ? JSONValue.null : job.request.input
         releaseInput(job)
+        notify(observers, job.report(now: now, workerID: workerID))
+        deliverWebhook(job, input: input, now: now)
     }
 
     /// A final job keeps its input only while it may run again (`/retry` takes FAILED and
@@ -106,9 +108,10 @@ extension JobStore {
         return oldest
     }
 
-    func deliverWebhook(_ job: StoredJob, now: JobTime) {
+    /// `input`: the job's, read before `releaseInput`.
+    func deliverWebhook(_ job: StoredJob, input: JSONValue, now: JobTime) {
         guard let url = job.request.webhook else { return }
-        let payload = job.report(now: now, workerID: workerID).webhookPayload(input: job.request.input, webhook: url)
+        let payload = job.report(now: now, workerID: workerID).webhookPayload(input: input, webhook: url)
         let delays = limits.webhookRetryDelays
         let timeout = limits.webhookTimeout
         let client = context.httpClient
