@@ -25,15 +25,8 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     static func presentsKey(_ headers: HTTPFields, key: [UInt8]) -> Bool {
         let values = headers[values: .authorization]
         guard values.count <= 1 else { return false }
-        let presented = Array((values.first ?? "").utf8)
-        var start = 0
-        if presented.count > 7, zip(presented, "bearer ".utf8).allSatisfy({ byte, expected in
-            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte) == expected
-        }) {
-            start = 7
-            while start < presented.count, presented[start] == UInt8(ascii: " ") { start += 1 }
-        }
-        return constantTimeEqual(Array(presented[start...]), key)
+        let presented = values.first ?? ""
+        return constantTimeEqual(bearerCredential(presented) ?? Array(presented.utf8), key)
     }
 }
 
