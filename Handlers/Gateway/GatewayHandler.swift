@@ -31,8 +31,7 @@ struct GatewayHandler: RawJobHandler {
             context.logger.error("Gateway: \(refusal.message)")
             if case .object(let input) = job.input, input["openai_route"] != nil {
                 output.beginStream(aggregate: true)
-                let type = refusal.status == 508 ? "loop_detected" : "invalid_request_error"
-                return try await output.yield(OpenAIError.body(message: refusal.message, type: type, status: refusal.status))
+                return try await output.yield(OpenAIError.refusal(message: refusal.message, status: refusal.status))
             }
             throw GatewayError(refusal.message)
         }

@@ -63,9 +63,6 @@ extension EndpointClientError {
     /// The call failed before the upstream accepted the job: sending it elsewhere cannot run it twice.
     var neverAccepted: Bool {
         if wasNotSent { return true }
-        // 508: a gateway refused a request that came back to it, a configuration error no other
-        // upstream mends (refused as a 4xx is).
-        if let status = httpStatus { return status == 429 || (status >= 500 && status != 508) }
-        return false
+        return httpStatus.map(UpstreamStatus.notAccepted) ?? false
     }
 }

@@ -62,6 +62,22 @@ struct EndpointAPITests {
     }
 }
 
+@Suite("What an upstream's status says", .defaultPass)
+struct UpstreamStatusTests {
+    @Test("429 and 5xx were not taken (another upstream may take them); 508, a loop refused, is an answer, as 2xx and 4xx are")
+    func notAccepted() {
+        for status in [429, 500, 502, 503, 504, 599] { #expect(UpstreamStatus.notAccepted(status), "\(status)") }
+        for status in [200, 202, 400, 401, 404, 413, 508] { #expect(!UpstreamStatus.notAccepted(status), "\(status)") }
+    }
+
+    @Test("A refusal in OpenAI's shape: loop_detected for 508, invalid_request_error otherwise")
+    func refusal() {
+        #expect(OpenAIError.refusal(message: "m", status: 508)["error"]?["type"] == "loop_detected")
+        #expect(OpenAIError.refusal(message: "m", status: 400)["error"]?["type"] == "invalid_request_error")
+        #expect(OpenAIError.refusal(message: "m", status: 400)["error"]?["status"] == 400)
+    }
+}
+
 @Suite("The status envelope's writer", .defaultPass)
 struct StatusReportWriterTests {
     @Test("writes exactly the canonical form of the envelope, every field present or not")

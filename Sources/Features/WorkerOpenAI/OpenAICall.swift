@@ -56,7 +56,7 @@ package enum OpenAICall {
             return .answered
         }
         guard (200..<300).contains(response.status) else {
-            if mayFallBack, notAccepted(response.status) {
+            if mayFallBack, UpstreamStatus.notAccepted(response.status) {
                 return .notAccepted("HTTP \(response.status)", retryAfter: retryAfter(response.header("Retry-After")))
             }
             try await output.yield(OpenAIError.fromUpstream(status: response.status, body: response.body))
@@ -82,7 +82,7 @@ package enum OpenAICall {
             return .answered
         }
         guard (200..<300).contains(response.head.status) else {
-            if mayFallBack, notAccepted(response.head.status) {
+            if mayFallBack, UpstreamStatus.notAccepted(response.head.status) {
                 return .notAccepted("HTTP \(response.head.status)", retryAfter: retryAfter(response.head.header("Retry-After")))
             }
             // Enough of the error body to report; the rest is not read (dropping the stream ends it).
@@ -112,11 +112,6 @@ package enum OpenAICall {
         }
         return nil
     }
-
-    /// 429 and 5xx: the upstream did not take the request.
-    /// 508 (Loop Detected) is an answer, not an outage: a gateway's own URL among its upstreams,
-    /// which no other upstream would mend.
-    static func notAccepted(_ status: Int) -> Bool { status == 429 || (status >= 500 && status != 508) }
 
     /// `Retry-After` in seconds (an HTTP date is taken as one second).
     static func retryAfter(_ value: String?) -> Duration? {

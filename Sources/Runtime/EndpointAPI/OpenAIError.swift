@@ -12,6 +12,12 @@ package enum OpenAIError {
         ]
     }
 
+    /// A request refused before it ran, in OpenAI's shape: one that came back to a gateway (508)
+    /// says so in its type.
+    package static func refusal(message: String, status: Int) -> JSONValue {
+        body(message: message, type: status == 508 ? "loop_detected" : "invalid_request_error", status: status)
+    }
+
     /// An upstream's own error answer, kept as it is, with the status added when it has none.
     package static func fromUpstream(status: Int, body: [UInt8]) -> JSONValue {
         if case .object(var error)? = (try? JSONValue.parse(body))?["error"] {

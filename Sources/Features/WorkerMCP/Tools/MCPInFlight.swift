@@ -36,7 +36,8 @@ final class MCPInFlight: Sendable {
         }
     }
 
-    func finish(_ key: Key, token: UInt64) {
+    /// The call of `token` ended.
+    func finish(token: UInt64) {
         state.withLock { state in _ = state.calls.removeValue(forKey: token) }
     }
 

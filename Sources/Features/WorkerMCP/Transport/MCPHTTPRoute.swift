@@ -195,7 +195,7 @@ struct MCPHTTPRoute: Sendable {
         let watch = context.onClientHangUp { cancellation.cancel() }
         defer {
             watch.cancel()
-            inFlight.finish(key, token: token)
+            inFlight.finish(token: token)
         }
         return await body()
     }
@@ -243,7 +243,7 @@ struct MCPHTTPRoute: Sendable {
     }
 
     static func event(_ message: JSONValue) -> ByteBuffer {
-        ByteBuffer(string: "event: message\ndata: \((try? message.jsonString()) ?? "{}")\n\n")
+        event(bytes: (try? message.serialized()) ?? Array("{}".utf8))
     }
 
     static func event(bytes: [UInt8]) -> ByteBuffer {

@@ -87,7 +87,7 @@ struct MCPStdioService: Service {
                 let cancellation = MCPCallCancellation(jobs: jobs)
                 let token = inFlight.start(key) { cancellation.cancel() }
                 let outcome = await runner.run(call, cancellation: cancellation) { channel.send($0) }
-                inFlight.finish(key, token: token)
+                inFlight.finish(token: token)
                 // A cancelled request is owed no answer.
                 if let reply = outcome.bytes { channel.send(bytes: reply) }
             }

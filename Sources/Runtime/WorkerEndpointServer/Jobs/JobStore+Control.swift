@@ -31,8 +31,7 @@ extension JobStore {
         guard let (job, stopping) = stopped else { return nil }
         if let stopping {
             stopping.task?.cancel()
-            let input = job.request.webhook == nil ? JSONValue.null : job.request.input
-            releaseInput(job)
+            let input = releaseInput(job)
             notify(stopping.observers, job.report(now: now, workerID: workerID))
             metrics.jobStopped(status: status.rawValue)
             if stopping.webhook { deliverWebhook(job, input: input, now: now) }

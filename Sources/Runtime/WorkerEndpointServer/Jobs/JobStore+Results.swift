@@ -44,9 +44,8 @@ extension JobStore {
             return Self.takeObservers(of: job, in: &state)
         }
         guard let observers else { return }
-        // The webhook's copy first; the job's own goes before anyone hears it is final.
-        let input = job.request.webhook == nil ? JSONValue.null : job.request.input
-        releaseInput(job)
+        // The job's input goes before anyone hears it is final; its webhook keeps a copy.
+        let input = releaseInput(job)
         notify(observers, job.report(now: now, workerID: workerID))
         deliverWebhook(job, input: input, now: now)
     }
@@ -55,18 +54,20 @@ extension JobStore {
     /// TIMED_OUT jobs) and until its webhook has it: a COMPLETED or CANCELLED job's input is let go
     /// then, not at the end of its retention. A /runsync of 20 MB of vectors otherwise held its
     /// parsed input for the minute after it answered: a bulk load of 100,000 × 384 vectors grew
-    /// a worker to 1.3 GB.
-    func releaseInput(_ job: StoredJob) {
+    /// a worker to 1.3 GB. Returns the input for the job's webhook (`.null` when it has none).
+    func releaseInput(_ job: StoredJob) -> JSONValue {
+        let forWebhook = job.request.webhook == nil ? JSONValue.null : job.request.input
         let input = state.withLock { _ -> JSONValue? in
             let status = job.lifecycle.status
             guard status == .completed || status == .cancelled, job.request.input != .null else { return nil }
             defer { job.request.input = .null }
             return job.request.input
         }
-        guard let input else { return }
+        guard let input else { return forWebhook }
         // Freed here, after the lock; large ones leave free pages the heap keeps unless trimmed.
         _ = consume input
         if job.lifecycle.inputBytes >= 1 << 20 { HeapTrim.shared.released(job.lifecycle.inputBytes) }
+        return forWebhook
     }
 
     // MARK: Carrying out a job's end
@@ -108,7 +109,7 @@ extension JobStore {
         return oldest
     }
 
-    /// `input`: the job's, read before `releaseInput`.
+    /// `input`: the job's, as `releaseInput` kept it for the webhook.
     func deliverWebhook(_ job: StoredJob, input: JSONValue, now: JobTime) {
         guard let url = job.request.webhook else { return }
         let payload = job.report(now: now, workerID: workerID).webhookPayload(input: input, webhook: url)

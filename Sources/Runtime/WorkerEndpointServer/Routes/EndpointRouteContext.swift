@@ -59,7 +59,6 @@ package struct EndpointRouteContext: Sendable {
         }
     }
 
-    /// The request body, refused (413) over `limit` bytes, by its declared length when it has one.
     /// The headers `WorkerOptions.recordedHeaders` names, as the job's fields.
     package func recordHeaders(_ headers: HTTPFields, in request: inout JobRequest) {
         for (header, field) in worker.options.recordedHeaders {
@@ -67,6 +66,7 @@ package struct EndpointRouteContext: Sendable {
         }
     }
 
+    /// The request body, refused (413) over `limit` bytes, by its declared length when it has one.
     package func readBody(_ request: Request, limit: Int) async throws(APIError) -> ByteBuffer {
         if let length = request.headers.firstValue(.contentLength).flatMap(Int.init), length > limit {
             throw APIError.tooLarge("the request body is \(length) bytes; the limit here is \(limit) bytes")

@@ -17,11 +17,9 @@ enum OpenAIRoutes {
             return try await handle(server, route: "/v1/\(path)", body: body, headers: request.headers)
         }
     } refusal: { path, status, message in
-        // OpenAI clients read errors in OpenAI's shape; a request that came back to a gateway
-        // (508) says so in its type.
+        // OpenAI clients read errors in OpenAI's shape.
         guard path.contains("/openai/v1/") || path.hasSuffix("/openai/v1") else { return nil }
-        let type = status.code == 508 ? "loop_detected" : "invalid_request_error"
-        return .json(OpenAIError.body(message: message, type: type, status: status.code), status: status)
+        return .json(OpenAIError.refusal(message: message, status: status.code), status: status)
     }
 
     /// The routes metrics are labelled with; anything else counts as `other`, so clients cannot
